@@ -1,0 +1,84 @@
+"""Planning a stochastic rank-one update: from (x, d, learning rate) to bit probabilities.
+
+Gokmen & Vlasov 2016: row i fires with probability p_i = A |x_i|, column j with
+q_j = B |d_j|, over BL slots. A device's expected pulse count is BL A B |x_i d_j|, so with
+A B = lr / (dw_min BL) the expected weight change is lr x_i d_j (weight units), pulses of
+dw_min each. Update management picks A and B so that max p = max q; BL management lowers BL
+(fewer, surer pulses) when lr |x|max |d|max / dw_min is small.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from hil.backend import FloatArray
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """Bit probabilities for one rank-one update.
+
+    p, q: signed probabilities for rows and columns (|p|, |q| <= 1).
+    bl: bit-stream length to fire.
+    clipped: True if some probability exceeded 1 even at bl_max and was cut to 1, so that the
+        largest elements of the update are smaller than asked for.
+    """
+
+    p: FloatArray
+    q: FloatArray
+    bl: int
+    clipped: bool
+
+    @property
+    def is_empty(self) -> bool:
+        return not (np.any(self.p) and np.any(self.q))
+
+
+def plan_update(
+    x: ArrayLike,
+    d: ArrayLike,
+    lr: float,
+    dw_min: float,
+    bl_max: int = 31,
+    update_management: bool = True,
+    bl_management: bool = True,
+) -> UpdatePlan:
+    """Probabilities whose expected effect is the weight change lr * x_i * d_j.
+
+    x: row vector (the layer input); d: column vector (pass minus the gradient of the loss
+    with respect to the output for gradient descent); lr: learning rate (> 0); dw_min: the
+    weight change of one pulse, in the same units as the weights (> 0).
+    """
+    xa = np.asarray(x, dtype=np.float64)
+    da = np.asarray(d, dtype=np.float64)
+    if xa.ndim != 1 or da.ndim != 1:
+        raise ValueError(f"plan_update takes vectors, got shapes {xa.shape} and {da.shape}")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(da))):
+        raise ValueError("plan_update: x or d contains NaN or inf")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
+    if not (math.isfinite(dw_min) and dw_min > 0):
+        raise ValueError(f"dw_min must be a finite number > 0 (weight units), got {dw_min!r}")
+    if int(bl_max) != bl_max or bl_max < 1:
+        raise ValueError(f"bl_max must be a positive integer, got {bl_max!r}")
+    x_max = float(np.max(np.abs(xa), initial=0.0))
+    d_max = float(np.max(np.abs(da), initial=0.0))
+    if x_max == 0.0 or d_max == 0.0:
+        return UpdatePlan(np.zeros_like(xa), np.zeros_like(da), 1, False)
+
+    pulses_per_unit = lr / dw_min  # expected pulses per unit of |x_i d_j|
+    bl = int(bl_max)
+    if bl_management:
+        bl = max(1, min(bl, math.ceil(pulses_per_unit * x_max * d_max)))
+    c = math.sqrt(pulses_per_unit / bl)
+    if update_management:
+        a, b = c * math.sqrt(d_max / x_max), c * math.sqrt(x_max / d_max)
+    else:
+        a = b = c
+    p, q = a * xa, b * da
+    clipped = bool(np.max(np.abs(p)) > 1.0 or np.max(np.abs(q)) > 1.0)
+    return UpdatePlan(np.clip(p, -1.0, 1.0), np.clip(q, -1.0, 1.0), bl, clipped)

@@ -1,0 +1,177 @@
+"""What every CrossbarBackend must do, whatever it is built on (see tests/backends.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hil import BackendClosedError, Capabilities, CrossbarBackend, LimitError, Pulse
+from tests.backends import FACTORIES
+
+SHAPE = (4, 3)
+# Exactness of reads and VMMs: quiet backends compute them from the same state; a bench
+# backend measures them through an SMU with finite resolution.
+RTOL = 1e-6
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+def backend(request: pytest.FixtureRequest):
+    with FACTORIES[request.param](SHAPE, 1234) as b:
+        yield b
+
+
+def pulse_for(b: CrossbarBackend) -> Pulse:
+    """A legal write pulse for this backend: the largest amplitude, a mid-range width."""
+    lim = b.limits
+    width = min(max(lim.min_pulse_width, 1e-6), lim.max_pulse_width)
+    return Pulse(amplitude=lim.max_pulse_amplitude, width=width)
+
+
+def test_description(backend: CrossbarBackend) -> None:
+    assert backend.shape == SHAPE
+    assert isinstance(backend.capabilities, Capabilities)
+    g_min, g_max = backend.conductance_range
+    assert 0 < g_min < g_max
+    assert 0 < backend.read_voltage <= backend.limits.max_read_voltage
+    json.dumps(backend.describe())
+
+
+def test_read_all_in_range(backend: CrossbarBackend) -> None:
+    g = backend.read()
+    g_min, g_max = backend.conductance_range
+    assert g.shape == SHAPE
+    assert np.all(np.isfinite(g))
+    span = g_max - g_min
+    assert np.all((g > g_min - 0.5 * span) & (g < g_max + 0.5 * span))
+
+
+def test_read_subsets_match_full_read(backend: CrossbarBackend) -> None:
+    full = backend.read()
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[0, 1] = mask[2, 0] = mask[3, 2] = True
+    np.testing.assert_allclose(backend.read(mask), full[mask], rtol=RTOL)
+    pairs = [(3, 2), (0, 0), (1, 2)]
+    np.testing.assert_allclose(backend.read(pairs), [full[3, 2], full[0, 0], full[1, 2]], rtol=RTOL)
+
+
+def test_vmm_is_ohm_and_kirchhoff(backend: CrossbarBackend) -> None:
+    g = backend.read()
+    v = backend.read_voltage * np.array([1.0, -0.5, 0.25, 0.0])
+    np.testing.assert_allclose(backend.vmm(v), v @ g, rtol=RTOL, atol=1e-15)
+    batch = backend.read_voltage * np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.5, -1.0, 0.2]])
+    np.testing.assert_allclose(backend.vmm(batch), batch @ g, rtol=RTOL, atol=1e-15)
+    u = backend.read_voltage * np.array([0.5, -1.0, 0.75])
+    np.testing.assert_allclose(backend.vmm_transposed(u), g @ u, rtol=RTOL, atol=1e-15)
+
+
+def test_vmm_refuses_voltages_above_the_read_limit(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    v = np.zeros(SHAPE[0])
+    v[1] = 1.01 * backend.limits.max_read_voltage
+    with pytest.raises(LimitError, match="exceeds the limit"):
+        backend.vmm(v)
+    with pytest.raises(LimitError):
+        backend.vmm_transposed(np.full(SHAPE[1], -2 * backend.limits.max_read_voltage))
+    np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
+
+
+def test_pulses_move_only_the_addressed_devices(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    counts = np.zeros(SHAPE, dtype=int)
+    counts[1, 2] = 5
+    counts[2, 0] = -5
+    backend.apply_pulses(counts, pulse_for(backend))
+    after = backend.read()
+    assert after[1, 2] > before[1, 2]
+    assert after[2, 0] < before[2, 0]
+    untouched = counts == 0
+    np.testing.assert_allclose(after[untouched], before[untouched], rtol=RTOL)
+
+
+def test_zero_counts_change_nothing(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    backend.apply_pulses(np.zeros(SHAPE, dtype=int), pulse_for(backend))
+    np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    ("counts", "error", "message"),
+    [
+        (np.zeros((3, 4), dtype=int), ValueError, "expected shape"),
+        (np.full(SHAPE, 1.5), TypeError, "must be integers"),
+        (np.full(SHAPE, 1.0), TypeError, "must be integers"),
+    ],
+)
+def test_bad_counts_raise_before_writing(backend, counts, error, message) -> None:
+    before = backend.read()
+    with pytest.raises(error, match=message):
+        backend.apply_pulses(counts, pulse_for(backend))
+    np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
+
+
+def test_pulses_outside_limits_raise_before_writing(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    ones = np.ones(SHAPE, dtype=int)
+    lim = backend.limits
+    good = pulse_for(backend)
+    with pytest.raises(LimitError, match="amplitude"):
+        backend.apply_pulses(ones, Pulse(lim.max_pulse_amplitude * 1.01, good.width))
+    with pytest.raises(LimitError, match="width"):
+        backend.apply_pulses(ones, Pulse(good.amplitude, lim.max_pulse_width * 2))
+    with pytest.raises(LimitError, match="max_pulses_per_call"):
+        backend.apply_pulses(ones * (lim.max_pulses_per_call + 1), good)
+    with pytest.raises(TypeError, match="Pulse"):
+        backend.apply_pulses(ones, (1.0, 1e-6))
+    np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_voltages_raise(backend: CrossbarBackend, bad: float) -> None:
+    v = np.zeros(SHAPE[0])
+    v[0] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        backend.vmm(v)
+
+
+def test_wrong_vmm_shape_raises(backend: CrossbarBackend) -> None:
+    with pytest.raises(ValueError, match="expected shape"):
+        backend.vmm(np.zeros(SHAPE[1]))
+
+
+def test_stochastic_update_signs_and_counts(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    p = np.array([1.0, -1.0, 0.0, 0.0])
+    q = np.array([1.0, 0.0, 1.0])
+    counts = backend.stochastic_update(p, q, 3, pulse_for(backend))
+    after = backend.read()
+    # Probability 1 on both sides fires on every slot: exactly bl coincidences.
+    expected = np.zeros(SHAPE, dtype=int)
+    expected[0, [0, 2]] = 3
+    expected[1, [0, 2]] = -3
+    if counts is not None:
+        np.testing.assert_array_equal(counts, expected)
+    assert np.all(after[expected > 0] > before[expected > 0])
+    assert np.all(after[expected < 0] < before[expected < 0])
+    np.testing.assert_allclose(after[expected == 0], before[expected == 0], rtol=RTOL)
+
+
+def test_stochastic_update_rejects_bad_probabilities(backend: CrossbarBackend) -> None:
+    pulse = pulse_for(backend)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        backend.stochastic_update(np.full(4, 1.5), np.ones(3), 5, pulse)
+    with pytest.raises(ValueError, match="expected shape"):
+        backend.stochastic_update(np.ones(3), np.ones(4), 5, pulse)
+    with pytest.raises(ValueError, match="positive integer"):
+        backend.stochastic_update(np.ones(4), np.ones(3), 0, pulse)
+
+
+def test_close_is_final_and_idempotent(backend: CrossbarBackend) -> None:
+    backend.close()
+    backend.close()
+    assert backend.closed
+    with pytest.raises(BackendClosedError):
+        backend.read()
+    with pytest.raises(BackendClosedError):
+        backend.apply_pulses(np.zeros(SHAPE, dtype=int), Pulse(1.0, 1e-6))
