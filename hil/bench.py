@@ -1,0 +1,44 @@
+"""A bench: where named logical arrays come from (a simulated chip, a virtual or real bench).
+
+Protocols take CrossbarBackend objects; the command line asks a Bench for them by name.
+For SHD one layer needs three arrays of one shape, e.g. "L0.A_main", "L0.A_ref", "L0.C_main".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Self
+
+from hil.backend import CrossbarBackend
+
+
+class Bench(ABC):
+    """Hands out logical arrays and closes them all, leaving the hardware safe, on exit."""
+
+    @abstractmethod
+    def array(self, name: str, shape: tuple[int, int]) -> CrossbarBackend:
+        """The logical array `name` of the given (rows, cols).
+
+        A simulated chip creates it on first use; a real bench returns the configured array
+        and raises ValueError naming the configured shapes if `shape` does not match.
+        """
+
+    @abstractmethod
+    def describe(self) -> dict[str, object]:
+        """JSON-ready description of the bench (kind, seed, instruments, arrays)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every array and instrument; leave outputs off and switches open. Idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
