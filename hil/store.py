@@ -1,0 +1,347 @@
+"""The run store: one SQLite database (WAL mode) per project directory.
+
+Every measured point is committed as it is measured, so a crash, a Ctrl-C or a SIGKILL
+loses at most the point in flight. Arrays are stored as binary .npy blobs. A run's status
+is one of running, completed, aborted, failed; a run still marked running whose process is
+gone is reported as incomplete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from hil import __version__
+from hil.results import to_jsonable
+
+DEFAULT_STORE = Path("runs") / "hil-runs.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    uid TEXT UNIQUE NOT NULL,
+    protocol TEXT NOT NULL,
+    params TEXT NOT NULL,
+    bench TEXT NOT NULL,
+    instruments TEXT NOT NULL,
+    software TEXT NOT NULL,
+    seed INTEGER,
+    out_dir TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL,
+    error TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS points (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    step INTEGER,
+    t REAL NOT NULL,
+    scalars TEXT NOT NULL,
+    UNIQUE (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS arrays (
+    point_id INTEGER NOT NULL REFERENCES points(id),
+    name TEXT NOT NULL,
+    npy BLOB NOT NULL,
+    PRIMARY KEY (point_id, name)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+STATUSES = ("running", "completed", "aborted", "failed", "incomplete")
+
+
+class RunNotFoundError(LookupError):
+    """No run matches the given id or uid prefix."""
+
+
+def _encode(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _decode(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def _git_commit() -> str | None:
+    """The commit of the installed source tree, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run's metadata as stored."""
+
+    id: int
+    uid: str
+    protocol: str
+    params: dict[str, Any]
+    bench: dict[str, Any]
+    instruments: dict[str, Any]
+    software: dict[str, Any]
+    seed: int | None
+    out_dir: str | None
+    started: float
+    ended: float | None
+    status: str
+    error: str | None
+    summary: dict[str, Any] | None
+    points: int
+
+
+@dataclass(frozen=True)
+class Point:
+    """One recorded measurement: scalars and arrays under a kind, e.g. 'read' or 'epoch'."""
+
+    seq: int
+    kind: str
+    step: int | None
+    t: float
+    scalars: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+class RunStore:
+    """A SQLite run database. Open one per process; it is safe to read while another writes."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives any crash of this process; only a power cut can lose
+        # the last commits.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+    def start_run(
+        self,
+        protocol: str,
+        params: Mapping[str, Any],
+        bench: Mapping[str, Any],
+        instruments: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        out_dir: str | Path | None = None,
+    ) -> Run:
+        """Register a new run (status running) and return its writer."""
+        software = {"protonic-hil": __version__, "git_commit": _git_commit()}
+        uid = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        cur = self._db.execute(
+            "INSERT INTO runs (uid, protocol, params, bench, instruments, software, seed, out_dir,"
+            " host, pid, started, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'running')",
+            (
+                uid,
+                protocol,
+                json.dumps(to_jsonable(dict(params))),
+                json.dumps(to_jsonable(dict(bench))),
+                json.dumps(to_jsonable(dict(instruments or {}))),
+                json.dumps(software),
+                seed,
+                str(out_dir) if out_dir is not None else None,
+                socket.gethostname(),
+                os.getpid(),
+                time.time(),
+            ),
+        )
+        return Run(self, int(cur.lastrowid), uid)
+
+    def resume_run(self, key: str | int) -> Run:
+        """Reopen an aborted, failed or incomplete run to continue it (status back to running)."""
+        info = self.run(key)
+        if info.status in ("completed", "running"):
+            raise ValueError(
+                f"run {info.uid} is {info.status}; only aborted, failed or incomplete runs can be resumed"
+            )
+        self._db.execute(
+            "UPDATE runs SET status='running', ended=NULL, error=NULL, pid=?, host=? WHERE id=?",
+            (os.getpid(), socket.gethostname(), info.id),
+        )
+        last = self._db.execute("SELECT MAX(seq) FROM points WHERE run_id=?", (info.id,)).fetchone()[0]
+        return Run(self, info.id, info.uid, next_seq=(last + 1) if last is not None else 0)
+
+    # ------------------------------------------------------------------ reading
+    def runs(self) -> list[RunInfo]:
+        rows = self._db.execute(f"{self._select} GROUP BY r.id ORDER BY r.id").fetchall()
+        return [self._info(row) for row in rows]
+
+    def run(self, key: str | int) -> RunInfo:
+        """A run by numeric id or by a unique prefix of its uid."""
+        text = str(key)
+        if text.isdigit():
+            rows = self._db.execute(f"{self._select} WHERE r.id=? GROUP BY r.id", (int(text),)).fetchall()
+        else:
+            rows = self._db.execute(
+                f"{self._select} WHERE r.uid LIKE ? GROUP BY r.id", (text.replace("%", "") + "%",)
+            ).fetchall()
+        if not rows:
+            raise RunNotFoundError(f"no run {text!r} in {self.path}; `hil runs list` shows the runs")
+        if len(rows) > 1:
+            raise RunNotFoundError(f"{text!r} matches {len(rows)} runs; give more of the uid")
+        return self._info(rows[0])
+
+    def points(self, key: str | int, kind: str | None = None) -> Iterator[Point]:
+        info = self.run(key)
+        query = "SELECT id, seq, kind, step, t, scalars FROM points WHERE run_id=?"
+        params: tuple[Any, ...] = (info.id,)
+        if kind is not None:
+            query += " AND kind=?"
+            params += (kind,)
+        for pid, seq, k, step, t, scalars in self._db.execute(query + " ORDER BY seq", params).fetchall():
+            arrays = {
+                name: _decode(blob)
+                for name, blob in self._db.execute("SELECT name, npy FROM arrays WHERE point_id=?", (pid,))
+            }
+            yield Point(seq, k, step, t, json.loads(scalars), arrays)
+
+    def last_checkpoint(self, key: str | int) -> dict[str, Any] | None:
+        info = self.run(key)
+        row = self._db.execute(
+            "SELECT state FROM checkpoints WHERE run_id=? ORDER BY seq DESC LIMIT 1", (info.id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    _select = (
+        "SELECT r.id, r.uid, r.protocol, r.params, r.bench, r.instruments, r.software, r.seed, r.out_dir,"
+        " r.host, r.pid, r.started, r.ended, r.status, r.error, r.summary, COUNT(p.id)"
+        " FROM runs r LEFT JOIN points p ON p.run_id = r.id"
+    )
+
+    def _info(self, row: tuple[Any, ...]) -> RunInfo:
+        (rid, uid, protocol, params, bench, instruments, software, seed, out_dir, host, pid, started,
+         ended, status, error, summary, n) = row  # fmt: skip
+        if status == "running" and host == socket.gethostname() and not _process_alive(pid):
+            status = "incomplete"
+        return RunInfo(
+            rid, uid, protocol, json.loads(params), json.loads(bench), json.loads(instruments),
+            json.loads(software), seed, out_dir, started, ended, status, error,
+            json.loads(summary) if summary else None, n,
+        )  # fmt: skip
+
+
+class Run:
+    """Writer for one run: record points as they are measured, checkpoint, finish."""
+
+    def __init__(self, store: RunStore, run_id: int, uid: str, next_seq: int = 0):
+        self.store, self.id, self.uid = store, run_id, uid
+        self._seq = next_seq
+        self._finished = False
+
+    def record(self, kind: str, step: int | None = None, **values: Any) -> None:
+        """Commit one point now. Array values go in as .npy blobs, the rest as JSON."""
+        arrays = {k: np.asarray(v) for k, v in values.items() if isinstance(v, np.ndarray)}
+        scalars = {k: v for k, v in values.items() if k not in arrays}
+        db = self.store._db
+        db.execute("BEGIN")
+        try:
+            cur = db.execute(
+                "INSERT INTO points (run_id, seq, kind, step, t, scalars) VALUES (?,?,?,?,?,?)",
+                (self.id, self._seq, kind, step, time.time(), json.dumps(to_jsonable(scalars))),
+            )
+            db.executemany(
+                "INSERT INTO arrays (point_id, name, npy) VALUES (?,?,?)",
+                [(cur.lastrowid, name, _encode(a)) for name, a in arrays.items()],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._seq += 1
+
+    def checkpoint(self, state: Mapping[str, Any]) -> None:
+        """Commit what a resumed run needs to continue without repeating applied pulses."""
+        self.store._db.execute(
+            "INSERT INTO checkpoints (run_id, seq, t, state) VALUES (?,?,?,?)",
+            (self.id, self._seq, time.time(), json.dumps(to_jsonable(dict(state)))),
+        )
+
+    def finish(self, status: str, error: str | None = None, summary: Mapping[str, Any] | None = None) -> None:
+        if status not in ("completed", "aborted", "failed"):
+            raise ValueError(f"a run finishes completed, aborted or failed, not {status!r}")
+        self.store._db.execute(
+            "UPDATE runs SET status=?, error=?, ended=?, summary=? WHERE id=?",
+            (
+                status,
+                error,
+                time.time(),
+                json.dumps(to_jsonable(dict(summary))) if summary is not None else None,
+                self.id,
+            ),
+        )
+        self._finished = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        if exc is None:
+            self.finish("completed")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish("aborted", "interrupted (Ctrl-C or SIGTERM)")
+        else:
+            self.finish("failed", f"{type(exc).__name__}: {exc}")
