@@ -152,8 +152,13 @@ class Point:
 class RunStore:
     """A SQLite run database. Open one per process; it is safe to read while another writes."""
 
-    def __init__(self, path: str | Path = DEFAULT_STORE):
+    def __init__(self, path: str | Path = DEFAULT_STORE, must_exist: bool = False):
         self.path = Path(path)
+        if must_exist and not self.path.is_file():
+            raise FileNotFoundError(
+                f"no run store at {self.path}; runs are stored there when a protocol runs, "
+                "or pass --store PATH"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -100,3 +100,28 @@ def test_sigkill_mid_run_keeps_every_committed_point(tmp_path: Path) -> None:
     assert [p.step for p in points] == list(range(len(points)))
     for p in points:
         np.testing.assert_array_equal(p.arrays["g"], np.full((2, 2), float(p.step)))
+
+
+def test_export_csv_and_hdf5_carry_every_value(tmp_path: Path) -> None:
+    import csv
+
+    import h5py
+
+    from hil.export import export_run
+
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        run = store.start_run("p", {"a": 1}, {"kind": "sim"}, seed=7)
+        for step in range(3):
+            run.record("read", step=step, g=np.full((2, 3), step * 1e-6), phase="up")
+        run.finish("completed")
+        csv_path = export_run(store, run.uid, tmp_path / "run.csv", "csv")
+        h5_path = export_run(store, run.uid, tmp_path / "run.h5", "hdf5")
+        with pytest.raises(ValueError, match="csv, hdf5"):
+            export_run(store, run.uid, tmp_path / "run.x", "xlsx")
+    rows = list(csv.DictReader(csv_path.open()))
+    g_rows = [r for r in rows if r["name"] == "g"]
+    assert len(g_rows) == 3 * 6
+    assert float(g_rows[-1]["value"]) == pytest.approx(2e-6)
+    with h5py.File(h5_path) as h5:
+        np.testing.assert_array_equal(h5["read/g"][:, 0, 0], [0.0, 1e-6, 2e-6])
+        assert h5.attrs["seed"] == 7 and h5.attrs["status"] == "completed"
