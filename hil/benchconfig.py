@@ -1,0 +1,376 @@
+"""Bench configuration: a TOML file naming instruments, chip, pin map, logical arrays, limits.
+
+Units: volts, seconds, amperes. Loading validates everything and raises BenchConfigError
+with the file, the line and the problem; nothing is sent to an instrument before a
+configuration has loaded cleanly.
+
+    [bench]
+    name = "probe-station-2"
+
+    [limits]                      # enforced by the backend and every driver
+    max_pulse_amplitude = 4.0     # V
+    min_pulse_width = 1e-6        # s
+    max_pulse_width = 1e-3        # s
+    max_read_voltage = 0.2        # V
+    current_compliance = 1e-4     # A
+    max_pulses_per_call = 1000
+
+    [read]
+    voltage = 0.1                 # V, drain bias of a read (<= max_read_voltage)
+
+    [instruments.smu]             # roles: smu, pulser, matrix
+    driver = "keithley2450"
+    address = "TCPIP0::192.0.2.10::5025::SOCKET"
+    [instruments.pulser]
+    driver = "keysight33500b"
+    address = "USB0::0x0957::0x2807::MY123::INSTR"
+    [instruments.matrix]
+    driver = "keithley707b"
+    address = "GPIB0::18::INSTR"
+
+    [wiring]                      # instrument terminal -> switch-matrix row (1-based)
+    smu_hi = 1
+    smu_lo = 2
+    pulse_out = 3
+    pulse_ref = 4
+
+    [chip]                        # device terminal -> chip pad = switch-matrix column (1-based)
+    rows = 2
+    cols = 2
+    gate = [[1, 2], [3, 4]]       # one pad per device, row-major
+    drain = [[5, 6], [7, 8]]
+    source = 9                    # a single number: one pad shared by every device
+
+    [arrays.A_main]               # logical arrays: chip rows [start, stop), cols [start, stop)
+    rows = [0, 1]
+    cols = [0, 2]
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hil.pulses import SafetyLimits
+
+ROLES = ("smu", "pulser", "matrix")
+WIRING_KEYS = ("smu_hi", "smu_lo", "pulse_out", "pulse_ref")
+TERMINALS = ("gate", "drain", "source")
+
+
+class BenchConfigError(ValueError):
+    """A bench configuration is wrong; the message names the file, the line and the fix."""
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    role: str
+    driver: str
+    address: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArrayRegion:
+    """A logical array: chip rows [row_start, row_stop) x cols [col_start, col_stop)."""
+
+    name: str
+    row_start: int
+    row_stop: int
+    col_start: int
+    col_stop: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.row_stop - self.row_start, self.col_stop - self.col_start
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    path: Path | None
+    limits: SafetyLimits
+    read_voltage: float
+    instruments: Mapping[str, InstrumentConfig]
+    wiring: Mapping[str, int]
+    chip_shape: tuple[int, int]
+    pins: Mapping[str, tuple[tuple[int, ...], ...]]  # terminal -> rows x cols table of pads
+    arrays: Mapping[str, ArrayRegion]
+
+    def instrument(self, role: str) -> InstrumentConfig:
+        return self.instruments[role]
+
+    def pad(self, terminal: str, row: int, col: int) -> int:
+        """The chip pad (switch-matrix column) of a device terminal."""
+        return self.pins[terminal][row][col]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path) if self.path else None,
+            "limits": self.limits.__dict__,
+            "read_voltage_V": self.read_voltage,
+            "instruments": {
+                r: {"driver": i.driver, "address": i.address} for r, i in self.instruments.items()
+            },
+            "chip_shape": list(self.chip_shape),
+            "arrays": {n: [a.row_start, a.row_stop, a.col_start, a.col_stop] for n, a in self.arrays.items()},
+        }
+
+
+class _Locator:
+    """Finds the line of a table or key in the TOML text, for error messages."""
+
+    def __init__(self, text: str, source: str):
+        self.lines = text.splitlines()
+        self.source = source
+
+    def line(self, table: str, key: str | None = None) -> int | None:
+        header = re.compile(r"^\s*\[\s*" + re.escape(table).replace(r"\.", r"\s*\.\s*") + r"\s*\]")
+        current, start = None, None
+        for number, text in enumerate(self.lines, 1):
+            if re.match(r"^\s*\[", text):
+                current = bool(header.match(text))
+                if current and start is None:
+                    start = number
+                continue
+            if current and key is not None and re.match(r"^\s*" + re.escape(key) + r"\s*=", text):
+                return number
+        return start
+
+    def error(self, problem: str, table: str, key: str | None = None) -> BenchConfigError:
+        line = self.line(table, key)
+        where = f"{self.source}, line {line}" if line else self.source
+        name = f"[{table}]" + (f" {key}" if key else "")
+        return BenchConfigError(f"{where}: {name}: {problem}")
+
+
+def load_bench_config(
+    source: str | Path, known_drivers: Mapping[str, str] | None = None, text: str | None = None
+) -> BenchConfig:
+    """Load and validate a bench TOML file.
+
+    known_drivers maps driver name -> role ("smu", "pulser", "matrix"); when given, unknown
+    drivers and drivers in the wrong role are errors. `text` parses a string instead of reading
+    `source` (then `source` only names it in messages).
+    """
+    path = Path(source)
+    if text is None:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise BenchConfigError(f"cannot read bench configuration {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchConfigError(f"{path}: not valid TOML: {exc}") from None
+    loc = _Locator(text, str(path))
+
+    known_tables = {"bench", "limits", "read", "instruments", "wiring", "chip", "arrays"}
+    for table in data:
+        if table not in known_tables:
+            raise loc.error(f"unknown table; expected one of {', '.join(sorted(known_tables))}", table)
+
+    bench = _table(data, "bench", loc)
+    name = bench.get("name")
+    if not isinstance(name, str) or not name:
+        raise loc.error('needs name = "..."', "bench", "name")
+
+    limits = _limits(_table(data, "limits", loc), loc)
+    read = _table(data, "read", loc)
+    read_voltage = _number(read, "voltage", "read", loc)
+    if read_voltage <= 0 or read_voltage > limits.max_read_voltage:
+        raise loc.error(
+            f"read voltage {read_voltage:g} V must be > 0 and <= max_read_voltage "
+            f"{limits.max_read_voltage:g} V", "read", "voltage",
+        )  # fmt: skip
+
+    instruments = _instruments(_table(data, "instruments", loc), known_drivers, loc)
+    wiring = _wiring(_table(data, "wiring", loc), loc)
+    chip_shape, pins = _chip(_table(data, "chip", loc), loc)
+    arrays = _arrays(_table(data, "arrays", loc), chip_shape, loc)
+    return BenchConfig(name, path, limits, read_voltage, instruments, wiring, chip_shape, pins, arrays)
+
+
+# ---------------------------------------------------------------------- sections
+def _table(data: Mapping[str, Any], name: str, loc: _Locator) -> dict[str, Any]:
+    value = data.get(name)
+    if value is None:
+        raise BenchConfigError(f"{loc.source}: missing table [{name}]; see the example in hil/benchconfig.py")
+    if not isinstance(value, dict):
+        raise loc.error("must be a table", name)
+    return value
+
+
+def _number(table: Mapping[str, Any], key: str, where: str, loc: _Locator) -> float:
+    value = table.get(key)
+    if value is None:
+        raise loc.error(f"missing {key} = <number>", where, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise loc.error(f"{key} must be a number, got {value!r}", where, key)
+    return float(value)
+
+
+def _limits(table: Mapping[str, Any], loc: _Locator) -> SafetyLimits:
+    fields = SafetyLimits.__dataclass_fields__
+    for key in table:
+        if key not in fields:
+            raise loc.error(f"unknown limit; known limits: {', '.join(fields)}", "limits", key)
+    values: dict[str, Any] = {}
+    for key in fields:
+        number = _number(table, key, "limits", loc)
+        if key == "max_pulses_per_call":
+            if number != int(number):
+                raise loc.error("must be a whole number", "limits", key)
+            number = int(number)
+        if not number > 0:
+            raise loc.error(f"must be > 0, got {number!r}", "limits", key)
+        values[key] = number
+    try:
+        return SafetyLimits(**values)
+    except ValueError as exc:
+        raise loc.error(str(exc), "limits") from None
+
+
+def _instruments(
+    table: Mapping[str, Any], known: Mapping[str, str] | None, loc: _Locator
+) -> dict[str, InstrumentConfig]:
+    out = {}
+    for role in table:
+        if role not in ROLES:
+            raise loc.error(
+                f"unknown instrument role {role!r}; roles are {', '.join(ROLES)}", f"instruments.{role}"
+            )
+    for role in ROLES:
+        entry = table.get(role)
+        where = f"instruments.{role}"
+        if not isinstance(entry, dict):
+            raise BenchConfigError(f"{loc.source}: missing table [{where}] with driver and address")
+        driver, address = entry.get("driver"), entry.get("address")
+        if not isinstance(driver, str) or not driver:
+            raise loc.error('needs driver = "..."', where, "driver")
+        if known is not None:
+            if driver not in known:
+                raise loc.error(
+                    f"unknown driver {driver!r}; known drivers: {', '.join(sorted(known))}", where, "driver"
+                )
+            if known[driver] != role:
+                raise loc.error(f"driver {driver!r} is a {known[driver]}, not a {role}", where, "driver")
+        if not isinstance(address, str) or not address:
+            raise loc.error('needs address = "..." (a VISA resource or a pyserial URL)', where, "address")
+        options = entry.get("options", {})
+        extra = set(entry) - {"driver", "address", "options"}
+        if extra:
+            raise loc.error(f"unknown keys {sorted(extra)}; put driver settings under options", where)
+        if not isinstance(options, dict):
+            raise loc.error("options must be a table", where, "options")
+        out[role] = InstrumentConfig(role, driver, address, dict(options))
+    return out
+
+
+def _wiring(table: Mapping[str, Any], loc: _Locator) -> dict[str, int]:
+    out = {}
+    for key in table:
+        if key not in WIRING_KEYS:
+            raise loc.error(f"unknown instrument terminal; expected {', '.join(WIRING_KEYS)}", "wiring", key)
+    for key in WIRING_KEYS:
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise loc.error(f"needs {key} = <switch-matrix row, 1-based>", "wiring", key)
+        out[key] = value
+    seen: dict[int, str] = {}
+    for key, row in out.items():
+        if row in seen:
+            raise loc.error(f"matrix row {row} is already used by {seen[row]}", "wiring", key)
+        seen[row] = key
+    return out
+
+
+def _chip(
+    table: Mapping[str, Any], loc: _Locator
+) -> tuple[tuple[int, int], dict[str, tuple[tuple[int, ...], ...]]]:
+    rows, cols = (table.get(k) for k in ("rows", "cols"))
+    for key, value in (("rows", rows), ("cols", cols)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise loc.error(f"needs {key} = <positive whole number>", "chip", key)
+    extra = set(table) - {"rows", "cols", *TERMINALS}
+    if extra:
+        raise loc.error(f"unknown keys {sorted(extra)}; terminals are {', '.join(TERMINALS)}", "chip")
+    pins: dict[str, tuple[tuple[int, ...], ...]] = {}
+    for terminal in TERMINALS:
+        value = table.get(terminal)
+        if value is None:
+            raise loc.error(f"missing pin map for the {terminal} terminal", "chip", terminal)
+        if isinstance(value, int) and not isinstance(value, bool):
+            grid = [[value] * cols for _ in range(rows)]
+        elif (
+            isinstance(value, list)
+            and len(value) == rows
+            and all(isinstance(r, list) and len(r) == cols for r in value)
+        ):
+            grid = value
+        else:
+            raise loc.error(
+                f"must be one pad number (shared by all devices) or a {rows} x {cols} table of pads",
+                "chip",
+                terminal,
+            )
+        for r in grid:
+            for pad in r:
+                if isinstance(pad, bool) or not isinstance(pad, int) or pad < 1:
+                    raise loc.error(f"pads are switch-matrix columns >= 1, got {pad!r}", "chip", terminal)
+        pins[terminal] = tuple(tuple(r) for r in grid)
+    # A pad may be shared within one terminal (a common source) but never across terminals,
+    # and a gate or drain pad belongs to one device only (else a read or pulse hits two devices).
+    owner: dict[int, str] = {}
+    for terminal, grid in pins.items():
+        flat = [p for r in grid for p in r]
+        shared = len(set(flat)) == 1 and rows * cols > 1
+        if terminal != "source" and not shared and len(set(flat)) != len(flat):
+            dup = next(p for p in flat if flat.count(p) > 1)
+            raise loc.error(
+                f"pad {dup} is given to two devices; each {terminal} needs its own pad", "chip", terminal
+            )
+        if terminal in ("gate", "drain") and shared:
+            raise loc.error(f"every device needs its own {terminal} pad", "chip", terminal)
+        for pad in set(flat):
+            if pad in owner and owner[pad] != terminal:
+                raise loc.error(f"pad {pad} is wired to both {owner[pad]} and {terminal}", "chip", terminal)
+            owner[pad] = terminal
+    return (rows, cols), pins
+
+
+def _arrays(table: Mapping[str, Any], chip: tuple[int, int], loc: _Locator) -> dict[str, ArrayRegion]:
+    if not table:
+        raise BenchConfigError(f"{loc.source}: [arrays] is empty; define at least one [arrays.NAME]")
+    out: dict[str, ArrayRegion] = {}
+    for name, entry in table.items():
+        where = f"arrays.{name}"
+        if not isinstance(entry, dict) or set(entry) != {"rows", "cols"}:
+            raise loc.error("needs exactly rows = [start, stop] and cols = [start, stop]", where)
+        spans = []
+        for key, limit in (("rows", chip[0]), ("cols", chip[1])):
+            span = entry[key]
+            if (
+                not isinstance(span, list)
+                or len(span) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in span)
+                or not 0 <= span[0] < span[1] <= limit
+            ):
+                raise loc.error(f"{key} must be [start, stop] with 0 <= start < stop <= {limit}", where, key)
+            spans.append(span)
+        region = ArrayRegion(name, spans[0][0], spans[0][1], spans[1][0], spans[1][1])
+        for other in out.values():
+            if (
+                region.row_start < other.row_stop
+                and other.row_start < region.row_stop
+                and region.col_start < other.col_stop
+                and other.col_start < region.col_stop
+            ):
+                raise loc.error(f"overlaps array {other.name!r}: a device belongs to one array", where)
+        out[name] = region
+    return out
