@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 
 class Recorder(Protocol):
-    def record(self, kind: str, step: int | None = None, **values: Any) -> None:
+    def record(self, kind: str, step: int | None = None, /, **values: Any) -> None:
         """Commit one point: numpy arrays are stored as arrays, other values as JSON."""
         ...
 
@@ -21,7 +21,7 @@ class Recorder(Protocol):
 class NullRecorder:
     """Records nothing."""
 
-    def record(self, kind: str, step: int | None = None, **values: Any) -> None:
+    def record(self, kind: str, step: int | None = None, /, **values: Any) -> None:
         return None
 
     def checkpoint(self, state: dict[str, Any]) -> None:

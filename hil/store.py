@@ -290,7 +290,7 @@ class Run:
         self._seq = next_seq
         self._finished = False
 
-    def record(self, kind: str, step: int | None = None, **values: Any) -> None:
+    def record(self, kind: str, step: int | None = None, /, **values: Any) -> None:
         """Commit one point now. Array values go in as .npy blobs, the rest as JSON."""
         arrays = {k: np.asarray(v) for k, v in values.items() if isinstance(v, np.ndarray)}
         scalars = {k: v for k, v in values.items() if k not in arrays}

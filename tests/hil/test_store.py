@@ -20,8 +20,8 @@ def test_points_round_trip_with_arrays_and_scalars(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         run = store.start_run("symmetry-point", {"max_pairs": 10}, {"kind": "sim"}, seed=3)
         g = np.arange(12, dtype=np.float64).reshape(3, 4) * 1e-6
-        run.record("read", step=0, g=g, phase="up")
-        run.record("read", step=1, g=g + 1e-7, phase="down")
+        run.record("read", 0, g=g, phase="up")
+        run.record("read", 1, g=g + 1e-7, phase="down")
         run.finish("completed", summary={"pairs": 2})
         points = list(store.points(run.uid))
         info = store.run(run.uid[:12])
@@ -54,11 +54,11 @@ def test_unknown_run_names_the_fix(tmp_path: Path) -> None:
 def test_resume_continues_sequence_and_refuses_completed_runs(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         run = store.start_run("jump-table", {}, {})
-        run.record("pulse", step=0, n=1)
+        run.record("pulse", 0, n=1)
         run.checkpoint({"cycle": 1})
         run.finish("aborted", "Ctrl-C")
         resumed = store.resume_run(run.uid)
-        resumed.record("pulse", step=1, n=1)
+        resumed.record("pulse", 1, n=1)
         resumed.finish("completed")
         assert [p.seq for p in store.points(run.uid)] == [0, 1]
         assert store.last_checkpoint(run.uid) == {"cycle": 1}
@@ -77,7 +77,7 @@ def test_sigkill_mid_run_keeps_every_committed_point(tmp_path: Path) -> None:
         run = store.start_run("endless", {{}}, {{}})
         step = 0
         while True:
-            run.record("read", step=step, g=np.full((2, 2), float(step)))
+            run.record("read", step, g=np.full((2, 2), float(step)))
             if step == 4:
                 print("ready", flush=True)
             step += 1
@@ -112,7 +112,7 @@ def test_export_csv_and_hdf5_carry_every_value(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         run = store.start_run("p", {"a": 1}, {"kind": "sim"}, seed=7)
         for step in range(3):
-            run.record("read", step=step, g=np.full((2, 3), step * 1e-6), phase="up")
+            run.record("read", step, g=np.full((2, 3), step * 1e-6), phase="up")
         run.finish("completed")
         csv_path = export_run(store, run.uid, tmp_path / "run.csv", "csv")
         h5_path = export_run(store, run.uid, tmp_path / "run.h5", "hdf5")
