@@ -183,11 +183,30 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
                 array, pulse, devices, n_cycles=args.cycles, n_up=args.train, n_bins=args.bins,
                 progress=progress, recorder=run,
             )  # fmt: skip
+            Path(args.out).mkdir(parents=True, exist_ok=True)
             result.table.save(Path(args.out) / "jump_table.npz")
             figures = plot_jump_table(result, args.out)
             finish(
                 run, args, {"protocol": "jump-table", "bench": bench.describe(), **result.summary()}, figures
             )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the built-in bench: each protocol in turn, each in its own run folder."""
+    base = dict(vars(args))
+    symmetry = {"shape": (4, 4), "max_pairs": 2000, "window": 100, "tolerance": None}
+    jumps = {"shape": (4, 4), "devices": 2, "cycles": 3, "train": 150, "bins": 30}
+    steps: list[tuple[str, Callable[[argparse.Namespace], int], dict[str, Any]]] = [
+        ("symmetry-point", cmd_symmetry_point, symmetry),
+        ("jump-table", cmd_jump_table, jumps),
+    ]
+    print(f"protonic-hil demo on the {args.bench} bench, preset {args.preset}, seed {args.seed}")
+    for name, func, extra in steps:
+        print(f"\n== {name}")
+        step_args = argparse.Namespace(**{**base, **extra, "out": Path(args.out) / name})
+        func(step_args)
+    print(f"\nAll results under {args.out}/; stored runs: hil runs list --store {args.store}")
     return 0
 
 
@@ -280,6 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=positive_int, default=200, help="pulses per train (default: 200)")
     p.add_argument("--bins", type=positive_int, default=50, help="conductance bins (default: 50)")
     p.set_defaults(func=cmd_jump_table)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the main protocols end to end on the built-in bench and write their figures",
+        description="Symmetry point, then a jump table, on a simulated protonic chip: what a first "
+        "session at a bench does. Each step writes summary.json and figures in its own folder.",
+    )
+    add_common(p, "runs/demo")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("presets", help="list the simulator's device presets and their parameters")
     p.set_defaults(func=cmd_presets)

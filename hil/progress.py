@@ -17,13 +17,13 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[ProgressCal
     if not enabled:
         yield None
         return
-    bar = tqdm(desc=description, unit="step", leave=False, dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (CI logs, pipes).
+    bar = tqdm(desc=description, unit="step", leave=False, dynamic_ncols=True, disable=None)
 
     def update(done: int, total: int) -> None:
         if bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # tqdm redraws at most every mininterval seconds
 
     try:
         yield update
