@@ -1,0 +1,100 @@
+"""InstrumentError, the readers of SCPI and TSP error queues, and of numeric replies.
+
+Every driver reads the instrument's error queue after it configures something and raises
+InstrumentError when the queue holds entries, so that a setting the instrument refused (and
+perhaps replaced by another value) never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+# A queue that never reports "no error" after this many reads is itself a fault.
+MAX_QUEUE_READS = 32
+
+
+class InstrumentError(RuntimeError):
+    """An instrument reported an error, or answered something the driver cannot read.
+
+    instrument: the instrument's name; errors: (code, message) pairs from its error queue.
+    """
+
+    def __init__(self, instrument: str, problem: str, errors: Sequence[tuple[int, str]] = ()):
+        self.instrument = instrument
+        self.errors = tuple(errors)
+        listed = "; ".join(f"{code} {message!r}" for code, message in self.errors)
+        detail = f": {listed}" if listed else ""
+        super().__init__(f"{instrument}: {problem}{detail}")
+
+
+def parse_scpi_error(reply: str, instrument: str) -> tuple[int, str]:
+    """Split a SCPI `SYST:ERR?` reply such as `-222,"Data out of range"` into (code, message)."""
+    code_text, _, message = reply.strip().partition(",")
+    try:
+        code = int(float(code_text))
+    except ValueError:
+        raise InstrumentError(instrument, f"unreadable SYST:ERR? reply {reply!r}") from None
+    return code, message.strip().strip('"')
+
+
+def parse_tsp_error(reply: str, instrument: str) -> tuple[int, str]:
+    """Split a TSP `print(errorqueue.next())` reply (tab-separated code, message, ...)."""
+    fields = reply.strip().split("\t")
+    try:
+        code = int(float(fields[0]))
+    except ValueError:
+        raise InstrumentError(instrument, f"unreadable errorqueue.next() reply {reply!r}") from None
+    return code, fields[1] if len(fields) > 1 else ""
+
+
+class ScpiErrorQueue:
+    """Mixin for SCPI instruments: drain `SYST:ERR?` and raise if anything was queued."""
+
+    name: str  # both provided by pymeasure's Instrument
+    ask: Callable[[str], str]
+
+    def raise_on_errors(self, context: str) -> None:
+        """Read `SYST:ERR?` until it reports 0; raise InstrumentError listing every entry."""
+        errors: list[tuple[int, str]] = []
+        for _ in range(MAX_QUEUE_READS):
+            code, message = parse_scpi_error(self.ask("SYST:ERR?"), self.name)
+            if code == 0:
+                break
+            errors.append((code, message))
+        else:
+            raise InstrumentError(self.name, f"error queue still not empty after {context}", errors)
+        if errors:
+            raise InstrumentError(self.name, f"error queue after {context}", errors)
+
+
+class TspErrorQueue:
+    """Mixin for TSP instruments (2600B, 707B): read `errorqueue` and raise if it holds entries."""
+
+    name: str  # both provided by pymeasure's Instrument
+    ask: Callable[[str], str]
+
+    def raise_on_errors(self, context: str) -> None:
+        """Ask `print(errorqueue.count)`; read that many entries and raise InstrumentError."""
+        reply = self.ask("print(errorqueue.count)")
+        try:
+            count = int(float(reply))
+        except ValueError:
+            raise InstrumentError(self.name, f"unreadable errorqueue.count reply {reply!r}") from None
+        if count == 0:
+            return
+        errors = [
+            parse_tsp_error(self.ask("print(errorqueue.next())"), self.name)
+            for _ in range(min(count, MAX_QUEUE_READS))
+        ]
+        raise InstrumentError(self.name, f"error queue after {context}", errors)
+
+
+def parse_floats(instrument: str, reply: str, n: int, what: str) -> list[float]:
+    """Exactly `n` comma-separated numbers from `reply`, else InstrumentError naming `what`."""
+    try:
+        values = [float(x) for x in reply.split(",")]
+    except ValueError:
+        raise InstrumentError(instrument, f"unreadable {what} reply {reply!r}") from None
+    if len(values) != n:
+        raise InstrumentError(instrument, f"{what} returned {len(values)} values, expected {n}")
+    return values

@@ -1,0 +1,289 @@
+"""The three instrument roles a hardware backend composes.
+
+SourceMeter reads a device (voltage source, current measure, current compliance),
+PulseGenerator writes it (bursts of gate pulses on a bus trigger), SwitchMatrix routes
+instrument lines to chip lines. Units: volts, seconds, amperes; matrix lines are 1-based.
+
+Every role method checks its arguments before it sends anything: against the instrument's own
+windows (class attributes of each driver) and, when the driver was given them, against the
+bench's SafetyLimits. Out-of-range values raise ValueError (LimitError for the bench limits);
+nothing is ever clamped. After a configuration a driver reads the instrument's error queue and
+raises drivers.errors.InstrumentError if it holds entries.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import ClassVar
+
+from hil.pulses import LimitError, Pulse, SafetyLimits
+
+
+def check_real(instrument: str, what: str, value: object, unit: str) -> float:
+    """A finite real number (bool refused), as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{instrument}: {what} must be a finite number of {unit}, got {value!r}")
+    return float(value)
+
+
+def check_window(instrument: str, what: str, value: float, window: tuple[float, float], unit: str) -> float:
+    """Raise ValueError unless window[0] <= value <= window[1]; nothing has been sent then."""
+    low, high = window
+    if not low <= value <= high:
+        raise ValueError(
+            f"{instrument}: {what} {value:g} {unit} is outside the instrument's range "
+            f"[{low:g}, {high:g}] {unit}; nothing was sent"
+        )
+    return value
+
+
+def check_whole(instrument: str, what: str, value: object, low: int, high: int) -> int:
+    """An integer in [low, high] (bool refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{instrument}: {what} must be a whole number, got {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{instrument}: {what} {value} is outside [{low}, {high}]; nothing was sent")
+    return int(value)
+
+
+class SourceMeter(ABC):
+    """A source-measure unit that reads a device: source a voltage, measure the current.
+
+    Drivers define the instrument's windows below and keep `_bias` (volts, None until
+    configure_read), `_nplc` and `_output_enabled`.
+    """
+
+    bias_range: ClassVar[tuple[float, float]]  # V, voltages the source can be set to
+    compliance_range: ClassVar[tuple[float, float]]  # A, current limits the instrument accepts
+    nplc_range: ClassVar[tuple[float, float]]  # integration time in power-line cycles
+    max_list_points: ClassVar[int]  # most biases one read_currents call may take
+
+    name: str
+    limits: SafetyLimits | None
+    _bias: float | None
+    _nplc: float
+    _output_enabled: bool
+
+    @abstractmethod
+    def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
+        """Source `bias` volts, measure current (auto range) limited to `compliance` amperes.
+
+        Each reading integrates over `nplc` power-line cycles. The output state is unchanged.
+        Raises InstrumentError if the instrument's error queue holds entries afterwards.
+        """
+
+    @abstractmethod
+    def set_bias(self, volts: float) -> None:
+        """Change the source voltage (volts); configure_read must have run."""
+
+    @abstractmethod
+    def output_on(self) -> None:
+        """Switch the output on; refused before configure_read, so that no unknown setting is applied."""
+
+    @abstractmethod
+    def output_off(self) -> None:
+        """Switch the output off."""
+
+    @abstractmethod
+    def read_current(self) -> float:
+        """One current reading in amperes at the present bias; the output must be on."""
+
+    @abstractmethod
+    def read_currents(self, biases: Sequence[float]) -> list[float]:
+        """Currents (amperes) at each bias (volts) in turn, as one list sweep run by the instrument.
+
+        The output must be on. Afterwards the source is back at the configured bias.
+        """
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Source 0 V and switch the output off. Safe to call repeatedly."""
+
+    # ------------------------------------------------------------------ shared checks
+    def _check_bias(self, volts: object) -> float:
+        value = check_real(self.name, "bias", volts, "volts")
+        check_window(self.name, "bias", value, self.bias_range, "V")
+        if self.limits is not None:
+            self.limits.check_read_voltage(value)
+        return value
+
+    def _check_compliance(self, amps: object) -> float:
+        value = check_real(self.name, "compliance", amps, "amperes")
+        check_window(self.name, "compliance", value, self.compliance_range, "A")
+        if self.limits is not None and value > self.limits.current_compliance:
+            raise LimitError(
+                f"{self.name}: compliance {value:g} A exceeds the bench limit "
+                f"{self.limits.current_compliance:g} A; nothing was sent"
+            )
+        return value
+
+    def _check_nplc(self, nplc: object) -> float:
+        value = check_real(self.name, "nplc", nplc, "power-line cycles")
+        return check_window(self.name, "nplc", value, self.nplc_range, "PLC")
+
+    def _check_biases(self, biases: Sequence[float]) -> list[float]:
+        values = [self._check_bias(v) for v in biases]
+        if not 1 <= len(values) <= self.max_list_points:
+            raise ValueError(
+                f"{self.name}: a list sweep takes 1 to {self.max_list_points} biases, got {len(values)}; "
+                "split it into several calls"
+            )
+        return values
+
+    def _require_configured(self, action: str) -> float:
+        if self._bias is None:
+            raise RuntimeError(f"{self.name}: call configure_read() before {action}")
+        return self._bias
+
+    def _list_duration(self, points: int) -> float:
+        """Generous estimate of a list sweep in seconds: 50 Hz mains (the slower) plus 50 ms per point."""
+        return points * (self._nplc / 50.0 + 0.05)
+
+    def _require_output(self, action: str) -> None:
+        self._require_configured(action)
+        if not self._output_enabled:
+            raise RuntimeError(f"{self.name}: the output is off; call output_on() before {action}")
+
+
+class PulseGenerator(ABC):
+    """A pulse generator that writes a device: bursts of gate pulses fired by a bus trigger.
+
+    Pulses start and end at 0 V and reach +amplitude (polarity +1) or -amplitude (polarity -1).
+    Drivers define the windows below, `load_ohms` (None for a high-impedance load such as a
+    gate) and keep `_pulse` (None until configure_pulse) and `_output_enabled`.
+    """
+
+    max_open_circuit_level: ClassVar[float]  # V, largest |level| into a high-impedance load
+    source_impedance: ClassVar[float] = 50.0  # ohms, in series with the output
+    width_range: ClassVar[tuple[float, float]]  # s
+    period_range: ClassVar[tuple[float, float]]  # s
+    edge_time: ClassVar[float]  # s, the edge the driver programs; period >= width + 1.6 edge
+    max_count: ClassVar[int]  # most pulses in one burst
+
+    name: str
+    limits: SafetyLimits | None
+    load_ohms: float | None
+    _pulse: tuple[float, float, int, float] | None
+    _output_enabled: bool
+
+    @abstractmethod
+    def configure_pulse(
+        self, amplitude: float, width: float, polarity: int, period: float | None = None
+    ) -> None:
+        """Set up bus-triggered bursts of pulses of `amplitude` volts and `width` seconds.
+
+        polarity: +1 or -1. period: seconds from one pulse start to the next within a burst
+        (default twice the width, or the shortest the instrument allows). Switches the output
+        off first, because changing levels and polarity passes through shapes that do not rest
+        at 0 V; call output_on() afterwards. Raises InstrumentError if the error queue holds
+        entries afterwards.
+        """
+
+    @abstractmethod
+    def fire(self, count: int) -> None:
+        """Fire one burst of `count` pulses on a bus trigger and return once it has finished.
+
+        Needs configure_pulse and the output on. Never retried: on any error the number of
+        pulses that reached the device is unknown, and the caller must read the device.
+        """
+
+    @abstractmethod
+    def output_on(self) -> None:
+        """Switch the output on; refused before configure_pulse."""
+
+    @abstractmethod
+    def output_off(self) -> None:
+        """Switch the output off."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Switch the output off. Safe to call repeatedly."""
+
+    # ------------------------------------------------------------------ shared checks
+    @property
+    def max_amplitude(self) -> float:
+        """Largest pulse magnitude in volts at the load (open-circuit level divided by the source)."""
+        if self.load_ohms is None:
+            return self.max_open_circuit_level
+        return self.max_open_circuit_level * self.load_ohms / (self.load_ohms + self.source_impedance)
+
+    def _check_pulse(
+        self, amplitude: object, width: object, polarity: object, period: object
+    ) -> tuple[float, float, int, float]:
+        a = check_real(self.name, "pulse amplitude", amplitude, "volts")
+        w = check_real(self.name, "pulse width", width, "seconds")
+        if a <= 0:
+            raise ValueError(f"{self.name}: pulse amplitude must be > 0 V, got {a:g}; polarity sets the sign")
+        check_window(self.name, "pulse amplitude", a, (0.0, self.max_amplitude), "V")
+        check_window(self.name, "pulse width", w, self.width_range, "s")
+        if isinstance(polarity, bool) or polarity not in (1, -1):
+            raise ValueError(f"{self.name}: polarity must be +1 or -1, got {polarity!r}")
+        if self.limits is not None:
+            self.limits.check_pulse(Pulse(a, w))
+        shortest = w + 1.6 * self.edge_time
+        if period is None:
+            p = max(2.0 * w, shortest, self.period_range[0])
+        else:
+            p = check_real(self.name, "pulse period", period, "seconds")
+        check_window(self.name, "pulse period", p, self.period_range, "s")
+        if p < shortest:
+            raise ValueError(
+                f"{self.name}: pulse period {p:g} s is shorter than width + 1.6 x edge time = "
+                f"{shortest:g} s; nothing was sent"
+            )
+        return a, w, int(polarity), p
+
+    def _check_count(self, count: object) -> int:
+        most = self.max_count
+        if self.limits is not None:
+            most = min(most, self.limits.max_pulses_per_call)
+        return check_whole(self.name, "pulse count", count, 1, most)
+
+    def _require_configured(self, action: str) -> tuple[float, float, int, float]:
+        if self._pulse is None:
+            raise RuntimeError(f"{self.name}: call configure_pulse() before {action}")
+        return self._pulse
+
+
+class SwitchMatrix(ABC):
+    """A switch matrix: crosspoint (row, col) joins instrument line `row` to chip line `col`.
+
+    Rows and columns are 1-based, as in the bench configuration's [wiring] and [chip] tables.
+    """
+
+    name: str
+
+    @property
+    @abstractmethod
+    def size(self) -> tuple[int, int]:
+        """(rows, cols): number of instrument lines and of chip lines."""
+
+    @abstractmethod
+    def close_crosspoint(self, row: int, col: int) -> None:
+        """Connect instrument line `row` to chip line `col` (other crosspoints unchanged)."""
+
+    @abstractmethod
+    def open_crosspoint(self, row: int, col: int) -> None:
+        """Disconnect instrument line `row` from chip line `col`."""
+
+    @abstractmethod
+    def open_all(self) -> None:
+        """Open every crosspoint."""
+
+    @abstractmethod
+    def closed_crosspoints(self) -> frozenset[tuple[int, int]]:
+        """The closed crosspoints as (row, col) pairs, read from the instrument."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Open every crosspoint. Safe to call repeatedly."""
+
+    def _check_crosspoint(self, row: object, col: object) -> tuple[int, int]:
+        rows, cols = self.size
+        return (
+            check_whole(self.name, "row (instrument line)", row, 1, rows),
+            check_whole(self.name, "column (chip line)", col, 1, cols),
+        )
