@@ -1,0 +1,169 @@
+"""Keithley 2450 SourceMeter: PyMeasure's Keithley2450 with strict validators, as a SourceMeter.
+
+Commands follow the Keithley 2450 Reference Manual (2450-901-01), section 6 "SCPI command
+reference"; the instrument must run its native SCPI command set (not TSP, not "SCPI 2400").
+PyMeasure's driver clamps out-of-range values (truncated_range) or does not check them at
+all; every such property is redefined here with strict_range, same commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymeasure.instruments import Instrument
+from pymeasure.instruments.keithley import Keithley2450
+from pymeasure.instruments.validators import strict_range
+
+from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
+from drivers.roles import SourceMeter
+from drivers.safestate import send_all
+from drivers.timeouts import timeout_at_least
+from hil.pulses import SafetyLimits
+
+
+def _strict(get: str, set_: str, doc: str, values: tuple[float, float], cast: type = float) -> Any:
+    return Instrument.control(get, set_, doc, validator=strict_range, values=values, cast=cast)
+
+
+class Keithley2450SMU(Keithley2450, ScpiErrorQueue, SourceMeter):
+    """Keithley 2450 as the bench's read instrument (voltage source, current measure).
+
+    limits: the bench's SafetyLimits; bias and compliance outside them are refused.
+    Other keyword arguments go to the VISA connection (e.g. timeout in ms).
+    """
+
+    bias_range = (-210.0, 210.0)
+    compliance_range = (1e-9, 1.05)  # :SOUR:VOLT:ILIM, 1 nA to 1.05 A
+    nplc_range = (0.01, 10.0)
+    max_list_points = 100  # :SOUR:LIST:VOLT holds up to 100 values (manual 6, :SOURce[1]:LIST)
+
+    # ------------------------------------------------ PyMeasure properties, strict instead of clamped
+    source_voltage = _strict(":SOUR:VOLT?", ":SOUR:VOLT:LEV %g", "Source voltage in volts.", (-210, 210))
+    source_current = _strict(":SOUR:CURR?", ":SOUR:CURR:LEV %g", "Source current in amperes.", (-1.05, 1.05))
+    compliance_current = _strict(
+        ":SOUR:VOLT:ILIM?", ":SOUR:VOLT:ILIM %g", "Current limit of the voltage source, A.", (1e-9, 1.05)
+    )
+    compliance_voltage = _strict(
+        ":SOUR:CURR:VLIM?", ":SOUR:CURR:VLIM %g", "Voltage limit of the current source, volts.", (0.02, 210)
+    )
+    current_range = _strict(
+        ":SENS:CURR:RANG?", ":SENS:CURR:RANG:AUTO 0;:SENS:CURR:RANG %g",
+        "Current measurement range in amperes (disables auto range).", (-1.05, 1.05),
+    )  # fmt: skip
+    voltage_range = _strict(
+        ":SENS:VOLT:RANG?", ":SENS:VOLT:RANG:AUTO 0;:SENS:VOLT:RANG %g",
+        "Voltage measurement range in volts (disables auto range).", (-210, 210),
+    )  # fmt: skip
+    resistance_range = _strict(
+        ":SENS:RES:RANG?", ":SENS:RES:RANG:AUTO 0;:SENS:RES:RANG %g",
+        "Resistance measurement range in ohms (disables auto range).", (0, 210e6),
+    )  # fmt: skip
+    source_current_range = _strict(
+        ":SOUR:CURR:RANG?", ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG %g",
+        "Current source range in amperes (disables auto range).", (-1.05, 1.05),
+    )  # fmt: skip
+    source_voltage_range = _strict(
+        ":SOUR:VOLT:RANG?", ":SOUR:VOLT:RANG:AUTO 0;:SOUR:VOLT:RANG %g",
+        "Voltage source range in volts (disables auto range).", (-210, 210),
+    )  # fmt: skip
+    source_current_delay = _strict(
+        ":SOUR:CURR:DEL?", ":SOUR:CURR:DEL %g", "Current source delay in seconds.", (0, 999.9999)
+    )
+    source_voltage_delay = _strict(
+        ":SOUR:VOLT:DEL?", ":SOUR:VOLT:DEL %g", "Voltage source delay in seconds.", (0, 999.9999)
+    )
+    current_nplc = _strict(":SENS:CURR:NPLC?", ":SENS:CURR:NPLC %g", "Current integration, PLC.", (0.01, 10))
+    voltage_nplc = _strict(":SENS:VOLT:NPLC?", ":SENS:VOLT:NPLC %g", "Voltage integration, PLC.", (0.01, 10))
+    resistance_nplc = _strict(":SENS:RES:NPLC?", ":SENS:RES:NPLC %g", "Ohms integration, PLC.", (0.01, 10))
+    buffer_points = _strict(":TRAC:POIN?", ":TRAC:POIN %d", "Buffer size in readings.", (1, 6875000), int)
+    current_filter_count = _strict(
+        ":SENS:CURR:AVER:COUNT?", ":SENS:CURR:AVER:COUNT %d", "Readings the filter averages.", (1, 100), int
+    )
+    voltage_filter_count = _strict(
+        ":SENS:VOLT:AVER:COUNT?", ":SENS:VOLT:AVER:COUNT %d", "Readings the filter averages.", (1, 100), int
+    )
+
+    def __init__(
+        self,
+        adapter: Any,
+        limits: SafetyLimits | None = None,
+        name: str = "Keithley 2450 SourceMeter",
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("read_termination", "\n")
+        kwargs.setdefault("write_termination", "\n")
+        super().__init__(adapter, name, **kwargs)
+        self.limits = limits
+        self._bias: float | None = None
+        self._nplc = 1.0
+        self._output_enabled = False
+
+    def check_errors(self) -> list:
+        """Raise InstrumentError if the error queue holds entries (PyMeasure's version only logs)."""
+        self.raise_on_errors("a configuration")
+        return []
+
+    # ------------------------------------------------------------------ SourceMeter role
+    def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
+        volts = self._check_bias(bias)
+        amps = self._check_compliance(compliance)
+        cycles = self._check_nplc(nplc)
+        self._bias = None  # unconfigured until the error queue comes back empty
+        self.source_mode = "voltage"
+        self.compliance_current = amps
+        self.source_voltage = volts
+        self.measure_current(nplc=cycles)  # sense CURR, NPLC, auto range, then the error queue
+        self._bias, self._nplc = volts, cycles
+
+    def set_bias(self, volts: float) -> None:
+        self._require_configured("set_bias()")
+        value = self._check_bias(volts)
+        self.source_voltage = value
+        self.raise_on_errors("set_bias()")
+        self._bias = value
+
+    def output_on(self) -> None:
+        self._require_configured("output_on()")
+        self.enable_source()
+        self.raise_on_errors("output_on()")
+        self._output_enabled = True
+
+    def output_off(self) -> None:
+        self.disable_source()
+        self._output_enabled = False
+
+    def read_current(self) -> float:
+        self._require_output("read_current()")
+        reply = self.ask(":READ?")
+        try:
+            return float(reply)
+        except ValueError:
+            raise InstrumentError(self.name, f"unreadable :READ? reply {reply!r}") from None
+
+    def read_currents(self, biases: Sequence[float]) -> list[float]:
+        self._require_output("read_currents()")
+        bias = self._require_configured("read_currents()")
+        values = self._check_biases(biases)
+        n = len(values)
+        # Readings of earlier :READ? calls sit in defbuffer1; clear it so points 1..n are this sweep's.
+        self.write(':TRAC:CLE "defbuffer1"')
+        self.write(":SOUR:LIST:VOLT " + ",".join(f"{v:g}" for v in values))
+        # Manual 6, :SOURce[1]:SWEep:<function>:LIST <startIndex>, <delay>: builds the trigger model.
+        self.write(":SOUR:SWE:VOLT:LIST 1, 0")
+        self.raise_on_errors("setting up a list sweep")
+        self.write(":INIT")
+        self.write("*WAI")
+        with timeout_at_least(self, self._list_duration(n)):
+            reply = self.ask(f':TRAC:DATA? 1, {n}, "defbuffer1", READ')
+        # The sweep leaves the last list level (and may switch the output off): restore both.
+        self.source_voltage = bias
+        self.enable_source()
+        self.raise_on_errors("a list sweep")
+        return parse_floats(self.name, reply, n, "list sweep")
+
+    def shutdown(self) -> None:
+        """Abort any sweep, source 0 V, output off (no ramp: this driver only sources small read biases)."""
+        self._output_enabled = False
+        send_all(self.write, [":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF"])
+        Instrument.shutdown(self)

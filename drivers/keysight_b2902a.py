@@ -1,0 +1,171 @@
+"""Keysight B2902A two-channel SMU (SCPI), as a SourceMeter on one of its channels.
+
+Commands follow the Keysight B2900 SCPI Command Reference: SOURce, SENSe, OUTPut,
+TRIGger, READ and MEASure subsystems. `channel` picks the channel the role uses;
+both channels are reachable as `smu1` and `smu2`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymeasure.instruments import Channel, Instrument, SCPIMixin
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
+
+from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
+from drivers.roles import SourceMeter, check_whole
+from drivers.safestate import send_all
+from drivers.timeouts import timeout_at_least
+from hil.pulses import SafetyLimits
+
+_ON_OFF = {True: "ON", False: "OFF"}
+
+
+class B2902AChannel(Channel):
+    """One SMU channel; `{ch}` is 1 or 2."""
+
+    source_mode = Channel.control(
+        ":SOUR{ch}:FUNC:MODE?", ":SOUR{ch}:FUNC:MODE %s", "Source function, VOLT or CURR.",
+        validator=strict_discrete_set, values=["VOLT", "CURR"], cast=str,
+    )  # fmt: skip
+    voltage_mode = Channel.control(
+        ":SOUR{ch}:VOLT:MODE?", ":SOUR{ch}:VOLT:MODE %s",
+        "Voltage output mode: FIX (level), LIST (list sweep) or SWE (linear sweep).",
+        validator=strict_discrete_set, values=["FIX", "LIST", "SWE"], cast=str,
+    )  # fmt: skip
+    source_voltage = Channel.control(
+        ":SOUR{ch}:VOLT?", ":SOUR{ch}:VOLT %g", "Voltage level in volts.",
+        validator=strict_range, values=[-210, 210],
+    )  # fmt: skip
+    current_compliance = Channel.control(
+        ":SENS{ch}:CURR:PROT?", ":SENS{ch}:CURR:PROT %g", "Current compliance in amperes.",
+        validator=strict_range, values=[1e-9, 3.03],
+    )  # fmt: skip
+    sense_function = Channel.setting(
+        ':SENS{ch}:FUNC "%s"', "Measurement function: CURR, VOLT or RES.",
+        validator=strict_discrete_set, values=["CURR", "VOLT", "RES"],
+    )  # fmt: skip
+    current_auto_range = Channel.setting(
+        ":SENS{ch}:CURR:RANG:AUTO %s", "Auto range of the current measurement (bool).",
+        validator=strict_discrete_set, values=_ON_OFF, map_values=True,
+    )  # fmt: skip
+    current_nplc = Channel.control(
+        ":SENS{ch}:CURR:NPLC?", ":SENS{ch}:CURR:NPLC %g", "Integration time in power-line cycles.",
+        validator=strict_range, values=[4e-4, 100],
+    )  # fmt: skip
+    auto_output_on = Channel.setting(
+        ":OUTP{ch}:ON:AUTO %s", "Whether :INIT/:READ switch the output on by themselves (bool).",
+        validator=strict_discrete_set, values=_ON_OFF, map_values=True,
+    )  # fmt: skip
+    output_enabled = Channel.setting(
+        ":OUTP{ch} %s", "Output state (bool).", validator=strict_discrete_set, values=_ON_OFF, map_values=True
+    )
+    trigger_count = Channel.control(
+        ":TRIG{ch}:COUN?", ":TRIG{ch}:COUN %d", "Trigger count of the channel (points of a list sweep).",
+        validator=strict_range, values=[1, 100000], cast=int,
+    )  # fmt: skip
+
+
+class KeysightB2902A(SCPIMixin, Instrument, ScpiErrorQueue, SourceMeter):
+    """Keysight B2902A as the bench's read instrument on channel `channel` (1 or 2).
+
+    limits: the bench's SafetyLimits; bias and compliance outside them are refused.
+    Other keyword arguments go to the VISA connection.
+    """
+
+    bias_range = (-210.0, 210.0)
+    compliance_range = (1e-9, 3.03)
+    nplc_range = (4e-4, 100.0)
+    max_list_points = 2500  # [:SOURce]:LIST:VOLTage takes up to 2500 values
+
+    smu1 = Instrument.ChannelCreator(B2902AChannel, 1)
+    smu2 = Instrument.ChannelCreator(B2902AChannel, 2)
+
+    def __init__(
+        self,
+        adapter: Any,
+        limits: SafetyLimits | None = None,
+        channel: int = 1,
+        name: str = "Keysight B2902A",
+        **kwargs: Any,
+    ):
+        check_whole(name, "channel", channel, 1, 2)
+        kwargs.setdefault("read_termination", "\n")
+        kwargs.setdefault("write_termination", "\n")
+        super().__init__(adapter, name, **kwargs)
+        self.limits = limits
+        self.channel_number = int(channel)
+        self.smu: B2902AChannel = self.channels[self.channel_number]
+        self._bias: float | None = None
+        self._nplc = 1.0
+        self._output_enabled = False
+
+    # ------------------------------------------------------------------ SourceMeter role
+    def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
+        volts = self._check_bias(bias)
+        amps = self._check_compliance(compliance)
+        cycles = self._check_nplc(nplc)
+        self._bias = None
+        smu = self.smu
+        # By default :INIT switches the output on by itself; the role decides that explicitly.
+        smu.auto_output_on = False
+        smu.source_mode = "VOLT"
+        smu.voltage_mode = "FIX"
+        smu.current_compliance = amps
+        smu.source_voltage = volts
+        smu.sense_function = "CURR"
+        smu.current_auto_range = True
+        smu.current_nplc = cycles
+        self.raise_on_errors("configure_read()")
+        self._bias, self._nplc = volts, cycles
+
+    def set_bias(self, volts: float) -> None:
+        self._require_configured("set_bias()")
+        value = self._check_bias(volts)
+        self.smu.source_voltage = value
+        self.raise_on_errors("set_bias()")
+        self._bias = value
+
+    def output_on(self) -> None:
+        self._require_configured("output_on()")
+        self.smu.output_enabled = True
+        self.raise_on_errors("output_on()")
+        self._output_enabled = True
+
+    def output_off(self) -> None:
+        self.smu.output_enabled = False
+        self._output_enabled = False
+
+    def read_current(self) -> float:
+        self._require_output("read_current()")
+        reply = self.ask(f":MEAS:CURR? (@{self.channel_number})")
+        try:
+            return float(reply)
+        except ValueError:
+            raise InstrumentError(self.name, f"unreadable :MEAS:CURR? reply {reply!r}") from None
+
+    def read_currents(self, biases: Sequence[float]) -> list[float]:
+        self._require_output("read_currents()")
+        bias = self._require_configured("read_currents()")
+        values = self._check_biases(biases)
+        ch, smu = self.channel_number, self.smu
+        self.write(f":SOUR{ch}:LIST:VOLT " + ",".join(f"{v:g}" for v in values))
+        smu.voltage_mode = "LIST"
+        smu.trigger_count = len(values)  # one trigger (default source AINT) per list point
+        self.raise_on_errors("setting up a list sweep")
+        # READ:ARRay runs :INITiate then :FETCh:ARRay in series, so it answers after the last point.
+        with timeout_at_least(self, self._list_duration(len(values))):
+            reply = self.ask(f":READ:ARR:CURR? (@{ch})")
+        smu.voltage_mode = "FIX"
+        smu.source_voltage = bias
+        smu.trigger_count = 1
+        self.raise_on_errors("a list sweep")
+        return parse_floats(self.name, reply, len(values), "list sweep")
+
+    def shutdown(self) -> None:
+        """Abort any sweep, source 0 V, output off, on the role's channel."""
+        self._output_enabled = False
+        ch = self.channel_number
+        send_all(self.write, [f":ABOR (@{ch})", f":SOUR{ch}:VOLT 0", f":OUTP{ch} OFF"])
+        super().shutdown()

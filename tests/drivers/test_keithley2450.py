@@ -1,0 +1,199 @@
+"""Keithley 2450 driver: exact SCPI exchanges (2450 Reference Manual 2450-901-01, section 6)."""
+
+from __future__ import annotations
+
+import pytest
+from pymeasure.test import expected_protocol
+
+from drivers.errors import InstrumentError
+from drivers.keithley2450 import Keithley2450SMU
+from hil.pulses import LimitError, SafetyLimits
+
+LIMITS = SafetyLimits(max_read_voltage=0.2, current_compliance=1e-3)
+NO_ERROR = ("SYST:ERR?", '0,"No error;0;0 0"')
+CONFIGURE = [
+    (":SOUR:FUNC VOLT", None),
+    (":SOUR:VOLT:ILIM 0.0001", None),
+    (":SOUR:VOLT:LEV 0.1", None),
+    (":SENS:FUNC 'CURR';:SENS:CURR:NPLC 1.000000;", None),
+    (":SENS:CURR:RANG:AUTO 1;", None),
+    NO_ERROR,
+]
+OUTPUT_ON = [("OUTPUT ON", None), NO_ERROR]
+
+
+def smu(pairs):
+    return expected_protocol(Keithley2450SMU, pairs, limits=LIMITS)
+
+
+def test_configure_read_sends_voltage_source_current_measure_and_checks_errors():
+    with smu(CONFIGURE) as k:
+        k.configure_read(0.1, 1e-4)
+
+
+def test_error_queue_entry_after_configure_raises_naming_instrument_and_error():
+    pairs = [*CONFIGURE[:-1], ("SYST:ERR?", '-222,"Data out of range;1;0 0"'), NO_ERROR]
+    with smu(pairs) as k, pytest.raises(InstrumentError, match=r"Keithley 2450.*-222 'Data out of range"):
+        k.configure_read(0.1, 1e-4)
+    with smu([*pairs]) as k:
+        with pytest.raises(InstrumentError):
+            k.configure_read(0.1, 1e-4)
+        with pytest.raises(RuntimeError, match="configure_read"):
+            k.output_on()  # a failed configuration leaves the driver unconfigured
+
+
+@pytest.mark.parametrize(
+    ("bias", "compliance", "nplc", "error", "match"),
+    [
+        (0.3, 1e-4, 1.0, LimitError, "exceeds the limit 0.2 V"),
+        (-0.25, 1e-4, 1.0, LimitError, "exceeds the limit"),
+        (0.1, 2e-3, 1.0, LimitError, "exceeds the bench limit"),
+        (0.1, 1e-10, 1.0, ValueError, "compliance 1e-10 A is outside the instrument's range"),
+        (0.1, 1e-4, 20.0, ValueError, "nplc 20 PLC is outside"),
+        (float("nan"), 1e-4, 1.0, ValueError, "bias must be a finite number"),
+        (True, 1e-4, 1.0, ValueError, "bias must be a finite number"),
+    ],
+)
+def test_out_of_range_read_settings_raise_before_anything_is_written(bias, compliance, nplc, error, match):
+    with smu([]) as k, pytest.raises(error, match=match):
+        k.configure_read(bias, compliance, nplc)
+
+
+def test_instrument_window_applies_without_bench_limits():
+    with (
+        expected_protocol(Keithley2450SMU, []) as k,
+        pytest.raises(ValueError, match="outside the instrument"),
+    ):
+        k.configure_read(250.0, 1e-4)
+
+
+def test_set_bias_output_and_reads_need_configure_first():
+    with smu([]) as k:
+        for call in (lambda: k.set_bias(0.1), k.output_on, k.read_current, lambda: k.read_currents([0.1])):
+            with pytest.raises(RuntimeError, match="configure_read"):
+                call()
+
+
+def test_read_current_needs_output_on():
+    with smu(CONFIGURE) as k:
+        k.configure_read(0.1, 1e-4)
+        with pytest.raises(RuntimeError, match="output is off"):
+            k.read_current()
+
+
+def test_read_current_returns_amperes():
+    with smu([*CONFIGURE, *OUTPUT_ON, (":READ?", "1.234E-06")]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.output_on()
+        assert k.read_current() == pytest.approx(1.234e-6)
+
+
+def test_unreadable_reading_raises_instrument_error():
+    with smu([*CONFIGURE, *OUTPUT_ON, (":READ?", "garbage")]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.output_on()
+        with pytest.raises(InstrumentError, match="unreadable :READ\\? reply 'garbage'"):
+            k.read_current()
+
+
+def test_set_bias_checks_limits_then_writes_and_checks_errors():
+    with smu([*CONFIGURE, (":SOUR:VOLT:LEV -0.05", None), NO_ERROR]) as k:
+        k.configure_read(0.1, 1e-4)
+        with pytest.raises(LimitError):
+            k.set_bias(0.5)
+        k.set_bias(-0.05)
+
+
+def test_list_sweep_runs_on_the_instrument_and_restores_the_bias():
+    pairs = [
+        *CONFIGURE,
+        *OUTPUT_ON,
+        (':TRAC:CLE "defbuffer1"', None),
+        (":SOUR:LIST:VOLT 0.1,0.1,0.15", None),
+        # Manual 6: :SOURce:SWEep:<function>:LIST <startIndex>, <delay> builds the sweep trigger
+        # model from the :SOURce:LIST values; :INIT runs it, *WAI holds the next command until
+        # it is done, :TRACe:DATA? <start>, <end>, "<buffer>", READ returns the readings.
+        (":SOUR:SWE:VOLT:LIST 1, 0", None),
+        NO_ERROR,
+        (":INIT", None),
+        ("*WAI", None),
+        (':TRAC:DATA? 1, 3, "defbuffer1", READ', "1e-06,1.1e-06,1.5e-06"),
+        (":SOUR:VOLT:LEV 0.1", None),
+        ("OUTPUT ON", None),
+        NO_ERROR,
+    ]
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.output_on()
+        assert k.read_currents([0.1, 0.1, 0.15]) == pytest.approx([1e-6, 1.1e-6, 1.5e-6])
+
+
+def test_list_sweep_refuses_too_many_points_or_a_bias_over_the_limit_before_writing():
+    with smu([*CONFIGURE, *OUTPUT_ON]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.output_on()
+        with pytest.raises(ValueError, match="1 to 100 biases"):
+            k.read_currents([0.1] * 101)
+        with pytest.raises(LimitError):
+            k.read_currents([0.1, 0.3])
+
+
+def test_list_sweep_with_short_data_raises():
+    pairs = [
+        *CONFIGURE,
+        *OUTPUT_ON,
+        (':TRAC:CLE "defbuffer1"', None),
+        (":SOUR:LIST:VOLT 0.1,0.1", None),
+        (":SOUR:SWE:VOLT:LIST 1, 0", None),
+        NO_ERROR,
+        (":INIT", None),
+        ("*WAI", None),
+        (':TRAC:DATA? 1, 2, "defbuffer1", READ', "1e-06"),
+        (":SOUR:VOLT:LEV 0.1", None),
+        ("OUTPUT ON", None),
+        NO_ERROR,
+    ]
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.output_on()
+        with pytest.raises(InstrumentError, match="returned 1 values, expected 2"):
+            k.read_currents([0.1, 0.1])
+
+
+def test_shutdown_aborts_sources_zero_and_switches_off_twice():
+    safe = [(":ABOR", None), (":SOUR:VOLT:LEV 0", None), ("OUTPUT OFF", None)]
+    with smu([*CONFIGURE, *OUTPUT_ON, *safe, *safe]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.output_on()
+        k.shutdown()
+        k.shutdown()
+        assert k.isShutdown
+        with pytest.raises(RuntimeError, match="output is off"):
+            k.read_current()
+
+
+@pytest.mark.parametrize(
+    ("prop", "value"),
+    [
+        ("source_voltage", 211),
+        ("source_current", -1.1),
+        ("compliance_current", 2.0),
+        ("compliance_voltage", 300),
+        ("current_range", 1.1),
+        ("voltage_range", -250),
+        ("resistance_range", 1e9),
+        ("source_current_range", 2),
+        ("source_voltage_range", 300),
+        ("source_current_delay", 1000),
+        ("source_voltage_delay", -1),
+        ("current_nplc", 0.001),
+        ("voltage_nplc", 11),
+        ("resistance_nplc", 0),
+        ("buffer_points", 0),
+        ("current_filter_count", 101),
+        ("voltage_filter_count", 0),
+    ],
+)
+def test_pymeasure_properties_that_clamped_now_refuse(prop, value):
+    with expected_protocol(Keithley2450SMU, []) as k, pytest.raises(ValueError, match="not in range"):
+        setattr(k, prop, value)
