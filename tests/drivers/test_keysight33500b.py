@@ -1,0 +1,165 @@
+"""Keysight 33500B driver: exact SCPI exchanges (33500 Series Operating and Service Guide)."""
+
+from __future__ import annotations
+
+import pytest
+from pymeasure.test import expected_protocol
+
+from drivers.errors import InstrumentError
+from drivers.keysight33500b import Keysight33500B
+from hil.pulses import LimitError, SafetyLimits
+
+LIMITS = SafetyLimits(
+    max_pulse_amplitude=4.0, min_pulse_width=1e-8, max_pulse_width=1e-3, max_pulses_per_call=1000
+)
+NO_ERROR = ("SYST:ERR?", '+0,"No error"')
+
+
+def configure(
+    high: str = "1.000000",
+    low: str = "0.000000",
+    polarity: str = "NORM",
+    timing: tuple[str, str] = ("SOUR1:FUNC:PULS:WIDT 1.000000e-06", "SOUR1:FUNC:PULS:PER 2.000000e-06"),
+    present_period: str = "+1.000000000000000E-03",
+    load: str = "INF",
+    guard: str | None = "4.000000",
+    ch: int = 1,
+) -> list[tuple[str, str | None]]:
+    levels = [(f"SOUR{ch}:VOLT:HIGH {high}", None), (f"SOUR{ch}:VOLT:LOW {low}", None)]
+    if polarity == "INV":
+        levels.reverse()  # the level that moves away from 0 V goes first
+    pairs = [
+        (f"OUTP{ch} 0", None),  # output off while the shape changes
+        (f"SOUR{ch}:VOLT:LIM:STAT 0", None),
+        (f"OUTP{ch}:LOAD {load}", None),  # OUTPut:LOAD INFinity: levels are the volts at a high-Z gate
+        (f"SOUR{ch}:FUNC PULS", None),
+        (f"SOUR{ch}:FUNC:PULS:TRAN:BOTH 8.400000e-09", None),
+        (f"SOUR{ch}:FUNC:PULS:PER?", present_period),
+        *[(command.replace("SOUR1", f"SOUR{ch}"), None) for command in timing],
+        *levels,
+        (f"OUTP{ch}:POL {polarity}", None),  # OUTPut:POLarity INVerted inverts about the offset
+        (f"SOUR{ch}:BURS:MODE TRIG", None),
+        (f"SOUR{ch}:BURS:NCYC 1", None),
+        (f"TRIG{ch}:SOUR BUS", None),
+        (f"SOUR{ch}:BURS:STAT 1", None),
+    ]
+    if guard is not None:
+        pairs += [  # SOURce:VOLTage:LIMit: the generator refuses levels beyond the bench limit
+            (f"SOUR{ch}:VOLT:LIM:HIGH {guard}", None),
+            (f"SOUR{ch}:VOLT:LIM:LOW -{guard}", None),
+            (f"SOUR{ch}:VOLT:LIM:STAT 1", None),
+        ]
+    return [*pairs, NO_ERROR]
+
+
+OUTPUT_ON = [("OUTP1 1", None), NO_ERROR]
+
+
+def generator(pairs, **kwargs):
+    kwargs.setdefault("limits", LIMITS)
+    return expected_protocol(Keysight33500B, pairs, **kwargs)
+
+
+def test_positive_pulse_burst_setup():
+    with generator(configure()) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+
+
+def test_negative_pulse_uses_inverted_output_with_levels_0_and_minus_amplitude():
+    with generator(configure(high="0.000000", low="-2.500000", polarity="INV")) as g:
+        g.configure_pulse(2.5, 1e-6, -1)
+
+
+def test_period_is_written_first_when_the_new_width_does_not_fit_the_present_period():
+    timing = ("SOUR1:FUNC:PULS:PER 5.000000e-04", "SOUR1:FUNC:PULS:WIDT 2.000000e-04")
+    with generator(configure(timing=timing, present_period="+1.0E-04")) as g:
+        g.configure_pulse(1.0, 2e-4, +1, period=5e-4)
+
+
+def test_channel_2_with_a_50_ohm_load_and_no_bench_limits():
+    with generator(configure(load="50", guard=None, ch=2), limits=None, channel=2, load_ohms=50) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        assert g.max_amplitude == pytest.approx(5.0)  # 10 V open circuit into 50 ohm through 50 ohm
+
+
+@pytest.mark.parametrize(
+    ("amplitude", "width", "polarity", "period", "error", "match"),
+    [
+        (4.5, 1e-6, 1, None, LimitError, "exceeds the limit 4 V"),
+        (1.0, 2e-3, 1, None, LimitError, "outside the allowed range"),
+        (1.0, 1e-9, 1, None, ValueError, "pulse width 1e-09 s is outside the instrument's range"),
+        (1.0, 1e-6, 0, None, ValueError, "polarity must be"),
+        (1.0, 1e-6, True, None, ValueError, "polarity must be"),
+        (0.0, 1e-6, 1, None, ValueError, "amplitude must be > 0"),
+        (-1.0, 1e-6, 1, None, ValueError, "amplitude must be > 0"),
+        (1.0, 1e-6, 1, 1.01e-6, ValueError, "shorter than width"),
+    ],
+)
+def test_out_of_range_pulses_raise_before_anything_is_written(
+    amplitude, width, polarity, period, error, match
+):
+    with generator([]) as g, pytest.raises(error, match=match):
+        g.configure_pulse(amplitude, width, polarity, period)
+
+
+def test_instrument_window_is_10_V_into_high_impedance_and_5_V_into_50_ohm():
+    with generator([], limits=None) as g, pytest.raises(ValueError, match=r"range \[0, 10\] V"):
+        g.configure_pulse(10.5, 1e-6, 1)
+    with generator([], limits=None, load_ohms=50) as g, pytest.raises(ValueError, match=r"range \[0, 5\] V"):
+        g.configure_pulse(6.0, 1e-6, 1)
+
+
+def test_error_queue_entry_after_configure_raises():
+    pairs = [*configure()[:-1], ("SYST:ERR?", '-221,"Settings conflict"'), NO_ERROR]
+    with generator(pairs) as g:
+        with pytest.raises(InstrumentError, match=r"Keysight 33500B.*-221 'Settings conflict'"):
+            g.configure_pulse(1.0, 1e-6, +1)
+        with pytest.raises(RuntimeError, match="configure_pulse"):
+            g.fire(1)
+
+
+def test_fire_sets_the_count_once_triggers_on_the_bus_and_waits_for_completion():
+    pairs = [
+        *configure(),
+        *OUTPUT_ON,
+        ("SOUR1:BURS:NCYC 5", None),
+        NO_ERROR,
+        ("*TRG;*WAI", None),
+        ("*OPC?", "1"),
+        ("*TRG;*WAI", None),  # same count: no reprogramming
+        ("*OPC?", "1"),
+        ("*TRG;*WAI", None),  # the refused fire(1001) left the count at 5
+        ("*OPC?", "1"),
+    ]
+    with generator(pairs) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.output_on()
+        g.fire(5)
+        g.fire(5)
+        with pytest.raises(ValueError, match="pulse count 1001 is outside"):
+            g.fire(1001)  # over max_pulses_per_call: nothing written
+        g.fire(5)
+
+
+def test_fire_needs_configuration_and_output_on():
+    with generator(configure()) as g:
+        with pytest.raises(RuntimeError, match="configure_pulse"):
+            g.fire(1)
+        g.configure_pulse(1.0, 1e-6, +1)
+        with pytest.raises(RuntimeError, match="output is off"):
+            g.fire(1)
+
+
+def test_unexpected_completion_reply_raises():
+    pairs = [*configure(), *OUTPUT_ON, ("*TRG;*WAI", None), ("*OPC?", "0")]
+    with generator(pairs) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.output_on()
+        with pytest.raises(InstrumentError, match="expected '1'"):
+            g.fire(1)
+
+
+def test_shutdown_switches_the_output_off_twice():
+    with generator([("OUTP1 0", None), ("OUTP1 0", None)]) as g:
+        g.shutdown()
+        g.shutdown()
