@@ -1,0 +1,102 @@
+"""Driver registry: names a bench configuration uses, their roles, and opening them."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from drivers.registry import DRIVERS, driver_options, known_drivers, open_instrument
+from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from drivers.serial_relay import SerialRelayMatrix
+from hil.benchconfig import InstrumentConfig, load_bench_config
+from hil.pulses import SafetyLimits
+from tests.drivers.fake_relay_board import FakeRelayBoard
+
+ROLE_CLASSES = {"smu": SourceMeter, "pulser": PulseGenerator, "matrix": SwitchMatrix}
+
+
+@pytest.mark.parametrize("name", sorted(DRIVERS))
+def test_every_driver_implements_its_role(name):
+    entry = DRIVERS[name]
+    cls = entry.load()
+    assert issubclass(cls, ROLE_CLASSES[entry.role])
+    assert not getattr(cls, "__abstractmethods__", None), f"{cls.__name__} leaves role methods abstract"
+
+
+def test_bench_configuration_accepts_the_registered_names():
+    text = """
+[bench]
+name = "t"
+[limits]
+max_pulse_amplitude = 4.0
+min_pulse_width = 1e-6
+max_pulse_width = 1e-3
+max_read_voltage = 0.2
+current_compliance = 1e-4
+max_pulses_per_call = 1000
+[read]
+voltage = 0.1
+[instruments.smu]
+driver = "keithley2450"
+address = "TCPIP0::192.0.2.10::5025::SOCKET"
+[instruments.pulser]
+driver = "keysight33500b"
+address = "USB0::0x0957::0x2807::MY123::INSTR"
+[instruments.matrix]
+driver = "keithley707b"
+address = "GPIB0::18::INSTR"
+options = { slots = 1 }
+[wiring]
+smu_hi = 1
+smu_lo = 2
+pulse_out = 3
+pulse_ref = 4
+[chip]
+rows = 1
+cols = 1
+gate = [[1]]
+drain = [[2]]
+source = 3
+[arrays.A]
+rows = [0, 1]
+cols = [0, 1]
+"""
+    config = load_bench_config("bench.toml", known_drivers(), text=text)
+    assert config.instrument("matrix").options == {"slots": 1}
+    assert "slots" in driver_options("keithley707b")
+
+
+def test_unknown_driver_or_option_is_refused_before_connecting():
+    limits = SafetyLimits()
+    with pytest.raises(ValueError, match="unknown driver 'keithley9999'"):
+        open_instrument(InstrumentConfig("smu", "keithley9999", "GPIB0::1::INSTR"), limits)
+    bad = InstrumentConfig("pulser", "keysight33500b", "GPIB0::1::INSTR", {"chanel": 2})
+    with pytest.raises(ValueError, match="no option\\(s\\) chanel; its options are: channel, load_ohms"):
+        open_instrument(bad, limits)
+
+
+def test_open_instrument_connects_with_options():
+    with FakeRelayBoard(rows=2, cols=3) as board:
+        matrix = open_instrument(
+            InstrumentConfig("matrix", "serialrelay", board.url, {"timeout": 1.0}), SafetyLimits()
+        )
+        try:
+            assert isinstance(matrix, SerialRelayMatrix)
+            assert matrix.size == (2, 3)
+        finally:
+            matrix.adapter.close()
+
+
+def test_smus_and_pulse_generators_get_the_bench_limits_over_visa():
+    # A listening socket is enough: drivers do not talk to the instrument when they connect.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"TCPIP0::127.0.0.1::{server.getsockname()[1]}::SOCKET"
+        limits = SafetyLimits(max_read_voltage=0.15)
+        smu = open_instrument(InstrumentConfig("smu", "keysightb2902a", address, {"channel": 2}), limits)
+        try:
+            assert smu.limits is limits
+            assert smu.channel_number == 2
+            assert smu.adapter.connection.read_termination == "\n"
+        finally:
+            smu.adapter.close()
