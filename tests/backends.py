@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from hil.backend import CrossbarBackend
 from hil.mock import IdealCrossbar
+from hil.pulses import SafetyLimits
+from simulators.crossbar import SimulatedCrossbar
 
 BackendFactory = Callable[[tuple[int, int], int], "contextmanager[CrossbarBackend]"]
 
@@ -22,6 +24,20 @@ def mock_backend(shape: tuple[int, int], seed: int) -> Iterator[CrossbarBackend]
         yield backend
 
 
+@contextmanager
+def sim_backend(shape: tuple[int, int], seed: int) -> Iterator[CrossbarBackend]:
+    """protonic-asymmetric devices (variation and cycle-to-cycle noise kept), exact reads and VMMs,
+    no stuck devices, states in the middle of the range; the limits make the suite's largest
+    legal pulse the preset's nominal pulse (6 V x 5 ns)."""
+    limits = SafetyLimits(
+        max_pulse_amplitude=6.0, min_pulse_width=1e-9, max_pulse_width=5e-9, max_read_voltage=0.1
+    )
+    quiet = {"read_noise": 0.0, "vmm_noise": 0.0, "stuck_fraction": 0.0}
+    with SimulatedCrossbar.from_preset("protonic-asymmetric", shape, seed, limits, **quiet) as backend:
+        yield backend
+
+
 FACTORIES: dict[str, Callable[[tuple[int, int], int], contextmanager]] = {
     "mock": mock_backend,
+    "sim": sim_backend,
 }

@@ -1,0 +1,358 @@
+"""SimulatedCrossbar: a numpy crossbar of protonic (or other analog) devices, a hil.CrossbarBackend.
+
+Physics (see simulators.config and docs/simulator.md): per-device step models in normalised
+state, a pulse-response factor m(V, t) with a threshold, device-to-device variation drawn once
+from the seed, cycle-to-cycle noise per pulse, read noise on read() and output noise on VMMs.
+
+Randomness: one np.random.SeedSequence per array, split into independent streams for the
+device draws, the pulses' noise, the measurements' noise and the update bit streams. The same
+seed therefore gives the same devices and, for the same calls, the same run; reading more or
+less often does not change what the pulses do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
+from hil.jumptable import JumpTable
+from hil.pulses import Pulse, SafetyLimits
+from simulators.config import DeviceConfig
+from simulators.devices import DeviceParameters, draw_devices, mean_rates, symmetry_states
+from simulators.presets import preset
+
+Seed = int | np.random.SeedSequence | None
+
+
+def default_limits(config: DeviceConfig) -> SafetyLimits:
+    """Bench-like limits that allow the config's nominal pulse: up to max(10 V, v_ref), 1 ns to 1 ms
+    (or wider to include t_ref), reads and VMM inputs up to the config's read voltage."""
+    return SafetyLimits(
+        max_pulse_amplitude=max(10.0, config.v_ref),
+        min_pulse_width=min(1e-9, config.t_ref),
+        max_pulse_width=max(1e-3, config.t_ref),
+        max_read_voltage=config.read_voltage,
+    )
+
+
+def seed_sequence(seed: Seed) -> np.random.SeedSequence:
+    """A SeedSequence from a non-negative integer, an existing SeedSequence, or None (fresh entropy)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, a numpy SeedSequence or None, got {seed!r}")
+    return np.random.SeedSequence(int(seed))
+
+
+class SimulatedCrossbar(CrossbarBackend):
+    """A rows x cols array of simulated devices.
+
+    config: the device population (simulators.config.DeviceConfig); table: the jump table of
+    the "table" model (required for it, refused otherwise); seed: chip seed (int >= 0, a
+    SeedSequence, or None for fresh entropy, recorded in describe()); limits: default
+    default_limits(config). Positive pulse counts raise the conductance.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        config: DeviceConfig,
+        seed: Seed = 0,
+        limits: SafetyLimits | None = None,
+        table: JumpTable | None = None,
+    ):
+        if not isinstance(config, DeviceConfig):
+            raise TypeError(f"config must be a simulators.config.DeviceConfig, got {type(config).__name__}")
+        if (config.model == "table") != (table is not None):
+            raise ValueError(
+                "the 'table' model needs a JumpTable (use SimulatedCrossbar.from_jump_table) and the "
+                f"other models take none; got model {config.model!r} and table={type(table).__name__}"
+            )
+        if table is not None and not isinstance(table, JumpTable):
+            raise TypeError(f"table must be a hil.jumptable.JumpTable, got {type(table).__name__}")
+        limits = default_limits(config) if limits is None else limits
+        if not isinstance(limits, SafetyLimits):
+            raise TypeError(f"limits must be a hil.SafetyLimits, got {type(limits).__name__}")
+        if not config.read_voltage <= limits.max_read_voltage < config.v_threshold:
+            raise ValueError(
+                f"limits.max_read_voltage {limits.max_read_voltage:g} V must lie in [read_voltage "
+                f"{config.read_voltage:g} V, v_threshold {config.v_threshold:g} V): reads at the read "
+                "voltage must be allowed and no read may write"
+            )
+        self._seed = seed_sequence(seed)
+        devices_ss, pulses_ss, measure_ss, streams_ss = self._seed.spawn(4)
+        super().__init__(shape, limits, seed=int(streams_ss.generate_state(1, np.uint64)[0]))
+        self._config = config
+        self._table = table
+        self._dev, self._x = draw_devices(
+            config, self.shape[0] * self.shape[1], np.random.default_rng(devices_ss)
+        )
+        self._pulse_rng = np.random.default_rng(pulses_ss)
+        self._measure_rng = np.random.default_rng(measure_ss)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preset(
+        cls,
+        name: str,
+        shape: tuple[int, int],
+        seed: Seed = 0,
+        limits: SafetyLimits | None = None,
+        **overrides: Any,
+    ) -> SimulatedCrossbar:
+        """An array of preset `name` (see simulators.presets), DeviceConfig fields overridden."""
+        return cls(shape, preset(name, **overrides), seed=seed, limits=limits)
+
+    @classmethod
+    def from_jump_table(
+        cls,
+        table: JumpTable,
+        shape: tuple[int, int],
+        seed: Seed = 0,
+        limits: SafetyLimits | None = None,
+        **overrides: Any,
+    ) -> SimulatedCrossbar:
+        """Devices whose every pulse draws ΔG from `table` (see table_config for the defaults)."""
+        return cls(shape, table_config(table, **overrides), seed=seed, limits=limits, table=table)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def device_kind(self) -> DeviceKind:
+        return DeviceKind.IDEAL if self._is_ideal() else DeviceKind.PROTONIC
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(physical_vmm=True, native_stochastic_update=True, parallel_pulses=True)
+
+    @property
+    def conductance_range(self) -> tuple[float, float]:
+        return float(self._config.g_min), float(self._config.g_max)
+
+    @property
+    def read_voltage(self) -> float:
+        return float(self._config.read_voltage)
+
+    @property
+    def config(self) -> DeviceConfig:
+        return self._config
+
+    @property
+    def table(self) -> JumpTable | None:
+        return self._table
+
+    @property
+    def nominal_pulse(self) -> Pulse:
+        """The pulse at which the config's step sizes hold (pulse factor m = 1)."""
+        return self._config.nominal_pulse
+
+    def pulse_factor(self, pulse: Pulse) -> float:
+        """m(V, t) of this device population (0 at or below the threshold, 1 at nominal_pulse)."""
+        return self._config.pulse_factor(_as_pulse(pulse))
+
+    def describe(self) -> dict[str, object]:
+        d = super().describe()
+        d["simulator"] = {
+            "config": self._config.to_dict(),
+            "seed": {"entropy": self._seed.entropy, "spawn_key": list(self._seed.spawn_key)},
+            "nominal_pulse": {
+                "amplitude_V": self.nominal_pulse.amplitude,
+                "width_s": self.nominal_pulse.width,
+            },
+            "stuck_devices": int(np.sum(self._dev.stuck)),
+            "jump_table": None if self._table is None else _table_summary(self._table),
+        }
+        return d
+
+    # ------------------------------------------------------------------ simulator-only access
+    @property
+    def conductance(self) -> FloatArray:
+        """The true state (rows, cols) in siemens, without read noise (a copy)."""
+        return (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
+
+    def set_conductance(self, g: ArrayLike) -> None:
+        """Force the state to g siemens (scalar or (rows, cols)); a chip cannot do this.
+
+        Every value must lie within its device's own bounds (device_parameters()); nothing is
+        clamped. Stuck devices are set too (and stay there).
+        """
+        self._check_open()
+        ga = np.asarray(g, dtype=np.float64)
+        try:
+            ga = np.broadcast_to(ga, self.shape).ravel()
+        except ValueError:
+            raise ValueError(
+                f"set_conductance: expected a scalar or shape {self.shape}, got {ga.shape}"
+            ) from None
+        if not np.all(np.isfinite(ga)):
+            raise ValueError("set_conductance: values contain NaN or inf")
+        x = (ga - self._dev.g_min) / self._dev.span
+        eps = 1e-12  # round-off of the G <-> x conversion, not a tolerance on the request
+        outside = (x < -eps) | (x > 1.0 + eps)
+        if np.any(outside):
+            k = int(np.flatnonzero(outside)[0])
+            raise ValueError(
+                f"set_conductance: {int(np.sum(outside))} value(s) outside their device's bounds, e.g. "
+                f"{ga[k]:g} S for device {divmod(k, self.shape[1])} with bounds "
+                f"[{self._dev.g_min[k]:g}, {self._dev.g_max[k]:g}] S"
+            )
+        self._x = np.clip(x, 0.0, 1.0)
+
+    def device_parameters(self) -> DeviceParameters:
+        """Per-device bounds, step sizes and stuck flags that the variation drew, shaped like the array."""
+        return self._dev.reshaped(self.shape)
+
+    def symmetry_points(self) -> FloatArray:
+        """G_sym per device (siemens), where mean up and down steps are equal; NaN where not unique.
+
+        Soft bounds: (a⁺ G_max + a⁻ G_min) / (a⁺ + a⁻); linear step: closed form; power step:
+        numeric root; table: the crossing of the binned mean steps. NaN for stuck devices, for
+        constant symmetric steps (every state) and where no crossing lies within the bounds.
+        The pulse factor m scales both directions alike, so the point does not depend on the pulse.
+        """
+        x = symmetry_states(self._config, self._dev, self._table)
+        return (self._dev.g_min + x * self._dev.span).reshape(self.shape)
+
+    def expected_step(self, pulse: Pulse) -> tuple[FloatArray, FloatArray]:
+        """(up, down): magnitude of the mean conductance change of one pulse at the current state, siemens.
+
+        Before clipping at the bounds; 0 for stuck devices and sub-threshold pulses.
+        """
+        m = self.pulse_factor(pulse)
+        if self._table is None:
+            up, down = mean_rates(self._config, self._x)
+            up, down = self._dev.step_up * up * self._dev.span, self._dev.step_down * down * self._dev.span
+        else:
+            bins = self._table.bin_of(self._dev.g_min + self._x * self._dev.span)
+            up = self._dev.step_up * self._table.mean(1)[bins]
+            down = -self._dev.step_down * self._table.mean(-1)[bins]
+        moving = ~self._dev.stuck * m
+        return (up * moving).reshape(self.shape), (down * moving).reshape(self.shape)
+
+    # ------------------------------------------------------------------ primitives
+    def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
+        flat = rows * self.shape[1] + cols
+        g = self._dev.g_min[flat] + self._x[flat] * self._dev.span[flat]
+        return g + self._read_sigma() * self._measure_rng.standard_normal(g.shape)
+
+    def _read_all(self) -> FloatArray:
+        return self.conductance + self._read_sigma() * self._measure_rng.standard_normal(self.shape)
+
+    def _vmm(self, v: FloatArray) -> FloatArray:
+        return self._with_output_noise(v @ self.conductance)
+
+    def _vmm_transposed(self, v: FloatArray) -> FloatArray:
+        return self._with_output_noise(v @ self.conductance.T)
+
+    def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
+        """Reference implementation: pulse k reaches every device with |n| > k, one vector step each."""
+        m = self._config.pulse_factor(pulse)
+        if m == 0.0:
+            return  # at or below the threshold nothing moves
+        n = np.abs(counts).ravel()
+        idx = np.flatnonzero((n > 0) & ~self._dev.stuck)
+        if idx.size == 0:
+            return
+        idx = idx[np.argsort(-n[idx], kind="stable")]  # most pulses first: active devices are a prefix
+        remaining = n[idx]
+        up = counts.ravel()[idx] > 0
+        for k in range(int(remaining[0])):
+            active = int(np.searchsorted(-remaining, -k, side="left"))  # devices with > k pulses
+            sel = idx[:active]
+            self._x[sel] = np.clip(self._x[sel] + self._draw_steps(sel, up[:active], m), 0.0, 1.0)
+
+    # ------------------------------------------------------------------ internals
+    def _draw_steps(self, sel: IntArray, up: np.ndarray, m: float) -> FloatArray:
+        """Signed normalised change of one pulse on devices sel (polarity up), noise included."""
+        x = self._x[sel]
+        if self._table is None:
+            rate_up, rate_down = mean_rates(self._config, x)
+            step = np.where(up, self._dev.step_up[sel] * rate_up, -self._dev.step_down[sel] * rate_down)
+        else:
+            g = self._dev.g_min[sel] + x * self._dev.span[sel]
+            dg = self._table.sample(g, np.where(up, 1, -1), self._pulse_rng.random(sel.size))
+            step = dg * np.where(up, self._dev.step_up[sel], self._dev.step_down[sel]) / self._dev.span[sel]
+        if self._config.c2c_noise > 0:
+            step = step * (1.0 + self._config.c2c_noise * self._pulse_rng.standard_normal(sel.size))
+        return step * m
+
+    def _read_sigma(self) -> float:
+        return self._config.read_noise * (self._config.g_max - self._config.g_min)
+
+    def _with_output_noise(self, current: FloatArray) -> FloatArray:
+        sigma = self._config.vmm_noise * self._config.read_voltage * (self._config.g_max - self._config.g_min)
+        if sigma == 0.0:
+            return current
+        return current + sigma * self._measure_rng.standard_normal(current.shape)
+
+    def _is_ideal(self) -> bool:
+        c = self._config
+        quiet = c.c2c_noise == c.read_noise == c.vmm_noise == 0.0
+        no_variation = c.dtod_bounds == c.dtod_step == c.dtod_imbalance == c.stuck_fraction == 0.0
+        constant = c.model == "linear-step" and c.gamma_up == c.gamma_down == 0.0 and c.step_up == c.step_down
+        return quiet and no_variation and constant
+
+
+def table_config(table: JumpTable, **overrides: Any) -> DeviceConfig:
+    """DeviceConfig of the table model: bounds at the table's G range, steps as measured.
+
+    Defaults: no variation, no extra cycle-to-cycle noise and no read noise (the measured
+    table already holds the device's spread and its measurement's read noise), no VMM noise,
+    nominal pulse = the table's pulse (so m = 1 there) or, without one, the protonic presets'
+    pulse response; start mid-range. Override any DeviceConfig field.
+    """
+    if not isinstance(table, JumpTable):
+        raise TypeError(f"table must be a hil.jumptable.JumpTable, got {type(table).__name__}")
+    base = preset("protonic-asymmetric")
+    fields: dict[str, Any] = {
+        "model": "table",
+        "g_min": float(table.g_edges[0]),
+        "g_max": float(table.g_edges[-1]),
+        "step_up": 1.0,
+        "step_down": 1.0,
+        "gamma_up": 1.0,
+        "gamma_down": 1.0,
+        "dtod_bounds": 0.0,
+        "dtod_step": 0.0,
+        "dtod_imbalance": 0.0,
+        "stuck_fraction": 0.0,
+        "c2c_noise": 0.0,
+        "read_noise": 0.0,
+        "vmm_noise": 0.0,
+        "init_state": 0.5,
+        "init_spread": 0.0,
+    }
+    if table.pulse is not None:
+        fields["v_ref"] = table.pulse.amplitude
+        fields["t_ref"] = table.pulse.width
+        if "v_threshold" not in overrides and table.pulse.amplitude <= base.v_threshold:
+            raise ValueError(
+                f"the table's pulse {table.pulse} is not above the default threshold {base.v_threshold:g} V; "
+                "pass v_threshold (volts) below its amplitude"
+            )
+    if "model" in overrides and overrides["model"] != "table":
+        raise ValueError("from_jump_table builds the 'table' model; use from_preset for the others")
+    return base.with_overrides(**{**fields, **overrides})
+
+
+def _as_pulse(pulse: Pulse) -> Pulse:
+    if not isinstance(pulse, Pulse):
+        raise TypeError(f"expected a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    return pulse
+
+
+def _table_summary(table: JumpTable) -> dict[str, object]:
+    return {
+        "g_range_S": [float(table.g_edges[0]), float(table.g_edges[-1])],
+        "n_bins": table.n_bins,
+        "n_quantiles": int(table.levels.size),
+        "up_samples": int(table.up_counts.sum()),
+        "down_samples": int(table.down_counts.sum()),
+        "pulse": None
+        if table.pulse is None
+        else {"amplitude_V": table.pulse.amplitude, "width_s": table.pulse.width},
+    }
