@@ -1,0 +1,353 @@
+"""Write-verify programming: bring devices to target conductances in a closed loop.
+
+Each iteration reads the devices still being written, computes per device a pulse count
+from its error and its own step estimate (at most `max_pulses_per_iteration`), applies the
+pulses, and reads again before deciding anything else: no pulse is ever sent blind or
+retried without a fresh read. A device is done when its last read lies within `tolerance`
+of its target; it gets no pulses while it stays there.
+
+Step estimates are learned per device and per direction from what the pulses did
+(ΔG / pulses, with older iterations forgotten by half each time so the estimate follows the
+local step of a soft-bounds device). A device whose error has not improved by half a
+tolerance for `patience` iterations without ever having reached its tolerance (stuck, or its
+target lies past its bounds) is given up on: it gets no more pulses and is reported as not
+converged. Every device is re-read every round; one that was within tolerance and reads
+outside again (read noise, a noisy step) gets pulses again, so the converged devices are
+those within tolerance at the same final read.
+
+Used in SHD to program A_ref to A_main's symmetry points (a one-time write; the
+residual is the reference programming error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from hil.backend import CrossbarBackend, FloatArray, IntArray
+from hil.progress import ProgressCallback
+from hil.pulses import Pulse
+from hil.recording import Recorder
+from hil.results import to_jsonable
+
+BoolArray = NDArray[np.bool_]
+
+# Weight, in pulses, of a user-given step before any data (two pulses' worth: the first real
+# iteration already outweighs a rough guess).
+PRIOR_PULSES = 2.0
+# Memory of the step estimator: older data is halved at every new iteration, so the estimate
+# follows the state-dependent step within a few iterations.
+FORGET = 0.5
+
+
+@dataclass(frozen=True)
+class ProgrammingResult:
+    """Outcome of program_conductances. Arrays are (rows, cols); siemens unless stated.
+
+    target, tolerance: what was asked (tolerance broadcast per device).
+    selected: the devices that were programmed; the others were never pulsed.
+    g_final: last read of each selected device (NaN elsewhere).
+    residual: g_final − target (NaN for unselected devices).
+    converged: |residual| <= tolerance (False for unselected devices).
+    stalled: given up on (no progress for `patience` iterations, never within tolerance).
+    pulses: total pulses each device received (count, both directions).
+    iterations: pulse rounds made (in serial mode summed over devices).
+    history: "abs_error" (rounds + 1, rows, cols) |read − target| in siemens before any pulse
+        (row 0) and after each of the device's rounds (NaN past its last round or where not
+        selected); "counts" (rounds, rows, cols) the signed pulses each round applied.
+    """
+
+    target: FloatArray
+    tolerance: FloatArray
+    selected: BoolArray
+    g_final: FloatArray
+    residual: FloatArray
+    converged: BoolArray
+    stalled: BoolArray
+    pulses: IntArray
+    iterations: int
+    history: dict[str, np.ndarray]
+    pulse: Pulse
+    serial: bool
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready key numbers and per-device results (nested lists)."""
+        sel = self.selected
+        res = np.abs(self.residual[sel])
+        return to_jsonable(
+            {
+                "protocol": "write_verify",
+                "pulse": {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "mode": "serial" if self.serial else "parallel",
+                "parameters": self.parameters,
+                "shape": list(self.target.shape),
+                "n_selected": int(np.sum(sel)),
+                "n_converged": int(np.sum(self.converged)),
+                "n_stalled": int(np.sum(self.stalled)),
+                "all_converged": bool(np.all(self.converged[sel])),
+                "iterations": self.iterations,
+                "pulses_total": int(np.sum(self.pulses)),
+                "pulses_max_per_device": int(np.max(self.pulses)) if self.pulses.size else 0,
+                "abs_residual_S": {
+                    "median": float(np.median(res)) if res.size else None,
+                    "max": float(np.max(res)) if res.size else None,
+                },
+                "per_device": {
+                    "target_S": self.target,
+                    "residual_S": self.residual,
+                    "converged": self.converged,
+                    "stalled": self.stalled,
+                    "pulses": self.pulses,
+                },
+            }
+        )
+
+
+def program_conductances(
+    backend: CrossbarBackend,
+    target: ArrayLike,
+    pulse: Pulse,
+    tolerance: float | ArrayLike,
+    max_iterations: int = 100,
+    step: float | ArrayLike | None = None,
+    max_pulses_per_iteration: int = 20,
+    patience: int = 5,
+    devices: ArrayLike | None = None,
+    serial: bool = False,
+    progress: ProgressCallback | None = None,
+    recorder: Recorder | None = None,
+) -> ProgrammingResult:
+    """Program each selected device to target[i, j] within tolerance, by write-verify.
+
+    target: (rows, cols) siemens, inside the backend's nominal conductance_range.
+    pulse: the write pulse (volts, seconds), for both directions.
+    tolerance: siemens, scalar or (rows, cols), > 0. Pick it above half a step plus a few read
+        noise standard deviations, or a device can hop over its window.
+    max_iterations: pulse rounds at most (per device in serial mode).
+    step: siemens per pulse, scalar or (rows, cols), a first guess (e.g. the symmetry-point
+        protocol's step). None: the first round gives every device one pulse and learns it.
+    max_pulses_per_iteration: cap on |pulses| a device gets between two reads (1 ..
+        backend.limits.max_pulses_per_call).
+    patience: iterations without progress (|error| down by half a tolerance) before a device
+        that has never been within tolerance is given up on.
+    devices: boolean (rows, cols) mask of devices to program; None for all.
+    serial: program one device at a time (row-major), reading only that device; otherwise all
+        selected devices are read and pulsed together in each round.
+    progress: progress(done, total): rounds of max_iterations (parallel) or devices (serial).
+    recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records a "verify"
+        point per round with the reads and the signed counts applied.
+    """
+    if not isinstance(pulse, Pulse):
+        raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    shape = backend.shape
+    mask = _mask(devices, shape)
+    goal = _per_device(target, shape, "target")
+    if not np.all(np.isfinite(goal[mask])):
+        raise ValueError("target contains NaN or inf for selected devices; exclude them with devices=mask")
+    g_min, g_max = backend.conductance_range
+    outside = mask & ((goal < g_min) | (goal > g_max))
+    if np.any(outside):
+        raise ValueError(
+            f"{int(np.sum(outside))} target(s) lie outside the nominal conductance range "
+            f"[{g_min:g}, {g_max:g}] S (first at {tuple(int(i) for i in np.argwhere(outside)[0])}); "
+            "fix the targets or exclude those devices with devices=mask"
+        )
+    tol = _per_device(tolerance, shape, "tolerance")
+    if not np.all(np.isfinite(tol[mask]) & (tol[mask] > 0)):
+        raise ValueError("tolerance must be finite and > 0 siemens for every selected device")
+    step0 = None if step is None else _per_device(step, shape, "step")
+    if step0 is not None and not np.all(np.isfinite(step0[mask]) & (step0[mask] > 0)):
+        raise ValueError("step must be finite and > 0 siemens for every selected device, or None")
+    max_iterations = _positive_int(max_iterations, "max_iterations")
+    patience = _positive_int(patience, "patience")
+    cap = _positive_int(max_pulses_per_iteration, "max_pulses_per_iteration")
+    if cap > backend.limits.max_pulses_per_call:
+        raise ValueError(
+            f"max_pulses_per_iteration {cap} exceeds the bench limit max_pulses_per_call "
+            f"{backend.limits.max_pulses_per_call}"
+        )
+
+    loop = _Loop(backend, pulse, max_iterations, cap, patience, recorder)
+    g_final = np.full(shape, np.nan)
+    converged = np.zeros(shape, dtype=bool)
+    stalled = np.zeros(shape, dtype=bool)
+    pulses = np.zeros(shape, dtype=np.int64)
+    traces: list[tuple[BoolArray, FloatArray, IntArray]] = []
+    groups = _singles(mask) if serial else [mask]
+    for k, group in enumerate(groups):
+        prior = None if step0 is None else step0[group]
+        out = loop.run(group, goal[group], tol[group], prior, None if serial else progress)
+        g_final[group], converged[group], stalled[group] = out.g, out.converged, out.stalled
+        pulses[group] = out.pulses
+        traces.append((group, out.abs_error, out.counts))
+        if serial and progress is not None:
+            progress(k + 1, len(groups))
+
+    # Per-device trajectories aligned on each device's own rounds (row 0: before any pulse).
+    depth = max(e.shape[0] for _, e, _ in traces)
+    abs_error = np.full((depth, *shape), np.nan)
+    counts = np.zeros((depth - 1, *shape), dtype=np.int64)
+    for group, e, c in traces:
+        abs_error[: e.shape[0], group] = e
+        counts[: c.shape[0], group] = c
+    return ProgrammingResult(
+        target=goal,
+        tolerance=tol,
+        selected=mask,
+        g_final=g_final,
+        residual=np.where(mask, g_final - goal, np.nan),
+        converged=converged,
+        stalled=stalled,
+        pulses=pulses,
+        iterations=loop.rounds,
+        history={"abs_error": abs_error, "counts": counts},
+        pulse=pulse,
+        serial=serial,
+        parameters={
+            "max_iterations": max_iterations,
+            "max_pulses_per_iteration": cap,
+            "patience": patience,
+            "step_guess_S": "learned" if step0 is None else "given",
+            "backend": backend.describe(),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _GroupOutcome:
+    g: FloatArray  # last reads (n_dev,)
+    converged: BoolArray
+    stalled: BoolArray
+    pulses: IntArray
+    abs_error: FloatArray  # (rounds + 1, n_dev)
+    counts: IntArray  # (rounds, n_dev) signed
+
+
+class _Loop:
+    """The closed loop for one group of devices (all selected, or one in serial mode)."""
+
+    def __init__(
+        self, backend: CrossbarBackend, pulse: Pulse, max_iterations: int, cap: int, patience: int,
+        recorder: Recorder | None,
+    ):  # fmt: skip
+        self.backend, self.pulse = backend, pulse
+        self.max_iterations, self.cap, self.patience = max_iterations, cap, patience
+        self.recorder = recorder
+        self.rounds = 0
+
+    def run(
+        self, mask: BoolArray, goal: FloatArray, tol: FloatArray, prior: FloatArray | None,
+        progress: ProgressCallback | None,
+    ) -> _GroupOutcome:  # fmt: skip
+        n_dev = goal.size
+        # Signed response sums and pulse sums, index 0 for down, 1 for up.
+        resp = np.zeros((2, n_dev))
+        count = np.zeros((2, n_dev))
+        if prior is not None:
+            resp += PRIOR_PULSES * prior
+            count += PRIOR_PULSES
+        stalled = np.zeros(n_dev, dtype=bool)
+        pulses = np.zeros(n_dev, dtype=np.int64)
+        g = self.backend.read(mask)
+        best = np.abs(goal - g)
+        since_best = np.zeros(n_dev, dtype=np.int64)
+        ever_inside = best <= tol
+        errors, applied = [best], []
+
+        for it in range(self.max_iterations):
+            err = goal - g
+            active = (np.abs(err) > tol) & ~stalled
+            if not np.any(active):
+                break
+            up = err > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                est = resp / count  # (2, n_dev); NaN where no data
+            own = np.where(up, est[1], est[0])
+            other = np.where(up, est[0], est[1])
+            guess = np.where(own > 0, own, np.where(other > 0, other, np.nan))
+            with np.errstate(invalid="ignore"):
+                n = np.where(np.isfinite(guess), np.clip(np.rint(np.abs(err) / guess), 1, self.cap), 1)
+            n = np.where(active, n, 0).astype(np.int64)
+            signed = np.where(up, n, -n)
+            counts = np.zeros(self.backend.shape, dtype=np.int64)
+            counts[mask] = signed
+            self.backend.apply_pulses(counts, self.pulse)
+            g_new = self.backend.read(mask)
+
+            direction = up.astype(np.int64)
+            moved = (g_new - g) * np.sign(signed)  # response along the pulse direction
+            for d in (0, 1):
+                upd = active & (direction == d)
+                resp[d, upd] = FORGET * resp[d, upd] + moved[upd]
+                count[d, upd] = FORGET * count[d, upd] + n[upd]
+            pulses += n
+            g = g_new
+            self.rounds += 1
+
+            abs_err = np.abs(goal - g)
+            improved = abs_err < best - tol / 2
+            best = np.where(improved, abs_err, best)
+            inside = abs_err <= tol
+            ever_inside |= inside
+            since_best = np.where(improved | inside, 0, since_best + active)
+            # A device that has been inside once and was pushed out (read noise, a noisy step)
+            # is near its target and keeps trying; one that never got there stops.
+            stalled |= ~inside & ~ever_inside & (since_best >= self.patience)
+            errors.append(abs_err)
+            applied.append(signed)
+            if self.recorder is not None:
+                self.recorder.record("verify", self.rounds, g=g, counts=signed)
+            if progress is not None:
+                progress(it + 1, self.max_iterations)
+
+        converged = np.abs(goal - g) <= tol
+        return _GroupOutcome(
+            g=g,
+            converged=converged,
+            stalled=stalled & ~converged,
+            pulses=pulses,
+            abs_error=np.asarray(errors),
+            counts=np.asarray(applied, dtype=np.int64).reshape(len(applied), n_dev),
+        )
+
+
+def _mask(devices: ArrayLike | None, shape: tuple[int, int]) -> BoolArray:
+    if devices is None:
+        return np.ones(shape, dtype=bool)
+    m = np.asarray(devices)
+    if m.dtype != np.bool_ or m.shape != shape:
+        raise ValueError(
+            f"devices must be a boolean mask of shape {shape}, got dtype {m.dtype} and shape {m.shape}"
+        )
+    if not np.any(m):
+        raise ValueError("devices selects no device; pass None to program all of them")
+    return m
+
+
+def _singles(mask: BoolArray) -> list[BoolArray]:
+    """One mask per selected device, row-major."""
+    out = []
+    for r, c in np.argwhere(mask):
+        m = np.zeros_like(mask)
+        m[r, c] = True
+        out.append(m)
+    return out
+
+
+def _per_device(value: float | ArrayLike, shape: tuple[int, int], name: str) -> FloatArray:
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return np.full(shape, float(a))
+    if a.shape != shape:
+        raise ValueError(f"{name} must be a number or an array of shape {shape} (siemens), got {a.shape}")
+    return a
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)

@@ -1,0 +1,151 @@
+"""Jump-table measurement: traces, the 'start' convention, selection, and a simulator round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import chi2, norm
+
+from hil import Pulse
+from hil.backend import FloatArray, IntArray
+from hil.jumptable import JumpTable
+from hil.mock import IdealCrossbar
+from protocols.jumptable import measure_jump_table
+from protocols.plots import plot_jump_table
+from simulators.crossbar import SimulatedCrossbar
+
+PULSE = Pulse(amplitude=5.0, width=1e-6)
+STEP = 20e-9
+
+
+def test_ideal_device_gives_exact_steps_and_touches_only_chosen_devices() -> None:
+    g0 = np.full((3, 3), 10e-6)
+    b = IdealCrossbar((3, 3), g_init=g0, g_step=STEP)
+    chosen = [(2, 1), (0, 0)]
+    res = measure_jump_table(b, PULSE, chosen, n_cycles=2, n_up=30, n_down=20, n_bins=5)
+    assert res.convention == "start"
+    np.testing.assert_array_equal(res.devices, chosen)
+    assert res.g.shape == (2 * (30 + 20) + 1, 2)
+    np.testing.assert_array_equal(res.direction[:30], 1)
+    np.testing.assert_array_equal(res.direction[30:50], -1)
+    np.testing.assert_array_equal(res.cycle, np.repeat([0, 1], 50))
+    # Convention "start": each step is paired with the read taken before its pulse.
+    g_start, dg, direction = res.samples(device=0)
+    np.testing.assert_array_equal(g_start, res.g[:-1, 0])
+    np.testing.assert_allclose(dg, direction * STEP, rtol=1e-6)
+    np.testing.assert_allclose(res.table.median(1), STEP, rtol=1e-6)
+    np.testing.assert_allclose(res.table.median(-1), -STEP, rtol=1e-6)
+    np.testing.assert_allclose(res.table.spread(1), 0.0, atol=1e-6 * STEP)
+    # Two cycles of +30 and -20 pulses leave the chosen devices 20 steps up, the others untouched.
+    expected = g0.copy()
+    for r, c in chosen:
+        expected[r, c] += 2 * (30 - 20) * STEP
+    np.testing.assert_allclose(b.g, expected, rtol=1e-9)
+    np.testing.assert_array_equal(res.read_noise, 0.0)
+
+
+def test_boolean_mask_selects_in_row_major_order() -> None:
+    b = IdealCrossbar((2, 3), g_step=STEP)
+    mask = np.array([[False, True, False], [True, False, True]])
+    res = measure_jump_table(b, PULSE, mask, n_cycles=1, n_up=5, n_bins=2, noise_reads=0)
+    np.testing.assert_array_equal(res.devices, [(0, 1), (1, 0), (1, 2)])
+    assert np.isnan(res.read_noise).all()
+
+
+@pytest.mark.parametrize(
+    ("devices", "error", "message"),
+    [
+        ([(0, 0), (0, 0)], ValueError, "more than once"),
+        (np.zeros((2, 2), dtype=bool), ValueError, "no device"),
+        ([(0, 5)], IndexError, "outside"),
+        (np.zeros((3, 3), dtype=bool), ValueError, "expected shape"),
+        ([0.5, 1.0], ValueError, "boolean mask"),
+    ],
+)
+def test_bad_selection_raises_before_any_pulse(devices: object, error: type[Exception], message: str) -> None:
+    b = IdealCrossbar((2, 2))
+    before = b.g.copy()
+    with pytest.raises(error, match=message):
+        measure_jump_table(b, PULSE, devices, n_cycles=1, n_up=3)  # type: ignore[arg-type]
+    assert b.calls["apply_pulses"] == 0
+    np.testing.assert_array_equal(b.g, before)
+
+
+def test_summary_save_and_figures(tmp_path: Path) -> None:
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape=(2, 2), seed=2)
+    res = measure_jump_table(sim, sim.nominal_pulse, [(0, 0), (1, 1)], n_cycles=1, n_up=150, n_bins=10)
+    s = res.summary()
+    json.dumps(s, allow_nan=False)
+    assert s["convention"] == "start" and s["up"]["n_samples"] == s["down"]["n_samples"] == 300
+    table_path, traces_path = res.save(tmp_path)
+    loaded = JumpTable.load(table_path)
+    np.testing.assert_array_equal(loaded.up, res.table.up)
+    np.testing.assert_array_equal(np.load(traces_path)["g"], res.g)
+    # Read noise of the preset is 5e-4 of the 19 uS range; 10 reads estimate it within ~50 %.
+    np.testing.assert_allclose(res.read_noise, 5e-4 * 19e-6, rtol=0.6)
+    for path in plot_jump_table(res, tmp_path / "figs"):
+        assert path.suffix == ".png" and path.stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------------------- round trip
+def test_round_trip_through_a_table_driven_simulated_device() -> None:
+    """Measure a soft-bounds device (read noise on), build its table, simulate a device from the
+    table, measure that one: per state, its mean step and spread match the original's table."""
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape=(1, 1), seed=0)
+    # a⁺ ≈ 2a⁻: down trains twice as long as up trains sweep about 15-85 % of the range.
+    protocol = {"n_cycles": 2, "n_up": 500, "n_down": 1000, "n_bins": 20}
+    first = measure_jump_table(sim, sim.nominal_pulse, [(0, 0)], **protocol)
+    table = first.table
+    twin = SimulatedCrossbar.from_jump_table(table, shape=(1, 1), seed=1)
+    g_range = (float(table.g_edges[0]), float(table.g_edges[-1]))
+    second = measure_jump_table(twin, sim.nominal_pulse, [(0, 0)], g_range=g_range, **protocol)
+    np.testing.assert_array_equal(second.table.g_edges, table.g_edges)
+
+    # The table is the device: per bin, the mean step equals the soft-bounds mean step at the
+    # bins' own starting reads, a⁺(G_max − G) up and −a⁻(G − G_min) down (linear in G, so the
+    # bin average is exact). The plain standard error is conservative here: the read noise of
+    # consecutive steps telescopes.
+    d = sim.device_parameters()
+    g, dg, direction = first.samples()
+    a_up, a_down, g_min, g_max = d.step_up[0, 0], d.step_down[0, 0], d.g_min[0, 0], d.g_max[0, 0]
+    physics = np.where(direction > 0, a_up * (g_max - g), -a_down * (g - g_min))
+    g2, dg2, direction2 = second.samples()
+    z_mean, z_spread = [], []
+    for sign in (1, -1):
+        sel = direction == sign
+        n, mean, sd = _per_bin(table, g[sel], dg[sel] - physics[sel])
+        ok = n >= 20
+        assert np.all(np.abs(mean[ok]) <= 4 * sd[ok] / np.sqrt(n[ok]))
+
+        # The twin draws every step from the original's per-bin distribution, so its per-bin
+        # statistics scatter around the table's: the mean with sd/√n, the spread (half the
+        # 16-84 % range) with 0.96 sd/√n (asymptotic variance and covariance of two sample
+        # quantiles of a normal). Edge bins are left out: the twin's range ends at them and
+        # clipping there shortens its steps.
+        sel2 = direction2 == sign
+        n2, mean2, sd2 = _per_bin(table, g2[sel2], dg2[sel2])
+        ok = n2 >= 20
+        ok[[0, -1]] = False
+        se = sd2[ok] / np.sqrt(n2[ok])
+        z_mean += list((mean2[ok] - table.mean(sign)[ok]) / se)
+        z_spread += list((second.table.spread(sign)[ok] - table.spread(sign)[ok]) / (0.96 * se))
+    k = len(z_mean)
+    assert k >= 25  # most of the 2 x 18 interior bins were crossed often enough
+    # Every state within the Bonferroni bound of a 0.1 % family-wise error (≈ 4.4 standard
+    # errors), and jointly within the 0.1 % tail of chi-square with k degrees of freedom.
+    z_max = norm.isf(0.0005 / k)
+    for z in (np.asarray(z_mean), np.asarray(z_spread)):
+        assert np.all(np.abs(z) <= z_max)
+        assert np.sum(z**2) <= chi2.ppf(0.999, k)
+
+
+def _per_bin(table: JumpTable, g: FloatArray, values: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Per bin of the table: count, mean and standard deviation of `values` at conductances g."""
+    b = table.bin_of(g)
+    n = np.bincount(b, minlength=table.n_bins)
+    mean = np.bincount(b, values, minlength=table.n_bins) / np.maximum(n, 1)
+    square = np.bincount(b, values**2, minlength=table.n_bins) / np.maximum(n, 1)
+    return n, mean, np.sqrt(np.maximum(square - mean**2, 0.0))
