@@ -1,0 +1,132 @@
+"""VirtualBench: the four virtual instruments of one chip, each served on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from hil.backend import CrossbarBackend
+from simulators.virtual.keithley707b import Keithley707B
+from simulators.virtual.keithley2450 import Keithley2450
+from simulators.virtual.keysight33500b import Keysight33500B
+from simulators.virtual.relay_matrix import RelayMatrix
+from simulators.virtual.server import LineServer, VirtualInstrument
+from simulators.virtual.wiring import DEFAULT_ROWS, PinMap, VirtualChip, rows_from_wiring
+
+if TYPE_CHECKING:
+    from hil.benchconfig import BenchConfig
+
+
+class VirtualBench:
+    """SMU (Keithley 2450), pulse generator (Keysight 33500B), switch matrix (Keithley 707B)
+    and serial relay matrix, all wired to one VirtualChip.
+
+    Both matrices connect the same bench terminals (rows, in `rows` order) to the same chip
+    pads (columns); a connection exists if either matrix closes it.
+
+    Use as a context manager; `addresses` gives the VISA resource names and the pyserial URL.
+    Fault switches live on each instrument's `faults` (see server.Faults), plus
+    `smu.force_compliance` and `chip.stuck`.
+    """
+
+    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS):
+        self.chip = chip
+        self.rows = tuple(rows)
+        self.smu = Keithley2450(chip)
+        self.pulse_generator = Keysight33500B(chip)
+        self.switch_matrix = Keithley707B(chip, self.rows)
+        self.relay_matrix = RelayMatrix(chip, self.rows)
+        self._servers = {name: LineServer(inst, name) for name, inst in self.instruments.items()}
+
+    @classmethod
+    def from_bench_config(cls, config: BenchConfig, arrays: Mapping[str, CrossbarBackend]) -> VirtualBench:
+        """The virtual twin of a bench file: its pin map and matrix rows, with `arrays` (one
+        backend per [arrays.NAME], of the region's shape) standing in for the chip."""
+        for name, region in config.arrays.items():
+            if name not in arrays or arrays[name].shape != region.shape:
+                raise ValueError(f"array {name!r} needs a backend of shape {region.shape}")
+        chip = VirtualChip(arrays, PinMap.from_bench_config(config))
+        return cls(chip, rows_from_wiring(config.wiring))
+
+    @property
+    def instruments(self) -> dict[str, VirtualInstrument]:
+        return {
+            "smu": self.smu,
+            "pulse_generator": self.pulse_generator,
+            "switch_matrix": self.switch_matrix,
+            "relay_matrix": self.relay_matrix,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Self:
+        """Open every server on a free port chosen by the OS."""
+        started = []
+        try:
+            for server in self._servers.values():
+                server.start()
+                started.append(server)
+        except BaseException:
+            for server in started:
+                server.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and server thread. Idempotent."""
+        errors = []
+        for server in self._servers.values():
+            try:
+                server.stop()
+            except RuntimeError as err:
+                errors.append(str(err))
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ addresses and switches
+    def port(self, name: str) -> int:
+        return self._servers[name].port
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        """VISA resource names (pyvisa-py: TCPIP SOCKET) and the relay matrix's pyserial URL."""
+        out = {name: f"TCPIP0::127.0.0.1::{self.port(name)}::SOCKET"
+               for name in ("smu", "pulse_generator", "switch_matrix")}
+        out["relay_matrix"] = f"socket://127.0.0.1:{self.port('relay_matrix')}"
+        return out
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to every transaction on every instrument."""
+        return self.smu.faults.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {seconds!r}")
+        for inst in self.instruments.values():
+            inst.faults.latency = float(seconds)
+
+    def describe(self) -> dict[str, object]:
+        """JSON-ready: instruments and their addresses (when running), matrix rows, the chip."""
+        running = all(s.running for s in self._servers.values())
+        return {
+            "kind": "virtual",
+            "instruments": {
+                name: {"model": type(inst).__name__, **({"address": self.addresses[name]} if running else {})}
+                for name, inst in self.instruments.items()
+            },
+            "matrix_rows": list(self.rows),
+            "chip": self.chip.describe(),
+        }
