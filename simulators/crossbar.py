@@ -85,7 +85,11 @@ class SimulatedCrossbar(CrossbarBackend):
                 "voltage must be allowed and no read may write"
             )
         self._seed = seed_sequence(seed)
-        devices_ss, pulses_ss, measure_ss, streams_ss = self._seed.spawn(4)
+        # Children built by hand rather than with spawn(), which would advance a caller's
+        # SeedSequence and give a second array built from it other devices.
+        devices_ss, pulses_ss, measure_ss, streams_ss = (
+            np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, k)) for k in range(4)
+        )
         super().__init__(shape, limits, seed=int(streams_ss.generate_state(1, np.uint64)[0]))
         self._config = config
         self._table = table

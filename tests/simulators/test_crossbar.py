@@ -288,3 +288,10 @@ def test_reads_do_not_change_what_pulses_do() -> None:
         b.vmm(np.full(4, 0.1))
         b.apply_pulses(counts, NOMINAL)
     np.testing.assert_array_equal(a.conductance, b.conductance)
+
+
+def test_a_seed_sequence_gives_the_same_array_every_time() -> None:
+    ss = np.random.SeedSequence(17, spawn_key=(1, 2))
+    a = SimulatedCrossbar((3, 3), PRESETS["protonic-asymmetric"], seed=ss)
+    b = SimulatedCrossbar((3, 3), PRESETS["protonic-asymmetric"], seed=ss)
+    np.testing.assert_array_equal(a.conductance, b.conductance)
