@@ -33,6 +33,14 @@ CONVENTION = "start"
 CONVENTION_TEXT = "each step's dG is assigned to the conductance read before the pulse (G_start)"
 
 
+class NoTableError(ValueError):
+    """The measurement ran but its steps cannot make a table; the raw reads ride along."""
+
+    def __init__(self, message: str, g: FloatArray, direction: IntArray, devices: IntArray):
+        super().__init__(message)
+        self.g, self.direction, self.devices = g, direction, devices
+
+
 @dataclass(frozen=True)
 class JumpTableResult:
     """Outcome of measure_jump_table.
@@ -142,7 +150,8 @@ def measure_jump_table(
         trains long enough to sweep the range; an asymmetric device may need a longer one way.
     n_bins, n_quantiles, g_range: passed to JumpTable.from_samples; g_range (siemens) None bins
         the whole range of starting conductances visited by the chosen devices.
-    noise_reads: reads of the untouched devices before pulsing, to estimate read noise (0: skip).
+    noise_reads: reads of the untouched devices before pulsing, to estimate read noise (0: skip,
+        else at least 2).
     progress: progress(pulses_done, total_pulses), called after every pulse.
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records a "jump"
         point with the direction and the reads after every pulse.
@@ -153,8 +162,17 @@ def measure_jump_table(
     n_cycles = _positive_int(n_cycles, "n_cycles")
     n_up = _positive_int(n_up, "n_up")
     n_down = n_up if n_down is None else _positive_int(n_down, "n_down")
-    if isinstance(noise_reads, bool) or not isinstance(noise_reads, int | np.integer) or noise_reads < 0:
-        raise ValueError(f"noise_reads must be a whole number >= 0, got {noise_reads!r}")
+    whole = isinstance(noise_reads, int | np.integer) and not isinstance(noise_reads, bool)
+    if not whole or noise_reads < 0 or noise_reads == 1:  # one read has no spread
+        raise ValueError(f"noise_reads must be 0 (skip) or a whole number >= 2, got {noise_reads!r}")
+    # The table's own checks run after the measurement; bad settings must fail before it.
+    n_bins = _positive_int(n_bins, "n_bins")
+    if isinstance(n_quantiles, bool) or not isinstance(n_quantiles, int | np.integer) or n_quantiles < 2:
+        raise ValueError(f"n_quantiles must be a whole number >= 2, got {n_quantiles!r}")
+    if g_range is not None:
+        low, high = (float(v) for v in g_range)
+        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high):
+            raise ValueError(f"g_range must be (low, high) siemens with 0 <= low < high, got {g_range!r}")
 
     rows, cols = pairs[:, 0], pairs[:, 1]
     up_counts = np.zeros(backend.shape, dtype=np.int64)
@@ -181,15 +199,25 @@ def measure_jump_table(
             progress(k + 1, direction.size)
 
     g_start, dg = g[:-1], np.diff(g, axis=0)
-    table = JumpTable.from_samples(
-        g_start.ravel(),
-        dg.ravel(),
-        np.broadcast_to(direction[:, None], dg.shape).ravel(),
-        n_bins=n_bins,
-        g_range=g_range,
-        n_quantiles=n_quantiles,
-        pulse=pulse,
-    )
+    try:
+        table = JumpTable.from_samples(
+            g_start.ravel(),
+            dg.ravel(),
+            np.broadcast_to(direction[:, None], dg.shape).ravel(),
+            n_bins=n_bins,
+            g_range=g_range,
+            n_quantiles=n_quantiles,
+            pulse=pulse,
+        )
+    except ValueError as exc:
+        raise NoTableError(
+            f"no jump table could be built from the measured steps ({exc}); did the devices move "
+            "(stuck devices, a pulse below the write threshold, a g_range they never visited)? "
+            "The reads are attached to this error as .g, .direction and .devices",
+            g,
+            direction,
+            pairs,
+        ) from exc
     return JumpTableResult(
         table=table,
         devices=pairs,

@@ -87,6 +87,7 @@ def plot_programming(result: ProgrammingResult, out_dir: str | Path) -> list[Pat
     ax_conv.axhline(t, color="k", ls=":", lw=1, label="tolerance")
     ax_conv.set_xlabel("verify round of the device" + (" (serial)" if result.serial else " (parallel)"))
     ax_conv.set_ylabel("|read − target| (nS)")
+    ax_conv.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_conv.set_title(f"{result.iterations} rounds, {int(result.pulses.sum())} pulses", fontsize=9)
     ax_conv.legend(fontsize=8)
     return [_save(fig, out / "programming_residuals.png")]
@@ -145,19 +146,22 @@ def _symmetry_histogram(result: SymmetryPointResult, path: Path) -> Path:
     ax_hist, ax_map = fig.subplots(1, 2)
     ok = result.responsive
     g = result.g_sym[ok] * US
-    ax_hist.hist(g, bins=_bins(g, 25), color="tab:gray", edgecolor="k")
     if g.size:
+        ax_hist.hist(g, bins=_bins(g, 25), color="tab:gray", edgecolor="k")
         ax_hist.axvline(np.median(g), color="k", ls="--", lw=1, label=f"median {np.median(g):.4g} µS")
         ax_hist.legend(fontsize=8)
+        sem = f"median std. err. {np.median(result.g_sym_std[ok]) * NS:.3g} nS"
+    else:
+        advice = "no responsive device:\nis the pulse above the write threshold?\ncheck the wiring"
+        ax_hist.text(0.5, 0.5, advice, ha="center", va="center", transform=ax_hist.transAxes)
+        sem = "no estimates"
     ax_hist.set_xlabel("symmetry point G_sym (µS)")
     ax_hist.set_ylabel("devices")
     ax_hist.set_title(
-        f"{int(ok.sum())} responsive devices, {int(result.converged.sum())} converged; "
-        f"median std. err. {np.median(result.g_sym_std[ok]) * NS if ok.any() else np.nan:.3g} nS",
-        fontsize=9,
+        f"{int(ok.sum())} responsive devices, {int(result.converged.sum())} converged; {sem}", fontsize=9
     )
     im = ax_map.imshow(np.where(ok, result.g_sym * US, np.nan), cmap="viridis")
-    for r, c in np.argwhere(~result.converged):
+    for r, c in np.argwhere(ok & ~result.converged):
         ax_map.text(c, r, "×", ha="center", va="center", color="red", fontsize=10)
     ax_map.set_title("G_sym per device (µS); × not converged, blank unresponsive", fontsize=9)
     _array_axes(ax_map)

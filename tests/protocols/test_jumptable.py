@@ -13,7 +13,7 @@ from hil import Pulse
 from hil.backend import FloatArray, IntArray
 from hil.jumptable import JumpTable
 from hil.mock import IdealCrossbar
-from protocols.jumptable import measure_jump_table
+from protocols.jumptable import NoTableError, measure_jump_table
 from protocols.plots import plot_jump_table
 from simulators.crossbar import SimulatedCrossbar
 
@@ -25,7 +25,10 @@ def test_ideal_device_gives_exact_steps_and_touches_only_chosen_devices() -> Non
     g0 = np.full((3, 3), 10e-6)
     b = IdealCrossbar((3, 3), g_init=g0, g_step=STEP)
     chosen = [(2, 1), (0, 0)]
-    res = measure_jump_table(b, PULSE, chosen, n_cycles=2, n_up=30, n_down=20, n_bins=5)
+    calls: list[tuple[int, int]] = []
+    res = measure_jump_table(b, PULSE, chosen, n_cycles=2, n_up=30, n_down=20, n_bins=5,
+                             progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    assert calls == [(k, 100) for k in range(1, 101)]
     assert res.convention == "start"
     np.testing.assert_array_equal(res.devices, chosen)
     assert res.g.shape == (2 * (30 + 20) + 1, 2)
@@ -72,6 +75,30 @@ def test_bad_selection_raises_before_any_pulse(devices: object, error: type[Exce
         measure_jump_table(b, PULSE, devices, n_cycles=1, n_up=3)  # type: ignore[arg-type]
     assert b.calls["apply_pulses"] == 0
     np.testing.assert_array_equal(b.g, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_bins": 0}, "n_bins"),
+        ({"n_quantiles": 1}, "n_quantiles"),
+        ({"g_range": (5e-6, 1e-6)}, "g_range"),
+        ({"noise_reads": 1}, "noise_reads"),
+    ],
+)
+def test_bad_table_settings_raise_before_any_pulse(kwargs: dict[str, object], message: str) -> None:
+    b = IdealCrossbar((2, 2))
+    with pytest.raises(ValueError, match=message):
+        measure_jump_table(b, PULSE, [(0, 0)], n_cycles=1, n_up=3, **kwargs)  # type: ignore[arg-type]
+    assert b.calls["apply_pulses"] == 0
+
+
+def test_devices_that_never_move_keep_their_reads_in_the_error() -> None:
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape=(2, 2), seed=3, read_noise=0.0)
+    weak = Pulse(amplitude=0.9 * sim.config.v_threshold, width=sim.nominal_pulse.width)
+    with pytest.raises(NoTableError, match="did the devices move") as info:
+        measure_jump_table(sim, weak, [(0, 1)], n_cycles=1, n_up=4)
+    assert info.value.g.shape == (9, 1) and np.ptp(info.value.g) == 0.0
 
 
 def test_summary_save_and_figures(tmp_path: Path) -> None:

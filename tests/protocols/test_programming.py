@@ -94,6 +94,9 @@ def test_stuck_device_is_given_up_not_retried_forever() -> None:
     assert res.iterations < 200
     s = res.summary()
     assert s["n_stalled"] == 1 and s["all_converged"] is False
+    # history: row 0 is the error before any pulse, then one row per round.
+    assert res.history["abs_error"].shape == (res.iterations + 1, 2, 2)
+    np.testing.assert_array_equal(np.abs(res.history["counts"]).sum(axis=0), res.pulses)
 
 
 def test_unselected_devices_are_never_pulsed_and_reported_nan() -> None:
@@ -140,7 +143,7 @@ def test_simulated_reference_reaches_symmetry_points_and_stuck_device_gives_up()
     target = main.symmetry_points()
     selected = np.isfinite(target)
     stuck = ref.device_parameters().stuck
-    assert stuck.sum() == 1 and selected.sum() == 15 and not np.any(stuck & ~selected)
+    assert np.any(stuck & selected), "seed 21 no longer draws a stuck device: pick a seed that does"
     # One step at the symmetry point is a⁺a⁻/(a⁺ + a⁻) of the range, 0.001 x 19 uS = 19 nS. The
     # tolerance must exceed half a step (the last pulse's quantisation) plus read noise (σ_r = 9.5
     # nS): 1.5 steps leaves a step's margin of two σ_r.
