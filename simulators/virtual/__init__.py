@@ -19,6 +19,7 @@ from simulators.virtual.wiring import (
     PulseRecord,
     SmuReading,
     VirtualChip,
+    rows_from_wiring,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "VirtualBench",
     "VirtualChip",
     "channel_for",
+    "rows_from_wiring",
 ]

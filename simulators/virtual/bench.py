@@ -95,6 +95,13 @@ class VirtualBench:
         self.stop()
 
     # ------------------------------------------------------------------ addresses and switches
+    def row(self, terminal: str) -> int:
+        """The 1-based matrix row wired to `terminal` (e.g. SMU_HI -> 1 with the default rows)."""
+        try:
+            return self.rows.index(terminal) + 1
+        except ValueError:
+            raise ValueError(f"no matrix row is wired to {terminal}; rows are {self.rows}") from None
+
     def port(self, name: str) -> int:
         return self._servers[name].port
 

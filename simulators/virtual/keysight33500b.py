@@ -118,10 +118,8 @@ class Keysight33500B(VirtualInstrument):
             self.chip.set_level(terminal, None)
             return
         idle, peak = ch.levels()
-        if ch.function == "DC":
-            idle = (ch.high + ch.low) / 2
-        elif ch.function != "PULS":
-            idle = (ch.high + ch.low) / 2  # mean of a periodic waveform
+        if ch.function != "PULS":
+            idle = (ch.high + ch.low) / 2  # the DC level, or the mean of a periodic waveform
         rate = None
         if not ch.burst:
             rate = 1.0 / ch.period

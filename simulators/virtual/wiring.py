@@ -207,7 +207,7 @@ class VirtualChip:
         self._rows = np.array([k[1] for k in self.pins.keys])
         self._cols = np.array([k[2] for k in self.pins.keys])
         self._lock = threading.RLock()
-        self._fabrics: dict[str, frozenset[tuple[str, int]]] = {}
+        self._fabrics: dict[str, frozenset[tuple[str, int | str]]] = {}
         self._levels: dict[str, float] = {}
         self._drives: dict[str, _FreeRun] = {}
         self._noted: set[str] = set()

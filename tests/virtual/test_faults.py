@@ -36,13 +36,15 @@ def test_timeout_stops_replying_and_executes_nothing(bench: VirtualBench, rm: py
     with pytest.raises(pyvisa.errors.VisaIOError, match="Timeout"):
         smu.query("*IDN?")
     bench.smu.faults.timeout = False
+    smu.timeout = 2000  # ms; replies must come now, even on a loaded machine
     assert smu.query(":SOUR:VOLT?") == "0.000000E+00"  # the swallowed command never ran
 
 
 def test_drop_connection_closes_the_link(bench: VirtualBench, rm: pyvisa.ResourceManager) -> None:
-    smu = open_visa(rm, bench.addresses["smu"], timeout_ms=300)
+    smu = open_visa(rm, bench.addresses["smu"])
     assert smu.query("*IDN?") == IDN
     bench.smu.faults.drop_connection = True
+    smu.timeout = 300  # ms; pyvisa-py may only notice the closed link by timing out
     with pytest.raises(pyvisa.errors.VisaIOError):
         smu.query(":SOUR:VOLT 0.05;:SOUR:VOLT?")
     bench.smu.faults.drop_connection = False
@@ -108,7 +110,9 @@ def test_forced_compliance(bench: VirtualBench, rm: pyvisa.ResourceManager) -> N
 def test_stuck_device_ignores_a_routed_burst(bench: VirtualBench, rm: pyvisa.ResourceManager,
                                              array: IdealCrossbar) -> None:
     p = bench.chip.pins.pads("A", 1, 1)
-    open_visa(rm, bench.addresses["switch_matrix"]).write(f'channel.close("{channel_for(3, p.gate)}")')
+    matrix = open_visa(rm, bench.addresses["switch_matrix"])
+    matrix.write(f'channel.close("{channel_for(3, p.gate)}")')
+    assert matrix.query("*OPC?") == "1"  # instruments run in parallel: wait for the relay
     bench.chip.stuck.add(("A", 1, 1))
     awg = open_visa(rm, bench.addresses["pulse_generator"])
     awg.write("FUNC PULS;:OUTP:LOAD INF;:VOLT:HIGH 3;LOW 0;:FUNC:PULS:WIDT 1e-6")

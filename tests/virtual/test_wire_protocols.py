@@ -26,6 +26,7 @@ def test_keithley2450_dialogue(bench: VirtualBench, rm: pyvisa.ResourceManager) 
     matrix = open_visa(rm, bench.addresses["switch_matrix"])
     p = bench.chip.pins.pads("A", 1, 0)
     matrix.write(f'channel.close("{channel_for(1, p.drain)},{channel_for(2, p.source)}")')
+    assert matrix.query("*OPC?") == "1"  # instruments run in parallel: wait for the relays
     i = G0[1, 0] * V
     exchange(smu, [
         ("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,04411779,1.7.12b"),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hil.benchconfig import load_bench_config
+from hil import benchconfig
 from hil.mock import IdealCrossbar
 from hil.pulses import SafetyLimits
-from simulators.virtual import wiring
+from simulators.virtual import VirtualBench, wiring
 from simulators.virtual.wiring import (
     AWG_CH1,
     GND,
@@ -44,12 +44,16 @@ def test_pin_map_refuses_a_pad_that_is_gate_and_channel() -> None:
 
 
 def test_pin_map_and_rows_from_the_bench_config_example() -> None:
-    doc = __import__("hil.benchconfig", fromlist=["x"]).__doc__
+    doc = benchconfig.__doc__
     text = "\n".join(line[4:] for line in doc[doc.index("    [bench]"):].splitlines())
-    config = load_bench_config("example.toml", text=text)
+    config = benchconfig.load_bench_config("example.toml", text=text)
     pins = PinMap.from_bench_config(config)
     assert pins.pads("A_main", 0, 1) == DevicePads(gate=2, drain=6, source=9)
     assert rows_from_wiring(config.wiring) == (SMU_HI, SMU_LO, AWG_CH1, GND)
+    bench = VirtualBench.from_bench_config(config, {"A_main": IdealCrossbar((1, 2))})
+    assert bench.row(GND) == 4 and bench.relay_matrix.n_rows == 4
+    with pytest.raises(ValueError, match=r"needs a backend of shape \(1, 2\)"):
+        VirtualBench.from_bench_config(config, {"A_main": IdealCrossbar((2, 2))})
 
 
 def test_read_of_one_routed_device_is_ohms_law(chip: VirtualChip) -> None:
