@@ -1,0 +1,38 @@
+"""Closed-loop training on crossbar arrays: SHD (3-array Tiki-Taka), analog SGD, FP baseline.
+
+Trainers take arrays from a caller-supplied source get_array(name, (rows, cols)) (e.g. a
+hil.bench.Bench's array method) and speak only hil.CrossbarBackend and hil.mapping.
+"""
+
+from protocols.training.analog import CountedOps, SGDLayer, SHDLayer, UpdateSettings
+from protocols.training.datasets import Dataset, load_dataset
+from protocols.training.floating_point import FloatConfig, train_float
+from protocols.training.network import MLPSpec
+from protocols.training.plots import plot_learning_curves
+from protocols.training.preparation import ArraySource, CalibrationSettings
+from protocols.training.result import BackendOps, EpochRecord, TrainingResult
+from protocols.training.sgd import SGDConfig, train_sgd
+from protocols.training.shd import SHDConfig, build_shd_layers, train_shd
+
+__all__ = [
+    "ArraySource",
+    "BackendOps",
+    "CalibrationSettings",
+    "CountedOps",
+    "Dataset",
+    "EpochRecord",
+    "FloatConfig",
+    "MLPSpec",
+    "SGDConfig",
+    "SGDLayer",
+    "SHDConfig",
+    "SHDLayer",
+    "TrainingResult",
+    "UpdateSettings",
+    "build_shd_layers",
+    "load_dataset",
+    "plot_learning_curves",
+    "train_float",
+    "train_sgd",
+    "train_shd",
+]

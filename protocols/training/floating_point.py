@@ -1,0 +1,70 @@
+"""Floating-point baseline: the same MLP, initial weights and sample order, trained in numpy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hil.backend import FloatArray
+from hil.progress import ProgressCallback
+from protocols.training.datasets import Dataset
+from protocols.training.loop import EpochCallback, run_training
+from protocols.training.network import MLPSpec, init_rng, init_weights
+from protocols.training.result import TrainingResult
+
+
+@dataclass(frozen=True)
+class FloatConfig:
+    """Plain per-sample SGD in float64.
+
+    lr: learning rate (weight change per unit of x * delta, dimensionless); init_scale:
+    multiplier of the Glorot-uniform initial weights; seed: initial weights and sample order.
+    """
+
+    epochs: int = 20
+    lr: float = 0.05
+    init_scale: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"FloatConfig.lr must be a finite number > 0, got {self.lr!r}")
+
+
+class FloatLayer:
+    """A weight matrix in memory, updated exactly: W -= lr * outer(x, delta)."""
+
+    def __init__(self, weights: FloatArray, lr: float):
+        self.w = np.array(weights, dtype=np.float64)
+        self.lr = lr
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.w.shape  # type: ignore[return-value]
+
+    def forward(self, x: FloatArray) -> FloatArray:
+        return x @ self.w
+
+    def backward(self, delta: FloatArray) -> FloatArray:
+        return self.w @ delta
+
+    def learn(self, x: FloatArray, delta: FloatArray) -> None:
+        self.w -= self.lr * np.outer(x, delta)
+
+
+def train_float(
+    spec: MLPSpec,
+    data: Dataset,
+    config: FloatConfig | None = None,
+    label: str = "FP (float64)",
+    progress: ProgressCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainingResult:
+    """Train the MLP in floating point; the reference every analog run is compared with."""
+    cfg = config or FloatConfig()
+    layers = [FloatLayer(w, cfg.lr) for w in init_weights(spec, init_rng(cfg.seed), cfg.init_scale)]
+    result = TrainingResult(
+        algorithm="fp", label=label, dataset=data.describe(), network=spec.describe(), parameters=asdict(cfg)
+    )
+    return run_training(layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch)

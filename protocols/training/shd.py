@@ -1,0 +1,137 @@
+"""Stochastic Hamiltonian Descent (the 3-array Tiki-Taka of Onen, Gokmen et al.).
+
+Per layer three arrays from the caller: "L<i>.A_main", "L<i>.A_ref", "L<i>.C_main".
+Preparation (serial, once): find A_main's symmetry points (this also parks A_main there),
+program A_ref to them so that A = A_main - A_ref starts at 0, and program C_main to
+A_ref + the initial weights. Training (fully parallel): see SHDLayer.
+
+Why C_main is programmed rather than left where it is: C is the network, and C = 0 (C_main at
+A_ref) is a saddle of an MLP (no error reaches the hidden layer and all hidden units stay
+alike), while the as-fabricated state is neither small nor controlled. Programming C_main to
+A_ref + Glorot weights gives SHD the same start as the FP and SGD baselines. c_init="as_is"
+skips it (C starts wherever C_main is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hil.mapping import DifferentialArray
+from hil.progress import ProgressCallback
+from hil.pulses import Pulse
+from protocols.training.analog import CountedOps, SHDLayer, UpdateSettings
+from protocols.training.datasets import Dataset
+from protocols.training.loop import EpochCallback, run_training
+from protocols.training.network import MLPSpec, init_rng, init_weights
+from protocols.training.preparation import (
+    ArraySource,
+    CalibrationSettings,
+    calibrate_main,
+    program_reference,
+    program_weights,
+    programming_summary,
+)
+from protocols.training.result import BackendOps, TrainingResult
+
+C_INIT = ("programmed", "as_is")
+
+
+@dataclass(frozen=True)
+class SHDConfig:
+    """SHD hyperparameters (weights are dimensionless; see docs/protocols/training.md).
+
+    eta_a: learning rate of the gradient into A (expected change of A per unit x * delta).
+    eta_c: transfer rate: every transfer changes row k of C by eta_c times row k of A.
+    tau: samples between transfers (each transfer moves one row; a row recurs every tau * rows).
+    bl_max, update_management, bl_management: stochastic-update settings (hil.update).
+    w_max: weight at half the nominal conductance range (sets g_unit = range / (2 w_max)).
+    init_scale: multiple of Glorot-uniform initial weights programmed into C.
+    c_init: "programmed" (C_main = A_ref + initial weights) or "as_is".
+    seed: initial weights and sample order (the arrays' own randomness is the bench's).
+    """
+
+    epochs: int = 20
+    eta_a: float = 0.1
+    eta_c: float = 0.01
+    tau: int = 1
+    bl_max: int = 31
+    update_management: bool = True
+    bl_management: bool = True
+    w_max: float = 1.0
+    init_scale: float = 1.0
+    c_init: str = "programmed"
+    seed: int = 0
+    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
+
+    def __post_init__(self) -> None:
+        if self.c_init not in C_INIT:
+            raise ValueError(f"c_init must be one of {C_INIT}, got {self.c_init!r}")
+
+
+def build_shd_layers(
+    get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SHDConfig, ops: BackendOps
+) -> tuple[list[SHDLayer], list[dict[str, Any]]]:
+    """Prepare every layer's arrays and return the layers with a JSON-ready setup record each."""
+    io = CountedOps(UpdateSettings(pulse, config.bl_max, config.update_management, config.bl_management), ops)
+    w0 = init_weights(spec, init_rng(config.seed), config.init_scale)
+    layers, setup = [], []
+    for i, shape in enumerate(spec.layer_shapes):
+        names = {k: f"L{i}.{k}" for k in ("A_main", "A_ref", "C_main")}
+        a_main, a_ref, c_main = (get_array(names[k], shape) for k in ("A_main", "A_ref", "C_main"))
+        cal = calibrate_main(a_main, pulse, config.w_max, config.calibration)
+        prog_ref, n_skipped = program_reference(
+            a_ref, cal.symmetry.g_sym, pulse, cal.step, config.calibration
+        )
+        record: dict[str, Any] = {
+            "arrays": names,
+            "shape": list(shape),
+            "calibration": cal.summary(),
+            "reference_programming": programming_summary(prog_ref, cal.mapping),
+            "reference_devices_outside_range": n_skipped,
+        }
+        if config.c_init == "programmed":
+            prog_c, n_clipped = program_weights(
+                c_main, a_ref.read(), w0[i], cal.mapping, pulse, cal.step, config.calibration
+            )
+            record["core_programming"] = programming_summary(prog_c, cal.mapping)
+            record["initial_weights_at_a_bound"] = n_clipped
+        a = DifferentialArray(a_main, a_ref, cal.mapping)
+        c = DifferentialArray(c_main, a_ref, cal.mapping)
+        # C_main's step is taken as A_main's: same devices, and C_main's own symmetry point
+        # is irrelevant to SHD (the paper drops C_ref), so it is not measured.
+        layers.append(SHDLayer(a, c, config.eta_a, config.eta_c, config.tau, cal.dw_min, cal.dw_min, io))
+        setup.append(record)
+    return layers, setup
+
+
+def train_shd(
+    get_array: ArraySource,
+    spec: MLPSpec,
+    data: Dataset,
+    pulse: Pulse,
+    config: SHDConfig | None = None,
+    label: str = "SHD",
+    progress: ProgressCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainingResult:
+    """Prepare the arrays and train the MLP with SHD; C is evaluated after every epoch.
+
+    pulse: the write pulse (volts, seconds) for every write, serial and parallel.
+    """
+    cfg = config or SHDConfig()
+    ops = BackendOps()
+    layers, setup = build_shd_layers(get_array, spec, pulse, cfg, ops)
+    params = asdict(cfg) | {"pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width}}
+    result = TrainingResult(
+        algorithm="shd",
+        label=label,
+        dataset=data.describe(),
+        network=spec.describe(),
+        parameters=params,
+        ops=ops,
+        setup={"layers": setup},
+    )
+    run_training(layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch)
+    result.setup["transfers_per_layer"] = [layer.transfers for layer in layers]
+    return result
