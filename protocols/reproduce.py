@@ -1,0 +1,363 @@
+"""Reproduce the experiments of the SHD paper (Onen, Gokmen et al.) on any backend maker.
+
+1. Single-parameter regression on 1x1 arrays (the paper's Figs. 1 and 2): SGD on a symmetric
+   and on an asymmetric device (residual G_final - G_0 against G_0, with the closed form),
+   SHD phase portraits A against C (closed orbit for symmetric devices, spiral for
+   asymmetric ones) and the SHD residual against G_0.
+2. A network: an MLP on the 8x8 digits, FP against SHD (asymmetric devices) against SGD on
+   the same asymmetric devices and SGD on ideal symmetric devices.
+
+make_backend(name, (rows, cols), preset) returns a hil.CrossbarBackend; the preset is a
+string the caller resolves (the CLI passes the simulator). Every array gets a distinct name.
+The arrays made here are closed when the experiment ends.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil.backend import CrossbarBackend
+from hil.progress import ProgressCallback
+from hil.pulses import Pulse
+from hil.results import write_summary
+from protocols.training.datasets import load_dataset
+from protocols.training.floating_point import FloatConfig, train_float
+from protocols.training.network import MLPSpec
+from protocols.training.plots import plot_learning_curves, plot_sgd_regression, plot_shd_regression
+from protocols.training.preparation import ArraySource
+from protocols.training.regression import (
+    Device,
+    RegressionRun,
+    RegressionSettings,
+    characterise,
+    closed_form,
+    exact_fixed_point,
+    orbit_energy_ratio,
+    run_orbit,
+    run_sgd,
+    run_shd,
+)
+from protocols.training.result import TrainingResult
+from protocols.training.sgd import SGDConfig, train_sgd
+from protocols.training.shd import SHDConfig, train_shd
+
+BackendMaker = Callable[[str, tuple[int, int], str], CrossbarBackend]
+ASYMMETRIC = "protonic-asymmetric"
+SYMMETRIC = "ideal"
+# The reference toy run (physics-and-algorithms.md §7): residuals at G_0 = 0.2 / 0.8, G_sym = 0.5.
+REFERENCE_TOY = {"g0": [0.2, 0.8], "g_sym": 0.5, "sgd": [0.19, -0.22], "shd": [-0.02, 0.00]}
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The network part: data set, hidden width, input clipping and each trainer's configuration.
+
+    SGD runs three times: on the asymmetric devices with the reference at the symmetry point
+    (the strongest SGD there), on the asymmetric devices with the reference mid-range (the
+    conventional setting) and on ideal symmetric devices (reference mid-range).
+    """
+
+    dataset: str = "digits"
+    hidden: int = 32
+    test_fraction: float = 0.25
+    clip: float | None = 3.0  # standard deviations (see load_dataset: outliers vs VMM noise)
+    fp: FloatConfig = field(default_factory=FloatConfig)
+    shd: SHDConfig = field(default_factory=SHDConfig)
+    sgd: SGDConfig = field(default_factory=SGDConfig)
+
+
+def default_regression_settings(seed: int = 0, quick: bool = False) -> RegressionSettings:
+    """The measured configuration, or a smoke-run one (3 optima, half-length runs)."""
+    if quick:
+        return RegressionSettings(g0=(0.2, 0.5, 0.8), steps=2000, average_last=1000, seed=seed)
+    return RegressionSettings(seed=seed)
+
+
+def default_network_settings(seed: int = 0, quick: bool = False) -> NetworkSettings:
+    """The measured configuration (20 epochs), or a smoke-run one (3 epochs)."""
+    # Tuned on the simulator's protonic-asymmetric preset (docs/protocols/training.md has the
+    # scans): eta_c = 0.01 keeps the random walk that A's read noise gives C small; SGD's
+    # learning rate is its best of 0.02 / 0.05 / 0.1 on the asymmetric devices.
+    epochs = 3 if quick else 20
+    return NetworkSettings(
+        fp=FloatConfig(epochs=epochs, lr=0.05, seed=seed),
+        shd=SHDConfig(epochs=epochs, eta_a=0.1, eta_c=0.01, tau=1, seed=seed),
+        sgd=SGDConfig(epochs=epochs, lr=0.02, seed=seed),
+    )
+
+
+class _Arrays:
+    """make_backend with a name prefix, remembering what it made so that it can close it."""
+
+    def __init__(self, make_backend: BackendMaker):
+        self.make_backend = make_backend
+        self.made: list[CrossbarBackend] = []
+
+    def source(self, prefix: str, preset: str) -> ArraySource:
+        def get(name: str, shape: tuple[int, int]) -> CrossbarBackend:
+            backend = self.make_backend(f"{prefix}/{name}", shape, preset)
+            self.made.append(backend)
+            return backend
+
+        return get
+
+    def __enter__(self) -> _Arrays:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for b in self.made:
+            b.close()
+
+
+def _resolve_pulse(backend: CrossbarBackend, pulse: Pulse | None, preset: str) -> Pulse:
+    """The given pulse, or the backend's nominal pulse where it has one (the simulator does)."""
+    if pulse is not None:
+        return pulse
+    nominal = getattr(backend, "nominal_pulse", None)
+    if not isinstance(nominal, Pulse):
+        raise ValueError(
+            f"the {preset} backend has no nominal pulse; pass pulse=hil.Pulse(amplitude_V, width_s)"
+        )
+    return nominal
+
+
+class _Ticker:
+    """progress(done, total) over the experiment's units (regression runs and epochs)."""
+
+    def __init__(self, total: int, progress: ProgressCallback | None):
+        self.done, self.total, self.progress = 0, total, progress
+
+    def tick(self, *_: object) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+# ---------------------------------------------------------------------- regression
+def regression_experiments(
+    make_backend: BackendMaker,
+    settings: RegressionSettings,
+    out_dir: str | Path,
+    presets: dict[str, str] | None = None,
+    pulse: Pulse | None = None,
+    tick: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Figs. 1 and 2 on three 1x1 arrays per role: the figures and their numbers.
+
+    presets: role ("symmetric", "asymmetric") -> preset name; pulse: None takes each backend's
+    nominal pulse. The result's "pulses" maps role -> the pulse used (for the network part).
+    """
+    out = Path(out_dir)
+    presets = presets or {"symmetric": SYMMETRIC, "asymmetric": ASYMMETRIC}
+    tick = tick or (lambda: None)
+    with _Arrays(make_backend) as arrays:
+        devices: dict[str, Device] = {}
+        for role, preset in presets.items():
+            get = arrays.source(f"regression-{role}", preset)
+            dev1, dev2, dev3 = (get(n, (1, 1)) for n in ("dev1", "dev2", "dev3"))
+            devices[role] = characterise(
+                preset, dev1, dev2, dev3, _resolve_pulse(dev1, pulse, preset), settings
+            )
+        return _regression(devices, settings, out, tick)
+
+
+def _regression(
+    devices: dict[str, Device], settings: RegressionSettings, out_dir: Path, tick: Callable[[], None]
+) -> dict[str, Any]:
+    sgd: dict[str, list[RegressionRun]] = {}
+    shd: dict[str, list[RegressionRun]] = {}
+    for role, dev in devices.items():
+        sgd[role], shd[role] = [], []
+        for g0 in settings.g0:
+            sgd[role].append(run_sgd(dev, g0, settings))
+            tick()
+            shd[role].append(run_shd(dev, g0, settings))
+            tick()
+    orbits = {}
+    for role, dev in devices.items():
+        orbits[role] = run_orbit(dev, settings)
+        tick()
+
+    grid = np.linspace(min(settings.g0), max(settings.g0), 61)
+    predictions, compare = {}, {}
+    for role, dev in devices.items():
+        s_eff = math.hypot(settings.noise, dev.read_noise)  # read noise of y adds to the gradient noise
+        closed = [closed_form(g, dev.g_sym, dev.kappa, s_eff) - g for g in grid]
+        exact = [exact_fixed_point(g, dev.up_line, dev.down_line, s_eff) - g for g in grid]
+        predictions[dev.preset] = (grid, closed, exact)
+        compare[role] = [
+            {
+                "g0": r.g0,
+                "measured_residual": r.residual,
+                "sem": r.sem,
+                "closed_form_residual": closed_form(r.g0, dev.g_sym, dev.kappa, s_eff) - r.g0,
+                "drift_balance_residual": exact_fixed_point(r.g0, dev.up_line, dev.down_line, s_eff) - r.g0,
+            }
+            for r in sgd[role]
+        ]
+
+    fig1 = plot_sgd_regression(
+        [r for role in devices for r in (sgd[role][0], sgd[role][-1])],
+        {devices[role].preset: sgd[role] for role in devices},
+        predictions,
+        # An ideal device has no symmetry point (kappa = 0): draw G_sym only where it exists.
+        {dev.preset: dev.g_sym for dev in devices.values() if abs(dev.kappa) > 1e-6},
+        out_dir / "fig1_sgd_regression.png",
+    )
+    fig2 = plot_shd_regression(
+        [orbits[role] for role in devices],
+        {
+            f"{alg}, {devices[role].preset}": runs[role]
+            for alg, runs in (("SGD", sgd), ("SHD", shd))
+            for role in devices
+        },
+        settings,
+        out_dir / "fig2_shd_regression.png",
+    )
+    checks = {}
+    for role, dev in devices.items():
+        k = dev.kappa * math.hypot(settings.noise, dev.read_noise) * math.sqrt(2.0 / math.pi)
+        checks[role] = {
+            "k": k,
+            # The reference toy's geometry (G_0 = G_sym -/+ 0.3): the closed form's residuals there.
+            "closed_form_residual_at_g_sym_minus_plus_0.3": [k / (1 + k) * 0.3, -k / (1 + k) * 0.3],
+            "sgd_max_abs_residual": max(abs(r.residual) for r in sgd[role]),
+            "shd_max_abs_residual": max(abs(r.residual) for r in shd[role]),
+            "shd_residual_within_jitter": [abs(r.residual) <= r.jitter for r in shd[role]],
+            "shd_over_sgd_max_abs_residual": max(abs(r.residual) for r in shd[role])
+            / max(abs(r.residual) for r in sgd[role]),
+            "orbit_energy_ratio": orbit_energy_ratio(orbits[role], settings.orbit_smooth),
+        }
+    return {
+        "settings": asdict(settings),
+        "devices": {role: dev.summary() for role, dev in devices.items()},
+        "sgd": {role: [r.summary() for r in runs] for role, runs in sgd.items()},
+        "shd": {role: [r.summary() for r in runs] for role, runs in shd.items()},
+        "sgd_against_closed_form": compare,
+        "orbits": {
+            role: r.summary() | {"energy_ratio": checks[role]["orbit_energy_ratio"]}
+            for role, r in orbits.items()
+        },
+        "checks": checks,
+        "reference_toy_run": REFERENCE_TOY,
+        "pulses": {role: dev.pulse for role, dev in devices.items()},
+        "figures": [fig1.name, fig2.name],
+    }
+
+
+# ---------------------------------------------------------------------- network
+def network_experiments(
+    make_backend: BackendMaker,
+    settings: NetworkSettings,
+    pulses: dict[str, Pulse],
+    out_dir: str | Path,
+    presets: dict[str, str] | None = None,
+    tick: Callable[..., None] | None = None,
+) -> dict[str, Any]:
+    """FP, SHD (asymmetric), SGD (asymmetric, two references) and SGD (symmetric) on one data set.
+
+    pulses: role ("symmetric", "asymmetric") -> write pulse (volts, seconds).
+    """
+    presets = presets or {"symmetric": SYMMETRIC, "asymmetric": ASYMMETRIC}
+    data = load_dataset(settings.dataset, settings.test_fraction, settings.fp.seed, settings.clip)
+    spec = MLPSpec((data.n_features, settings.hidden, data.n_classes))
+    asym, sym = presets["asymmetric"], presets["symmetric"]
+    results: list[TrainingResult] = [
+        train_float(spec, data, settings.fp, label="FP (float64)", on_epoch=tick)
+    ]
+    with _Arrays(make_backend) as arrays:
+        get = arrays.source("network-shd", asym)
+        results.append(
+            train_shd(
+                get, spec, data, pulses["asymmetric"], settings.shd, label=f"SHD, {asym}", on_epoch=tick
+            )
+        )
+        for reference in ("symmetry", "midrange"):
+            get = arrays.source(f"network-sgd-asymmetric-{reference}", asym)
+            cfg = replace(settings.sgd, reference=reference)
+            label = f"SGD, {asym}, ref. at {'G_sym' if reference == 'symmetry' else 'mid-range'}"
+            results.append(train_sgd(get, spec, data, pulses["asymmetric"], cfg, label=label, on_epoch=tick))
+        get = arrays.source("network-sgd-symmetric", sym)
+        # Ideal devices have no symmetry point: their reference sits mid-range.
+        sgd_sym = replace(settings.sgd, reference="midrange")
+        results.append(
+            train_sgd(get, spec, data, pulses["symmetric"], sgd_sym, label=f"SGD, {sym}", on_epoch=tick)
+        )
+
+    fig = plot_learning_curves(
+        results, Path(out_dir) / "learning_curves.png", title=f"MLP {spec.sizes} on {data.name}"
+    )
+    fp, shd = results[0].final.test_accuracy, results[1].final.test_accuracy
+    table = [
+        {
+            "run": r.label,
+            "algorithm": r.algorithm,
+            "test_accuracy": r.final.test_accuracy,
+            "train_accuracy": r.final.train_accuracy,
+            "test_loss": r.final.test_loss,
+            "seconds_per_epoch": r.seconds_per_epoch,
+        }
+        for r in results
+    ]
+    return {
+        "dataset": data.describe(),
+        "network": spec.describe(),
+        "table": table,
+        "shd_minus_fp_points": 100.0 * (shd - fp),
+        "shd_within_2_points_of_fp": bool(100.0 * (fp - shd) <= 2.0),
+        "runs": [r.summary() for r in results],
+        "figures": [fig.name],
+    }
+
+
+# ---------------------------------------------------------------------- everything
+def reproduce_shd_paper(
+    make_backend: BackendMaker,
+    out_dir: str | Path,
+    seed: int = 0,
+    quick: bool = False,
+    progress: ProgressCallback | None = None,
+    *,
+    pulse: Pulse | None = None,
+    asymmetric_preset: str = ASYMMETRIC,
+    symmetric_preset: str = SYMMETRIC,
+    regression: RegressionSettings | None = None,
+    network: NetworkSettings | None = None,
+) -> dict[str, Any]:
+    """Run the regression and network experiments; write PNGs and summary.json into out_dir.
+
+    pulse: write pulse (volts, seconds); None takes each backend's nominal_pulse.
+    quick: fewer optima, shorter runs and 3 epochs (a smoke run, not the measured result).
+    Returns the summary written to summary.json.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    reg = regression or default_regression_settings(seed, quick)
+    net = network or default_network_settings(seed, quick)
+    presets = {"symmetric": symmetric_preset, "asymmetric": asymmetric_preset}
+    epochs = net.fp.epochs + net.shd.epochs + 3 * net.sgd.epochs + 5  # + epoch 0 of each run
+    ticker = _Ticker(2 * 2 * len(reg.g0) + 2 + epochs, progress)
+    started = time.perf_counter()
+    regression_part = regression_experiments(make_backend, reg, out, presets, pulse, ticker.tick)
+    pulses = regression_part["pulses"]
+    network_part = network_experiments(make_backend, net, pulses, out, presets, ticker.tick)
+    summary = {
+        "experiment": "reproduce_shd_paper",
+        "seed": seed,
+        "quick": quick,
+        "presets": presets,
+        "pulse": None if pulse is None else {"amplitude_V": pulse.amplitude, "width_s": pulse.width},
+        "seconds": time.perf_counter() - started,
+        "regression": regression_part,
+        "network": network_part,
+        "figures": regression_part["figures"] + network_part["figures"],
+    }
+    write_summary(out, summary)
+    return summary
