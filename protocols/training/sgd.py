@@ -14,7 +14,7 @@ and is the choice for ideal devices, whose symmetry point is undefined.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,13 +22,13 @@ import numpy as np
 from hil.mapping import DifferentialArray
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from protocols.training.analog import CountedOps, SGDLayer, UpdateSettings
+from protocols.training.analog import SGDLayer
+from protocols.training.analog_training import AnalogTrainingConfig, train_analog
 from protocols.training.datasets import Dataset
-from protocols.training.loop import EpochCallback, run_training
+from protocols.training.loop import EpochCallback
 from protocols.training.network import MLPSpec, init_rng, init_weights
 from protocols.training.preparation import (
     ArraySource,
-    CalibrationSettings,
     calibrate_main,
     program_reference,
     program_weights,
@@ -40,23 +40,15 @@ REFERENCES = ("symmetry", "midrange")
 
 
 @dataclass(frozen=True)
-class SGDConfig:
+class SGDConfig(AnalogTrainingConfig):
     """Analog SGD hyperparameters.
 
     lr: learning rate (expected weight change per unit x * delta); reference: "symmetry" or
-    "midrange" (see the module docstring); the other fields as in SHDConfig.
+    "midrange" (see the module docstring); the other fields as in AnalogTrainingConfig.
     """
 
-    epochs: int = 20
     lr: float = 0.02
-    bl_max: int = 31
-    update_management: bool = True
-    bl_management: bool = True
-    w_max: float = 1.0
-    init_scale: float = 1.0
     reference: str = "symmetry"
-    seed: int = 0
-    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
 
     def __post_init__(self) -> None:
         if self.reference not in REFERENCES:
@@ -67,7 +59,7 @@ def build_sgd_layers(
     get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SGDConfig, ops: BackendOps
 ) -> tuple[list[SGDLayer], list[dict[str, Any]]]:
     """Prepare every layer's pair and return the layers with a JSON-ready setup record each."""
-    io = CountedOps(UpdateSettings(pulse, config.bl_max, config.update_management, config.bl_management), ops)
+    io = config.counted_ops(pulse, ops)
     w0 = init_weights(spec, init_rng(config.seed), config.init_scale)
     layers, setup = [], []
     for i, shape in enumerate(spec.layer_shapes):
@@ -110,16 +102,7 @@ def train_sgd(
 ) -> TrainingResult:
     """Prepare the pairs and train the MLP with analog SGD (pulse: volts, seconds)."""
     cfg = config or SGDConfig()
-    ops = BackendOps()
-    layers, setup = build_sgd_layers(get_array, spec, pulse, cfg, ops)
-    params = asdict(cfg) | {"pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width}}
-    result = TrainingResult(
-        algorithm="sgd",
-        label=label,
-        dataset=data.describe(),
-        network=spec.describe(),
-        parameters=params,
-        ops=ops,
-        setup={"layers": setup},
+    result, _ = train_analog(
+        "sgd", build_sgd_layers, get_array, spec, data, pulse, cfg, label, progress, on_epoch
     )
-    return run_training(layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch)
+    return result

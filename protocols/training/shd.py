@@ -14,19 +14,19 @@ skips it (C starts wherever C_main is).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hil.mapping import DifferentialArray
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from protocols.training.analog import CountedOps, SHDLayer, UpdateSettings
+from protocols.training.analog import SHDLayer
+from protocols.training.analog_training import AnalogTrainingConfig, train_analog
 from protocols.training.datasets import Dataset
-from protocols.training.loop import EpochCallback, run_training
+from protocols.training.loop import EpochCallback
 from protocols.training.network import MLPSpec, init_rng, init_weights
 from protocols.training.preparation import (
     ArraySource,
-    CalibrationSettings,
     calibrate_main,
     program_reference,
     program_weights,
@@ -38,31 +38,20 @@ C_INIT = ("programmed", "as_is")
 
 
 @dataclass(frozen=True)
-class SHDConfig:
+class SHDConfig(AnalogTrainingConfig):
     """SHD hyperparameters (weights are dimensionless; see docs/protocols/training.md).
 
     eta_a: learning rate of the gradient into A (expected change of A per unit x * delta).
     eta_c: transfer rate: every transfer changes row k of C by eta_c times row k of A.
     tau: samples between transfers (each transfer moves one row; a row recurs every tau * rows).
-    bl_max, update_management, bl_management: stochastic-update settings (hil.update).
-    w_max: weight at half the nominal conductance range (sets g_unit = range / (2 w_max)).
-    init_scale: multiple of Glorot-uniform initial weights programmed into C.
     c_init: "programmed" (C_main = A_ref + initial weights) or "as_is".
-    seed: initial weights and sample order (the arrays' own randomness is the bench's).
+    The other fields as in AnalogTrainingConfig (initial weights are programmed into C).
     """
 
-    epochs: int = 20
     eta_a: float = 0.1
     eta_c: float = 0.01
     tau: int = 1
-    bl_max: int = 31
-    update_management: bool = True
-    bl_management: bool = True
-    w_max: float = 1.0
-    init_scale: float = 1.0
     c_init: str = "programmed"
-    seed: int = 0
-    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
 
     def __post_init__(self) -> None:
         if self.c_init not in C_INIT:
@@ -73,7 +62,7 @@ def build_shd_layers(
     get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SHDConfig, ops: BackendOps
 ) -> tuple[list[SHDLayer], list[dict[str, Any]]]:
     """Prepare every layer's arrays and return the layers with a JSON-ready setup record each."""
-    io = CountedOps(UpdateSettings(pulse, config.bl_max, config.update_management, config.bl_management), ops)
+    io = config.counted_ops(pulse, ops)
     w0 = init_weights(spec, init_rng(config.seed), config.init_scale)
     layers, setup = [], []
     for i, shape in enumerate(spec.layer_shapes):
@@ -120,18 +109,8 @@ def train_shd(
     pulse: the write pulse (volts, seconds) for every write, serial and parallel.
     """
     cfg = config or SHDConfig()
-    ops = BackendOps()
-    layers, setup = build_shd_layers(get_array, spec, pulse, cfg, ops)
-    params = asdict(cfg) | {"pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width}}
-    result = TrainingResult(
-        algorithm="shd",
-        label=label,
-        dataset=data.describe(),
-        network=spec.describe(),
-        parameters=params,
-        ops=ops,
-        setup={"layers": setup},
+    result, layers = train_analog(
+        "shd", build_shd_layers, get_array, spec, data, pulse, cfg, label, progress, on_epoch
     )
-    run_training(layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch)
     result.setup["transfers_per_layer"] = [layer.transfers for layer in layers]
     return result
