@@ -356,7 +356,16 @@ def _positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-def _stats(x: FloatArray) -> dict[str, float | None]:
-    """Mean, std, median, min, max of the values (None for an empty selection)."""
+def _stats(x: FloatArray) -> dict[str, float | int | None]:
+    """Mean, std, median, min, max of the finite values (None if there are none).
+
+    An uncertainty is infinite where a window was too short to estimate it; such values are
+    counted under "non_finite" rather than turning every statistic into NaN.
+    """
+    finite = x[np.isfinite(x)]
     funcs = {"mean": np.mean, "std": np.std, "median": np.median, "min": np.min, "max": np.max}
-    return {name: (float(f(x)) if x.size else None) for name, f in funcs.items()}
+    stats: dict[str, float | int | None] = {
+        name: (float(f(finite)) if finite.size else None) for name, f in funcs.items()
+    }
+    stats["non_finite"] = int(x.size - finite.size)
+    return stats

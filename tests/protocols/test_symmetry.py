@@ -171,3 +171,12 @@ def test_pulses_below_threshold_move_nothing_and_stop_the_run_early() -> None:
     # Read noise alone never makes a step 4 standard errors above zero (false rate 3e-5).
     assert not res.responsive.any() and not res.converged.any()
     assert res.pairs_used == 100
+
+
+def test_summary_statistics_skip_infinite_uncertainties() -> None:
+    """A window too short to estimate an uncertainty gives inf; the summary counts it apart."""
+    from protocols.symmetry import _stats
+
+    stats = _stats(np.array([1.0, 3.0, np.inf]))
+    assert stats["mean"] == 2.0 and stats["max"] == 3.0 and stats["non_finite"] == 1
+    assert _stats(np.array([np.inf]))["mean"] is None
