@@ -8,14 +8,12 @@ Register a new backend here and the whole conformance suite runs against it unch
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from hil.backend import CrossbarBackend
 from hil.mock import IdealCrossbar
 from hil.pulses import SafetyLimits
 from simulators.crossbar import SimulatedCrossbar
-
-BackendFactory = Callable[[tuple[int, int], int], "contextmanager[CrossbarBackend]"]
 
 
 @contextmanager
@@ -37,7 +35,7 @@ def sim_backend(shape: tuple[int, int], seed: int) -> Iterator[CrossbarBackend]:
         yield backend
 
 
-FACTORIES: dict[str, Callable[[tuple[int, int], int], contextmanager]] = {
+FACTORIES: dict[str, Callable[[tuple[int, int], int], AbstractContextManager[CrossbarBackend]]] = {
     "mock": mock_backend,
     "sim": sim_backend,
 }
