@@ -1,0 +1,54 @@
+"""The `hil` command line: the composition root that puts benches and protocols together.
+
+It is the one place in hil/ that imports protocols, simulators and drivers, lazily, inside
+the commands; the contract modules import none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from hil import __version__
+from hil.cli import demo, measure, runs, train
+from hil.cli.common import UsageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hil",
+        description="Characterise and train analog crossbar chips (protonic, ECRAM, ReRAM) "
+        "on a real bench, the virtual bench or the simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"protonic-hil {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (measure, train, demo, runs):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    started = time.perf_counter()
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; the bench was closed and left safe", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, LookupError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"hil {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if args.debug:
+            print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""`hil run symmetry-point` and `hil run jump-table`: the device-characterisation protocols."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hil.cli.common import (
+    UsageError,
+    add_common,
+    finish,
+    open_bench,
+    positive_float,
+    positive_int,
+    pulse_from,
+    shape_arg,
+    stored_run,
+)
+from hil.progress import progress_bar
+
+# One relaxation time of the protonic preset is ~220 pairs (docs/protocols/symmetry-point.md); a
+# window shorter than that cannot show convergence, so the defaults give two full windows+.
+SYMMETRY_WINDOW = 500
+SYMMETRY_MAX_PAIRS = 4000
+
+
+def cmd_symmetry_point(args: argparse.Namespace) -> int:
+    from protocols.plots import plot_symmetry
+    from protocols.symmetry import find_symmetry_point
+
+    params = {
+        "shape": args.shape,
+        "max_pairs": args.max_pairs,
+        "window": args.window,
+        "tolerance": args.tolerance,
+    }
+    with open_bench(args) as bench:
+        array = bench.array(args.array, args.shape)
+        pulse = pulse_from(args, array)
+        params["pulse"] = pulse
+        with (
+            stored_run(args, "symmetry-point", params, bench) as run,
+            progress_bar("symmetry point", not args.no_progress) as progress,
+        ):
+            result = find_symmetry_point(
+                array, pulse, args.max_pairs, args.tolerance, args.window, progress=progress, recorder=run
+            )
+            figures = plot_symmetry(result, args.out)
+            summary = result.summary()
+            finish(run, args, {"protocol": "symmetry-point", "bench": bench.describe(), **summary}, figures)
+            _report_symmetry(summary)
+    return 0
+
+
+def _report_symmetry(summary: dict[str, Any]) -> None:
+    g = summary["g_sym_S"]
+    print(
+        f"  {summary['n_converged']} of {summary['n_devices']} devices converged after "
+        f"{summary['pairs_used']} pairs; symmetry points {_us(g.get('median'))} median, "
+        f"{_us(g.get('min'))} to {_us(g.get('max'))}"
+    )
+
+
+def _us(siemens: float | None) -> str:
+    return "n/a" if siemens is None else f"{siemens * 1e6:.2f} uS"
+
+
+def cmd_jump_table(args: argparse.Namespace) -> int:
+    from protocols.jumptable import measure_jump_table
+    from protocols.plots import plot_jump_table
+
+    rows, cols = args.shape
+    if args.devices > rows * cols:
+        raise UsageError(f"--devices {args.devices} exceeds the {rows} x {cols} array")
+    devices = [(k // cols, k % cols) for k in range(args.devices)]
+    params = {"shape": args.shape, "devices": devices, "cycles": args.cycles, "pulses_per_train": args.train}
+    with open_bench(args) as bench:
+        array = bench.array(args.array, args.shape)
+        pulse = pulse_from(args, array)
+        params["pulse"] = pulse
+        with (
+            stored_run(args, "jump-table", params, bench) as run,
+            progress_bar("jump table", not args.no_progress) as progress,
+        ):
+            result = measure_jump_table(
+                array, pulse, devices, n_cycles=args.cycles, n_up=args.train, n_bins=args.bins,
+                progress=progress, recorder=run,
+            )  # fmt: skip
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            result.table.save(Path(args.out) / "jump_table.npz")
+            figures = plot_jump_table(result, args.out)
+            summary = result.summary()
+            finish(run, args, {"protocol": "jump-table", "bench": bench.describe(), **summary}, figures)
+            up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
+            noise = summary["read_noise_S"]["median"]
+            print(f"  mean step up {_us(up)}, down {_us(down)}; read noise {_us(noise)} (median of devices)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run a measurement protocol (symmetry-point, jump-table)")
+    run_sub = run.add_subparsers(dest="protocol", metavar="PROTOCOL", required=True)
+    p = run_sub.add_parser(
+        "symmetry-point",
+        help="find every device's symmetry point with parallel alternating up/down pulses",
+        description="Pulse the whole array with strictly alternating up and down pulses, read after "
+        "each, and average both phases over a window until the estimate stops moving. Writes "
+        "summary.json (per-device estimate, uncertainty, step, convergence) and figures.",
+    )
+    add_common(p, "runs/symmetry-point")
+    _add_array(p)
+    p.add_argument(
+        "--max-pairs",
+        type=positive_int,
+        default=SYMMETRY_MAX_PAIRS,
+        help=f"pulse budget in up+down pairs (default: {SYMMETRY_MAX_PAIRS})",
+    )
+    p.add_argument(
+        "--window",
+        type=positive_int,
+        default=SYMMETRY_WINDOW,
+        help=f"pairs per averaging window; at least one relaxation time (default: {SYMMETRY_WINDOW})",
+    )
+    p.add_argument(
+        "--tolerance", type=positive_float, help="convergence tolerance in siemens (default: auto)"
+    )
+    p.set_defaults(func=cmd_symmetry_point)
+
+    p = run_sub.add_parser(
+        "jump-table",
+        help="measure the distribution of conductance change per pulse against conductance",
+        description="Cycles of up trains and down trains on chosen devices with a read after every "
+        "pulse; each step belongs to the conductance it started from. Writes jump_table.npz, which "
+        "the simulator's table-driven device model loads.",
+    )
+    add_common(p, "runs/jump-table")
+    _add_array(p)
+    p.add_argument("--devices", type=positive_int, default=2, help="how many devices, row-major (default: 2)")
+    p.add_argument("--cycles", type=positive_int, default=5, help="up/down cycles (default: 5)")
+    p.add_argument("--train", type=positive_int, default=400, help="pulses per train (default: 400)")
+    p.add_argument("--bins", type=positive_int, default=40, help="conductance bins (default: 40)")
+    p.set_defaults(func=cmd_jump_table)
+
+
+def _add_array(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shape", type=shape_arg, default=(4, 4), help="array rows x cols (default: 4x4)")
+    p.add_argument("--array", default="A_main", help="name of the array on the bench (default: A_main)")

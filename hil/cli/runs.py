@@ -1,0 +1,79 @@
+"""`hil runs list|show|export` and `hil presets`: what is stored and what can be simulated."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from hil.cli.common import DEFAULT_STORE
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from simulators.presets import PRESETS
+
+    for name in sorted(PRESETS):
+        print(f"{name}:\n  {PRESETS[name]}\n")
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from hil.store import RunStore
+
+    if not args.store.exists():
+        print(f"no run store at {args.store} yet: runs appear here once a protocol has run")
+        return 0
+    with RunStore(args.store) as store:
+        runs = store.runs()
+    print(f"{'id':>4}  {'uid':<22} {'protocol':<16} {'status':<10} {'points':>7}  started")
+    for r in runs:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+        print(f"{r.id:>4}  {r.uid:<22} {r.protocol:<16} {r.status:<10} {r.points:>7}  {started}")
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    import json
+
+    from hil.results import to_jsonable
+    from hil.store import RunStore
+
+    with RunStore(args.store, must_exist=True) as store:
+        info = store.run(args.run)
+    print(json.dumps(to_jsonable(info), indent=2))
+    return 0
+
+
+def cmd_runs_export(args: argparse.Namespace) -> int:
+    from hil.export import export_run
+    from hil.store import RunStore
+
+    with RunStore(args.store, must_exist=True) as store:
+        info = store.run(args.run)
+        suffix = {"csv": ".csv", "hdf5": ".h5"}[args.format]
+        out = args.output or Path(f"{info.uid}{suffix}")
+        path = export_run(store, info.id, out, args.format)
+    print(f"wrote {path} ({info.points} points of run {info.uid})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="list the simulator's device presets and their parameters")
+    p.set_defaults(func=cmd_presets)
+
+    runs = sub.add_parser("runs", help="list, show and export stored runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    store_help = f"the run database (default: {DEFAULT_STORE})"
+    p = runs_sub.add_parser("list", help="one line per stored run")
+    p.add_argument("--store", type=Path, default=Path(DEFAULT_STORE), help=store_help)
+    p.set_defaults(func=cmd_runs_list)
+    p = runs_sub.add_parser("show", help="a run's metadata, parameters, status and summary as JSON")
+    p.add_argument("run", help="run id or a unique prefix of its uid")
+    p.add_argument("--store", type=Path, default=Path(DEFAULT_STORE), help=store_help)
+    p.set_defaults(func=cmd_runs_show)
+    p = runs_sub.add_parser("export", help="write a run's points to CSV or HDF5")
+    p.add_argument("run", help="run id or a unique prefix of its uid")
+    p.add_argument("--format", choices=("csv", "hdf5"), default="csv", help="file format (default: csv)")
+    p.add_argument("--output", "-o", type=Path, help="file to write (default: <uid>.csv or <uid>.h5)")
+    p.add_argument("--store", type=Path, default=Path(DEFAULT_STORE), help=store_help)
+    p.set_defaults(func=cmd_runs_export)

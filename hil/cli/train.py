@@ -1,0 +1,222 @@
+"""`hil train` (SHD, analog SGD, floating point) and `hil reproduce shd-paper`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from hil.cli.common import (
+    UsageError,
+    add_common,
+    finish,
+    open_bench,
+    positive_float,
+    positive_int,
+    pulse_from,
+    stored_run,
+)
+from hil.progress import progress_bar
+
+ALGORITHMS = ("shd", "sgd", "fp")
+DATASETS = ("iris", "digits")
+# Hidden widths that train well on the simulator's protonic preset (docs/protocols/training.md):
+# Iris is one 4-input, 3-class layer; the digits get one hidden layer of 32.
+DEFAULT_HIDDEN = {"iris": (), "digits": (32,)}
+# Standardised inputs beyond 3 std shrink every other input of the VMM vector (see load_dataset).
+INPUT_CLIP = 3.0
+
+
+def algorithms_arg(text: str) -> tuple[str, ...]:
+    """'shd,fp' -> ("shd", "fp"): each known, none twice."""
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in ALGORITHMS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown algorithm {', '.join(unknown) or repr(text)}; choose from {', '.join(ALGORITHMS)}, "
+            "comma-separated to compare several on one plot (e.g. shd,sgd,fp)"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"an algorithm is named twice in {text!r}")
+    return names
+
+
+def hidden_arg(text: str) -> tuple[int, ...]:
+    """'32' -> (32,), '64,32' -> (64, 32), '0' or 'none' -> () (a single layer)."""
+    if text.strip().lower() in ("0", "none", ""):
+        return ()
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"hidden widths look like 32 or 64,32 (or 0), got {text!r}"
+        ) from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"hidden widths must be >= 1, got {text!r}")
+    return widths
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from protocols.training.datasets import load_dataset
+    from protocols.training.floating_point import FloatConfig, train_float
+    from protocols.training.network import MLPSpec
+    from protocols.training.plots import plot_learning_curves
+    from protocols.training.sgd import SGDConfig, train_sgd
+    from protocols.training.shd import SHDConfig, train_shd
+
+    data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
+    hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
+    spec = MLPSpec((data.n_features, *hidden, data.n_classes))
+    common = {"epochs": args.epochs, "seed": args.seed}
+    configs: dict[str, Any] = {
+        "fp": FloatConfig(lr=args.lr_fp, **common),
+        "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, bl_max=args.bl_max, **common),
+        "shd": SHDConfig(eta_a=args.eta_a, eta_c=args.eta_c, tau=args.tau, bl_max=args.bl_max, **common),
+    }
+    params = {
+        "algorithms": list(args.algorithm),
+        "dataset": data.describe(),
+        "network": spec.describe(),
+        "configs": {name: asdict(configs[name]) for name in args.algorithm},
+    }
+    results = []
+    with open_bench(args) as bench:
+        pulse = None
+        if any(name != "fp" for name in args.algorithm):
+            first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
+            pulse = pulse_from(args, bench.array(first, spec.layer_shapes[0]))
+            params["pulse"] = pulse
+        with stored_run(args, "train", params, bench) as run:
+            for name in args.algorithm:
+                label = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}[
+                    name
+                ]
+                print(f"  training {label} on {data.name}, network {list(spec.sizes)}, {args.epochs} epochs")
+
+                def on_epoch(record: Any, name: str = name) -> None:
+                    run.record("epoch", record.epoch, algorithm=name, **asdict(record))
+                    print(
+                        f"    epoch {record.epoch:>3}: test accuracy {100 * record.test_accuracy:6.2f} %, "
+                        f"train loss {record.train_loss:.4f}"
+                    )
+
+                with progress_bar(f"{name} epoch", not args.no_progress) as progress:
+                    if name == "fp":
+                        result = train_float(spec, data, configs["fp"], label, progress, on_epoch)
+                    elif name == "sgd":
+                        result = train_sgd(
+                            bench.array, spec, data, pulse, configs["sgd"], label, progress, on_epoch
+                        )
+                    else:
+                        result = train_shd(
+                            bench.array, spec, data, pulse, configs["shd"], label, progress, on_epoch
+                        )
+                results.append(result)
+            figure = plot_learning_curves(
+                results,
+                Path(args.out) / "learning_curves.png",
+                title=f"MLP {list(spec.sizes)} on {data.name}",
+            )
+            table = [
+                {"algorithm": r.algorithm, "label": r.label, "test_accuracy": r.final.test_accuracy,
+                 "train_accuracy": r.final.train_accuracy, "seconds_per_epoch": r.seconds_per_epoch}
+                for r in results
+            ]  # fmt: skip
+            summary = {
+                "protocol": "train",
+                "bench": bench.describe(),
+                "table": table,
+                "runs": [r.summary() for r in results],
+            }
+            finish(run, args, summary, [figure])
+    for row in table:
+        print(f"  {row['label']:<28} test accuracy {100 * row['test_accuracy']:6.2f} %")
+    return 0
+
+
+def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
+    from protocols.reproduce import reproduce_shd_paper
+
+    if args.bench != "sim":
+        raise UsageError(
+            "the SHD paper's experiments need fresh arrays of two presets; run them with --bench sim"
+        )
+    from simulators.chip import SimulatedChip
+
+    chips: dict[str, SimulatedChip] = {}
+
+    def make_backend(name: str, shape: tuple[int, int], preset: str) -> Any:
+        if preset not in chips:
+            chips[preset] = SimulatedChip(preset, seed=args.seed)
+        return chips[preset].array(name, shape)
+
+    with progress_bar("shd-paper", not args.no_progress) as progress:
+        summary = reproduce_shd_paper(
+            make_backend, args.out, seed=args.seed, quick=args.quick, progress=progress
+        )
+    net = summary["network"]
+    print(f"wrote {Path(args.out) / 'summary.json'} and {len(summary['figures'])} figures")
+    for row in net["table"]:
+        print(f"  {row['run']:<52} test accuracy {100 * row['test_accuracy']:6.2f} %")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train an MLP in closed loop on the arrays: SHD, analog SGD, floating point",
+        description="Closed-loop training: every VMM and every update runs on the bench's arrays, "
+        "activations, loss and backpropagation digitally. SHD uses three arrays per layer "
+        "(L<i>.A_main, L<i>.A_ref, L<i>.C_main), SGD two (L<i>.W_main, L<i>.W_ref). Writes "
+        "summary.json and learning_curves.png; every epoch is stored as it is evaluated.",
+    )
+    add_common(p, "runs/train")
+    p.add_argument(
+        "--algorithm", type=algorithms_arg, default=("shd",),
+        help="shd, sgd or fp; comma-separated to compare on one plot (default: shd)",
+    )  # fmt: skip
+    p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set (default: iris)")
+    p.add_argument(
+        "--hidden", type=hidden_arg, default=None,
+        help="hidden widths, e.g. 32 or 64,32; 0 for a single layer (default: iris 0, digits 32)",
+    )  # fmt: skip
+    p.add_argument(
+        "--epochs", type=positive_int, default=10, help="passes over the training set (default: 10)"
+    )
+    group = p.add_argument_group("hyperparameters (weights are dimensionless)")
+    group.add_argument(
+        "--eta-a", type=positive_float, default=0.1, help="SHD: learning rate into A (default: 0.1)"
+    )
+    group.add_argument(
+        "--eta-c", type=positive_float, default=0.01, help="SHD: transfer rate A -> C (default: 0.01)"
+    )
+    group.add_argument(
+        "--tau", type=positive_int, default=1, help="SHD: samples between transfers (default: 1)"
+    )
+    group.add_argument(
+        "--lr-sgd", type=positive_float, default=0.02, help="analog SGD learning rate (default: 0.02)"
+    )
+    group.add_argument(
+        "--sgd-reference", choices=("symmetry", "midrange"), default="symmetry",
+        help="SGD: reference array at the main array's symmetry point or mid-range (default: symmetry)",
+    )  # fmt: skip
+    group.add_argument("--lr-fp", type=positive_float, default=0.05, help="FP learning rate (default: 0.05)")
+    group.add_argument(
+        "--bl-max", type=positive_int, default=31, help="longest stochastic bit stream (default: 31)"
+    )
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reproduce", help="reproduce a paper's experiments on the simulator")
+    rep = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    p = rep.add_parser(
+        "shd-paper",
+        help="the SHD paper's Figs. 1-2 regressions and the digits network comparison",
+        description="Single-parameter regressions (SGD residual against G_0 on symmetric and "
+        "asymmetric devices; SHD phase portraits: closed orbit vs spiral) and an MLP on the 8x8 "
+        "digits with FP, SHD and SGD. Writes PNG figures and summary.json. About 5 minutes on "
+        "two cores; --quick is a smoke run (fewer points, 3 epochs), not the measured result.",
+    )
+    add_common(p, "runs/shd-paper")
+    p.add_argument("--quick", action="store_true", help="smoke run: fewer optima, shorter runs, 3 epochs")
+    p.set_defaults(func=cmd_reproduce_shd_paper)

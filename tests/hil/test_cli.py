@@ -1,0 +1,73 @@
+"""The `hil` command line on the simulator: what it writes, stores and says about bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hil.cli import main
+
+
+def run(argv: list[str], tmp_path: Path) -> int:
+    return main([*argv, "--store", str(tmp_path / "runs.sqlite"), "--no-progress"])
+
+
+def test_train_fp_and_shd_writes_summary_figure_and_stores_every_epoch(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "train"
+    argv = ["train", "--algorithm", "shd,fp", "--dataset", "iris", "--epochs", "2", "--out", str(out)]
+    assert run(argv, tmp_path) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["algorithm"] for row in summary["table"]] == ["shd", "fp"]
+    assert (out / "learning_curves.png").stat().st_size > 10_000
+    assert summary["bench"]["seed"] == 0
+    # epochs 0..2 of each algorithm, each committed as a point of the run
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
+        kinds = db.execute("SELECT kind, COUNT(*) FROM points GROUP BY kind").fetchall()
+        status = db.execute("SELECT status FROM runs").fetchall()
+    assert dict(kinds)["epoch"] == 6
+    assert status == [("completed",)]
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_symmetry_point_reports_convergence_with_the_default_window(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sym"
+    assert run(["run", "symmetry-point", "--shape", "2x2", "--out", str(out)], tmp_path) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    # The default window (500 pairs) exceeds the preset's relaxation time (~220 pairs), so every
+    # responsive device can pass the drift test within the default budget.
+    assert summary["n_converged"] == summary["n_devices"] - summary["n_unresponsive"]
+    assert "devices converged" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--algorithm", "adam"], "unknown algorithm adam"),
+        (["train", "--algorithm", "shd,shd"], "named twice"),
+        (["train", "--hidden", "8,x"], "hidden widths look like"),
+        (["run", "symmetry-point", "--shape", "4by4"], "shape must look like 8x8"),
+        (["run", "jump-table", "--window", "5"], "unrecognized arguments"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_problem(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_values_found_after_parsing_exit_2_without_a_traceback(tmp_path: Path, capsys) -> None:
+    argv = ["run", "jump-table", "--shape", "2x2", "--devices", "5", "--out", str(tmp_path / "j")]
+    assert run(argv, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "--devices 5 exceeds the 2 x 2 array" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_preset_names_the_choices(tmp_path: Path, capsys) -> None:
+    argv = ["run", "symmetry-point", "--preset", "nope", "--out", str(tmp_path / "s")]
+    assert run(argv, tmp_path) == 2
+    assert "protonic-asymmetric" in capsys.readouterr().err
