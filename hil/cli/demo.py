@@ -22,8 +22,8 @@ def demo_steps() -> list[Step]:
     # 400-pulse trains sweep most of the range, so the steps stand well above the read noise.
     jumps = {**array, "devices": 2, "cycles": 4, "train": 400, "bins": 30}
     training = {
-        "algorithm": ("shd", "fp"), "dataset": "iris", "hidden": None, "epochs": 10,
-        "eta_a": 0.1, "eta_c": 0.01, "tau": 1, "lr_sgd": 0.02, "sgd_reference": "symmetry",
+        "algorithm": ("shd", "fp"), "dataset": "iris", "hidden": None, "epochs": None,
+        "eta_a": 0.1, "eta_c": None, "tau": 1, "lr_sgd": 0.02, "sgd_reference": "symmetry",
         "lr_fp": 0.05, "bl_max": 31,
     }  # fmt: skip
     return [

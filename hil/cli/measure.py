@@ -66,6 +66,10 @@ def _us(siemens: float | None) -> str:
     return "n/a" if siemens is None else f"{siemens * 1e6:.2f} uS"
 
 
+def _ns(siemens: float | None) -> str:
+    return "n/a" if siemens is None else f"{siemens * 1e9:.1f} nS"
+
+
 def cmd_jump_table(args: argparse.Namespace) -> int:
     from protocols.jumptable import measure_jump_table
     from protocols.plots import plot_jump_table
@@ -94,7 +98,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
             finish(run, args, {"protocol": "jump-table", "bench": bench.describe(), **summary}, figures)
             up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
             noise = summary["read_noise_S"]["median"]
-            print(f"  mean step up {_us(up)}, down {_us(down)}; read noise {_us(noise)} (median of devices)")
+            print(f"  mean step up {_ns(up)}, down {_ns(down)}; read noise {_ns(noise)} (median of devices)")
     return 0
 
 
