@@ -1,0 +1,29 @@
+"""The example scripts run as a user would run them, from a fresh working directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def run_example(name: str, *args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_training_example_trains_both_and_writes_the_curves(tmp_path: Path) -> None:
+    out = run_example("train_on_simulator.py", "--epochs", "1", "--out", "curves", cwd=tmp_path)
+    assert "SHD" in out and "FP (float64)" in out
+    assert (tmp_path / "curves" / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_jump_table_example_measures_copies_and_plots(tmp_path: Path) -> None:
+    out = run_example("compare_jump_table_with_model.py", cwd=tmp_path)
+    assert "measured a simulated" in out
+    assert (tmp_path / "runs" / "example-jump-table" / "table_vs_model.png").stat().st_size > 10_000
