@@ -1,0 +1,905 @@
+"""Fit the simulator's step models to measured pulse-response traces, per device and over an array.
+
+A trace is what a jump-table measurement records (protocols.jumptable): reads G_0, G_1, ...
+of a device, G_{k+1} read after pulse k of polarity d_k = +1 (up) or -1 (down). The models
+are the simulator's (simulators/config.py), in the normalised state x = (G - G_min) / (G_max
+- G_min) of the device's own bounds:
+
+    soft-bounds   up  +a⁺ (1 - x)            down  -a⁻ x
+    linear-step   up  +a⁺ (1 - γ⁺ x)         down  -a⁻ (1 - γ⁻ (1 - x))
+    power-step    up  +a⁺ (1 - x)^γ⁺         down  -a⁻ x^γ⁻
+
+times (1 + s ξ) per pulse (cycle-to-cycle noise s), the state then clipped to [0, 1]; every
+read adds Gaussian read noise σ_r (siemens). Parameters per device: g_min, g_max (siemens),
+step_up a⁺ and step_down a⁻ (fractions of the device's range per pulse, at the measured
+pulse), gamma_up γ⁺ and gamma_down γ⁻ (1 for soft bounds).
+
+Method (per device): the one-step conditional model ΔG_k = G_{k+1} - G_k given the read G_k,
+fitted by generalised least squares (scipy.optimize.least_squares on whitened residuals).
+The residual of a step is η_k = c_k + e_{k+1} - b_k e_k: the c2c noise c_k (std s·|step|)
+and the read noise e of the two reads (b_k = 1 + ∂step/∂G: successive steps share a read).
+So the residuals are MA(1): Var η_k = s² step_k² + σ_r² (1 + b_k²), Cov(η_k, η_{k+1}) =
+-b_{k+1} σ_r². The lag-1 autocovariance therefore measures σ_r and the excess of the
+variance over 2σ_r² measures s, without repeated reads; repeated reads, if the trace has
+them, are reported beside it as a check. Pass 1 is ordinary least squares; its residuals
+give σ_r and s, which give the banded covariance for the GLS passes (two, re-estimating the
+noise in between). Parameter standard errors are the square roots of the diagonal of
+(Jᵀ Σ⁻¹ J)⁻¹ × χ²/dof at the optimum (J the Jacobian of the model steps). The read G_k
+stands in for the true G_k inside the model (errors in variables): the bias this leaves is
+of relative order σ_r² / Var(G), negligible unless the read noise is a sizeable part of
+the range the trace sweeps.
+
+Model choice: "auto" fits all three and keeps the one with the lowest BIC summed over the
+array's devices (the simulator has one model per population); BIC = -2 ln L + k ln n with
+the Gaussian likelihood of the fitted covariance, k = free step parameters + 2 noise
+parameters, n = steps. Soft bounds is linear step and power step at γ = 1, so on a
+soft-bounds device the other two gain nothing and pay the ln n of two more parameters.
+
+Over the array: mean, standard deviation and relative standard deviation of every parameter;
+the device-to-device spread in the simulator's log-normal terms (σ of ln g_min and ln g_max,
+of ln √(a⁺a⁻) and of ln √(a⁺/a⁻)) with the fits' own estimation variance subtracted; c2c
+noise and read noise pooled (mean of the per-device variances, standard error from their
+scatter: the simulator gives every device the same s and σ_r); stuck devices (no net
+movement, see STUCK_Z) counted apart.
+
+Pure numpy/scipy; nothing here imports a simulator or a driver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.linalg import cholesky_banded, lapack
+from scipy.optimize import least_squares, minimize_scalar
+from threadpoolctl import threadpool_limits
+
+from hil.backend import FloatArray, IntArray
+from hil.pulses import Pulse
+from hil.results import to_jsonable
+
+MODELS = ("soft-bounds", "linear-step", "power-step")
+PARAMETERS = ("g_min", "g_max", "step_up", "step_down", "gamma_up", "gamma_down")
+MIN_PULSES_PER_DIRECTION = 20  # below this a 6-parameter fit per device is not worth reporting
+STUCK_Z = 5.0  # net movement below 5 read-noise standard errors: the device is called stuck
+MIN_PLATEAU = 5  # pulses into a bound while sitting on it, for a clipping model to place that bound
+_GAMMA_MAX = {"linear-step": 1.0, "power-step": 20.0}  # linear step needs γ <= 1 (simulator)
+# Two starts for γ models: near soft bounds (bounds extrapolated), and a flatter step with the
+# bounds where the reads stopped (clipping); the cost has local minima between the two.
+_GAMMA_STARTS = (0.9, 0.4)
+_GLS_PASSES = 2
+_START_TOL = 1e-4  # relative cost/step tolerance of the multi-start fits
+_VAR_FLOOR = 1e-6  # of the mean squared residual, added to Σ's diagonal
+
+
+# ---------------------------------------------------------------------- input
+@dataclass(frozen=True, eq=False)
+class PulseTraces:
+    """Reads after every pulse of devices driven by one pulse sequence (siemens, all devices alike).
+
+    g: (n_pulses + 1, n_devices) reads in siemens; g[k + 1] read after pulse k, g[0] before pulse 0.
+    direction: (n_pulses,) +1 for an up pulse, -1 for a down pulse.
+    devices: (n_devices, 2) (row, col) of each trace, or None if unknown.
+    read_noise: (n_devices,) siemens, std of repeated reads without pulses (NaN: not measured).
+    pulse: the write pulse, if known (the fitted step sizes hold at this pulse).
+    resumed_at: (m,) pulse indices k whose step starts from a fresh read (a resumed measurement)
+        instead of g[k]; resume_reads: (m, n_devices) those reads, siemens. What happened between
+        g[k] and that read (e.g. relaxation while the run stood still) belongs to no pulse.
+    """
+
+    g: FloatArray
+    direction: IntArray
+    devices: IntArray | None = None
+    read_noise: FloatArray | None = None
+    pulse: Pulse | None = None
+    resumed_at: IntArray | None = None
+    resume_reads: FloatArray | None = None
+
+    def __post_init__(self) -> None:
+        g = np.asarray(self.g, dtype=np.float64)
+        if g.ndim == 1:
+            g = g[:, None]
+        if g.ndim != 2:
+            raise ValueError(
+                f"traces: g must be (n_pulses + 1, n_devices) reads in siemens, got shape {g.shape}"
+            )
+        d = np.asarray(self.direction)
+        if d.ndim != 1 or d.size != g.shape[0] - 1:
+            raise ValueError(
+                f"traces: direction must be (n_pulses,) = ({g.shape[0] - 1},), one per pulse between "
+                f"the {g.shape[0]} reads, got shape {d.shape}"
+            )
+        if not np.all(np.isin(d, (-1, 1))):
+            raise ValueError("traces: direction must hold only +1 (up pulse) and -1 (down pulse)")
+        if not np.all(np.isfinite(g)):
+            bad = np.argwhere(~np.isfinite(g))[0]
+            raise ValueError(
+                f"traces: g contains NaN or inf (first at read {bad[0]}, device {bad[1]}); "
+                "drop or re-measure the broken trace before fitting"
+            )
+        n_up, n_down = int(np.sum(d == 1)), int(np.sum(d == -1))
+        if min(n_up, n_down) < MIN_PULSES_PER_DIRECTION:
+            raise ValueError(
+                f"traces too short: {n_up} up and {n_down} down pulses; fitting needs at least "
+                f"{MIN_PULSES_PER_DIRECTION} of each (measure longer trains or more cycles)"
+            )
+        devices = None
+        if self.devices is not None:
+            devices = np.asarray(self.devices, dtype=np.int64)
+            if devices.shape != (g.shape[1], 2):
+                raise ValueError(
+                    f"traces: devices must be ({g.shape[1]}, 2) (row, col) pairs, got shape {devices.shape}"
+                )
+        noise = np.full(g.shape[1], np.nan)
+        if self.read_noise is not None:
+            noise = np.asarray(self.read_noise, dtype=np.float64)
+            if noise.shape != (g.shape[1],):
+                raise ValueError(
+                    f"traces: read_noise must be ({g.shape[1]},) siemens per device, got shape {noise.shape}"
+                )
+        if self.pulse is not None and not isinstance(self.pulse, Pulse):
+            raise TypeError(f"traces: pulse must be a hil.Pulse or None, got {self.pulse!r}")
+        at = np.zeros(0, dtype=np.int64) if self.resumed_at is None else np.asarray(self.resumed_at)
+        reads = np.zeros((0, g.shape[1])) if self.resume_reads is None else np.asarray(self.resume_reads)
+        if at.ndim != 1 or reads.shape != (at.size, g.shape[1]):
+            raise ValueError(
+                f"traces: resumed_at must be (m,) pulse indices and resume_reads (m, {g.shape[1]}) siemens; "
+                f"got shapes {at.shape} and {reads.shape}"
+            )
+        integer = at.size == 0 or np.issubdtype(at.dtype, np.integer)
+        if not integer or np.any((at < 0) | (at >= d.size)) or np.any(np.diff(at) <= 0):
+            raise ValueError(
+                f"traces: resumed_at must be increasing whole pulse indices in [0, {d.size}), got {at}"
+            )
+        if not np.all(np.isfinite(reads)):
+            raise ValueError("traces: resume_reads contains NaN or inf")
+        object.__setattr__(self, "resumed_at", at.astype(np.int64))
+        object.__setattr__(self, "resume_reads", reads.astype(np.float64))
+        object.__setattr__(self, "g", g)
+        object.__setattr__(self, "direction", d.astype(np.int64))
+        object.__setattr__(self, "devices", devices)
+        object.__setattr__(self, "read_noise", noise)
+
+    @property
+    def n_devices(self) -> int:
+        return int(self.g.shape[1])
+
+    def steps(self) -> tuple[FloatArray, FloatArray, np.ndarray]:
+        """(g_start, dg, linked): (n_pulses, n_devices) siemens read before each pulse and its change;
+        linked[k] is True where step k starts at the read that ended step k - 1 (they share it)."""
+        g_start = self.g[:-1].copy()
+        g_start[self.resumed_at] = self.resume_reads
+        linked = np.ones(self.direction.size, dtype=bool)
+        linked[0] = False
+        linked[self.resumed_at] = False
+        return g_start, self.g[1:] - g_start, linked
+
+    @classmethod
+    def from_jump_table(cls, result: Any) -> PulseTraces:
+        """The traces of a protocols.jumptable.JumpTableResult (reads, directions, devices, σ_r,
+        pulse, resumes)."""
+        return cls(
+            result.g, result.direction, result.devices, result.read_noise, result.pulse,
+            result.resumed_at, result.resume_reads,
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------------- the models
+def model_step(
+    model: str, params: dict[str, float], g: ArrayLike, direction: ArrayLike, clip: bool = True
+) -> FloatArray:
+    """Mean ΔG (siemens) of one pulse from conductance g (siemens), as the simulator's model defines it.
+
+    params: g_min, g_max (siemens), step_up, step_down, gamma_up, gamma_down (a DeviceFit's params).
+    direction: +1 up, -1 down (broadcast against g). clip: stop at the bounds as the simulator does.
+    """
+    _check_model(model)
+    q = np.array([params["g_min"], params["g_max"] - params["g_min"], *(params[p] for p in PARAMETERS[2:])])
+    step, _ = _predict(model, q, np.asarray(g, dtype=np.float64), np.asarray(direction) > 0, clip)
+    return step
+
+
+def model_trajectory(model: str, params: dict[str, float], g0: float, direction: ArrayLike) -> FloatArray:
+    """Noise-free conductance (siemens) after each pulse of `direction`, from g0: (n_pulses + 1,)."""
+    d = np.asarray(direction)
+    out = np.empty(d.size + 1)
+    out[0] = g0
+    for k, sign in enumerate(d):
+        out[k + 1] = out[k] + float(model_step(model, params, out[k], sign))
+    return out
+
+
+def _predict(
+    model: str, q: FloatArray, u: FloatArray, up: np.ndarray, clip: bool = True
+) -> tuple[FloatArray, FloatArray]:
+    """(mean step, c2c scale) at reads u for q = (g_min, span, a⁺, a⁻, γ⁺, γ⁻).
+
+    The read stands in for the state; x is clipped to [0, 1] so that a read beyond a bound
+    gives the bound's step. The c2c scale is |step| where the step is not cut by a bound, else 0
+    (a clipped step lands on the bound whatever its noise).
+    """
+    gmin, span, au, ad, gu, gd = q
+    x = np.clip((u - gmin) / span, 0.0, 1.0)
+    if model == "soft-bounds":
+        ru, rd = 1.0 - x, x
+    elif model == "linear-step":
+        ru, rd = 1.0 - gu * x, 1.0 - gd * (1.0 - x)
+    else:
+        ru, rd = (1.0 - x) ** gu, x**gd
+    step = np.where(up, au * ru, -ad * rd) * span
+    if not clip:
+        return step, np.abs(step)
+    target = np.clip(u + step, gmin, gmin + span)
+    free = target == u + step
+    return target - u, np.where(free, np.abs(step), 0.0)
+
+
+def _jacobian(model: str, q: FloatArray, u: FloatArray, up: np.ndarray) -> FloatArray:
+    """∂(mean step)/∂q, (n, 6), for q = (g_min, span, a⁺, a⁻, γ⁺, γ⁻) (derivatives of _predict).
+
+    Where the step is cut at a bound the step is bound - u (∂/∂g_min = 1, ∂/∂span = 1 at the
+    top); where the read lies beyond a bound x is clipped and does not move with g_min, span.
+    Infinite slopes of the power law at x = 0 or 1 (γ < 1) are set to 0.
+    """
+    gmin, span, au, ad, gu, gd = q
+    xr = (u - gmin) / span
+    x = np.clip(xr, 0.0, 1.0)
+    inside = (xr > 0.0) & (xr < 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if model == "soft-bounds":
+            ru, rd, dru, drd = 1.0 - x, x, -np.ones_like(x), np.ones_like(x)
+            gru, grd = np.zeros_like(x), np.zeros_like(x)
+        elif model == "linear-step":
+            ru, rd = 1.0 - gu * x, 1.0 - gd * (1.0 - x)
+            dru, drd = np.full_like(x, -gu), np.full_like(x, gd)
+            gru, grd = -x, -(1.0 - x)
+        else:
+            ru, rd = (1.0 - x) ** gu, x**gd
+            dru, drd = -gu * (1.0 - x) ** (gu - 1.0), gd * x ** (gd - 1.0)
+            gru, grd = ru * np.log(1.0 - x), rd * np.log(x)
+    sign = np.where(up, 1.0, -1.0)
+    a = np.where(up, au, ad)
+    r, dr, gr = np.where(up, ru, rd), np.where(up, dru, drd), np.where(up, gru, grd)
+    dr = np.where(inside & np.isfinite(dr), dr, 0.0)
+    gr = np.where(np.isfinite(gr), gr, 0.0)
+    jac = np.zeros((u.size, 6))
+    jac[:, 0] = -sign * a * dr
+    jac[:, 1] = sign * a * (r - x * dr)
+    jac[:, 2] = np.where(up, span * r, 0.0)
+    jac[:, 3] = np.where(up, 0.0, -span * r)
+    if model != "soft-bounds":
+        jac[:, 4] = np.where(up, au * span * gr, 0.0)
+        jac[:, 5] = np.where(up, 0.0, -ad * span * gr)
+    step = sign * a * r * span
+    top, bottom = u + step > gmin + span, u + step < gmin
+    jac[top | bottom] = 0.0
+    jac[top | bottom, 0] = 1.0
+    jac[top, 1] = 1.0
+    return jac
+
+
+# ---------------------------------------------------------------------- results
+@dataclass(frozen=True, eq=False)
+class DeviceFit:
+    """One device's fit.
+
+    index: position in the traces; device: its (row, col) if known.
+    moving: False for a stuck device (no net movement; nothing else is fitted).
+    model: the fitted model. params: PARAMETERS -> value (g_min, g_max in siemens; step sizes
+    as fractions of the device's range per pulse; γ dimensionless; γ = 1 fixed for soft bounds).
+    stderr: PARAMETERS -> standard error (0 for a fixed parameter, inf if not identifiable).
+    covariance: (6, 6) in PARAMETERS order.
+    read_noise: σ_r from the residuals' lag-1 autocovariance, siemens.
+    read_noise_repeated: σ_r from repeated reads (NaN if the trace has none), siemens.
+    c2c_noise: s, relative std of one pulse's step (NaN where the estimate is not defined).
+    n_steps: steps fitted. chi2_reduced: whitened χ²/dof (≈ 1 when the noise model holds).
+    bic: model -> BIC of this device (the models tried). converged: least_squares succeeded.
+    movement_z: net movement in read-noise standard errors (stuck below STUCK_Z).
+    plateau: g_min / g_max -> pulses that pushed into that bound while the device sat on it; for
+        linear and power step a bound with fewer than MIN_PLATEAU is not identifiable (inf stderr).
+    """
+
+    index: int
+    device: tuple[int, int] | None
+    moving: bool
+    model: str | None
+    params: dict[str, float]
+    stderr: dict[str, float]
+    covariance: FloatArray
+    read_noise: float
+    read_noise_repeated: float
+    c2c_noise: float
+    n_steps: int
+    chi2_reduced: float
+    bic: dict[str, float]
+    converged: bool
+    movement_z: float
+    plateau: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (NaN and inf become null)."""
+        return to_jsonable(
+            {
+                "index": self.index,
+                "device": self.device,
+                "moving": self.moving,
+                "model": self.model,
+                "params": self.params,
+                "stderr": self.stderr,
+                "read_noise_S": self.read_noise,
+                "read_noise_repeated_S": self.read_noise_repeated,
+                "c2c_noise": self.c2c_noise,
+                "n_steps": self.n_steps,
+                "chi2_reduced": self.chi2_reduced,
+                "bic": self.bic,
+                "converged": self.converged,
+                "movement_z": self.movement_z,
+                "plateau": self.plateau,
+            }
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayFit:
+    """The fit of an array's devices and the population they form.
+
+    model: the model every device was fitted with. selection: how it was chosen ("requested"
+    or BIC summed over moving devices, with the totals). devices: one DeviceFit per trace.
+    population: per parameter, over moving devices: mean, std, rel_std (std / |mean|), median,
+        the fits' rms standard error, and the intrinsic rel_std with that estimation noise removed.
+    spread: the simulator's device-to-device terms, each {"value", "stderr", "observed"}
+        (log-normal σ, estimation variance subtracted): log_g_min, log_g_max, log_step (of
+        ln √(a⁺a⁻)), log_imbalance (of ln √(a⁺/a⁻)); nominal: geometric means of g_min, g_max,
+        step_up, step_down and arithmetic means of γ, each {"value", "stderr"}.
+    c2c_noise: {"value", "stderr"} pooled s. read_noise: {"value_S", "stderr_S",
+        "repeated_median_S"} pooled σ_r. stuck_fraction: stuck devices / devices.
+    pulse: the pulse of the traces, if known.
+    """
+
+    model: str
+    selection: dict[str, Any]
+    devices: list[DeviceFit]
+    population: dict[str, dict[str, float]]
+    spread: dict[str, dict[str, float]]
+    nominal: dict[str, dict[str, float]]
+    c2c_noise: dict[str, float]
+    read_noise: dict[str, float]
+    stuck_fraction: float
+    pulse: Pulse | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def moving(self) -> list[DeviceFit]:
+        return [d for d in self.devices if d.moving]
+
+    def param_array(self, name: str, stderr: bool = False) -> FloatArray:
+        """(n_devices,) values (or standard errors) of one parameter, NaN for stuck devices."""
+        if name not in PARAMETERS:
+            raise ValueError(f"unknown parameter {name!r}; parameters are {', '.join(PARAMETERS)}")
+        return np.array([(d.stderr if stderr else d.params)[name] for d in self.devices])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: everything config_from_fit (simulators.preset_files) needs, and per device."""
+        return to_jsonable(
+            {
+                "model": self.model,
+                "selection": self.selection,
+                "n_devices": len(self.devices),
+                "n_moving": len(self.moving),
+                "stuck_fraction": self.stuck_fraction,
+                "nominal": self.nominal,
+                "spread": self.spread,
+                "population": self.population,
+                "c2c_noise": self.c2c_noise,
+                "read_noise": self.read_noise,
+                "pulse": None
+                if self.pulse is None
+                else {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "notes": self.notes,
+                "devices": [d.to_dict() for d in self.devices],
+            }
+        )
+
+
+# ---------------------------------------------------------------------- fitting
+def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
+    """Fit every device of `traces` with `model` ("auto": lowest total BIC of MODELS).
+
+    Returns an ArrayFit; stuck devices are reported (moving=False) and left out of the
+    population statistics. Raises ValueError if no device moved.
+    """
+    if not isinstance(traces, PulseTraces):
+        raise TypeError(
+            "fit_traces takes a PulseTraces (PulseTraces(g, direction, ...) or "
+            f"PulseTraces.from_jump_table(result)), got {type(traces).__name__}"
+        )
+    if model != "auto":
+        _check_model(model)
+    candidates = MODELS if model == "auto" else (model,)
+    per_model: dict[str, list[DeviceFit]] = {m: [] for m in candidates}
+    # The problems are small (thousands x 6): multithreaded BLAS only adds overhead, up to 100x.
+    g_start, dg, linked = traces.steps()
+    with threadpool_limits(limits=1, user_api="blas"):
+        for k in range(traces.n_devices):
+            device = None if traces.devices is None else tuple(int(i) for i in traces.devices[k])
+            fits = _fit_device(
+                g_start[:, k], dg[:, k], traces.direction, linked, candidates, k, device, traces.read_noise[k]
+            )
+            for m in candidates:
+                per_model[m].append(fits[m])
+    moving_idx = [k for k in range(traces.n_devices) if per_model[candidates[0]][k].moving]
+    if not moving_idx:
+        raise ValueError(
+            f"none of the {traces.n_devices} devices moved (net movement below {STUCK_Z:g} read-noise "
+            "standard errors): check the pulse is above the write threshold and the wiring"
+        )
+    totals = {m: float(sum(per_model[m][k].bic[m] for k in moving_idx)) for m in candidates}
+    if model == "auto":
+        chosen = min(totals, key=lambda m: totals[m])
+        best = totals[chosen]
+        selection = {
+            "criterion": "BIC summed over moving devices (lowest wins)",
+            "bic": totals,
+            "delta_bic": {m: v - best for m, v in totals.items()},
+        }
+    else:
+        chosen = model
+        selection = {"criterion": "requested", "bic": totals}
+    fits = per_model[chosen]
+    return _summarise(chosen, selection, fits, traces.pulse)
+
+
+def fit_run(store: Any, run: str | int, model: str = "auto") -> ArrayFit:
+    """Fit the traces of a stored jump-table run (see traces_from_run)."""
+    return fit_traces(traces_from_run(store, run), model=model)
+
+
+def traces_from_run(store: Any, run: str | int) -> PulseTraces:
+    """Rebuild PulseTraces from a jump-table run in a hil.store.RunStore.
+
+    measure_jump_table records a "jump_start" point (g: the read before the first pulse,
+    read_noise: σ_r per device from repeated reads), a "jump" point per pulse (step k >= 1,
+    direction, g = reads after pulse k) and a "jump_resume" point (step k, g) where a resumed
+    run read the devices again before pulse k + 1. Without a jump_start point (runs recorded
+    before it existed) the traces start at the read after pulse 1 and σ_r comes from the
+    summary of a completed run, if any. Devices and pulse come from the run's params
+    ("devices", "pulse", as `hil run jump-table` stores them) when present. An aborted run's
+    points are fitted as far as they go.
+    """
+    info = store.run(run)
+    points = list(store.points(run))
+    jumps = [p for p in points if p.kind == "jump"]
+    if not jumps:
+        raise ValueError(
+            f"run {info.uid} ({info.protocol}) has no 'jump' points: fitting needs a jump-table run "
+            "(`hil run jump-table`) recorded in a run store"
+        )
+    steps = [p.step for p in jumps]
+    if steps != list(range(1, len(jumps) + 1)):
+        raise ValueError(
+            f"run {info.uid}: its jump points are not the pulses 1..{len(jumps)} in order; the trace has gaps"
+        )
+    starts = [p for p in points if p.kind == "jump_start"]
+    reads = [np.atleast_1d(p.arrays["g"]) for p in jumps]
+    direction = [int(p.scalars["direction"]) for p in jumps]
+    noise = None
+    if starts:
+        reads.insert(0, np.atleast_1d(starts[-1].arrays["g"]))
+        noise = np.atleast_1d(starts[-1].arrays["read_noise"]).astype(np.float64)
+    else:  # no read before pulse 1: the first pulse has no step
+        direction = direction[1:]
+        per_device = ((info.summary or {}).get("read_noise_S") or {}).get("per_device")
+        if per_device is not None:
+            noise = np.array([np.nan if v is None else v for v in per_device], dtype=np.float64)
+    g = np.array(reads, dtype=np.float64)
+    offset = 0 if starts else 1  # pulse index k of a step in these traces is pulse k + offset of the run
+    resumes = {
+        int(p.step) - offset: np.atleast_1d(p.arrays["g"])
+        for p in points
+        if p.kind == "jump_resume" and 0 <= int(p.step) - offset < len(direction)
+    }
+    devices = info.params.get("devices")
+    devices = None if devices is None else np.asarray(devices, dtype=np.int64).reshape(-1, 2)
+    if devices is not None and devices.shape[0] != g.shape[1]:
+        raise ValueError(
+            f"run {info.uid}: params list {devices.shape[0]} devices but the points hold {g.shape[1]} reads"
+        )
+    pulse = info.params.get("pulse")
+    pulse = Pulse(float(pulse["amplitude"]), float(pulse["width"])) if isinstance(pulse, dict) else None
+    if noise is not None and noise.shape != (g.shape[1],):
+        noise = None  # a summary of another selection: σ_r is then estimated from the traces alone
+    return PulseTraces(
+        g, np.array(direction, dtype=np.int64), devices, noise, pulse,
+        np.array(sorted(resumes), dtype=np.int64),
+        np.array([resumes[k] for k in sorted(resumes)]).reshape(len(resumes), g.shape[1]),
+    )  # fmt: skip
+
+
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: auto, {', '.join(MODELS)}")
+
+
+def _movement_z(dg: FloatArray, direction: IntArray) -> float:
+    """Net movement along the trains in units of its read-noise standard error.
+
+    Per train, the signed sum of its steps; summed over trains that is ~N(0, 4 σ² n_trains)
+    for a stuck device (a train's sum telescopes to end read - start read, and trains share end
+    reads), σ = std(ΔG)/√2 (exact for a stuck device, an upper bound on σ_r for a moving one).
+    """
+    net = float(np.sum(direction * dg))
+    n_trains = 1 + int(np.sum(direction[1:] != direction[:-1]))
+    sigma = float(np.std(dg)) / math.sqrt(2.0)
+    if sigma == 0.0:
+        return math.inf if net > 0 else 0.0
+    return net / (2.0 * sigma * math.sqrt(n_trains))
+
+
+def _fit_device(
+    g_start: FloatArray,
+    dg: FloatArray,
+    direction: IntArray,
+    linked: np.ndarray,
+    models: tuple[str, ...],
+    index: int,
+    device: tuple[int, int] | None,
+    repeated: float,
+) -> dict[str, DeviceFit]:
+    """Fit one device's steps with each model, in units where its reads span [0, 1]."""
+    z = _movement_z(dg, direction)
+    if not z > STUCK_Z:
+        stuck = DeviceFit(
+            index, device, False, None, dict.fromkeys(PARAMETERS, math.nan),
+            dict.fromkeys(PARAMETERS, math.nan), np.full((6, 6), np.nan),
+            float(np.std(dg) / math.sqrt(2.0)), float(repeated), math.nan, dg.size, math.nan, {}, False, z,
+        )  # fmt: skip
+        return dict.fromkeys(models, stuck)
+    ends = g_start + dg
+    lo = float(min(np.min(g_start), np.min(ends)))
+    scale = float(max(np.max(g_start), np.max(ends))) - lo
+    y, du, up = (g_start - lo) / scale, dg / scale, direction > 0
+    x0 = _soft_bounds_start(y, du, up)
+    gmin_floor = -lo / scale  # g_min > 0 siemens
+    out = {m: _fit_model(m, y, du, up, linked, x0, gmin_floor) for m in models}
+    bics = {m: out[m]["bic"] for m in models}
+    return {m: _device_fit(out[m], m, index, device, lo, scale, repeated, bics, z) for m in models}
+
+
+def _soft_bounds_start(y: FloatArray, du: FloatArray, up: np.ndarray) -> FloatArray:
+    """Starting point from straight lines through ΔG(G) per direction (soft bounds, no clipping)."""
+    su, iu = np.polyfit(y[up], du[up], 1)  # up: ΔG = a⁺ g_max - a⁺ G
+    sd, id_ = np.polyfit(y[~up], du[~up], 1)  # down: ΔG = a⁻ g_min - a⁻ G
+    au, ad = -su, -sd
+    if not (0 < au < 1 and 0 < ad < 1):
+        au, ad = (float(np.clip(np.mean(np.abs(du[sel])) * 2.0, 1e-6, 1.0)) for sel in (up, ~up))
+        return np.array([0.0, 1.0, au, ad, 1.0, 1.0])
+    gmax, gmin = iu / au, id_ / ad
+    if not gmax > gmin:
+        gmin, gmax = 0.0, 1.0
+    gmin, gmax = min(gmin, 0.0), max(gmax, 1.0)  # the bounds enclose what was read
+    return np.array([gmin, gmax - gmin, au, ad, 1.0, 1.0])
+
+
+def _fit_model(
+    model: str,
+    y: FloatArray,
+    du: FloatArray,
+    up: np.ndarray,
+    linked: np.ndarray,
+    x0: FloatArray,
+    gmin_floor: float,
+) -> dict[str, Any]:
+    """OLS, then GLS passes with the MA(1) covariance of the residuals; all in normalised units."""
+    free = [0, 1, 2, 3] if model == "soft-bounds" else [0, 1, 2, 3, 4, 5]
+    gamma_max = _GAMMA_MAX.get(model, 1.0)
+    lower = np.array([gmin_floor, 1e-6, 1e-9, 1e-9, 0.0, 0.0])[free]
+    upper = np.array([np.inf, np.inf, 1.0, 1.0, gamma_max, gamma_max])[free]
+    x0 = x0.copy()
+    x0[0] = max(x0[0], gmin_floor + 1e-9)
+
+    def full(p: FloatArray) -> FloatArray:
+        q = x0.copy()
+        q[free] = p
+        return q
+
+    def starts() -> list[FloatArray]:
+        if model == "soft-bounds":
+            return [x0[free]]
+        observed = np.array([0.0, 1.0, *x0[2:4], 0.0, 0.0])  # clipping models: bounds where it stopped
+        out = []
+        for gamma, base in zip(_GAMMA_STARTS, (x0, observed), strict=True):
+            s = base.copy()
+            s[4:] = min(gamma, gamma_max)
+            out.append(np.clip(s, lower, upper))
+        return out
+
+    chol: FloatArray | None = None  # banded Cholesky factor of Σ; None: ordinary least squares
+
+    def whiten(r: FloatArray) -> FloatArray:
+        if chol is None:
+            return r
+        x, info = lapack.dtbtrs(chol, r.reshape(r.shape[0], -1), uplo="L")
+        if info != 0:
+            raise np.linalg.LinAlgError(f"whitening failed (LAPACK dtbtrs info {info})")
+        return x.reshape(r.shape)
+
+    def residual(p: FloatArray) -> FloatArray:
+        return whiten(du - _predict(model, full(p), y, up)[0])
+
+    def jacobian(p: FloatArray) -> FloatArray:
+        return whiten(-_jacobian(model, full(p), y, up)[:, free])
+
+    def solve(p0: FloatArray, tol: float = 1e-8) -> Any:
+        return least_squares(
+            residual, p0, jac=jacobian, bounds=(lower, upper), x_scale="jac", ftol=tol, xtol=tol
+        )
+
+    # Rough fits from every start pick the basin; the GLS passes below polish the best.
+    best = min((solve(s, _START_TOL) for s in starts()), key=lambda sol: sol.cost)
+    noise = _noise_from_residuals(model, full(best.x), y, du, up, linked)
+    for _ in range(_GLS_PASSES):
+        chol, logdet = _whitener(noise, linked)
+        best = solve(best.x)
+        noise = _noise_from_residuals(model, full(best.x), y, du, up, linked)
+    # Covariance, likelihood and χ² use the noise the last fit was weighted with.
+    n, k = du.size, len(free)
+    chi2 = float(2.0 * best.cost)
+    dof = max(n - k, 1)
+    jw = best.jac
+    try:
+        cov_free = np.linalg.inv(jw.T @ jw) * (chi2 / dof)
+    except np.linalg.LinAlgError:
+        cov_free = np.full((k, k), np.inf)
+    if not np.all(np.isfinite(cov_free)) or np.any(np.diag(cov_free) < 0):
+        cov_free = np.full((k, k), np.inf)
+    cov = np.zeros((6, 6))
+    cov[np.ix_(free, free)] = cov_free
+    # Pulses pushing into a fitted bound from reads within 3 σ_r of it: the device sat on that bound.
+    q = full(best.x)
+    near = 3.0 * max(math.sqrt(noise["var_r"]), 1e-9)
+    plateau = {
+        "g_min": int(np.sum(~up & (y <= q[0] + near))),
+        "g_max": int(np.sum(up & (y >= q[0] + q[1] - near))),
+    }
+    # Gaussian likelihood maximised over a common scale c of Σ (c = χ²/n): a model whose moment
+    # estimates of the noise came out wrong is judged by its residuals, not by Σ alone.
+    log_l = -0.5 * (n + logdet + n * math.log(max(chi2, 1e-300) / n) + n * math.log(2.0 * math.pi))
+    return {
+        "q": q,
+        "cov": cov,
+        "plateau": plateau,
+        "noise": noise,
+        "chi2_reduced": chi2 / dof,
+        "bic": -2.0 * log_l + (k + 2) * math.log(n),
+        "n": n,
+        "converged": bool(best.success),
+    }
+
+
+def _noise_from_residuals(
+    model: str, q: FloatArray, y: FloatArray, du: FloatArray, up: np.ndarray, linked: np.ndarray
+) -> dict[str, Any]:
+    """σ_r² from the lag-1 autocovariance of linked steps, s² from the variance left over.
+
+    Normalised units. b_k = 1 + ∂step/∂G is a secant over ±σ_r (the model may have a kink at a
+    bound). A negative moment estimate (noise below what the data resolve) is reported as 0.
+    """
+    pred, c2c_scale = _predict(model, q, y, up)
+    eta = du - pred
+    pair = linked[1:]  # step k - 1 and step k share the read between them
+    var_r = 0.0
+    for _ in range(2):  # b depends on σ_r through the secant width, σ_r only weakly on b
+        h = max(math.sqrt(var_r), 1e-6 * q[1])
+        b = 1.0 + (_predict(model, q, y + h, up)[0] - _predict(model, q, y - h, up)[0]) / (2.0 * h)
+        denom = float(np.sum(b[1:][pair]))
+        var_r = max(-float(np.sum((eta[:-1] * eta[1:])[pair])) / denom, 0.0) if denom > 0 else 0.0
+    m4 = float(np.sum(c2c_scale**4))
+    excess = eta**2 - var_r * (1.0 + b**2)
+    var_s = max(float(np.sum(c2c_scale**2 * excess)) / m4, 0.0) if m4 > 0 else math.nan
+    floor = _VAR_FLOOR * float(np.mean(eta**2)) + 1e-300  # Σ stays positive definite at zero noise
+    return {"var_r": var_r, "var_s": var_s, "b": b, "scale": c2c_scale, "floor": floor}
+
+
+def _whitener(noise: dict[str, Any], linked: np.ndarray) -> tuple[FloatArray, float]:
+    """Lower banded Cholesky factor of the residuals' covariance, and log det Σ.
+
+    Σ = diag(s² step²) + σ_r² D Dᵀ with D the bidiagonal map from reads to step residuals:
+    tridiagonal and positive definite (D has unit entries on one diagonal).
+    """
+    var_r, var_s, b, scale = noise["var_r"], noise["var_s"], noise["b"], noise["scale"]
+    var_s = 0.0 if not math.isfinite(var_s) else var_s
+    band = np.zeros((2, b.size))
+    band[0] = var_s * scale**2 + var_r * (1.0 + b**2) + noise["floor"]
+    band[1, :-1] = -var_r * b[1:] * linked[1:]
+    chol = cholesky_banded(band, lower=True, check_finite=False)
+    return chol, float(2.0 * np.sum(np.log(chol[0])))
+
+
+def _device_fit(
+    out: dict[str, Any],
+    model: str,
+    index: int,
+    device: tuple[int, int] | None,
+    lo: float,
+    scale: float,
+    repeated: float,
+    bics: dict[str, float],
+    z: float,
+) -> DeviceFit:
+    """Back from normalised units to siemens: G = lo + scale·u; (g_min, span) -> (g_min, g_max)."""
+    q, cov = out["q"], out["cov"]
+    params = {
+        "g_min": lo + scale * q[0],
+        "g_max": lo + scale * (q[0] + q[1]),
+        "step_up": q[2],
+        "step_down": q[3],
+        "gamma_up": q[4],
+        "gamma_down": q[5],
+    }
+    t = np.eye(6)
+    t[0, 0] = scale
+    t[1, :2] = scale
+    with np.errstate(invalid="ignore"):  # inf covariance stays inf
+        cov_p = t @ cov @ t.T
+    cov_p[np.isnan(cov_p)] = np.inf
+    if model != "soft-bounds":
+        # Clipping models place a bound only by the device stopping there; a bound never sat on
+        # is known only to lie beyond the reads (the fit would otherwise put it at the last read).
+        for i, name in ((0, "g_min"), (1, "g_max")):
+            if out["plateau"][name] < MIN_PLATEAU:
+                cov_p[i, :] = cov_p[:, i] = np.inf
+    var = np.diag(cov_p)
+    # A negative variance is round-off of a (near-)singular covariance: not identifiable.
+    stderr = {p: math.sqrt(var[i]) if var[i] >= 0 else math.inf for i, p in enumerate(PARAMETERS)}
+    var_s = out["noise"]["var_s"]
+    return DeviceFit(
+        index=index,
+        device=device,
+        moving=True,
+        model=model,
+        params={k: float(v) for k, v in params.items()},
+        stderr=stderr,
+        covariance=cov_p,
+        read_noise=scale * math.sqrt(out["noise"]["var_r"]),
+        read_noise_repeated=float(repeated),
+        c2c_noise=math.sqrt(var_s) if math.isfinite(var_s) else math.nan,
+        n_steps=out["n"],
+        chi2_reduced=out["chi2_reduced"],
+        bic=bics,
+        converged=out["converged"],
+        movement_z=z,
+        plateau=out["plateau"],
+    )
+
+
+# ---------------------------------------------------------------------- population
+def _summarise(
+    model: str, selection: dict[str, Any], fits: list[DeviceFit], pulse: Pulse | None
+) -> ArrayFit:
+    """Population statistics over the moving devices (random-effects: each weighted by its stderr)."""
+    moving = [d for d in fits if d.moving]
+    notes: list[str] = []
+    unidentified = sum(not all(math.isfinite(d.stderr[p]) for p in PARAMETERS) for d in moving)
+    if unidentified:
+        notes.append(
+            f"{unidentified} device(s) have a parameter that is not identifiable (infinite standard error; "
+            "no weight in the population estimates): for linear and power step the trains must drive the "
+            "devices into their bounds"
+        )
+    if len(moving) < 2:
+        notes.append("one moving device: no device-to-device spread and no pooled noise standard errors")
+    vals = {p: np.array([d.params[p] for d in moving]) for p in PARAMETERS}
+    errs = {p: np.array([d.stderr[p] for d in moving]) for p in PARAMETERS}
+    population = {p: _describe(vals[p]) for p in PARAMETERS}
+
+    # Log-normal terms of the simulator: Var(ln p) ≈ Var(p) / p²; the step combinations need Cov(a⁺, a⁻).
+    au, ad = vals["step_up"], vals["step_down"]
+    iu, id_ = PARAMETERS.index("step_up"), PARAMETERS.index("step_down")
+    with np.errstate(invalid="ignore"):  # inf - inf of unidentified devices: no weight either way
+        c_ud = np.array([d.covariance[iu, id_] for d in moving]) / (au * ad)
+        v_u, v_d = (errs["step_up"] / au) ** 2, (errs["step_down"] / ad) ** 2
+        se_step = np.sqrt(np.maximum(0.25 * (v_u + v_d + 2 * c_ud), 0.0))
+        se_imb = np.sqrt(np.maximum(0.25 * (v_u + v_d - 2 * c_ud), 0.0))
+    logs = {p: _random_effects(np.log(vals[p]), errs[p] / vals[p]) for p in ("g_min", "g_max")}
+    for p in ("step_up", "step_down"):
+        logs[p] = _random_effects(np.log(vals[p]), errs[p] / vals[p])
+    spread = {
+        "log_g_min": logs["g_min"]["sigma"],
+        "log_g_max": logs["g_max"]["sigma"],
+        "log_step": _random_effects(0.5 * np.log(au * ad), np.nan_to_num(se_step, nan=np.inf))["sigma"],
+        "log_imbalance": _random_effects(0.5 * np.log(au / ad), np.nan_to_num(se_imb, nan=np.inf))["sigma"],
+    }
+    # The simulator's g_min, g_max, a± are medians of log-normal draws: exp of the mean log.
+    nominal = {}
+    for p in ("g_min", "g_max", "step_up", "step_down"):
+        mean, se = logs[p]["mean"]["value"], logs[p]["mean"]["stderr"]
+        nominal[p] = {"value": math.exp(mean), "stderr": math.exp(mean) * se}
+    for p in ("gamma_up", "gamma_down"):
+        nominal[p] = _random_effects(vals[p], errs[p])["mean"]
+
+    var_s = np.array([d.c2c_noise**2 for d in moving])
+    var_s = var_s[np.isfinite(var_s)]
+    s = math.sqrt(float(np.mean(var_s))) if var_s.size else math.nan
+    c2c = {"value": s, "stderr": _sem(var_s) / (2 * s) if s > 0 else math.nan}
+    var_r = np.array([d.read_noise**2 for d in moving])
+    r = math.sqrt(float(np.mean(var_r)))
+    repeated = np.array([d.read_noise_repeated for d in fits])
+    repeated = repeated[np.isfinite(repeated)]
+    read = {
+        "value_S": r,
+        "stderr_S": _sem(var_r) / (2 * r) if r > 0 else math.nan,
+        "repeated_median_S": float(np.median(repeated)) if repeated.size else math.nan,
+    }
+    return ArrayFit(
+        model=model,
+        selection=selection,
+        devices=fits,
+        population=population,
+        spread=spread,
+        nominal=nominal,
+        c2c_noise=c2c,
+        read_noise=read,
+        stuck_fraction=(len(fits) - len(moving)) / len(fits),
+        pulse=pulse,
+        notes=notes,
+    )
+
+
+def _describe(v: FloatArray) -> dict[str, float]:
+    """Mean, std, rel_std (std / |mean|) and median of the fitted values over devices."""
+    mean = float(np.mean(v))
+    std = float(np.std(v, ddof=1)) if v.size > 1 else math.nan
+    return {
+        "mean": mean,
+        "std": std,
+        "rel_std": std / abs(mean) if mean != 0 else math.nan,
+        "median": float(np.median(v)),
+        "n": v.size,
+    }
+
+
+def _sem(v: FloatArray) -> float:
+    return float(np.std(v, ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan
+
+
+def _random_effects(v: FloatArray, se: FloatArray) -> dict[str, dict[str, float]]:
+    """Values v_i ~ N(μ, σ² + se_i²): μ and the device-to-device σ by REML, with standard errors.
+
+    Devices with an infinite se get no weight. stderr of μ: 1/√Σw; of σ: from the Fisher
+    information of σ², ½ Σ w², by the delta method (σ·√(SE(σ²)) near σ = 0).
+    """
+    with np.errstate(over="ignore"):
+        var_e = se**2
+    ok = np.isfinite(v) & np.isfinite(var_e)
+    v, var_e = v[ok], var_e[ok]
+    nan = {"value": math.nan, "stderr": math.nan}
+    if v.size == 0:
+        return {"mean": nan, "sigma": nan}
+    if v.size == 1 or np.any(var_e == 0):  # a fixed parameter (γ of soft bounds): plain statistics
+        mean = float(np.mean(v))
+        sigma = float(np.std(v, ddof=1)) if v.size > 1 else math.nan
+        return {"mean": {"value": mean, "stderr": _sem(v)}, "sigma": {"value": sigma, "stderr": math.nan}}
+
+    def weights(sigma: float) -> FloatArray:
+        return 1.0 / (sigma**2 + var_e)
+
+    def neg_reml(sigma: float) -> float:
+        w = weights(sigma)
+        mu = np.sum(w * v) / np.sum(w)
+        return 0.5 * float(np.sum(np.log(1.0 / w)) + np.sum(w * (v - mu) ** 2) + math.log(np.sum(w)))
+
+    top = 3.0 * float(np.std(v)) + 1e-12 * (abs(float(np.mean(v))) + 1.0)
+    sigma = float(minimize_scalar(neg_reml, bounds=(0.0, top), method="bounded").x)
+    if neg_reml(0.0) <= neg_reml(sigma):
+        sigma = 0.0  # the bounded search never evaluates the end point itself
+    w = weights(sigma)
+    mean = float(np.sum(w * v) / np.sum(w))
+    se_var = 1.0 / math.sqrt(0.5 * float(np.sum(w**2)))
+    se_sigma = se_var / (2.0 * sigma) if sigma > math.sqrt(se_var) else math.sqrt(se_var)
+    return {
+        "mean": {"value": mean, "stderr": 1.0 / math.sqrt(float(np.sum(w)))},
+        "sigma": {"value": sigma, "stderr": se_sigma},
+    }

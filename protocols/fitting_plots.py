@@ -1,0 +1,132 @@
+"""Figures of a device-model fit (PNG, Agg canvas): measured traces against the model, parameter spreads.
+
+Conductances in µS, steps in nS, as in protocols.plots.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from protocols.fitting import ArrayFit, DeviceFit, PulseTraces, model_step, model_trajectory
+
+US, NS = 1e6, 1e9
+UP_COLOR, DOWN_COLOR, MODEL_COLOR = "tab:red", "tab:blue", "black"
+
+
+def plot_fit(
+    array_fit: ArrayFit, traces: PulseTraces, out_dir: str | Path, max_devices: int = 4
+) -> list[Path]:
+    """fit_traces.png (measured vs fitted, a few devices) and fit_parameters.png (histograms).
+
+    Devices shown: up to max_devices moving ones, spanning the array's range of fitted step_up.
+    """
+    if len(array_fit.devices) != traces.n_devices:
+        raise ValueError(
+            f"the fit has {len(array_fit.devices)} devices but the traces {traces.n_devices}: pass the "
+            "traces the fit was made from"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        _traces_figure(array_fit, traces, out / "fit_traces.png", max_devices),
+        _parameters_figure(array_fit, out / "fit_parameters.png"),
+    ]
+
+
+def _shown(array_fit: ArrayFit, k: int) -> list[DeviceFit]:
+    moving = sorted(array_fit.moving, key=lambda d: d.params["step_up"])
+    if len(moving) <= k:
+        return moving
+    return [moving[int(i)] for i in np.linspace(0, len(moving) - 1, k).round()]
+
+
+def _label(d: DeviceFit) -> str:
+    return f"device {d.device}" if d.device is not None else f"trace {d.index}"
+
+
+def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, path: Path, max_devices: int) -> Path:
+    shown = _shown(array_fit, max_devices)
+    fig = Figure(figsize=(3.6 * max(len(shown), 1) + 0.6, 7.0), layout="constrained")
+    axes = fig.subplots(2, max(len(shown), 1), squeeze=False)
+    g_start, dg, _ = traces.steps()
+    up = traces.direction > 0
+    pulses = np.arange(traces.g.shape[0])
+    for col, d in enumerate(shown):
+        ax_t, ax_s = axes[0, col], axes[1, col]
+        g = traces.g[:, d.index]
+        model = model_trajectory(array_fit.model, d.params, float(g[0]), traces.direction)
+        ax_t.plot(pulses, g * US, ".", ms=1.5, color="0.55", label="measured")
+        ax_t.plot(pulses, model * US, "-", lw=1.2, color=MODEL_COLOR, label="model, noise-free")
+        ax_t.set_title(f"{_label(d)}\nstep up {d.params['step_up']:.2g}, down {d.params['step_down']:.2g}")
+        ax_t.set_xlabel("pulse number")
+        ax_s.plot(g_start[up, d.index] * US, dg[up, d.index] * NS, ".", ms=1.5, color=UP_COLOR, alpha=0.4,
+                  label="measured, up")  # fmt: skip
+        ax_s.plot(g_start[~up, d.index] * US, dg[~up, d.index] * NS, ".", ms=1.5, color=DOWN_COLOR,
+                  alpha=0.4, label="measured, down")  # fmt: skip
+        grid = np.linspace(d.params["g_min"], d.params["g_max"], 200)
+        for sign in (1, -1):
+            ax_s.plot(grid * US, model_step(array_fit.model, d.params, grid, sign) * NS, "-", lw=1.5,
+                      color=MODEL_COLOR, label="model mean" if sign == 1 else None)  # fmt: skip
+        ax_s.axhline(0.0, color="0.3", lw=0.6)
+        ax_s.set_xlabel("conductance before the pulse G (µS)")
+    axes[0, 0].set_ylabel("conductance G (µS)")
+    axes[1, 0].set_ylabel("change per pulse ΔG (nS)")
+    axes[0, 0].legend(loc="best", fontsize=8, markerscale=4)
+    axes[1, 0].legend(loc="best", fontsize=8, markerscale=4)
+    read_ns = array_fit.read_noise["value_S"] * NS
+    fig.suptitle(
+        f"{array_fit.model} fit: reads after every pulse (top) and step against state (bottom); "
+        f"c2c noise {array_fit.c2c_noise['value']:.3g}, read noise {read_ns:.3g} nS"
+    )
+    return _save(fig, path)
+
+
+def _parameters_figure(array_fit: ArrayFit, path: Path) -> Path:
+    moving = array_fit.moving
+    nominal = {p: v["value"] for p, v in array_fit.nominal.items()}
+    panels: list[tuple[str, np.ndarray, float | None]] = [
+        ("g_min (µS)", array_fit.param_array("g_min") * US, array_fit.nominal["g_min"]["value"] * US),
+        ("g_max (µS)", array_fit.param_array("g_max") * US, array_fit.nominal["g_max"]["value"] * US),
+        ("step_up a⁺ (fraction of range)", array_fit.param_array("step_up"), nominal["step_up"]),
+        ("step_down a⁻ (fraction of range)", array_fit.param_array("step_down"), nominal["step_down"]),
+    ]  # fmt: skip
+    if array_fit.model != "soft-bounds":
+        panels += [
+            ("gamma_up γ⁺", array_fit.param_array("gamma_up"), array_fit.nominal["gamma_up"]["value"]),
+            ("gamma_down γ⁻", array_fit.param_array("gamma_down"), array_fit.nominal["gamma_down"]["value"]),
+        ]
+    panels += [
+        ("c2c noise s (relative std of a step)", np.array([d.c2c_noise for d in moving]),
+         array_fit.c2c_noise["value"]),
+        ("read noise σ_r (nS)", np.array([d.read_noise for d in moving]) * NS,
+         array_fit.read_noise["value_S"] * NS),
+    ]  # fmt: skip
+    cols = 4
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(3.4 * cols, 3.0 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (title, values, pooled) in zip(axes, panels, strict=False):
+        v = values[np.isfinite(values)]
+        ax.hist(v, bins=max(5, min(30, v.size // 2)), color="tab:gray", edgecolor="white")
+        if pooled is not None and np.isfinite(pooled):
+            ax.axvline(pooled, color=MODEL_COLOR, ls="--", lw=1.2, label="array value (preset)")
+        ax.set_xlabel(title)
+        ax.set_ylabel("devices")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"{array_fit.model}: per-device fitted parameters, {len(moving)} moving of {len(array_fit.devices)} "
+        f"devices (stuck fraction {array_fit.stuck_fraction:.2g})"
+    )
+    return _save(fig, path)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110)
+    return path
