@@ -102,7 +102,17 @@ PRESETS = MappingProxyType(_PRESETS)
 
 
 def preset(name: str, **overrides: object) -> DeviceConfig:
-    """The named preset's DeviceConfig, with DeviceConfig fields overridden (validated)."""
+    """The named preset's DeviceConfig, with DeviceConfig fields overridden (validated).
+
+    name: a key of PRESETS, or the path of a preset file (*.toml, e.g. written by `hil fit`).
+    """
+    if str(name).endswith(".toml"):
+        from simulators.preset_files import load_preset
+
+        return load_preset(name).with_overrides(**overrides)
     if name not in PRESETS:
-        raise ValueError(f"unknown device preset {name!r}; known presets: {', '.join(sorted(PRESETS))}")
+        raise ValueError(
+            f"unknown device preset {name!r}; known presets: {', '.join(sorted(PRESETS))}, "
+            "or the path of a preset file (*.toml, as `hil fit` writes)"
+        )
     return PRESETS[name].with_overrides(**overrides)
