@@ -58,8 +58,16 @@ def open_bench(args: argparse.Namespace) -> Bench:
         from simulators.chip import SimulatedChip
         from simulators.presets import PRESETS
 
-        if args.preset not in PRESETS:
-            raise UsageError(f"unknown preset {args.preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+        if args.preset.endswith(".toml"):
+            if not Path(args.preset).is_file():
+                raise UsageError(
+                    f"no preset file {args.preset}: give a path `hil fit` wrote, or a preset name"
+                )
+        elif args.preset not in PRESETS:
+            raise UsageError(
+                f"unknown preset {args.preset!r}; choose one of: {', '.join(sorted(PRESETS))}, "
+                "or the path of a preset file (*.toml) that `hil fit` wrote"
+            )
         return SimulatedChip(preset=args.preset, seed=args.seed)
     raise UsageError(f"unknown bench {args.bench!r}; choose one of: {', '.join(BENCHES)}")
 
@@ -82,7 +90,8 @@ def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
     group.add_argument(
         "--preset",
         default="protonic-asymmetric",
-        help="simulated device preset (see `hil presets`; default: protonic-asymmetric)",
+        help="simulated device preset: a name (see `hil presets`) or a preset file from `hil fit` "
+        "(default: protonic-asymmetric)",
     )
     group.add_argument("--seed", type=int, default=0, help="seed of the chip and the run (default: 0)")
     group.add_argument(

@@ -71,3 +71,23 @@ def test_unknown_preset_names_the_choices(tmp_path: Path, capsys) -> None:
     argv = ["run", "symmetry-point", "--preset", "nope", "--out", str(tmp_path / "s")]
     assert run(argv, tmp_path) == 2
     assert "protonic-asymmetric" in capsys.readouterr().err
+
+
+def test_fit_turns_a_stored_jump_table_run_into_a_preset_the_simulator_runs(tmp_path: Path) -> None:
+    jumps = ["run", "jump-table", "--shape", "1x2", "--devices", "2", "--cycles", "2", "--train", "300"]
+    assert run([*jumps, "--out", str(tmp_path / "jt")], tmp_path) == 0
+    fit_out = tmp_path / "fit"
+    assert main(["fit", "1", "--store", str(tmp_path / "runs.sqlite"), "--out", str(fit_out)]) == 0
+    preset = fit_out / "preset.toml"
+    summary = json.loads((fit_out / "summary.json").read_text())
+    assert summary["model"] in ("soft-bounds", "linear-step", "power-step")
+    # The fitted population is a preset like any other: a symmetry point runs on it.
+    argv = ["run", "symmetry-point", "--shape", "1x2", "--preset", str(preset), "--out", str(tmp_path / "s")]
+    assert run(argv, tmp_path) == 0
+
+
+def test_fit_refuses_a_run_that_is_not_a_jump_table(tmp_path: Path, capsys) -> None:
+    argv = ["run", "symmetry-point", "--shape", "1x1", "--max-pairs", "300", "--window", "100"]
+    assert run([*argv, "--out", str(tmp_path / "s")], tmp_path) == 0
+    assert main(["fit", "1", "--store", str(tmp_path / "runs.sqlite")]) == 2
+    assert "fit a jump-table run" in capsys.readouterr().err
