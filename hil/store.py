@@ -3,7 +3,8 @@
 Every measured point is committed as it is measured, so a crash, a Ctrl-C or a SIGKILL
 loses at most the point in flight. Arrays are stored as binary .npy blobs. A run's status
 is one of running, completed, aborted, failed; a run still marked running whose process is
-gone is reported as incomplete.
+gone is reported as incomplete. A stopped run is continued in place: resume_run reopens it,
+load_checkpoint hands its points and checkpoint states to the protocol (docs/run-store.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from typing import Any, Self
 import numpy as np
 
 from hil import __version__
+from hil.interrupts import critical
+from hil.recording import Checkpoint, Point
 from hil.results import to_jsonable
+
+__all__ = ["DEFAULT_STORE", "STATUSES", "Point", "Run", "RunInfo", "RunNotFoundError", "RunStore"]
 
 DEFAULT_STORE = Path("runs") / "hil-runs.sqlite"
 
@@ -65,12 +70,33 @@ CREATE TABLE IF NOT EXISTS arrays (
     PRIMARY KEY (point_id, name)
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
     run_id INTEGER NOT NULL REFERENCES runs(id),
+    scope TEXT NOT NULL,
     seq INTEGER NOT NULL,
     t REAL NOT NULL,
     state TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
+    UNIQUE (run_id, scope, seq)
 );
+"""
+# seq of a checkpoint: points committed before it. A newer state of the same scope with no
+# point in between replaces the older one, so frequent checkpoints do not pile up.
+
+# Databases written before checkpoints had scopes: move their checkpoints to scope "".
+_MIGRATE_CHECKPOINTS = """
+ALTER TABLE checkpoints RENAME TO checkpoints_unscoped;
+CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    scope TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    state TEXT NOT NULL,
+    UNIQUE (run_id, scope, seq)
+);
+INSERT INTO checkpoints (run_id, scope, seq, t, state)
+    SELECT run_id, '', seq, t, state FROM checkpoints_unscoped ORDER BY run_id, seq;
+DROP TABLE checkpoints_unscoped;
 """
 
 STATUSES = ("running", "completed", "aborted", "failed", "incomplete")
@@ -137,18 +163,6 @@ class RunInfo:
     points: int
 
 
-@dataclass(frozen=True)
-class Point:
-    """One recorded measurement: scalars and arrays under a kind, e.g. 'read' or 'epoch'."""
-
-    seq: int
-    kind: str
-    step: int | None
-    t: float
-    scalars: dict[str, Any]
-    arrays: dict[str, np.ndarray]
-
-
 class RunStore:
     """A SQLite run database. Open one per process; it is safe to read while another writes."""
 
@@ -166,6 +180,9 @@ class RunStore:
         # the last commits.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(checkpoints)")}
+        if columns and "scope" not in columns:
+            self._db.executescript(f"BEGIN; {_MIGRATE_CHECKPOINTS} COMMIT;")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -210,7 +227,11 @@ class RunStore:
         return Run(self, int(cur.lastrowid), uid)
 
     def resume_run(self, key: str | int) -> Run:
-        """Reopen an aborted, failed or incomplete run to continue it (status back to running)."""
+        """Reopen an aborted, failed or incomplete run to continue it (status back to running).
+
+        New points continue the run's sequence; load_checkpoint (called before) says where the
+        protocol stood.
+        """
         info = self.run(key)
         if info.status in ("completed", "running"):
             raise ValueError(
@@ -257,12 +278,24 @@ class RunStore:
             }
             yield Point(seq, k, step, t, json.loads(scalars), arrays)
 
-    def last_checkpoint(self, key: str | int) -> dict[str, Any] | None:
+    def last_checkpoint(self, key: str | int, scope: str = "") -> dict[str, Any] | None:
+        """The newest checkpoint state of the run under scope, or None."""
         info = self.run(key)
         row = self._db.execute(
-            "SELECT state FROM checkpoints WHERE run_id=? ORDER BY seq DESC LIMIT 1", (info.id,)
+            "SELECT state FROM checkpoints WHERE run_id=? AND scope=? ORDER BY id DESC LIMIT 1",
+            (info.id, scope),
         ).fetchone()
         return json.loads(row[0]) if row else None
+
+    def load_checkpoint(self, key: str | int) -> Checkpoint:
+        """Everything a protocol needs to continue run `key`: its points and newest states."""
+        info = self.run(key)
+        states: dict[str, dict[str, Any]] = {}
+        for scope, state in self._db.execute(
+            "SELECT scope, state FROM checkpoints WHERE run_id=? ORDER BY id", (info.id,)
+        ):
+            states[scope] = json.loads(state)
+        return Checkpoint(info.uid, states, tuple(self.points(info.id)))
 
     _select = (
         "SELECT r.id, r.uid, r.protocol, r.params, r.bench, r.instruments, r.software, r.seed, r.out_dir,"
@@ -294,29 +327,39 @@ class Run:
         """Commit one point now. Array values go in as .npy blobs, the rest as JSON."""
         arrays = {k: np.asarray(v) for k, v in values.items() if isinstance(v, np.ndarray)}
         scalars = {k: v for k, v in values.items() if k not in arrays}
+        encoded = json.dumps(to_jsonable(scalars))
+        blobs = [(name, _encode(a)) for name, a in arrays.items()]
         db = self.store._db
-        db.execute("BEGIN")
-        try:
-            cur = db.execute(
-                "INSERT INTO points (run_id, seq, kind, step, t, scalars) VALUES (?,?,?,?,?,?)",
-                (self.id, self._seq, kind, step, time.time(), json.dumps(to_jsonable(scalars))),
-            )
-            db.executemany(
-                "INSERT INTO arrays (point_id, name, npy) VALUES (?,?,?)",
-                [(cur.lastrowid, name, _encode(a)) for name, a in arrays.items()],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        self._seq += 1
+        # A first Ctrl-C waits for the commit and the sequence number to agree.
+        with critical():
+            db.execute("BEGIN")
+            try:
+                cur = db.execute(
+                    "INSERT INTO points (run_id, seq, kind, step, t, scalars) VALUES (?,?,?,?,?,?)",
+                    (self.id, self._seq, kind, step, time.time(), encoded),
+                )
+                db.executemany(
+                    "INSERT INTO arrays (point_id, name, npy) VALUES (?,?,?)",
+                    [(cur.lastrowid, name, blob) for name, blob in blobs],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._seq += 1
 
-    def checkpoint(self, state: Mapping[str, Any]) -> None:
-        """Commit what a resumed run needs to continue without repeating applied pulses."""
-        self.store._db.execute(
-            "INSERT INTO checkpoints (run_id, seq, t, state) VALUES (?,?,?,?)",
-            (self.id, self._seq, time.time(), json.dumps(to_jsonable(dict(state)))),
-        )
+    def checkpoint(self, state: Mapping[str, Any], scope: str = "") -> None:
+        """Commit what a resumed run needs to continue without repeating applied pulses.
+
+        The newest state per scope counts; one with no point recorded since the last state of
+        its scope replaces that state.
+        """
+        encoded = json.dumps(to_jsonable(dict(state)))
+        with critical():
+            self.store._db.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, scope, seq, t, state) VALUES (?,?,?,?,?)",
+                (self.id, scope, self._seq, time.time(), encoded),
+            )
 
     def finish(self, status: str, error: str | None = None, summary: Mapping[str, Any] | None = None) -> None:
         if status not in ("completed", "aborted", "failed"):
@@ -347,6 +390,9 @@ class Run:
         if exc is None:
             self.finish("completed")
         elif isinstance(exc, KeyboardInterrupt):
-            self.finish("aborted", "interrupted (Ctrl-C or SIGTERM)")
+            why = str(exc) or "interrupted (Ctrl-C or SIGTERM)"
+            if exc.__cause__ is not None:
+                why += f"; the write in flight failed: {type(exc.__cause__).__name__}: {exc.__cause__}"
+            self.finish("aborted", why)
         else:
             self.finish("failed", f"{type(exc).__name__}: {exc}")

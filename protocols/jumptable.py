@@ -11,6 +11,12 @@ What the table contains besides the device: each ΔG is a difference of two read
 noise σ_r adds σ_r·√2 to the spread and the binning G is itself read with noise σ_r. The
 protocol measures σ_r first (repeated reads without pulses) and reports it so the two can
 be compared: a spread not well above σ_r·√2 says the table is mostly read noise.
+
+Resuming (docs/run-store.md): every "jump" point records one applied pulse and the read after
+it, so a stopped run continues after its last recorded pulse, and no recorded pulse is applied
+again. The resumed run reads the devices once more before its first pulse and that read, not
+the last one before the stop, starts the next step: whatever the devices did while the run
+stood still (relaxation) belongs to no pulse.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hil.backend import CrossbarBackend, FloatArray, IntArray
+from hil.interrupts import critical
 from hil.jumptable import JumpTable
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from hil.recording import Recorder
+from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 
+SCOPE = "jump_table"  # checkpoint scope of this protocol
 CONVENTION = "start"
 CONVENTION_TEXT = "each step's dG is assigned to the conductance read before the pulse (G_start)"
 
@@ -53,6 +61,9 @@ class JumpTableResult:
     read_noise: (n_devices,) siemens, std of `noise_reads` repeated reads before any pulse
         (NaN if noise_reads < 2).
     convention: "start": ΔG belongs to the conductance before the pulse.
+    resumed_at: (n_resumes,) pulse counts at which the run was resumed; resume_reads
+        (n_resumes, n_devices) siemens, the read taken then, which starts the next step in place
+        of g[resumed_at].
     """
 
     table: JumpTable
@@ -64,11 +75,14 @@ class JumpTableResult:
     pulse: Pulse
     convention: str = CONVENTION
     parameters: dict[str, Any] = field(default_factory=dict)
+    resumed_at: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    resume_reads: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def samples(self, device: int | None = None) -> tuple[FloatArray, FloatArray, IntArray]:
         """(g_start, dg, direction) of every step, flat; of one device (index into devices) or all."""
-        g = self.g if device is None else self.g[:, [device]]
-        g_start, dg = g[:-1], np.diff(g, axis=0)
+        g_start, dg = _steps(self.g, self.resumed_at, self.resume_reads)
+        if device is not None:
+            g_start, dg = g_start[:, [device]], dg[:, [device]]
         direction = np.broadcast_to(self.direction[:, None], dg.shape)
         return g_start.ravel(), dg.ravel(), direction.ravel().astype(np.int64)
 
@@ -102,6 +116,7 @@ class JumpTableResult:
                 "convention_text": CONVENTION_TEXT,
                 "devices": self.devices,
                 "n_pulses_per_device": int(self.direction.size),
+                "resumed_at_pulse": self.resumed_at,
                 "g_observed_S": [float(np.min(self.g)), float(np.max(self.g))],
                 "read_noise_S": {
                     "per_device": self.read_noise,
@@ -139,6 +154,7 @@ def measure_jump_table(
     noise_reads: int = 10,
     progress: ProgressCallback | None = None,
     recorder: Recorder | None = None,
+    resume_from: Checkpoint | None = None,
 ) -> JumpTableResult:
     """Measure up/down pulse trains with a read after every pulse and build a jump table.
 
@@ -153,8 +169,15 @@ def measure_jump_table(
     noise_reads: reads of the untouched devices before pulsing, to estimate read noise (0: skip,
         else at least 2).
     progress: progress(pulses_done, total_pulses), called after every pulse.
-    recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records a "jump"
-        point with the direction and the reads after every pulse.
+    recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
+        checkpoint (scope "jump_table"), a "jump_start" point (g, read_noise) before the first
+        pulse and a "jump" point with the direction and the reads after every pulse, then
+        "jump_resume" (g) where a resumed run reads the devices again.
+    resume_from: the Checkpoint of a stopped run of this measurement (hil.store.RunStore.
+        load_checkpoint); the call must repeat its devices, pulse and train settings. Pulses
+        already recorded are not applied again and their reads are kept; pass the resumed run
+        (RunStore.resume_run) as recorder so that new points append to it. A checkpoint without
+        a jump-table plan starts the measurement from the beginning.
     """
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
@@ -180,25 +203,55 @@ def measure_jump_table(
     one_cycle = np.concatenate([np.ones(n_up, dtype=np.int64), -np.ones(n_down, dtype=np.int64)])
     direction = np.tile(one_cycle, n_cycles)
     cycle = np.repeat(np.arange(n_cycles, dtype=np.int64), n_up + n_down)
+    plan = {
+        "devices": pairs.tolist(),
+        "n_cycles": n_cycles,
+        "n_up": n_up,
+        "n_down": n_down,
+        "noise_reads": int(noise_reads),
+        "pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width},
+    }
 
-    if noise_reads >= 2:
-        repeated = np.asarray([backend.read(pairs) for _ in range(noise_reads)])
-        read_noise = repeated.std(axis=0, ddof=1)
-        g0 = repeated[-1]
-    else:
-        read_noise = np.full(len(pairs), np.nan)
-        g0 = backend.read(pairs)
     g = np.empty((direction.size + 1, len(pairs)))
-    g[0] = g0
-    for k, sign in enumerate(direction):
-        backend.apply_pulses(sign * up_counts, pulse)
-        g[k + 1] = backend.read(pairs)
+    resumed = _recorded_progress(resume_from, plan, g)
+    resumed_at: list[int] = []
+    resume_reads: list[FloatArray] = []
+    if resumed is None:
         if recorder is not None:
-            recorder.record("jump", k + 1, direction=int(sign), g=g[k + 1])
+            recorder.checkpoint({"protocol": "jump_table", "plan": plan}, scope=SCOPE)
+        if noise_reads >= 2:
+            repeated = np.asarray([backend.read(pairs) for _ in range(noise_reads)])
+            read_noise = repeated.std(axis=0, ddof=1)
+            g[0] = repeated[-1]
+        else:
+            read_noise = np.full(len(pairs), np.nan)
+            g[0] = backend.read(pairs)
+        if recorder is not None:
+            recorder.record("jump_start", 0, g=g[0], read_noise=read_noise)
+        start = 0
+    else:
+        start, read_noise, restarts = resumed
+        if start < direction.size:
+            restarts[start] = backend.read(pairs)  # replaces a read of a resume that pulsed nothing
+            if recorder is not None:
+                recorder.record("jump_resume", start, g=restarts[start])
+        for k, read in sorted(restarts.items()):
+            resumed_at.append(k)
+            resume_reads.append(read)
+    for k in range(start, direction.size):
+        sign = direction[k]
+        # A pulse and its read are recorded together: Ctrl-C waits for both (hil.interrupts).
+        with critical():
+            backend.apply_pulses(sign * up_counts, pulse)
+            g[k + 1] = backend.read(pairs)
+            if recorder is not None:
+                recorder.record("jump", k + 1, direction=int(sign), g=g[k + 1])
         if progress is not None:
             progress(k + 1, direction.size)
 
-    g_start, dg = g[:-1], np.diff(g, axis=0)
+    at = np.asarray(resumed_at, dtype=np.int64)
+    reads = np.asarray(resume_reads).reshape(len(resumed_at), len(pairs))
+    g_start, dg = _steps(g, at, reads)
     try:
         table = JumpTable.from_samples(
             g_start.ravel(),
@@ -236,7 +289,54 @@ def measure_jump_table(
             "noise_reads": noise_reads,
             "backend": backend.describe(),
         },
+        resumed_at=at,
+        resume_reads=reads,
     )
+
+
+def _steps(g: FloatArray, resumed_at: IntArray, resume_reads: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """(g_start, dg) of every pulse: each step starts at the read before its pulse, which after a
+    resume is the read the resumed run took."""
+    g_start = g[:-1].copy()
+    if resumed_at.size:
+        inside = resumed_at < g_start.shape[0]
+        g_start[resumed_at[inside]] = resume_reads[inside]
+    return g_start, g[1:] - g_start
+
+
+def _recorded_progress(
+    checkpoint: Checkpoint | None, plan: dict[str, Any], g: FloatArray
+) -> tuple[int, FloatArray, dict[int, FloatArray]] | None:
+    """What a stopped run measured: fills g[: done + 1] and returns (pulses done, read noise,
+    reads taken at earlier resumes by pulse count); None if nothing was pulsed yet."""
+    if checkpoint is None:
+        return None
+    state = checkpoint.state(SCOPE)
+    if state is None:
+        return None
+    recorded = state.get("plan") or {}
+    wanted = to_jsonable(plan)
+    if recorded != wanted:
+        differs = sorted(k for k in wanted if recorded.get(k) != wanted[k])
+        raise ValueError(
+            f"run {checkpoint.run} measured a different jump table (differs in: {', '.join(differs)}); "
+            f"resume it with the settings it was started with: {recorded}"
+        )
+    starts = checkpoint.of_kind("jump_start")
+    if not starts:
+        return None  # stopped during the noise reads: nothing was pulsed yet
+    steps = [p.step for p in checkpoint.of_kind("jump")]
+    done = len(steps)
+    if steps != list(range(1, done + 1)) or done > g.shape[0] - 1:
+        raise ValueError(
+            f"run {checkpoint.run}: its jump points are not the pulses 1..{done} of this plan; "
+            "the run cannot be resumed (start a new run)"
+        )
+    g[0] = starts[-1].arrays["g"]
+    for p in checkpoint.of_kind("jump"):
+        g[p.step] = p.arrays["g"]
+    restarts = {int(p.step): p.arrays["g"] for p in checkpoint.of_kind("jump_resume")}
+    return done, starts[-1].arrays["read_noise"], restarts
 
 
 def _pairs(devices: ArrayLike, shape: tuple[int, int]) -> IntArray:
