@@ -9,6 +9,7 @@ DifferentialArray; the arrays behind it can be simulated, virtual or real.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -95,6 +96,13 @@ class SGDLayer:
     def learn(self, x: FloatArray, delta: FloatArray) -> None:
         self.io.update(self.w, x, -delta, self.lr, self.dw_min)
 
+    def state(self) -> dict[str, Any]:
+        """Nothing digital: the weights live on the arrays."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        return None
+
     def weights(self) -> FloatArray:
         return self.w.weights()
 
@@ -153,6 +161,16 @@ class SHDLayer:
         self.samples += 1
         if self.samples % self.tau == 0:
             self.transfer()
+
+    def state(self) -> dict[str, Any]:
+        """The digital counters: samples seen, the next row to transfer, transfers done."""
+        return {"samples": self.samples, "next_row": self.next_row, "transfers": self.transfers}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        next_row = int(state["next_row"])
+        if not 0 <= next_row < self.shape[0]:
+            raise ValueError(f"SHD state: next_row {next_row} outside the layer's {self.shape[0]} rows")
+        self.samples, self.next_row, self.transfers = int(state["samples"]), next_row, int(state["transfers"])
 
     def transfer(self) -> None:
         """Steps IV and V for the next row of A."""

@@ -7,6 +7,7 @@ that nothing about the test set leaks into training.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,13 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    def fingerprint(self) -> str:
+        """A short hash of the split's values: a resumed training must see the same samples."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:
         return {

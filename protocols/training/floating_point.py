@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from hil.backend import FloatArray
 from hil.progress import ProgressCallback
+from hil.recording import Checkpoint, Recorder
+from protocols.training.checkpoints import restore_result, state_to_resume
 from protocols.training.datasets import Dataset
 from protocols.training.loop import EpochCallback, run_training
 from protocols.training.network import MLPSpec, init_rng, init_weights
@@ -52,6 +55,16 @@ class FloatLayer:
     def learn(self, x: FloatArray, delta: FloatArray) -> None:
         self.w -= self.lr * np.outer(x, delta)
 
+    def state(self) -> dict[str, Any]:
+        """The weights themselves: they live in memory (JSON keeps float64 exactly)."""
+        return {"w": self.w.tolist()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        w = np.asarray(state["w"], dtype=np.float64)
+        if w.shape != self.w.shape:
+            raise ValueError(f"FP state: weights of shape {w.shape} for a layer of shape {self.w.shape}")
+        self.w = w
+
 
 def train_float(
     spec: MLPSpec,
@@ -60,11 +73,30 @@ def train_float(
     label: str = "FP (float64)",
     progress: ProgressCallback | None = None,
     on_epoch: EpochCallback | None = None,
+    *,
+    recorder: Recorder | None = None,
+    resume_from: Checkpoint | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainingResult:
-    """Train the MLP in floating point; the reference every analog run is compared with."""
+    """Train the MLP in floating point; the reference every analog run is compared with.
+
+    recorder, checkpoint_every: as protocols.training.loop.run_training (checkpoint scope "fp").
+    resume_from: a stopped run's Checkpoint (hil.store.RunStore.load_checkpoint); training
+        continues from its "fp" state with the weights it had reached (same config and data).
+    """
     cfg = config or FloatConfig()
     layers = [FloatLayer(w, cfg.lr) for w in init_weights(spec, init_rng(cfg.seed), cfg.init_scale)]
     result = TrainingResult(
         algorithm="fp", label=label, dataset=data.describe(), network=spec.describe(), parameters=asdict(cfg)
     )
-    return run_training(layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch)
+    state = state_to_resume(resume_from, result, data)
+    loop = None
+    if state is not None and state["stage"] == "training":
+        restore_result(result, state)
+        for layer, layer_state in zip(layers, state["layers"], strict=True):
+            layer.restore(layer_state)
+        loop = state["loop"]
+    return run_training(
+        layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch,
+        recorder=recorder, resume=loop, checkpoint_every=checkpoint_every,
+    )  # fmt: skip

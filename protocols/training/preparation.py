@@ -70,6 +70,12 @@ class MainCalibration:
         }
 
 
+def restored_calibration(record: dict[str, Any]) -> tuple[WeightMapping, float]:
+    """(mapping, dw_min) of a layer from the setup record its preparation wrote (no writes)."""
+    cal = record["calibration"]
+    return WeightMapping(float(cal["g_unit_S"]), float(cal["input_voltage_V"])), float(cal["dw_min"])
+
+
 def calibrate_main(
     main: CrossbarBackend, pulse: Pulse, w_max: float, settings: CalibrationSettings
 ) -> MainCalibration:

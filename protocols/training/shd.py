@@ -17,20 +17,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hil.backend import FloatArray
 from hil.mapping import DifferentialArray
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from protocols.training.analog import SHDLayer
-from protocols.training.analog_training import AnalogTrainingConfig, train_analog
+from hil.recording import Checkpoint, Recorder
+from protocols.training.analog import CountedOps, SHDLayer
+from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, build_layers, train_analog
 from protocols.training.datasets import Dataset
 from protocols.training.loop import EpochCallback
-from protocols.training.network import MLPSpec, init_rng, init_weights
+from protocols.training.network import MLPSpec
 from protocols.training.preparation import (
     ArraySource,
     calibrate_main,
     program_reference,
     program_weights,
     programming_summary,
+    restored_calibration,
 )
 from protocols.training.result import BackendOps, TrainingResult
 
@@ -58,40 +61,70 @@ class SHDConfig(AnalogTrainingConfig):
             raise ValueError(f"c_init must be one of {C_INIT}, got {self.c_init!r}")
 
 
+def prepare_shd_layer(
+    get_array: ArraySource,
+    i: int,
+    shape: tuple[int, int],
+    w0: FloatArray,
+    pulse: Pulse,
+    config: SHDConfig,
+    io: CountedOps,
+) -> tuple[SHDLayer, dict[str, Any]]:
+    """Prepare layer i's three arrays (the serial writes) and return it with its setup record."""
+    names = _array_names(i)
+    a_main, a_ref, c_main = (get_array(names[k], shape) for k in ("A_main", "A_ref", "C_main"))
+    cal = calibrate_main(a_main, pulse, config.w_max, config.calibration)
+    prog_ref, n_skipped = program_reference(a_ref, cal.symmetry.g_sym, pulse, cal.step, config.calibration)
+    record: dict[str, Any] = {
+        "arrays": names,
+        "shape": list(shape),
+        "calibration": cal.summary(),
+        "reference_programming": programming_summary(prog_ref, cal.mapping),
+        "reference_devices_outside_range": n_skipped,
+    }
+    if config.c_init == "programmed":
+        prog_c, n_clipped = program_weights(
+            c_main, a_ref.read(), w0, cal.mapping, pulse, cal.step, config.calibration
+        )
+        record["core_programming"] = programming_summary(prog_c, cal.mapping)
+        record["initial_weights_at_a_bound"] = n_clipped
+    a = DifferentialArray(a_main, a_ref, cal.mapping)
+    c = DifferentialArray(c_main, a_ref, cal.mapping)
+    # C_main's step is taken as A_main's: same devices, and C_main's own symmetry point
+    # is irrelevant to SHD (the paper drops C_ref), so it is not measured.
+    return SHDLayer(a, c, config.eta_a, config.eta_c, config.tau, cal.dw_min, cal.dw_min, io), record
+
+
+def restore_shd_layer(
+    get_array: ArraySource,
+    i: int,
+    shape: tuple[int, int],
+    config: SHDConfig,
+    io: CountedOps,
+    record: dict[str, Any],
+) -> SHDLayer:
+    """Layer i as prepare_shd_layer left it, from its setup record; writes nothing."""
+    names = _array_names(i)
+    a_main, a_ref, c_main = (get_array(names[k], shape) for k in ("A_main", "A_ref", "C_main"))
+    mapping, dw_min = restored_calibration(record)
+    a = DifferentialArray(a_main, a_ref, mapping)
+    c = DifferentialArray(c_main, a_ref, mapping)
+    return SHDLayer(a, c, config.eta_a, config.eta_c, config.tau, dw_min, dw_min, io)
+
+
+def _array_names(i: int) -> dict[str, str]:
+    return {k: f"L{i}.{k}" for k in ("A_main", "A_ref", "C_main")}
+
+
+SHD_LAYERS = LayerRecipe(prepare_shd_layer, restore_shd_layer)
+
+
 def build_shd_layers(
     get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SHDConfig, ops: BackendOps
 ) -> tuple[list[SHDLayer], list[dict[str, Any]]]:
     """Prepare every layer's arrays and return the layers with a JSON-ready setup record each."""
-    io = config.counted_ops(pulse, ops)
-    w0 = init_weights(spec, init_rng(config.seed), config.init_scale)
-    layers, setup = [], []
-    for i, shape in enumerate(spec.layer_shapes):
-        names = {k: f"L{i}.{k}" for k in ("A_main", "A_ref", "C_main")}
-        a_main, a_ref, c_main = (get_array(names[k], shape) for k in ("A_main", "A_ref", "C_main"))
-        cal = calibrate_main(a_main, pulse, config.w_max, config.calibration)
-        prog_ref, n_skipped = program_reference(
-            a_ref, cal.symmetry.g_sym, pulse, cal.step, config.calibration
-        )
-        record: dict[str, Any] = {
-            "arrays": names,
-            "shape": list(shape),
-            "calibration": cal.summary(),
-            "reference_programming": programming_summary(prog_ref, cal.mapping),
-            "reference_devices_outside_range": n_skipped,
-        }
-        if config.c_init == "programmed":
-            prog_c, n_clipped = program_weights(
-                c_main, a_ref.read(), w0[i], cal.mapping, pulse, cal.step, config.calibration
-            )
-            record["core_programming"] = programming_summary(prog_c, cal.mapping)
-            record["initial_weights_at_a_bound"] = n_clipped
-        a = DifferentialArray(a_main, a_ref, cal.mapping)
-        c = DifferentialArray(c_main, a_ref, cal.mapping)
-        # C_main's step is taken as A_main's: same devices, and C_main's own symmetry point
-        # is irrelevant to SHD (the paper drops C_ref), so it is not measured.
-        layers.append(SHDLayer(a, c, config.eta_a, config.eta_c, config.tau, cal.dw_min, cal.dw_min, io))
-        setup.append(record)
-    return layers, setup
+    layers, setup = build_layers(SHD_LAYERS, get_array, spec, pulse, config, ops)
+    return layers, setup  # type: ignore[return-value]
 
 
 def train_shd(
@@ -103,14 +136,21 @@ def train_shd(
     label: str = "SHD",
     progress: ProgressCallback | None = None,
     on_epoch: EpochCallback | None = None,
+    *,
+    recorder: Recorder | None = None,
+    resume_from: Checkpoint | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainingResult:
     """Prepare the arrays and train the MLP with SHD; C is evaluated after every epoch.
 
     pulse: the write pulse (volts, seconds) for every write, serial and parallel.
+    recorder, resume_from, checkpoint_every: see protocols.training.analog_training.train_analog
+        (checkpoint scope "shd"); a resumed run continues on the same arrays as they stand.
     """
     cfg = config or SHDConfig()
     result, layers = train_analog(
-        "shd", build_shd_layers, get_array, spec, data, pulse, cfg, label, progress, on_epoch
-    )
-    result.setup["transfers_per_layer"] = [layer.transfers for layer in layers]
+        "shd", SHD_LAYERS, get_array, spec, data, pulse, cfg, label, progress, on_epoch,
+        recorder, resume_from, checkpoint_every,
+    )  # fmt: skip
+    result.setup["transfers_per_layer"] = [layer.transfers for layer in layers]  # type: ignore[attr-defined]
     return result
