@@ -161,9 +161,17 @@ def load_bench_config(
     path = Path(source)
     if text is None:
         try:
-            text = path.read_text()
+            raw = path.read_bytes()
         except OSError as exc:
             raise BenchConfigError(f"cannot read bench configuration {path}: {exc.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise BenchConfigError(
+                f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                "save the file as UTF-8"
+            ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
