@@ -37,9 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         return func(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted; the bench was closed and left safe", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # StopRequested (hil.interrupts) carries 128 + the signal number; a bare Ctrl-C is 130.
+        print(f"\n{exc or 'interrupted'}; the bench was closed and left safe", file=sys.stderr)
+        if args.command in ("run", "train"):
+            print("  continue it with the same command and --resume RUN (hil runs list)", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 130))
     except (UsageError, ValueError, LookupError, OSError) as exc:
         if args.debug:
             raise

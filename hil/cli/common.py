@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,18 +108,86 @@ def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
     )
 
 
+def add_resume(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an aborted, failed or incomplete run (id or uid prefix) where it stopped, "
+        "with its stored parameters; pulses already recorded are not applied again",
+    )
+
+
+# Options that tuple-valued parsers produce and JSON stores as lists.
+_TUPLES = ("shape", "algorithm", "hidden")
+
+
+def cli_params(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The command-line values a resume needs to repeat the call (stored in the run's params)."""
+    return {name: getattr(args, name) for name in ("bench", "preset", "amplitude", "width", *names)}
+
+
+def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
+    """--resume RUN: take the run's stored command-line values and checkpoint into args.
+
+    Sets args.checkpoint (None without --resume) and args.resume_id. On the simulator the chip
+    restarts from its seed, so a resume continues the protocol, not the devices' history; on a
+    bench the chip has kept its state.
+    """
+    from hil.store import RunStore
+
+    args.checkpoint, args.resume_id = None, None
+    if not getattr(args, "resume", None):
+        return
+    with RunStore(args.store, must_exist=True) as store:
+        info = store.run(args.resume)
+        if info.protocol != protocol:
+            raise UsageError(f"run {info.uid} is a {info.protocol} run; resume it with that command")
+        if info.status not in ("aborted", "failed", "incomplete"):
+            raise UsageError(
+                f"run {info.uid} is {info.status}; only aborted, failed or incomplete runs can be resumed"
+            )
+        stored = info.params.get("cli")
+        if not isinstance(stored, dict):
+            raise UsageError(
+                f"run {info.uid} was not started from the command line; resume it from Python with "
+                "resume_from=RunStore(...).load_checkpoint(run)"
+            )
+        for name, value in stored.items():
+            setattr(args, name, tuple(value) if name in _TUPLES and value is not None else value)
+        args.seed = info.seed
+        if info.out_dir:
+            args.out = Path(info.out_dir)
+        args.checkpoint = store.load_checkpoint(info.id)
+        args.resume_id = info.id
+    print(f"resuming run {info.uid} ({info.points} points recorded) with its stored parameters")
+
+
+@contextmanager
+def guarded_bench(args: argparse.Namespace) -> Iterator[Bench]:
+    """open_bench under the interrupt guard: Ctrl-C and SIGTERM let the write in flight finish
+    and close the bench safe; a second signal closes it at once."""
+    from hil.interrupts import interrupt_guard
+
+    with interrupt_guard() as guard, open_bench(args) as bench:
+        guard.safe_state = bench.close
+        yield bench
+
+
 @contextmanager
 def stored_run(
     args: argparse.Namespace, protocol: str, params: dict[str, Any], bench: Bench
 ) -> Iterator[Any]:
-    """A run in the store: status completed, aborted (Ctrl-C/SIGTERM) or failed with the error."""
+    """A run in the store (new, or the one --resume names): status completed, aborted
+    (Ctrl-C/SIGTERM) or failed with the error."""
     from hil.store import RunStore
 
-    with (
-        RunStore(args.store) as store,
-        store.start_run(protocol, params, bench.describe(), seed=args.seed, out_dir=args.out) as run,
-    ):
-        yield run
+    with RunStore(args.store) as store:
+        if getattr(args, "resume_id", None) is not None:
+            run = store.resume_run(args.resume_id)
+        else:
+            run = store.start_run(protocol, params, bench.describe(), seed=args.seed, out_dir=args.out)
+        with run:
+            yield run
 
 
 def finish(run: Any, args: argparse.Namespace, summary: dict[str, Any], figures: list[Path]) -> None:

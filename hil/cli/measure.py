@@ -9,10 +9,13 @@ from typing import Any
 from hil.cli.common import (
     UsageError,
     add_common,
+    add_resume,
+    cli_params,
     finish,
-    open_bench,
+    guarded_bench,
     positive_float,
     positive_int,
+    prepare_resume,
     pulse_from,
     shape_arg,
     stored_run,
@@ -35,7 +38,7 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
         "window": args.window,
         "tolerance": args.tolerance,
     }
-    with open_bench(args) as bench:
+    with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
         pulse = pulse_from(args, array)
         params["pulse"] = pulse
@@ -74,12 +77,19 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
     from protocols.jumptable import measure_jump_table
     from protocols.plots import plot_jump_table
 
+    prepare_resume(args, "jump-table")
     rows, cols = args.shape
     if args.devices > rows * cols:
         raise UsageError(f"--devices {args.devices} exceeds the {rows} x {cols} array")
     devices = [(k // cols, k % cols) for k in range(args.devices)]
-    params = {"shape": args.shape, "devices": devices, "cycles": args.cycles, "pulses_per_train": args.train}
-    with open_bench(args) as bench:
+    params = {
+        "shape": args.shape,
+        "devices": devices,
+        "cycles": args.cycles,
+        "pulses_per_train": args.train,
+        "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins")),
+    }
+    with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
         pulse = pulse_from(args, array)
         params["pulse"] = pulse
@@ -89,7 +99,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         ):
             result = measure_jump_table(
                 array, pulse, devices, n_cycles=args.cycles, n_up=args.train, n_bins=args.bins,
-                progress=progress, recorder=run,
+                progress=progress, recorder=run, resume_from=args.checkpoint,
             )  # fmt: skip
             Path(args.out).mkdir(parents=True, exist_ok=True)
             result.table.save(Path(args.out) / "jump_table.npz")
@@ -139,6 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the simulator's table-driven device model loads.",
     )
     add_common(p, "runs/jump-table")
+    add_resume(p)
     _add_array(p)
     p.add_argument("--devices", type=positive_int, default=2, help="how many devices, row-major (default: 2)")
     p.add_argument("--cycles", type=positive_int, default=5, help="up/down cycles (default: 5)")

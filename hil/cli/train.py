@@ -10,10 +10,13 @@ from typing import Any
 from hil.cli.common import (
     UsageError,
     add_common,
+    add_resume,
+    cli_params,
     finish,
-    open_bench,
+    guarded_bench,
     positive_float,
     positive_int,
+    prepare_resume,
     pulse_from,
     stored_run,
 )
@@ -61,6 +64,19 @@ def hidden_arg(text: str) -> tuple[int, ...]:
     return widths
 
 
+TRAIN_OPTIONS = (
+    "algorithm", "dataset", "hidden", "epochs", "eta_a", "eta_c", "tau", "lr_sgd", "sgd_reference", "lr_fp",
+    "bl_max",
+)  # fmt: skip
+
+
+def _print_epoch(record: Any) -> None:
+    print(
+        f"    epoch {record.epoch:>3}: test accuracy {100 * record.test_accuracy:6.2f} %, "
+        f"train loss {record.train_loss:.4f}"
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from protocols.training.datasets import load_dataset
     from protocols.training.floating_point import FloatConfig, train_float
@@ -69,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from protocols.training.sgd import SGDConfig, train_sgd
     from protocols.training.shd import SHDConfig, train_shd
 
+    prepare_resume(args, "train")
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
     hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
     spec = MLPSpec((data.n_features, *hidden, data.n_classes))
@@ -85,9 +102,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "dataset": data.describe(),
         "network": spec.describe(),
         "configs": {name: asdict(configs[name]) for name in args.algorithm},
+        "cli": cli_params(args, TRAIN_OPTIONS),
     }
+    labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
     results = []
-    with open_bench(args) as bench:
+    with guarded_bench(args) as bench:
         pulse = None
         if any(name != "fp" for name in args.algorithm):
             first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
@@ -95,28 +114,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             params["pulse"] = pulse
         with stored_run(args, "train", params, bench) as run:
             for name in args.algorithm:
-                label = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}[
-                    name
-                ]
+                label = labels[name]
                 print(f"  training {label} on {data.name}, network {list(spec.sizes)}, {epochs} epochs")
-
-                def on_epoch(record: Any, name: str = name) -> None:
-                    run.record("epoch", record.epoch, algorithm=name, **asdict(record))
-                    print(
-                        f"    epoch {record.epoch:>3}: test accuracy {100 * record.test_accuracy:6.2f} %, "
-                        f"train loss {record.train_loss:.4f}"
-                    )
-
+                # The trainers record each epoch and checkpoint into the run themselves.
+                stored = {"recorder": run, "resume_from": args.checkpoint}
                 with progress_bar(f"{name} epoch", not args.no_progress) as progress:
                     if name == "fp":
-                        result = train_float(spec, data, configs["fp"], label, progress, on_epoch)
-                    elif name == "sgd":
-                        result = train_sgd(
-                            bench.array, spec, data, pulse, configs["sgd"], label, progress, on_epoch
+                        result = train_float(
+                            spec, data, configs["fp"], label, progress, _print_epoch, **stored
                         )
                     else:
-                        result = train_shd(
-                            bench.array, spec, data, pulse, configs["shd"], label, progress, on_epoch
+                        trainer = train_sgd if name == "sgd" else train_shd
+                        result = trainer(
+                            bench.array,
+                            spec,
+                            data,
+                            pulse,
+                            configs[name],
+                            label,
+                            progress,
+                            _print_epoch,
+                            **stored,
                         )
                 results.append(result)
             figure = plot_learning_curves(
@@ -178,6 +196,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary.json and learning_curves.png; every epoch is stored as it is evaluated.",
     )
     add_common(p, "runs/train")
+    add_resume(p)
     p.add_argument(
         "--algorithm", type=algorithms_arg, default=("shd",),
         help="shd, sgd or fp; comma-separated to compare on one plot (default: shd)",

@@ -91,3 +91,46 @@ def test_fit_refuses_a_run_that_is_not_a_jump_table(tmp_path: Path, capsys) -> N
     assert run([*argv, "--out", str(tmp_path / "s")], tmp_path) == 0
     assert main(["fit", "1", "--store", str(tmp_path / "runs.sqlite")]) == 2
     assert "fit a jump-table run" in capsys.readouterr().err
+
+
+def test_sigterm_aborts_a_jump_table_and_resume_completes_it_without_repeating_pulses(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "runs.sqlite"
+    argv = ["run", "jump-table", "--shape", "1x2", "--devices", "2", "--cycles", "2", "--train", "400",
+            "--out", str(tmp_path / "jt"), "--store", str(store), "--no-progress"]  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; from hil.cli import main; sys.exit(main({argv!r}))"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+    def jumps() -> int:
+        if not store.exists():
+            return 0
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+            try:
+                return db.execute("SELECT COUNT(*) FROM points WHERE kind='jump'").fetchone()[0]
+            except sqlite3.OperationalError:  # tables not created yet
+                return 0
+
+    deadline = time.monotonic() + 60
+    while jumps() < 100 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signal.SIGTERM, err
+    assert "--resume RUN" in err
+    done_before = jumps()
+    assert 100 <= done_before < 1600
+
+    assert main(["run", "jump-table", "--resume", "1", "--store", str(store), "--no-progress"]) == 0
+    # 2 cycles x (400 up + 400 down) pulses, each recorded once: none repeated, none missing.
+    with sqlite3.connect(store) as db:
+        steps = [s for (s,) in db.execute("SELECT step FROM points WHERE kind='jump' ORDER BY seq")]
+        status = db.execute("SELECT status FROM runs").fetchall()
+    assert steps == list(range(1, 1601))
+    assert status == [("completed",)]
+    assert json.loads((tmp_path / "jt" / "summary.json").read_text())["n_pulses_per_device"] == 1600
