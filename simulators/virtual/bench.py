@@ -30,24 +30,30 @@ class VirtualBench:
     `smu.force_compliance` and `chip.stuck`.
     """
 
-    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS):
+    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
+                 matrix_slots: int | None = None):
         self.chip = chip
         self.rows = tuple(rows)
         self.smu = Keithley2450(chip)
         self.pulse_generator = Keysight33500B(chip)
-        self.switch_matrix = Keithley707B(chip, self.rows)
+        self.switch_matrix = Keithley707B(chip, self.rows, slots=matrix_slots)
         self.relay_matrix = RelayMatrix(chip, self.rows)
         self._servers = {name: LineServer(inst, name) for name, inst in self.instruments.items()}
 
     @classmethod
     def from_bench_config(cls, config: BenchConfig, arrays: Mapping[str, CrossbarBackend]) -> VirtualBench:
         """The virtual twin of a bench file: its pin map and matrix rows, with `arrays` (one
-        backend per [arrays.NAME], of the region's shape) standing in for the chip."""
+        backend per [arrays.NAME], of the region's shape) standing in for the chip. A
+        keithley707b matrix gets the number of cards of the file's `slots` option."""
         for name, region in config.arrays.items():
             if name not in arrays or arrays[name].shape != region.shape:
                 raise ValueError(f"array {name!r} needs a backend of shape {region.shape}")
         chip = VirtualChip(arrays, PinMap.from_bench_config(config))
-        return cls(chip, rows_from_wiring(config.wiring))
+        matrix = config.instruments.get("matrix")
+        slots = None
+        if matrix is not None and matrix.driver == "keithley707b":
+            slots = matrix.options.get("slots")
+        return cls(chip, rows_from_wiring(config.wiring), matrix_slots=slots)
 
     @property
     def instruments(self) -> dict[str, VirtualInstrument]:
@@ -124,6 +130,16 @@ class VirtualBench:
             raise ValueError(f"latency must be >= 0 seconds, got {seconds!r}")
         for inst in self.instruments.values():
             inst.faults.latency = float(seconds)
+
+    @property
+    def conductance_range(self) -> tuple[float, float]:
+        """Nominal (G_min, G_max) in siemens shared by the chip's arrays (what a bench user would
+        state for the devices); ValueError if the arrays differ."""
+        ranges = {tuple(b.conductance_range) for b in self.chip.arrays.values()}
+        if len(ranges) != 1:
+            raise ValueError(f"the chip's arrays have different conductance ranges: {sorted(ranges)}")
+        (g_min, g_max), = ranges
+        return float(g_min), float(g_max)
 
     def describe(self) -> dict[str, object]:
         """JSON-ready: instruments and their addresses (when running), matrix rows, the chip."""

@@ -39,6 +39,11 @@ from simulators.virtual.wiring import SMU_HI, SmuReading, VirtualChip
 OVERFLOW = 9.9e37  # what the 2450 returns for a reading above its fixed range
 LINE_FREQUENCY = 60.0  # hertz; an NPLC of integration lasts NPLC / LINE_FREQUENCY seconds
 
+# :SOURce:LIST:<function> takes up to 100 values per command, 2500 in all (reference manual,
+# :SOURce[1]:LIST:<function> and :APPend).
+LIST_CHUNK, LIST_TOTAL = 100, 2500
+_LIST_NAMES = {"VOLT": "VoltCustomSweepList", "CURR": "CurrCustomSweepList"}
+
 # Buffer status bits (2450 reference manual, bufferVar.statuses / .sourcestatuses).
 STAT_TERMINAL = 8  # measure terminal: front is 1
 SOURCE_STAT_LIMIT = 32  # source level was limited (compliance)
@@ -110,6 +115,8 @@ class _State:
     precision: int = 0
     tripped: bool = False
     sweep: tuple[str, list[float], int, str, bool] | None = None  # func, levels, count, buffer, abort
+    # :SOURce:LIST:<function> values, the configuration lists VoltCustomSweepList / CurrCustomSweepList
+    lists: dict[str, list[float]] = field(default_factory=dict)
 
 
 class Keithley2450(VirtualInstrument):
@@ -200,6 +207,13 @@ class Keithley2450(VirtualInstrument):
             return self.buffers[name]
         except KeyError:
             raise ScpiError(-224, f"reading buffer {name} does not exist") from None
+
+    def _source_list(self, function: str) -> list[float]:
+        try:
+            return list(self.state.lists[function])
+        except KeyError:
+            raise ScpiError(-221, f"configuration list {_LIST_NAMES[function]} does not exist; "
+                                  f"send :SOURce:LIST first") from None
 
     def _format(self, reading: Reading, elements: list[str]) -> str:
         parts = []
@@ -299,6 +313,11 @@ class Keithley2450(VirtualInstrument):
         def set_function(arg: str) -> None:
             s().source = choice(arg, _SOURCE_FUNCS)
 
+        def list_values(args: list[str], function: str) -> list[float]:
+            top = 210.0 if function == "VOLT" else 1.05
+            arg_count(args, 1, LIST_CHUNK)
+            return [number(a, -top, top) for a in args]
+
         e.command(":SOURce#:FUNCtion[:MODE]", write=setter(set_function), query=getter(lambda: s().source))
         for spec, func in _SOURCE_FUNCS.items():
             top = 210.0 if func == "VOLT" else 1.05
@@ -356,6 +375,49 @@ class Keithley2450(VirtualInstrument):
                 s().sweep = (f, [start + k * step for k in range(points)], repeats, buffer, abort)
 
             e.command(f":SOURce#:SWEep:{spec}:LINear", write=sweep)
+
+            def set_list(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> None:
+                chan1(sfx, "SOURCE")
+                s().lists[f] = list_values(args, f)  # replaces an existing list
+
+            def append_list(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> None:
+                chan1(sfx, "SOURCE")
+                values = s().lists.get(f, []) + list_values(args, f)
+                if len(values) > LIST_TOTAL:
+                    raise ScpiError(-221, f"a source list holds at most {LIST_TOTAL} values")
+                s().lists[f] = values
+
+            def show_list(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> str:
+                chan1(sfx, "SOURCE")
+                no_args(args)
+                return ",".join(fmt(v) for v in self._source_list(f))
+
+            def list_points(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> str:
+                chan1(sfx, "SOURCE")
+                no_args(args)
+                return str(len(self._source_list(f)))
+
+            def list_sweep(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> None:
+                # <startIndex>[, <delay>[, <count>[, <failAbort>[, "<buffer>"[, "<configList>"]]]]]
+                chan1(sfx, "SOURCE")
+                arg_count(args, 1, 6)
+                if len(args) > 5 and string(args[5]) != _LIST_NAMES[f]:
+                    raise ScpiError(-224, "only the :SOURce:LIST configuration lists are simulated")
+                levels = self._source_list(f)
+                start = integer(args[0], 1, len(levels))
+                if len(args) > 1:
+                    number(args[1], 0, 1e4)  # delay, seconds; readings take no time here
+                # count 0 (run until aborted) is not simulated: a reading never ends otherwise
+                repeats = integer(args[2], 1, 268_435_455) if len(args) > 2 else 1
+                abort = boolean(args[3]) if len(args) > 3 else True
+                buffer = string(args[4]) if len(args) > 4 else "defbuffer1"
+                self._buffer(buffer)
+                s().sweep = (f, levels[start - 1:], repeats, buffer, abort)
+
+            e.command(f":SOURce#:LIST:{spec}", write=set_list, query=show_list)
+            e.command(f":SOURce#:LIST:{spec}:APPend", write=append_list)
+            e.command(f":SOURce#:LIST:{spec}:POINts", query=list_points)
+            e.command(f":SOURce#:SWEep:{spec}:LIST", write=list_sweep)
 
         # sense
         def set_sense(arg: str) -> None:

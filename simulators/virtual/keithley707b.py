@@ -4,7 +4,8 @@ The mainframe holds up to six 8 x 12 matrix cards (7174A-like). Channel "1A03" i
 row A, column 03. Rows A..H are shared by all slots (the backplane) and connect to the bench
 terminals given by `rows` (row A to rows[0], ...); a row without a terminal is a spare row.
 Column c of slot s is chip pad (s-1)*12 + c; columns past the chip's last pad are unbonded.
-Enough slots are fitted to reach every pad.
+Enough slots are fitted to reach every pad (at most six: pads beyond 72 are not on this
+matrix), or the number asked for (a bench file's ``slots`` option of the keithley707b driver).
 
 Understood (see docs/virtual-bench.md): ``channel.close``, ``channel.open``,
 ``channel.exclusiveclose``, ``channel.exclusiveslotclose``, ``channel.getclose``,
@@ -59,18 +60,20 @@ class Keithley707B(VirtualInstrument):
     kind = "keithley707b"
 
     def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 serial: str = "04440707", firmware: str = "01.60a"):
+                 serial: str = "04440707", firmware: str = "01.60a", slots: int | None = None):
         super().__init__()
         if len(rows) > len(ROW_LETTERS):
             raise ValueError(f"the 707B has 8 rows (A..H); got {len(rows)} row assignments")
         self.chip = chip
         self.rows = tuple(rows)
-        self.slots = -(-chip.pins.n_pads // COLUMNS_PER_SLOT)
-        if self.slots > MAX_SLOTS:
-            raise ValueError(
-                f"the chip has {chip.pins.n_pads} pads; a 707B reaches {MAX_SLOTS * COLUMNS_PER_SLOT} "
-                "(6 slots x 12 columns); use a pin map with fewer pads or the relay matrix"
-            )
+        # A chip with more pads than six cards reach keeps the rest off this matrix (route it
+        # with the relay board); a bench file that needs them fails its driver's reach check.
+        needed = min(-(-chip.pins.n_pads // COLUMNS_PER_SLOT), MAX_SLOTS)
+        if slots is not None and not needed <= slots <= MAX_SLOTS:
+            raise ValueError(f"{slots} cards do not reach the chip's {chip.pins.n_pads} pads: fit "
+                             f"{needed} to {MAX_SLOTS}")
+        #: cards fitted, in slots 1..slots (default: as many as the chip's pads need, at most 6)
+        self.slots = needed if slots is None else slots
         self.serial, self.firmware = serial, firmware
         self.errors = ErrorQueue(capacity=100)
         self.closed: set[Crosspoint] = set()

@@ -17,6 +17,13 @@ Output 1 is the bench terminal AWG.CH1, output 2 AWG.CH2. What a gate sees:
 
 Settings out of range are rejected with -222 "Data out of range", impossible combinations with
 -221 "Settings conflict"; nothing is clipped. The command subset is in docs/virtual-bench.md.
+
+Output voltage limits (SOURce:VOLTage:LIMit:HIGH|LOW|STATe, operating guide "SOURce:VOLTage
+subsystem"): default +5 V / -5 V as shown into the default 50 ohm load, off after *RST. While
+the limits are on, a level, amplitude or offset that would take the output beyond them is
+refused with -221 and nothing changes; so is switching them on while the present levels lie
+outside, and moving a limit inside the present levels. The limits are kept as open-circuit
+volts, like the levels, so a change of OUTPut:LOAD changes how they read, not what they allow.
 """
 
 from __future__ import annotations
@@ -64,6 +71,9 @@ class _Channel:
     hold: str = "WIDT"
     high: float = 0.1  # open-circuit volts: 100 mVpp into 50 ohm is 200 mVpp open circuit
     low: float = -0.1
+    limit_high: float = MAX_EMF  # open-circuit volts: +5 V shown into the default 50 ohm load
+    limit_low: float = -MAX_EMF
+    limits_on: bool = False
     load: float = 50.0  # ohms; math.inf for high impedance
     output: bool = False
     polarity: str = "NORM"
@@ -185,7 +195,30 @@ class Keysight33500B(VirtualInstrument):
                 raise ScpiError(-222, f"levels must stay within +-{MAX_EMF * ch.shown:g} V for this load")
             if high - low < 1e-3 * (1 - 1e-9):
                 raise ScpiError(-221, "high level must exceed low level by at least 1 mV")
+            if ch.limits_on and not within_limits(ch, high, low, ch.limit_high, ch.limit_low):
+                raise ScpiError(-221, "output would exceed the voltage limits")
             ch.high, ch.low = high, low
+
+        def within_limits(ch: _Channel, high: float, low: float, limit_high: float, limit_low: float
+                          ) -> bool:
+            slack = 1e-12 * MAX_EMF  # round-off of the displayed <-> open-circuit conversion
+            return high <= limit_high + slack and low >= limit_low - slack
+
+        def set_limit(ch: _Channel, arg: str, which: str) -> None:
+            top = MAX_EMF * ch.shown
+            value = number(arg, -top, top, {"MINimum": -top, "MAXimum": top}) / ch.shown
+            high, low = (value, ch.limit_low) if which == "high" else (ch.limit_high, value)
+            if high <= low:
+                raise ScpiError(-221, "the high voltage limit must exceed the low limit")
+            if ch.limits_on and not within_limits(ch, ch.high, ch.low, high, low):
+                raise ScpiError(-221, "the present output lies outside the new voltage limits")
+            ch.limit_high, ch.limit_low = high, low
+
+        def set_limit_state(ch: _Channel, arg: str) -> None:
+            on = boolean(arg)
+            if on and not within_limits(ch, ch.high, ch.low, ch.limit_high, ch.limit_low):
+                raise ScpiError(-221, "the present output lies outside the voltage limits")
+            ch.limits_on = on
 
         def set_amplitude(ch: _Channel, arg: str) -> None:
             amp = number(arg, 1e-3 * ch.shown, 2 * MAX_EMF * ch.shown) / ch.shown
@@ -261,6 +294,11 @@ class Keysight33500B(VirtualInstrument):
                  lambda ch: fmt((ch.high + ch.low) / 2 * ch.shown))
         register(f"{src}:VOLTage[:LEVel][:IMMediate]:HIGH", set_high, lambda ch: fmt(ch.high * ch.shown))
         register(f"{src}:VOLTage[:LEVel][:IMMediate]:LOW", set_low, lambda ch: fmt(ch.low * ch.shown))
+        register(f"{src}:VOLTage:LIMit:HIGH", lambda ch, a: set_limit(ch, a, "high"),
+                 lambda ch: fmt(ch.limit_high * ch.shown))
+        register(f"{src}:VOLTage:LIMit:LOW", lambda ch, a: set_limit(ch, a, "low"),
+                 lambda ch: fmt(ch.limit_low * ch.shown))
+        register(f"{src}:VOLTage:LIMit:STATe", set_limit_state, lambda ch: on_off[ch.limits_on])
         register(f"{src}:VOLTage:UNIT", lambda ch, a: choice(a, {"VPP": "VPP"}), lambda ch: "VPP")
         register(f"{src}:BURSt:STATe", set_burst, lambda ch: on_off[ch.burst])
         burst_modes = {"TRIGgered": "TRIG", "GATed": "GAT"}

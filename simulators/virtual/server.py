@@ -13,6 +13,7 @@ import selectors
 import socket
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 # A client that stops reading must not block the server forever; seconds.
 _SEND_TIMEOUT = 5.0
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+# Messages each instrument keeps in `received` (the oldest go first): enough for a test to look
+# at what one protocol step sent, bounded for long runs.
+RECEIVED_LOG = 10_000
 
 
 @dataclass
@@ -57,6 +61,8 @@ class VirtualInstrument(ABC):
     def __init__(self) -> None:
         self.faults = Faults()
         self.transactions = 0  # messages processed (not swallowed or dropped)
+        #: the last RECEIVED_LOG messages processed, oldest first
+        self.received: deque[str] = deque(maxlen=RECEIVED_LOG)
 
     @abstractmethod
     def handle(self, line: str) -> str | None:
@@ -69,6 +75,7 @@ class VirtualInstrument(ABC):
     def transact(self, line: str) -> str | None:
         """One message with the one-shot error injection applied."""
         self.transactions += 1
+        self.received.append(line)
         injected, self.faults.inject_error = self.faults.inject_error, None
         if injected is not None and self.reject_on_injected_error:
             return self.report_error(injected[0], injected[1], None)
