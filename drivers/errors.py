@@ -1,4 +1,5 @@
-"""InstrumentError, the readers of SCPI and TSP error queues, and of numeric replies.
+"""InstrumentError, the readers of SCPI and TSP error queues, and of numeric replies; the
+errors of the hardware backend (PartialWriteError, SafeStateError).
 
 Every driver reads the instrument's error queue after it configures something and raises
 InstrumentError when the queue holds entries, so that a setting the instrument refused (and
@@ -8,6 +9,7 @@ perhaps replaced by another value) never goes unnoticed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 # A queue that never reports "no error" after this many reads is itself a fault.
 MAX_QUEUE_READS = 32
@@ -98,3 +100,77 @@ def parse_floats(instrument: str, reply: str, n: int, what: str) -> list[float]:
     if len(values) != n:
         raise InstrumentError(instrument, f"{what} returned {len(values)} values, expected {n}")
     return values
+
+
+@dataclass(frozen=True)
+class PulseGroup:
+    """Devices of one logical array that get the same signed pulse count in one burst.
+
+    count: signed pulses per device (positive raise the conductance); devices: (row, col)
+    pairs in the array's own indices.
+    """
+
+    count: int
+    devices: tuple[tuple[int, int], ...]
+
+
+class PartialWriteError(RuntimeError):
+    """A pulse write stopped part-way; the bench was taken to its safe state, nothing was retried.
+
+    applied: groups whose bursts completed. in_flight: the group being written when the error
+    came (None if it came between groups); whether its pulses reached the devices is unknown
+    once its burst was triggered (stage "firing"), and they did not if the error came earlier
+    (stage "routing" or "configuring"). not_applied: groups never started. Read the devices
+    before writing again. safe_state_errors: what failed while making the bench safe (empty
+    when it is safe).
+    """
+
+    def __init__(
+        self,
+        array: str,
+        applied: Sequence[PulseGroup],
+        in_flight: PulseGroup | None,
+        stage: str,
+        not_applied: Sequence[PulseGroup],
+        cause: BaseException,
+        safe_state_errors: Sequence[str] = (),
+    ):
+        self.array = array
+        self.applied = tuple(applied)
+        self.in_flight = in_flight
+        self.stage = stage
+        self.not_applied = tuple(not_applied)
+        self.cause = cause
+        self.safe_state_errors = tuple(safe_state_errors)
+        if in_flight is None:
+            flight = "no group was in flight"
+        elif stage == "firing":
+            flight = f"in flight, reached the devices or not (unknown): {in_flight!r}"
+        else:
+            flight = f"in flight while {stage}, its burst was not triggered: {in_flight!r}"
+        safe = (
+            "the bench is in its safe state"
+            if not self.safe_state_errors
+            else "making the bench safe failed too: " + "; ".join(self.safe_state_errors)
+        )
+        super().__init__(
+            f"pulse write on array {array!r} interrupted by {type(cause).__name__}: {cause}. "
+            f"Applied {len(self.applied)} group(s) {list(self.applied)}; {flight}; not applied "
+            f"{len(self.not_applied)} group(s) {list(self.not_applied)}. Nothing was retried; read "
+            f"the devices before writing again; {safe}"
+        )
+
+
+class SafeStateError(RuntimeError):
+    """Some steps towards the safe state (outputs off, switches open) failed; the others ran.
+
+    failures: (what, error text) pairs in the order they happened.
+    """
+
+    def __init__(self, failures: Sequence[tuple[str, str]]):
+        self.failures = tuple(failures)
+        listed = "; ".join(f"{what}: {error}" for what, error in self.failures)
+        super().__init__(
+            f"the bench may not be safe: {listed}. Check the instruments by hand (outputs off, "
+            "switch matrix open) before touching the chip"
+        )

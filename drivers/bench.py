@@ -1,0 +1,349 @@
+"""HardwareBench: a hil.bench.Bench built from a bench configuration and the instrument drivers.
+
+    config = load_bench_config("bench.toml", known_drivers())
+    with HardwareBench(config, conductance_range=(1e-6, 20e-6)) as bench:
+        array = bench.array("A_main", (4, 4))      # a drivers.crossbar.HardwareCrossbar
+        g = array.read()                           # siemens
+        print(bench.transactions())                # {"smu": {"writes": .., "queries": ..}, ...}
+
+Opening connects every instrument (drivers.registry.open_instrument), asks each for its
+identity (*IDN?), makes the bench safe (outputs off, switch matrix open) and sets the SMU's
+read bias and current compliance before any output can turn on. Closing shuts every
+instrument down (outputs off, switches open), carrying on past an instrument that fails and
+raising drivers.errors.SafeStateError afterwards. `check_bench` and `format_check_table` are
+what `hil bench check CONFIG` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from drivers.crossbar import BenchInstruments, HardwareCrossbar
+from drivers.errors import SafeStateError
+from drivers.registry import Driver, open_instrument
+from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from hil.backend import BackendClosedError, DeviceKind
+from hil.bench import Bench
+from hil.benchconfig import ROLES, BenchConfig, InstrumentConfig
+from hil.pulses import SafetyLimits
+
+Opener = Callable[[InstrumentConfig, SafetyLimits], Driver]
+_ROLE_TYPES: dict[str, type] = {"smu": SourceMeter, "pulser": PulseGenerator, "matrix": SwitchMatrix}
+
+
+class TransactionCounter:
+    """Counts the messages one instrument's adapter sends and the replies it reads.
+
+    A message followed by a read of its reply is a query; any other message is a write. The
+    counting wraps the adapter's public write() and read(), which every PyMeasure call goes
+    through (ask() is a write and a read), so nothing the driver sends escapes it.
+    """
+
+    def __init__(self, instrument: Any):
+        adapter = instrument.adapter
+        write, read = adapter.write, adapter.read
+        self.messages = 0
+        self.replies = 0
+
+        def counted_write(command: str, **kwargs: Any) -> None:
+            self.messages += 1
+            write(command, **kwargs)
+
+        def counted_read(**kwargs: Any) -> str:
+            self.replies += 1
+            return read(**kwargs)
+
+        adapter.write, adapter.read = counted_write, counted_read
+
+    def counts(self) -> dict[str, int]:
+        """{"writes": messages without a reply, "queries": messages with one}."""
+        return {"writes": self.messages - self.replies, "queries": self.replies}
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One line of a bench check: which instrument, what was checked, "ok"/"warn"/"FAIL", detail."""
+
+    instrument: str
+    check: str
+    status: str
+    detail: str
+
+
+class HardwareBench(Bench):
+    """The arrays of one bench configuration on its instruments.
+
+    conductance_range: nominal (G_min, G_max) of the chip's devices in siemens, handed to every
+        array for weight mapping (None: the bench can be checked but array() refuses).
+    device_kind: what the chip's devices are. nplc: integration of each current reading in
+        power-line cycles. seed: seed of the arrays' stochastic-update bit streams (each array
+        gets its own stream from (seed, name)); None draws fresh entropy.
+    opener: how an instrument is connected (default drivers.registry.open_instrument).
+    """
+
+    def __init__(
+        self,
+        config: BenchConfig,
+        *,
+        conductance_range: tuple[float, float] | None = None,
+        device_kind: DeviceKind = DeviceKind.PROTONIC,
+        nplc: float = 1.0,
+        seed: int | None = 0,
+        opener: Opener = open_instrument,
+    ):
+        self._config = config
+        self._range = conductance_range
+        self._kind = DeviceKind(device_kind)
+        self._seed = np.random.SeedSequence(seed)
+        self._arrays: dict[str, HardwareCrossbar] = {}
+        self._closed = False
+        self._drivers: dict[str, Any] = {}
+        try:
+            self._counters: dict[str, TransactionCounter] = {}
+            self.identities: dict[str, str] = {}
+            for role in ROLES:
+                driver = self._drivers[role] = _open(config.instrument(role), config.limits, opener)
+                self._counters[role] = TransactionCounter(driver)
+                self.identities[role] = _identify(driver, config.instrument(role))
+            self.instruments = BenchInstruments(
+                self._drivers["smu"], self._drivers["pulser"], self._drivers["matrix"], config, nplc
+            )
+            _check_matrix_reach(config, self.instruments.matrix)
+            failures = self.instruments.make_safe()
+            if failures:
+                raise SafeStateError(failures)
+            self.instruments.prepare_read()  # compliance is set before any output turns on
+        except BaseException:
+            self._shutdown_quietly()
+            raise
+
+    # ------------------------------------------------------------------ Bench
+    def array(self, name: str, shape: tuple[int, int]) -> HardwareCrossbar:
+        """The configured array `name`; `shape` must be its configured (rows, cols)."""
+        if self._closed:
+            raise BackendClosedError("HardwareBench is closed; open a new one")
+        region = self._config.arrays.get(name)
+        if region is None:
+            raise ValueError(
+                f"bench {self._config.name!r} has no array {name!r}; configured: {self._listing()}"
+            )
+        if tuple(shape) != region.shape:
+            raise ValueError(
+                f"array {name!r} of bench {self._config.name!r} is {region.shape[0]} x {region.shape[1]}, "
+                f"asked for {tuple(shape)}; configured: {self._listing()}"
+            )
+        if self._range is None:
+            raise ValueError(
+                "this bench was opened without conductance_range; pass the devices' nominal "
+                "(G_min, G_max) in siemens to HardwareBench to use its arrays"
+            )
+        existing = self._arrays.get(name)
+        if existing is not None and not existing.closed:
+            return existing
+        stream = np.random.SeedSequence(self._seed.entropy, spawn_key=tuple(name.encode("utf-8")))
+        array = HardwareCrossbar(
+            name, self._config, self.instruments, self._range, self._kind,
+            seed=int(stream.generate_state(1, np.uint64)[0]),
+        )  # fmt: skip
+        self._arrays[name] = array
+        return array
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "bench": "hardware",
+            "config": self._config.describe(),
+            "instruments": {
+                role: {
+                    "driver": self._config.instrument(role).driver,
+                    "address": self._config.instrument(role).address,
+                    "identity": self.identities.get(role),
+                }
+                for role in ROLES
+            },
+            "conductance_range_S": None if self._range is None else list(self._range),
+            "device_kind": str(self._kind),
+            "nplc": self.instruments.nplc,
+            "seed": int(self._seed.entropy),
+            "arrays": {name: list(a.shape) for name, a in self._arrays.items()},
+            "operations": self.operations(),
+            "transactions": self.transactions(),
+        }
+
+    @property
+    def drivers(self) -> dict[str, Any]:
+        """The open drivers by role ("smu", "pulser", "matrix")."""
+        return dict(self._drivers)
+
+    @property
+    def arrays(self) -> dict[str, HardwareCrossbar]:
+        """The arrays handed out so far, by name."""
+        return dict(self._arrays)
+
+    def operations(self) -> dict[str, dict[str, int]]:
+        """Per array: read calls, device reads, pulse calls and pulse groups done so far."""
+        return {name: dict(a.operations) for name, a in self._arrays.items()}
+
+    def transactions(self) -> dict[str, dict[str, int]]:
+        """Messages sent to each instrument so far: {role: {"writes": n, "queries": n}}."""
+        return {role: counter.counts() for role, counter in self._counters.items()}
+
+    def close(self) -> None:
+        """Shut every instrument down (outputs off, switches open) and disconnect. Idempotent.
+
+        Every instrument is tried even if one fails; then SafeStateError lists the failures.
+        """
+        if self._closed:
+            return
+        failures = self._shutdown_quietly()
+        if failures:
+            raise SafeStateError(failures)
+
+    # ------------------------------------------------------------------ check
+    def check(self) -> list[CheckRow]:
+        """Identities, matrix size, routing (close and read back one crosspoint per bench
+        terminal), and whether the instruments can honour the limits. Leaves the bench safe."""
+        if self._closed:
+            raise BackendClosedError("HardwareBench is closed; open a new one")
+        cfg, inst = self._config, self.instruments
+        rows = [CheckRow(role, "identity (*IDN?)", "ok", self.identities[role]) for role in ROLES]
+        n_rows, n_cols = inst.matrix.size
+        used = f"bench uses rows {sorted(cfg.wiring.values())}, pads up to {_max_pad(cfg)}"
+        rows.append(CheckRow("matrix", "size", "ok", f"{n_rows} rows x {n_cols} columns; {used}"))
+        inst.router.release()
+        closed = inst.matrix.closed_crosspoints()
+        detail = f"still closed: {sorted(closed)}" if closed else "no crosspoint closed"
+        rows.append(CheckRow("matrix", "all open", "FAIL" if closed else "ok", detail))
+        first = next(iter(cfg.arrays.values()))
+        device = (first.row_start, first.col_start)
+        probes = {"smu_hi": "drain", "smu_lo": "source", "pulse_out": "gate", "pulse_ref": "source"}
+        for terminal, pad_of in probes.items():
+            point = (cfg.wiring[terminal], cfg.pad(pad_of, *device))
+            inst.matrix.close_crosspoint(*point)
+            seen = inst.matrix.closed_crosspoints()
+            inst.router.release()
+            ok = seen == frozenset({point})
+            rows.append(CheckRow(
+                "matrix", f"route {terminal} -> pad {point[1]} ({pad_of})", "ok" if ok else "FAIL",
+                f"closed row {point[0]}, column {point[1]}; read back {sorted(seen)}",
+            ))  # fmt: skip
+        rows += _limit_rows(cfg, inst)
+        return rows
+
+    # ------------------------------------------------------------------ internals
+    def _listing(self) -> str:
+        return ", ".join(f"{n} {r.shape[0]}x{r.shape[1]}" for n, r in self._config.arrays.items())
+
+    def _shutdown_quietly(self) -> list[tuple[str, str]]:
+        """Shut down and disconnect whatever is open; return the failures instead of raising."""
+        self._closed = True
+        failures = []
+        for role in ("pulser", "smu", "matrix"):  # the generator first: it can move the devices
+            driver = self._drivers.get(role)
+            if driver is None:
+                continue
+            try:
+                driver.shutdown()
+            except Exception as exc:  # the other instruments must still be made safe
+                failures.append((f"{role} shutdown", f"{type(exc).__name__}: {exc}"))
+        for array in self._arrays.values():
+            array._detach()
+        for role, driver in self._drivers.items():
+            try:
+                driver.adapter.close()
+            except Exception as exc:  # reported with the shutdown failures
+                failures.append((f"{role} disconnect", f"{type(exc).__name__}: {exc}"))
+        return failures
+
+
+def check_bench(config: BenchConfig, opener: Opener = open_instrument) -> list[CheckRow]:
+    """Connect the bench, check it (HardwareBench.check) and close it; a failure is a row too."""
+    try:
+        bench = HardwareBench(config, opener=opener)
+    except Exception as exc:  # the table reports it; nothing was left open
+        return [CheckRow("bench", "connect and make safe", "FAIL", f"{type(exc).__name__}: {exc}")]
+    try:
+        return bench.check()
+    finally:
+        bench.close()
+
+
+def format_check_table(rows: Sequence[CheckRow]) -> str:
+    """A plain-text table of check rows, one line each, columns aligned."""
+    header = ("instrument", "check", "status", "detail")
+    lines = [header, *((r.instrument, r.check, r.status, r.detail) for r in rows)]
+    widths = [max(len(line[k]) for line in lines) for k in range(3)]
+    out = []
+    for k, line in enumerate(lines):
+        cells = [cell.ljust(w) for cell, w in zip(line[:3], widths, strict=True)]
+        out.append("  ".join([*cells, line[3]]))
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths) + "  " + "-" * len(header[3]))
+    return "\n".join(text.rstrip() for text in out)
+
+
+def _open(config: InstrumentConfig, limits: SafetyLimits, opener: Opener) -> Any:
+    try:
+        driver = opener(config, limits)
+    except Exception as exc:
+        where = f"the {config.role} ({config.driver} at {config.address})"
+        raise ConnectionError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(driver, _ROLE_TYPES[config.role]):
+        raise TypeError(f"driver {config.driver!r} is not a {_ROLE_TYPES[config.role].__name__}")
+    return driver
+
+
+def _identify(driver: Any, config: InstrumentConfig) -> str:
+    # pyvisa-py connects a socket lazily: an unreachable instrument shows up here
+    try:
+        return str(driver.ask("*IDN?")).strip()
+    except Exception as exc:
+        where = f"the {config.role} ({config.driver} at {config.address})"
+        raise ConnectionError(f"no answer to *IDN? from {where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _max_pad(config: BenchConfig) -> int:
+    return max(
+        config.pad(t, region.row_start + r, region.col_start + c)
+        for region in config.arrays.values()
+        for r in range(region.shape[0])
+        for c in range(region.shape[1])
+        for t in ("gate", "drain", "source")
+    )
+
+
+def _check_matrix_reach(config: BenchConfig, matrix: SwitchMatrix) -> None:
+    rows, cols = matrix.size
+    wired = max(config.wiring.values())
+    if wired > rows or _max_pad(config) > cols:
+        raise ValueError(
+            f"the switch matrix has {rows} rows x {cols} columns; the bench wires instrument lines up "
+            f"to row {wired} and uses chip pads up to {_max_pad(config)}: fit more matrix cards "
+            "(e.g. the 707B's slots option) or change [wiring]/[chip]"
+        )
+
+
+def _limit_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRow]:
+    lim, pulser, smu = config.limits, inst.pulser, inst.smu
+    rows = []
+
+    def row(who: str, what: str, ok: bool, detail: str, fail: str = "FAIL") -> None:
+        rows.append(CheckRow(who, what, "ok" if ok else fail, detail))
+
+    row("pulser", "max_pulse_amplitude", lim.max_pulse_amplitude <= pulser.max_amplitude,
+        f"limit {lim.max_pulse_amplitude:g} V, generator reaches {pulser.max_amplitude:g} V at the load")
+    low, high = pulser.width_range
+    row("pulser", "pulse widths", low <= lim.min_pulse_width and lim.max_pulse_width <= high,
+        f"limits {lim.min_pulse_width:g}-{lim.max_pulse_width:g} s, generator {low:g}-{high:g} s; "
+        "widths outside the generator's range are refused", fail="warn")
+    row("pulser", "max_pulses_per_call", lim.max_pulses_per_call <= pulser.max_count,
+        f"limit {lim.max_pulses_per_call}, longest burst {pulser.max_count}", fail="warn")
+    c_low, c_high = smu.compliance_range
+    row("smu", "current_compliance", c_low <= lim.current_compliance <= c_high,
+        f"limit {lim.current_compliance:g} A, SMU accepts {c_low:g}-{c_high:g} A")
+    row("smu", "read voltage", smu.bias_range[0] <= config.read_voltage <= smu.bias_range[1],
+        f"{config.read_voltage:g} V (max_read_voltage {lim.max_read_voltage:g} V)")
+    return rows

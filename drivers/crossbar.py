@@ -1,0 +1,327 @@
+"""HardwareCrossbar: one logical array of a bench, read and written through the instrument drivers.
+
+The bench (hil.benchconfig) wires four instrument terminals to switch-matrix rows (smu_hi,
+smu_lo, pulse_out, pulse_ref) and every device terminal (gate, drain, source) to a matrix
+column (a chip pad). A logical array is a rectangle of the chip's devices.
+
+Read of one device: route its drain to SMU HI and its source to SMU LO (all other crosspoints
+open), wait until the matrix reports the relays settled (*OPC?), measure the current at the
+configured read voltage (below the write threshold) and return G = I / V in siemens.
+
+Pulses: devices that get the same signed count form a group; per group, route every gate of
+the group to pulse_out and their source pads to pulse_ref in one matrix operation, set the
+generator's polarity (levels 0 V to +-amplitude, width), output on, one bus-triggered burst of
+|count| pulses, output off. Switches open when the write is done. The stochastic update is
+the base class's: coincidence counts drawn here, applied as such bursts.
+
+VMMs are computed from reads (Capabilities.physical_vmm is False). Units: volts, seconds,
+amperes, siemens. See docs/hardware-backend.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from drivers.errors import InstrumentError, PartialWriteError, PulseGroup, SafeStateError
+from drivers.keithley707b import Keithley707B
+from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
+from hil.benchconfig import BenchConfig
+from hil.interrupts import critical
+from hil.pulses import Pulse
+
+Crosspoint = tuple[int, int]  # (matrix row = instrument line, matrix column = chip pad), 1-based
+
+# A reading within this fraction of the current compliance counts as limited: the SMU held the
+# current there, so I / V is not the device's conductance.
+COMPLIANCE_MARGIN = 1e-3
+
+
+class MatrixRouter:
+    """Makes a switch matrix close exactly a given set of crosspoints.
+
+    A Keithley 707B does it in one command (channel.exclusiveclose opens every other channel),
+    followed by its error queue and *OPC? so that the relays have settled before anything is
+    measured or fired. Other matrices (the serial relay board) get the difference to the
+    previous routing, one crosspoint per command, opening before closing; the relay board's one
+    reply per command is taken as its completion (its firmware answers once the relay settled).
+    """
+
+    def __init__(self, matrix: SwitchMatrix):
+        self.matrix = matrix
+        self._closed: frozenset[Crosspoint] | None = None  # None: unknown (an error interrupted)
+
+    def connect(self, points: frozenset[Crosspoint]) -> None:
+        """Close exactly `points`; every other crosspoint ends up open."""
+        matrix = self.matrix
+        checked = frozenset(matrix._check_crosspoint(r, c) for r, c in points)  # raises before sending
+        previous, self._closed = self._closed, None
+        if isinstance(matrix, Keithley707B):
+            names = ",".join(sorted(matrix.channel_name(r, c) for r, c in checked))
+            matrix.write(f'channel.exclusiveclose("{names}")')
+            matrix.raise_on_errors(f"routing {names}")
+            reply = matrix.ask("*OPC?").strip()
+            if reply != "1":
+                raise InstrumentError(matrix.name, f"*OPC? answered {reply!r} after routing, expected '1'")
+        else:
+            if previous is None:
+                matrix.open_all()
+                previous = frozenset()
+            for point in sorted(previous - checked):
+                matrix.open_crosspoint(*point)
+            for point in sorted(checked - previous):
+                matrix.close_crosspoint(*point)
+        self._closed = checked
+
+    def release(self) -> None:
+        """Open every crosspoint."""
+        self._closed = None
+        self.matrix.open_all()
+        self._closed = frozenset()
+
+
+class BenchInstruments:
+    """The SMU, pulse generator and switch matrix of one bench, shared by all its arrays.
+
+    Remembers what it configured so that a read or a burst does not repeat the setup, and
+    forgets it whenever the bench is made safe after an error.
+    nplc: integration time of each current reading in power-line cycles.
+    """
+
+    def __init__(
+        self, smu: SourceMeter, pulser: PulseGenerator, matrix: SwitchMatrix, config: BenchConfig,
+        nplc: float = 1.0,
+    ):  # fmt: skip
+        self.smu, self.pulser, self.matrix, self.config = smu, pulser, matrix, config
+        self.nplc = float(nplc)
+        self.router = MatrixRouter(matrix)
+        self._read_ready = False
+        self._pulse_setup: tuple[float, float, int] | None = None
+
+    def prepare_read(self) -> None:
+        """SMU: source the read voltage, measure current, limit at the bench's compliance."""
+        if not self._read_ready:
+            limits = self.config.limits
+            self.smu.configure_read(self.config.read_voltage, limits.current_compliance, self.nplc)
+            self._read_ready = True
+
+    def prepare_pulse(self, amplitude: float, width: float, polarity: int) -> None:
+        """Pulse generator: pulses of amplitude volts, width seconds, polarity +1 or -1."""
+        wanted = (amplitude, width, polarity)
+        if self._pulse_setup != wanted:
+            self._pulse_setup = None  # unknown until the driver has confirmed the new setup
+            self.pulser.configure_pulse(amplitude, width, polarity)
+            self._pulse_setup = wanted
+
+    def make_safe(self) -> list[tuple[str, str]]:
+        """Pulse generator off, switches open, SMU off, then both outputs confirmed by *OPC?;
+        each step is tried even if one fails.
+
+        Returns (step, error) for the steps that failed (empty: the bench is safe).
+        """
+        self._read_ready = False
+        self._pulse_setup = None
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("pulse generator output off", self.pulser.output_off),
+            ("switch matrix open", self.router.release),
+            ("SMU output off", self.smu.output_off),
+            # A write is not acknowledged: ask each output's instrument whether it has done it.
+            ("pulse generator output off (confirmed)", lambda: _confirm(self.pulser)),
+            ("SMU output off (confirmed)", lambda: _confirm(self.smu)),
+        ]
+        failures = []
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # carry on towards the safe state; reported to the caller
+                failures.append((what, f"{type(exc).__name__}: {exc}"))
+        return failures
+
+
+def _confirm(instrument: Any) -> None:
+    """*OPC? answers once every command before it has been carried out."""
+    reply = str(instrument.ask("*OPC?")).strip()
+    if reply != "1":
+        raise InstrumentError(instrument.name, f"*OPC? answered {reply!r}, expected '1'")
+
+
+class HardwareCrossbar(CrossbarBackend):
+    """The logical array `name` of a bench configuration, on real (or virtual) instruments.
+
+    conductance_range: nominal (G_min, G_max) of the devices in siemens (for weight mapping; a
+        bench cannot know it, so the caller states it). device_kind: what the devices are.
+    seed: seed of the stochastic update's bit streams (drawn on this computer).
+    Reads are not retried: a failed read raises after the bench was made safe (a read does
+    not change the devices, so the caller may simply read again).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: BenchConfig,
+        instruments: BenchInstruments,
+        conductance_range: tuple[float, float],
+        device_kind: DeviceKind = DeviceKind.PROTONIC,
+        seed: int | None = None,
+    ):
+        if name not in config.arrays:
+            raise ValueError(
+                f"bench {config.name!r} has no array {name!r}; its arrays: {', '.join(config.arrays)}"
+            )
+        g_min, g_max = (float(g) for g in conductance_range)
+        if not (math.isfinite(g_min) and math.isfinite(g_max) and 0 < g_min < g_max):
+            raise ValueError(f"conductance_range must be (G_min, G_max) siemens with 0 < G_min < G_max, "
+                             f"got {conductance_range!r}")  # fmt: skip
+        region = config.arrays[name]
+        super().__init__(region.shape, config.limits, seed)
+        self.name = name
+        self._config = config
+        self._inst = instruments
+        self._range = (g_min, g_max)
+        self._kind = DeviceKind(device_kind)
+        rows, cols = region.shape
+        at = [(region.row_start + r, region.col_start + c) for r in range(rows) for c in range(cols)]
+        self._pads = {
+            terminal: np.array([config.pad(terminal, *p) for p in at], dtype=np.int64).reshape(rows, cols)
+            for terminal in ("gate", "drain", "source")
+        }
+        self._wiring = dict(config.wiring)
+        #: operations done through the instruments (for transaction accounting)
+        self.operations = dict.fromkeys(("read_calls", "device_reads", "pulse_calls", "pulse_groups"), 0)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def device_kind(self) -> DeviceKind:
+        return self._kind
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(physical_vmm=False, native_stochastic_update=False, parallel_pulses=True)
+
+    @property
+    def conductance_range(self) -> tuple[float, float]:
+        return self._range
+
+    @property
+    def read_voltage(self) -> float:
+        """The bench's read bias in volts ([read] voltage of the configuration)."""
+        return float(self._config.read_voltage)
+
+    def pads(self, terminal: str) -> IntArray:
+        """Chip pads (switch-matrix columns) of every device's `terminal`, shaped like the array."""
+        return self._pads[terminal].copy()
+
+    def describe(self) -> dict[str, object]:
+        d = super().describe()
+        region = self._config.arrays[self.name]
+        d["hardware"] = {
+            "bench": self._config.name,
+            "array": self.name,
+            "chip_rows": [region.row_start, region.row_stop],
+            "chip_cols": [region.col_start, region.col_stop],
+            "read": {
+                "voltage_V": self.read_voltage,
+                "compliance_A": self._config.limits.current_compliance,
+                "nplc": self._inst.nplc,
+            },
+            "scheme": "VMM from reads; pulses grouped by signed count, one burst per group",
+            "operations": dict(self.operations),
+        }
+        return d
+
+    # ------------------------------------------------------------------ primitives
+    def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
+        inst = self._inst
+        hi, lo = self._wiring["smu_hi"], self._wiring["smu_lo"]
+        volts = self.read_voltage
+        g = np.empty(len(rows))
+        self.operations["read_calls"] += 1
+        try:
+            inst.prepare_read()
+            inst.smu.output_on()
+            for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+                inst.router.connect(frozenset({(hi, int(self._pads["drain"][r, c])),
+                                               (lo, int(self._pads["source"][r, c]))}))  # fmt: skip
+                amps = inst.smu.read_current()
+                self.operations["device_reads"] += 1
+                g[k] = self._conductance(amps, volts, int(r), int(c))
+            inst.smu.output_off()
+            inst.router.release()
+        except BaseException:
+            inst.make_safe()  # the original error is the one to report
+            raise
+        return g
+
+    def _conductance(self, amps: float, volts: float, row: int, col: int) -> float:
+        compliance = self._config.limits.current_compliance
+        if abs(amps) >= compliance * (1 - COMPLIANCE_MARGIN):
+            raise InstrumentError(
+                self._inst.smu.name,
+                f"device ({row}, {col}) of array {self.name!r} reads {amps:g} A, at the current "
+                f"compliance {compliance:g} A: its conductance exceeds {compliance / volts:g} S or the "
+                "routing shorts HI to LO; check the wiring, or raise current_compliance in the bench limits",
+            )
+        return amps / volts
+
+    def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
+        groups = self.pulse_groups(counts)
+        inst = self._inst
+        out, ref = self._wiring["pulse_out"], self._wiring["pulse_ref"]
+        applied: list[PulseGroup] = []
+        group: PulseGroup | None = None
+        stage = "routing"
+        self.operations["pulse_calls"] += 1
+        try:
+            for group in groups:
+                # A Ctrl-C during a group is held until the group is done (hil.interrupts).
+                with critical():
+                    stage = "routing"
+                    points = {(out, int(self._pads["gate"][r, c])) for r, c in group.devices}
+                    points |= {(ref, int(self._pads["source"][r, c])) for r, c in group.devices}
+                    inst.router.connect(frozenset(points))
+                    stage = "configuring"
+                    inst.prepare_pulse(pulse.amplitude, pulse.width, 1 if group.count > 0 else -1)
+                    inst.pulser.output_on()
+                    stage = "firing"
+                    inst.pulser.fire(abs(group.count))
+                    applied.append(group)
+                    self.operations["pulse_groups"] += 1
+                    group, stage = None, "after"
+                    inst.pulser.output_off()
+            inst.router.release()
+        except Exception as exc:
+            failures = inst.make_safe()
+            started = len(applied) + (group is not None)
+            raise PartialWriteError(
+                self.name, applied, group, stage, groups[started:], exc,
+                [f"{what}: {error}" for what, error in failures],
+            ) from exc  # fmt: skip
+        except BaseException:  # KeyboardInterrupt, SystemExit: safe first, then let it through
+            inst.make_safe()
+            raise
+
+    @staticmethod
+    def pulse_groups(counts: IntArray) -> list[PulseGroup]:
+        """Devices grouped by signed count: positive counts first, then negative, each by |count|.
+
+        One polarity after the other, so the generator changes polarity at most once per call.
+        """
+        values = sorted({int(v) for v in np.unique(counts) if v != 0}, key=lambda v: (v < 0, abs(v)))
+        groups = []
+        for v in values:
+            r, c = np.nonzero(counts == v)
+            groups.append(PulseGroup(v, tuple(zip(r.tolist(), c.tolist(), strict=True))))
+        return groups
+
+    def _close(self) -> None:
+        failures = self._inst.make_safe()
+        if failures:
+            raise SafeStateError(failures)
+
+    def _detach(self) -> None:
+        """Mark closed without touching the instruments (the bench shuts them down itself)."""
+        self._closed = True
