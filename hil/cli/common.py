@@ -11,7 +11,6 @@ from typing import Any
 from hil.bench import Bench
 from hil.pulses import Pulse
 
-BENCHES = ("sim",)
 DEFAULT_STORE = "runs/hil-runs.sqlite"
 
 
@@ -51,31 +50,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def g_range_arg(text: str) -> tuple[float, float]:
+    """'1e-6,20e-6' -> (1e-6, 2e-5) siemens."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--g-range looks like 1e-6,20e-6 (siemens), got {text!r}") from None
+    if not 0 <= low < high < float("inf"):
+        raise argparse.ArgumentTypeError(f"--g-range needs 0 <= GMIN < GMAX (siemens), got {text!r}")
+    return low, high
+
+
 # ---------------------------------------------------------------------- benches
 def open_bench(args: argparse.Namespace) -> Bench:
-    """The bench named by --bench, built from --preset and --seed."""
-    if args.bench == "sim":
-        from simulators.chip import SimulatedChip
-        from simulators.presets import PRESETS
+    """The bench named by --bench (sim, virtual or a bench TOML), with --preset and --seed."""
+    from hil.cli.benches import open_bench_from
 
-        if args.preset.endswith(".toml"):
-            if not Path(args.preset).is_file():
-                raise UsageError(
-                    f"no preset file {args.preset}: give a path `hil fit` wrote, or a preset name"
-                )
-        elif args.preset not in PRESETS:
-            raise UsageError(
-                f"unknown preset {args.preset!r}; choose one of: {', '.join(sorted(PRESETS))}, "
-                "or the path of a preset file (*.toml) that `hil fit` wrote"
-            )
-        return SimulatedChip(preset=args.preset, seed=args.seed)
-    raise UsageError(f"unknown bench {args.bench!r}; choose one of: {', '.join(BENCHES)}")
+    return open_bench_from(args)
 
 
-def pulse_from(args: argparse.Namespace, backend: Any) -> Pulse:
+def pulse_from(args: argparse.Namespace, backend: Any, bench: Bench | None = None) -> Pulse:
     """--amplitude/--width, or the simulated device's nominal pulse when both are omitted."""
     if args.amplitude is None and args.width is None:
-        nominal = getattr(backend, "nominal_pulse", None)
+        nominal = getattr(backend, "nominal_pulse", None) or getattr(bench, "nominal_pulse", None)
         if nominal is None:
             raise UsageError("this bench has no nominal pulse: give --amplitude VOLTS and --width SECONDS")
         return nominal
@@ -86,14 +83,26 @@ def pulse_from(args: argparse.Namespace, backend: Any) -> Pulse:
 
 def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
     group = parser.add_argument_group("bench and output")
-    group.add_argument("--bench", choices=BENCHES, default="sim", help="where to run (default: sim)")
+    group.add_argument(
+        "--bench",
+        default="sim",
+        help="where to run: sim (the bare simulator), virtual (the virtual bench through the real "
+        "drivers) or a bench file PATH.toml (default: sim)",
+    )
+    group.add_argument(
+        "--g-range",
+        type=g_range_arg,
+        help="with a bench file: the devices' nominal conductance range GMIN,GMAX in siemens",
+    )
     group.add_argument(
         "--preset",
         default="protonic-asymmetric",
         help="simulated device preset: a name (see `hil presets`) or a preset file from `hil fit` "
         "(default: protonic-asymmetric)",
     )
-    group.add_argument("--seed", type=int, default=0, help="seed of the chip and the run (default: 0)")
+    group.add_argument(
+        "--seed", type=int, default=0, help="seed of the (simulated) chip and the run (default: 0)"
+    )
     group.add_argument(
         "--out", type=Path, default=Path(out_default), help=f"run folder (default: {out_default})"
     )
@@ -185,7 +194,14 @@ def stored_run(
         if getattr(args, "resume_id", None) is not None:
             run = store.resume_run(args.resume_id)
         else:
-            run = store.start_run(protocol, params, bench.describe(), seed=args.seed, out_dir=args.out)
+            run = store.start_run(
+                protocol,
+                params,
+                bench.describe(),
+                instruments=getattr(bench, "identities", None),
+                seed=args.seed,
+                out_dir=args.out,
+            )
         with run:
             yield run
 
@@ -195,6 +211,10 @@ def finish(run: Any, args: argparse.Namespace, summary: dict[str, Any], figures:
     from hil.results import write_summary
 
     summary = {**summary, "run": run.uid, "figures": [str(f.name) for f in figures]}
+    transactions = summary.get("bench", {}).get("transactions")
+    if transactions:  # a bench with instruments: how many messages the run cost
+        total = sum(n for counts in transactions.values() for n in counts.values())
+        summary["instrument_transactions"] = {"total": total, **transactions}
     path = write_summary(args.out, summary)
     run.finish("completed", summary=summary)
     print(f"run {run.uid}: wrote {path}" + (f" and {len(figures)} figures" if figures else ""))

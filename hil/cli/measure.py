@@ -40,7 +40,7 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
     }
     with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
-        pulse = pulse_from(args, array)
+        pulse = pulse_from(args, array, bench)
         params["pulse"] = pulse
         with (
             stored_run(args, "symmetry-point", params, bench) as run,
@@ -91,7 +91,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
     }
     with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
-        pulse = pulse_from(args, array)
+        pulse = pulse_from(args, array, bench)
         params["pulse"] = pulse
         with (
             stored_run(args, "jump-table", params, bench) as run,

@@ -110,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         pulse = None
         if any(name != "fp" for name in args.algorithm):
             first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
-            pulse = pulse_from(args, bench.array(first, spec.layer_shapes[0]))
+            pulse = pulse_from(args, bench.array(first, spec.layer_shapes[0]), bench)
             params["pulse"] = pulse
         with stored_run(args, "train", params, bench) as run:
             for name in args.algorithm:

@@ -1,0 +1,206 @@
+"""Which bench a command runs on: the bare simulator, the virtual bench, or a bench TOML file.
+
+`--bench sim` is a SimulatedChip; `--bench virtual` starts the shipped virtual bench (virtual
+instruments on loopback, the simulated chip behind them) and drives it through the real
+drivers; `--bench PATH.toml` connects the instruments the file names. Also `hil bench up` and
+`hil bench check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from hil.bench import Bench
+from hil.cli.common import UsageError
+from hil.pulses import Pulse
+
+# The simulated devices' nominal pulse (6 V x 5 ns) is shorter than a 33500B can make (16 ns);
+# 4.75 V x 20 ns moves them as much (pulse factor 0.997; docs/hardware-backend.md).
+VIRTUAL_PULSE = Pulse(4.75, 20e-9)
+
+
+class VirtualBenchSession(Bench):
+    """A HardwareBench on a virtual bench started for it; closing closes both, bench first."""
+
+    def __init__(self, config_path: Path | None, preset: str, seed: int, latency: float = 0.0):
+        from drivers.bench import HardwareBench
+        from simulators.virtual.launch import start_virtual_bench
+
+        self.virtual, config = start_virtual_bench(config_path, preset=preset, seed=seed, latency=latency)
+        try:
+            self.hardware = HardwareBench(config, conductance_range=self.virtual.conductance_range, seed=seed)
+        except BaseException:
+            self.virtual.stop()
+            raise
+        self.nominal_pulse = VIRTUAL_PULSE
+
+    def array(self, name: str, shape: tuple[int, int]) -> Any:
+        return self.hardware.array(name, shape)
+
+    def describe(self) -> dict[str, object]:
+        return {**self.hardware.describe(), "bench": "virtual", "virtual": self.virtual.describe()}
+
+    def transactions(self) -> dict[str, dict[str, int]]:
+        return self.hardware.transactions()
+
+    @property
+    def identities(self) -> dict[str, str]:
+        return self.hardware.identities
+
+    def close(self) -> None:
+        try:
+            self.hardware.close()
+        finally:
+            self.virtual.stop()
+
+
+def virtual_config() -> Path:
+    """The shipped virtual bench: SMU, pulse generator and relay matrix, with the 4 x 4 A_main
+    and the arrays of SHD on Iris (network 4-4-3)."""
+    from simulators.virtual.launch import BENCHES
+
+    return BENCHES / "virtual-bench-iris.toml"
+
+
+def open_bench_from(args: argparse.Namespace) -> Bench:
+    """The bench named by --bench: "sim", "virtual" or the path of a bench TOML file."""
+    if args.bench == "sim":
+        return _simulated(args)
+    if args.bench == "virtual":
+        return VirtualBenchSession(virtual_config(), args.preset, args.seed)
+    path = Path(args.bench)
+    if path.suffix != ".toml":
+        raise UsageError(f"--bench takes sim, virtual or a bench file (*.toml); got {args.bench!r}")
+    if not path.is_file():
+        raise UsageError(f"no bench file {path}; write one (docs/tutorial.md) or use --bench sim|virtual")
+    if args.g_range is None:
+        raise UsageError(
+            "a bench file needs the devices' nominal conductance range for the weight mapping: "
+            "give --g-range GMIN,GMAX in siemens, e.g. --g-range 1e-6,20e-6"
+        )
+    from drivers.bench import HardwareBench
+    from drivers.registry import known_drivers
+    from hil.benchconfig import load_bench_config
+
+    config = load_bench_config(path, known_drivers())
+    return HardwareBench(config, conductance_range=args.g_range, seed=args.seed)
+
+
+def _simulated(args: argparse.Namespace) -> Bench:
+    from simulators.chip import SimulatedChip
+    from simulators.presets import PRESETS
+
+    if args.preset.endswith(".toml"):
+        if not Path(args.preset).is_file():
+            raise UsageError(f"no preset file {args.preset}: give a path `hil fit` wrote, or a preset name")
+    elif args.preset not in PRESETS:
+        raise UsageError(
+            f"unknown preset {args.preset!r}; choose one of: {', '.join(sorted(PRESETS))}, "
+            "or the path of a preset file (*.toml) that `hil fit` wrote"
+        )
+    return SimulatedChip(preset=args.preset, seed=args.seed)
+
+
+# ---------------------------------------------------------------------- hil bench up / check
+def cmd_bench_up(args: argparse.Namespace) -> int:
+    """Serve the virtual instruments until Ctrl-C; write a bench file with their live addresses."""
+    from simulators.virtual.launch import start_virtual_bench
+
+    source = Path(args.config) if args.config else virtual_config()
+    virtual, config = start_virtual_bench(source, preset=args.preset, seed=args.seed, latency=args.latency)
+    try:
+        text = f"# Written by `hil bench up` from {source}: the addresses are live while it runs.\n"
+        text += source.read_text(encoding="utf-8")
+        for role, instrument in config.instruments.items():
+            text = _set_address(text, role, instrument.address)
+        args.write.parent.mkdir(parents=True, exist_ok=True)
+        args.write.write_text(text, encoding="utf-8")
+        print(f"virtual bench up ({config.name}, preset {args.preset}, seed {args.seed}):")
+        for role, instrument in config.instruments.items():
+            print(f"  {role:<7} {instrument.driver:<15} {instrument.address}")
+        print(
+            f"wrote {args.write}: hil bench check {args.write}, or --bench {args.write} --g-range GMIN,GMAX"
+        )
+        print("Ctrl-C stops the instruments", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    finally:
+        virtual.stop()
+    print("virtual bench stopped")
+    return 0
+
+
+def _set_address(text: str, role: str, address: str) -> str:
+    """Replace the address line of [instruments.ROLE] in a bench file's text."""
+    table = re.search(rf"^\[instruments\.{role}\]\s*$", text, flags=re.MULTILINE)
+    if table is None:
+        raise ValueError(f"the bench file has no [instruments.{role}] table")
+    line = re.compile(r'^address\s*=\s*"[^"]*"', flags=re.MULTILINE)
+    found = line.search(text, table.end())
+    if found is None:
+        raise ValueError(f"[instruments.{role}] has no address line")
+    return text[: found.start()] + f'address = "{address}"' + text[found.end() :]
+
+
+def cmd_bench_check(args: argparse.Namespace) -> int:
+    """Connect, identify, verify routing and limits; print the table; exit 1 if anything failed."""
+    from drivers.bench import check_bench, format_check_table
+    from drivers.registry import known_drivers
+    from hil.benchconfig import load_bench_config
+
+    if args.config == "virtual":
+        from simulators.virtual.launch import virtual_bench
+
+        with virtual_bench(virtual_config(), seed=args.seed) as (_, config):
+            rows = check_bench(config)
+    else:
+        rows = check_bench(load_bench_config(Path(args.config), known_drivers()))
+    print(format_check_table(rows))
+    failed = [r for r in rows if r.status == "FAIL"]
+    print(
+        f"\n{len(rows) - len(failed)} of {len(rows)} checks passed"
+        + (": fix the FAIL rows" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="start the virtual bench, or check a bench file's instruments")
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
+    p = bench_sub.add_parser(
+        "up",
+        help="serve the virtual instruments on loopback and write a bench file with their addresses",
+        description="Starts the virtual SMU, pulse generator and switch matrix of a bench file (default: "
+        "the shipped virtual bench), wired to a simulated chip, and writes the file again with the "
+        "live addresses. Anything that speaks VISA can then drive them; Ctrl-C stops them.",
+    )
+    p.add_argument("config", nargs="?", help="bench file to serve (default: the shipped virtual bench)")
+    p.add_argument(
+        "--write", type=Path, default=Path("runs/virtual-bench.toml"), help="live bench file to write"
+    )
+    p.add_argument("--preset", default="protonic-asymmetric", help="simulated device preset")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated chip (default: 0)")
+    p.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every transaction (default: 0)"
+    )
+    p.set_defaults(func=cmd_bench_up)
+
+    p = bench_sub.add_parser(
+        "check",
+        help="connect a bench file's instruments, identify them, verify routing and limits",
+        description="Connects every instrument of CONFIG, asks each for *IDN?, checks the matrix size, "
+        "closes and reads back one crosspoint per bench terminal, and checks that the instruments can "
+        "honour the limits. Prints a table; exit status 1 if any check failed. Leaves the bench safe.",
+    )
+    p.add_argument("config", help="bench file (*.toml), or 'virtual' for the shipped virtual bench")
+    p.add_argument("--seed", type=int, default=0, help="seed of the virtual chip (with 'virtual')")
+    p.set_defaults(func=cmd_bench_check)
