@@ -17,7 +17,7 @@ from hil.jumptable import JumpTable
 from hil.pulses import SafetyLimits
 from simulators import presets
 from simulators.config import DeviceConfig
-from simulators.crossbar import SimulatedCrossbar, default_limits, seed_sequence, table_config
+from simulators.crossbar import ENGINES, SimulatedCrossbar, default_limits, seed_sequence, table_config
 
 
 class SimulatedChip(Bench):
@@ -25,7 +25,8 @@ class SimulatedChip(Bench):
 
     preset: a name from simulators.presets.PRESETS; seed: non-negative integer (or None for
     fresh entropy, recorded in describe()); limits: for every array (default: the config's
-    simulators.crossbar.default_limits); overrides: DeviceConfig fields.
+    simulators.crossbar.default_limits); engine: the arrays' engine (simulators.crossbar.ENGINES);
+    overrides: DeviceConfig fields.
     """
 
     def __init__(
@@ -33,17 +34,23 @@ class SimulatedChip(Bench):
         preset: str = "protonic-asymmetric",
         seed: int | None = 0,
         limits: SafetyLimits | None = None,
+        engine: str = "fast",
         **overrides: Any,
     ):
-        self._init(presets.preset(preset, **overrides), None, seed, limits, preset)
+        self._init(presets.preset(preset, **overrides), None, seed, limits, preset, engine)
 
     @classmethod
     def from_jump_table(
-        cls, table: JumpTable, seed: int | None = 0, limits: SafetyLimits | None = None, **overrides: Any
+        cls,
+        table: JumpTable,
+        seed: int | None = 0,
+        limits: SafetyLimits | None = None,
+        engine: str = "fast",
+        **overrides: Any,
     ) -> SimulatedChip:
         """A chip of table-driven devices (see simulators.crossbar.table_config for the defaults)."""
         chip = cls.__new__(cls)
-        chip._init(table_config(table, **overrides), table, seed, limits, None)
+        chip._init(table_config(table, **overrides), table, seed, limits, None, engine)
         return chip
 
     def _init(
@@ -53,7 +60,10 @@ class SimulatedChip(Bench):
         seed: int | None,
         limits: SafetyLimits | None,
         preset_name: str | None,
+        engine: str,
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if isinstance(seed, np.random.SeedSequence):
             raise TypeError("SimulatedChip takes an integer seed (or None), not a SeedSequence")
         self._seed = seed_sequence(seed)
@@ -61,6 +71,7 @@ class SimulatedChip(Bench):
         self._table = table
         self._limits = default_limits(config) if limits is None else limits
         self._preset = preset_name
+        self._engine = engine
         self._arrays: dict[str, SimulatedCrossbar] = {}
         self._closed = False
 
@@ -93,7 +104,7 @@ class SimulatedChip(Bench):
             return existing
         seed = np.random.SeedSequence(self._seed.entropy, spawn_key=tuple(name.encode("utf-8")))
         array = SimulatedCrossbar(
-            tuple(shape), self._config, seed=seed, limits=self._limits, table=self._table
+            tuple(shape), self._config, seed=seed, limits=self._limits, table=self._table, engine=self._engine
         )
         self._arrays[name] = array
         return array
@@ -106,6 +117,7 @@ class SimulatedChip(Bench):
             "array_seeds": "np.random.SeedSequence(seed, spawn_key=tuple(name.encode('utf-8')))",
             "config": self._config.to_dict(),
             "jump_table": self._table is not None,
+            "engine": self._engine,
             "limits": dict(self._limits.__dict__),
             "arrays": {name: list(a.shape) for name, a in self._arrays.items()},
         }

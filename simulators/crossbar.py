@@ -22,9 +22,14 @@ from hil.jumptable import JumpTable
 from hil.pulses import Pulse, SafetyLimits
 from simulators.config import DeviceConfig
 from simulators.devices import DeviceParameters, draw_devices, mean_rates, symmetry_states
+from simulators.fastpath import Bursts, Direction, apply_bursts, burst_constants, coincidences
 from simulators.presets import preset
 
 Seed = int | np.random.SeedSequence | None
+
+ENGINES = ("fast", "reference")
+"""How pulses are applied: "fast" (closed forms for bursts, fused stochastic update; see
+simulators.fastpath) or "reference" (one vector step per pulse, the contract's default update)."""
 
 
 def default_limits(config: DeviceConfig) -> SafetyLimits:
@@ -55,7 +60,8 @@ class SimulatedCrossbar(CrossbarBackend):
     config: the device population (simulators.config.DeviceConfig); table: the jump table of
     the "table" model (required for it, refused otherwise); seed: chip seed (int >= 0, a
     SeedSequence, or None for fresh entropy, recorded in describe()); limits: default
-    default_limits(config). Positive pulse counts raise the conductance.
+    default_limits(config); engine: one of ENGINES (the two agree in distribution, not
+    draw for draw). Positive pulse counts raise the conductance.
     """
 
     def __init__(
@@ -65,7 +71,10 @@ class SimulatedCrossbar(CrossbarBackend):
         seed: Seed = 0,
         limits: SafetyLimits | None = None,
         table: JumpTable | None = None,
+        engine: str = "fast",
     ):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if not isinstance(config, DeviceConfig):
             raise TypeError(f"config must be a simulators.config.DeviceConfig, got {type(config).__name__}")
         if (config.model == "table") != (table is not None):
@@ -98,6 +107,9 @@ class SimulatedCrossbar(CrossbarBackend):
         )
         self._pulse_rng = np.random.default_rng(pulses_ss)
         self._measure_rng = np.random.default_rng(measure_ss)
+        self._engine = engine
+        self._g: FloatArray | None = None  # conductances (rows, cols) for VMMs; None after a write
+        self._bursts: dict[float, tuple[Direction, Direction] | None] = {}  # by pulse factor m
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -107,10 +119,11 @@ class SimulatedCrossbar(CrossbarBackend):
         shape: tuple[int, int],
         seed: Seed = 0,
         limits: SafetyLimits | None = None,
+        engine: str = "fast",
         **overrides: Any,
     ) -> SimulatedCrossbar:
         """An array of preset `name` (see simulators.presets), DeviceConfig fields overridden."""
-        return cls(shape, preset(name, **overrides), seed=seed, limits=limits)
+        return cls(shape, preset(name, **overrides), seed=seed, limits=limits, engine=engine)
 
     @classmethod
     def from_jump_table(
@@ -119,10 +132,13 @@ class SimulatedCrossbar(CrossbarBackend):
         shape: tuple[int, int],
         seed: Seed = 0,
         limits: SafetyLimits | None = None,
+        engine: str = "fast",
         **overrides: Any,
     ) -> SimulatedCrossbar:
         """Devices whose every pulse draws ΔG from `table` (see table_config for the defaults)."""
-        return cls(shape, table_config(table, **overrides), seed=seed, limits=limits, table=table)
+        return cls(
+            shape, table_config(table, **overrides), seed=seed, limits=limits, table=table, engine=engine
+        )
 
     # ------------------------------------------------------------------ description
     @property
@@ -150,6 +166,11 @@ class SimulatedCrossbar(CrossbarBackend):
         return self._table
 
     @property
+    def engine(self) -> str:
+        """"fast" or "reference" (see ENGINES)."""
+        return self._engine
+
+    @property
     def nominal_pulse(self) -> Pulse:
         """The pulse at which the config's step sizes hold (pulse factor m = 1)."""
         return self._config.nominal_pulse
@@ -167,6 +188,7 @@ class SimulatedCrossbar(CrossbarBackend):
                 "amplitude_V": self.nominal_pulse.amplitude,
                 "width_s": self.nominal_pulse.width,
             },
+            "engine": self._engine,
             "stuck_devices": int(np.sum(self._dev.stuck)),
             "jump_table": None if self._table is None else _table_summary(self._table),
         }
@@ -205,6 +227,7 @@ class SimulatedCrossbar(CrossbarBackend):
                 f"[{self._dev.g_min[k]:g}, {self._dev.g_max[k]:g}] S"
             )
         self._x = np.clip(x, 0.0, 1.0)
+        self._g = None
 
     def device_parameters(self) -> DeviceParameters:
         """Per-device bounds, step sizes and stuck flags that the variation drew, shaped like the array."""
@@ -247,16 +270,64 @@ class SimulatedCrossbar(CrossbarBackend):
         return self.conductance + self._read_sigma() * self._measure_rng.standard_normal(self.shape)
 
     def _vmm(self, v: FloatArray) -> FloatArray:
-        return self._with_output_noise(v @ self.conductance)
+        return self._with_output_noise(v @ self._conductance_matrix())
 
     def _vmm_transposed(self, v: FloatArray) -> FloatArray:
-        return self._with_output_noise(v @ self.conductance.T)
+        return self._with_output_noise(v @ self._conductance_matrix().T)
+
+    def _conductance_matrix(self) -> FloatArray:
+        """The state in siemens, kept between writes: a VMM does not rebuild it (read-only view)."""
+        if self._g is None:
+            self._g = (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
+            self._g.flags.writeable = False
+        return self._g
 
     def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
-        """Reference implementation: pulse k reaches every device with |n| > k, one vector step each."""
+        self._g = None
         m = self._config.pulse_factor(pulse)
         if m == 0.0:
             return  # at or below the threshold nothing moves
+        # Single pulses have no burst to shorten: the per-pulse step itself, draw for draw.
+        directions = self._burst_directions(m) if np.max(np.abs(counts)) > 1 else None
+        if directions is None:
+            self._apply_pulses_per_pulse(counts, m)
+        else:
+            self._apply_bursts(Bursts.from_dense(counts), directions)
+
+    def _stochastic_update(self, p: FloatArray, q: FloatArray, bl: int, pulse: Pulse) -> IntArray | None:
+        if self._engine == "reference":
+            return super()._stochastic_update(p, q, bl, pulse)
+        # Fused: count the coincidences (packed popcounts), apply them as bursts.
+        self._g = None
+        counts, bursts = coincidences(p, q, bl, self._stream_rng.bit_generator)
+        m = self._config.pulse_factor(pulse)
+        if m == 0.0:
+            return counts  # the streams fired, below the threshold nothing moves
+        directions = self._burst_directions(m)
+        if directions is None:
+            self._apply_pulses_per_pulse(counts, m)
+        else:
+            self._apply_bursts(bursts, directions)
+        return counts
+
+    def _burst_directions(self, m: float) -> tuple[Direction, Direction] | None:
+        """Closed-form constants at pulse factor m; None for the reference engine and where none holds."""
+        if self._engine == "reference" or self._table is not None:
+            return None
+        if m not in self._bursts:
+            if len(self._bursts) >= 8:  # a protocol sweeping amplitudes should not grow this forever
+                self._bursts.clear()
+            self._bursts[m] = burst_constants(self._config, self._dev, m)
+        return self._bursts[m]
+
+    def _apply_bursts(self, bursts: Bursts, directions: tuple[Direction, Direction]) -> None:
+        bitgen = self._pulse_rng.bit_generator
+        up, down = directions
+        apply_bursts(self._x, bursts.up_index, bursts.up_count, up, bitgen)
+        apply_bursts(self._x, bursts.down_index, bursts.down_count, down, bitgen)
+
+    def _apply_pulses_per_pulse(self, counts: IntArray, m: float) -> None:
+        """Reference implementation: pulse k reaches every device with |n| > k, one vector step each."""
         n = np.abs(counts).ravel()
         idx = np.flatnonzero((n > 0) & ~self._dev.stuck)
         if idx.size == 0:
