@@ -35,6 +35,7 @@ from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
+from protocols.checks import positive_int
 
 SCOPE = "jump_table"  # checkpoint scope of this protocol
 CONVENTION = "start"
@@ -182,14 +183,14 @@ def measure_jump_table(
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
     pairs = _pairs(devices, backend.shape)
-    n_cycles = _positive_int(n_cycles, "n_cycles")
-    n_up = _positive_int(n_up, "n_up")
-    n_down = n_up if n_down is None else _positive_int(n_down, "n_down")
+    n_cycles = positive_int(n_cycles, "n_cycles")
+    n_up = positive_int(n_up, "n_up")
+    n_down = n_up if n_down is None else positive_int(n_down, "n_down")
     whole = isinstance(noise_reads, int | np.integer) and not isinstance(noise_reads, bool)
     if not whole or noise_reads < 0 or noise_reads == 1:  # one read has no spread
         raise ValueError(f"noise_reads must be 0 (skip) or a whole number >= 2, got {noise_reads!r}")
     # The table's own checks run after the measurement; bad settings must fail before it.
-    n_bins = _positive_int(n_bins, "n_bins")
+    n_bins = positive_int(n_bins, "n_bins")
     if isinstance(n_quantiles, bool) or not isinstance(n_quantiles, int | np.integer) or n_quantiles < 2:
         raise ValueError(f"n_quantiles must be a whole number >= 2, got {n_quantiles!r}")
     if g_range is not None:
@@ -360,9 +361,3 @@ def _pairs(devices: ArrayLike, shape: tuple[int, int]) -> IntArray:
     if len(pairs) == 0:
         raise ValueError("devices selects no device; choose at least one")
     return pairs.astype(np.int64)
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)

@@ -32,6 +32,7 @@ from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.recording import Recorder
 from hil.results import to_jsonable
+from protocols.checks import positive_int
 
 BoolArray = NDArray[np.bool_]
 
@@ -162,9 +163,9 @@ def program_conductances(
     step0 = None if step is None else _per_device(step, shape, "step")
     if step0 is not None and not np.all(np.isfinite(step0[mask]) & (step0[mask] > 0)):
         raise ValueError("step must be finite and > 0 siemens for every selected device, or None")
-    max_iterations = _positive_int(max_iterations, "max_iterations")
-    patience = _positive_int(patience, "patience")
-    cap = _positive_int(max_pulses_per_iteration, "max_pulses_per_iteration")
+    max_iterations = positive_int(max_iterations, "max_iterations")
+    patience = positive_int(patience, "patience")
+    cap = positive_int(max_pulses_per_iteration, "max_pulses_per_iteration")
     if cap > backend.limits.max_pulses_per_call:
         raise ValueError(
             f"max_pulses_per_iteration {cap} exceeds the bench limit max_pulses_per_call "
@@ -345,9 +346,3 @@ def _per_device(value: float | ArrayLike, shape: tuple[int, int], name: str) -> 
     if a.shape != shape:
         raise ValueError(f"{name} must be a number or an array of shape {shape} (siemens), got {a.shape}")
     return a
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)

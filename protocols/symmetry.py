@@ -31,6 +31,7 @@ from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.recording import Recorder
 from hil.results import to_jsonable
+from protocols.checks import positive_int
 
 BoolArray = NDArray[np.bool_]
 
@@ -173,8 +174,8 @@ def find_symmetry_point(
     """
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
-    window = _positive_int(window, "window")
-    max_pairs = _positive_int(max_pairs, "max_pairs")
+    window = positive_int(window, "window")
+    max_pairs = positive_int(max_pairs, "max_pairs")
     if window < 2:
         raise ValueError(f"window must be at least 2 pairs (a standard error needs two), got {window}")
     if max_pairs < 2 * window:
@@ -348,12 +349,6 @@ def _step(u: FloatArray, d: FloatArray, d_before: FloatArray) -> tuple[FloatArra
     read noise each), so the plain standard error applies."""
     steps = np.concatenate([u - d_before, u - d])
     return steps.mean(axis=0), steps.std(axis=0, ddof=1) / np.sqrt(steps.shape[0])
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)
 
 
 def _stats(x: FloatArray) -> dict[str, float | int | None]:
