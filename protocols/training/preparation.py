@@ -29,13 +29,16 @@ class CalibrationSettings:
     """Budgets of the one-time serial steps.
 
     symmetry_max_pairs, symmetry_window: find_symmetry_point's pair budget and averaging window.
+        The window must exceed the devices' relaxation time (~230 pairs on the protonic
+        preset): with 200 no device of a 5 x 4 array converged and the whole 4000-pair budget
+        was spent; with 500 all 20 converged after 2000 pairs.
     program_tolerance_steps: write-verify tolerance in units of the measured step (one step is
         the finest a pulse can do; above ~1 it also covers read noise of a few tenths of a step).
     program_max_iterations: write-verify rounds at most.
     """
 
     symmetry_max_pairs: int = 4000
-    symmetry_window: int = 200
+    symmetry_window: int = 500
     program_tolerance_steps: float = 1.5
     program_max_iterations: int = 100
 
