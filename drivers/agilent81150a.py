@@ -5,6 +5,8 @@ Commands follow the Agilent 81150A/81160A User's Guide, "Programming Reference":
 :POLarity, :LOAD), :ARM:SOURce and :TRIGger:COUNt. The channel suffix sits on the last
 keyword it belongs to (e.g. `:PULS:WIDT2`), as in that guide and in PyMeasure's 81160A driver.
 A burst is armed manually: with `:ARM:SOUR MAN` each *TRG starts `:TRIG:COUN` pulses.
+Confirmed settings are remembered as in drivers.keysight33500b: a new pulse sends only what
+changed, and any error or a shutdown makes the driver forget them.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class Agilent81150A(SCPIMixin, Instrument, ScpiErrorQueue, PulseGenerator):
         self.ch: Agilent81150AChannel = self.channels[self.channel_number]
         self._pulse: tuple[float, float, int, float] | None = None
         self._count: int | None = None
+        self._trigger: str | None = None  # bursts are armed manually (*TRG) only
         self._output_enabled = False
 
     # ------------------------------------------------------------------ PulseGenerator role
@@ -127,12 +130,29 @@ class Agilent81150A(SCPIMixin, Instrument, ScpiErrorQueue, PulseGenerator):
         self, amplitude: float, width: float, polarity: int, period: float | None = None
     ) -> None:
         a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
+        known, self._pulse = self._pulse, None
+        with self._forget_on_error():
+            self.output_off()
+            if known is None:
+                self._configure_all(a, w, pol, p)
+            else:  # only what changed since the confirmed configuration
+                changed = False
+                if (known[1], known[3]) != (w, p):
+                    set_timing(self.ch, w, p, self.edge_time, self.name, present=known[3])
+                    changed = True
+                if (known[0], known[2]) != (a, pol):
+                    set_levels(self.ch, a, pol)
+                    changed = True
+                if changed:
+                    self.raise_on_errors("configure_pulse()")
+        self._pulse = (a, w, pol, p)
+
+    def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
         guard = None
         if self.limits is not None:
             guard = min(self.limits.max_pulse_amplitude, self.max_amplitude)
-        self._pulse, self._count = None, None
+        self._count = None
         ch = self.ch
-        self.output_off()
         ch.voltage_limits_enabled = False
         ch.output_load = HIGH_IMPEDANCE_OHMS if self.load_ohms is None else self.load_ohms
         ch.shape = "PULS"
@@ -145,36 +165,40 @@ class Agilent81150A(SCPIMixin, Instrument, ScpiErrorQueue, PulseGenerator):
             ch.voltage_limit_low = -guard
             ch.voltage_limits_enabled = True
         self.raise_on_errors("configure_pulse()")
-        self._pulse, self._count = (a, w, pol, p), 1
+        self._count = 1
 
     def fire(self, count: int) -> None:
         _, _, _, period = self._require_configured("fire()")
         n = self._check_count(count)
         if not self._output_enabled:
             raise RuntimeError(f"{self.name}: the output is off; call output_on() before fire()")
-        if n != self._count:
-            self._count = None
-            self.ch.trigger_count = n
-            self.raise_on_errors("setting the burst count")
-            self._count = n
-        with timeout_at_least(self, n * period):
-            self.write("*TRG")
-            done = self.ask("*OPC?")
-        if done.strip() != "1":
-            raise InstrumentError(self.name, f"*OPC? answered {done!r} after the burst, expected '1'")
+        with self._forget_on_error():
+            if n != self._count:
+                self._count = None
+                self.ch.trigger_count = n
+                self.raise_on_errors("setting the burst count")
+                self._count = n
+            with timeout_at_least(self, n * period):
+                self.write("*TRG")
+                done = self.ask("*OPC?")
+            if done.strip() != "1":
+                raise InstrumentError(self.name, f"*OPC? answered {done!r} after the burst, expected '1'")
 
     def output_on(self) -> None:
         self._require_configured("output_on()")
-        self.ch.output_enabled = True
-        self.raise_on_errors("output_on()")
+        with self._forget_on_error():
+            self.ch.output_enabled = True
+            self.raise_on_errors("output_on()")
         self._output_enabled = True
 
     def output_off(self) -> None:
-        self.ch.output_enabled = False
         self._output_enabled = False
+        with self._forget_on_error():
+            self.ch.output_enabled = False
 
     def shutdown(self) -> None:
-        """Switch the role's output off."""
+        """Switch the role's output off; the next configuration sends everything."""
         self._output_enabled = False
+        self.forget_settings()
         send_all(self.write, [f":OUTP{self.channel_number} OFF"])
         super().shutdown()

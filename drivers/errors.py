@@ -77,7 +77,10 @@ class TspErrorQueue:
 
     def raise_on_errors(self, context: str) -> None:
         """Ask `print(errorqueue.count)`; read that many entries and raise InstrumentError."""
-        reply = self.ask("print(errorqueue.count)")
+        self.raise_on_error_count(self.ask("print(errorqueue.count)"), context)
+
+    def raise_on_error_count(self, reply: str, context: str) -> None:
+        """`reply` is a printed errorqueue.count: if it is not 0, read the entries and raise."""
         try:
             count = int(float(reply))
         except ValueError:

@@ -16,7 +16,7 @@ from pymeasure.instruments.keithley import Keithley2450
 from pymeasure.instruments.validators import strict_range
 
 from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
-from drivers.roles import SourceMeter
+from drivers.roles import SourceMeter, check_real, check_whole, check_window
 from drivers.safestate import send_all
 from drivers.timeouts import timeout_at_least
 from hil.pulses import SafetyLimits
@@ -98,6 +98,7 @@ class Keithley2450SMU(Keithley2450, ScpiErrorQueue, SourceMeter):
         self._bias: float | None = None
         self._nplc = 1.0
         self._output_enabled = False
+        self._triggered: tuple[int, float] | None = None  # (readings, settle s) of the set-up sequence
 
     def check_errors(self) -> list:
         """Raise InstrumentError if the error queue holds entries (PyMeasure's version only logs)."""
@@ -161,6 +162,48 @@ class Keithley2450SMU(Keithley2450, ScpiErrorQueue, SourceMeter):
         self.enable_source()
         self.raise_on_errors("a list sweep")
         return parse_floats(self.name, reply, n, "list sweep")
+
+    supports_triggered_reads = True
+    max_triggered_reads = 10_000  # readings one sequence may take (defbuffer1 holds far more)
+    digital_lines = 6  # rear-panel digital I/O lines
+
+    def configure_triggered_reads(self, count: int, line: int, settle: float) -> None:
+        """A trigger model (manual 6, :TRIGger:BLOCk commands) looping `count` times over
+        {notify 1 -> a pulse out of digital I/O `line`; constant delay `settle` s; one reading
+        into defbuffer1}. The line becomes a trigger output on notify event 1, active low (falling
+        edge first, 10 us). One message (a compound of the commands) and one error query.
+        """
+        self._require_configured("configure_triggered_reads()")
+        n = check_whole(self.name, "reading count", count, 1, self.max_triggered_reads)
+        dio = check_whole(self.name, "digital I/O line", line, 1, self.digital_lines)
+        delay = check_real(self.name, "settle time", settle, "seconds")
+        check_window(self.name, "settle time", delay, (0.0, 10.0), "s")
+        setup = [
+            f":DIG:LINE{dio}:MODE TRIG, OUT",
+            f":TRIG:DIG{dio}:OUT:LOG NEG",
+            f":TRIG:DIG{dio}:OUT:PULS 1e-05",
+            f":TRIG:DIG{dio}:OUT:STIM NOT1",
+            ':TRIG:LOAD "Empty"',
+            ':TRIG:BLOC:BUFF:CLE 1, "defbuffer1"',
+            ":TRIG:BLOC:NOT 2, 1",
+            f":TRIG:BLOC:DEL:CONS 3, {delay:g}",
+            ':TRIG:BLOC:MEAS 4, "defbuffer1"',
+            f":TRIG:BLOC:BRAN:COUN 5, {n}, 2",  # back to block 2 until blocks 2-4 ran n times
+        ]
+        self._triggered = None
+        self.write(";".join(setup))
+        self.raise_on_errors("setting up a triggered read sequence")
+        self._triggered = (n, delay)
+
+    def run_triggered_reads(self) -> list[float]:
+        """:INIT;*WAI;:TRAC:DATA? in one query: runs the trigger model, returns its readings."""
+        self._require_output("run_triggered_reads()")
+        if self._triggered is None:
+            raise RuntimeError(f"{self.name}: call configure_triggered_reads() before run_triggered_reads()")
+        n, delay = self._triggered
+        with timeout_at_least(self, n * delay + self._list_duration(n)):
+            reply = self.ask(f':INIT;*WAI;:TRAC:DATA? 1, {n}, "defbuffer1", READ')
+        return parse_floats(self.name, reply, n, "triggered read sequence")
 
     def shutdown(self) -> None:
         """Abort any sweep, source 0 V, output off (no ramp: this driver only sources small read biases)."""

@@ -5,6 +5,12 @@ Reference": SOURce:FUNCtion:PULSe, SOURce:VOLTage (HIGH, LOW, LIMit), SOURce:BUR
 TRIGger:SOURce, OUTPut (LOAD, POLarity). PyMeasure's channel properties are reused; this
 module adds the few the pulse role needs and widens the level windows to the high-impedance
 range (levels are refused outside it, never clamped).
+
+The driver remembers the settings the instrument confirmed (error queue empty afterwards), so
+a new pulse sends only what changed: a polarity flip is the output off, three level writes
+and the error query. Any error while talking to the instrument, and shutdown, make it forget
+them, so the next configuration sends everything. Bursts fire on the bus (*TRG) or, after
+arm_external_trigger(), on the rear Ext Trig input (TRIGger:SOURce EXTernal), one pulse per edge.
 """
 
 from __future__ import annotations
@@ -96,20 +102,40 @@ class Keysight33500B(Agilent33500, ScpiErrorQueue, PulseGenerator):
         self.ch: Keysight33500BChannel = self.channels[self.channel_number]
         self._pulse: tuple[float, float, int, float] | None = None
         self._count: int | None = None
+        self._trigger: str | None = None
         self._output_enabled = False
 
     # ------------------------------------------------------------------ PulseGenerator role
+    supports_external_trigger = True
+
     def configure_pulse(
         self, amplitude: float, width: float, polarity: int, period: float | None = None
     ) -> None:
         a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
+        known, self._pulse = self._pulse, None
+        with self._forget_on_error():
+            self.output_off()
+            if known is None:
+                self._configure_all(a, w, pol, p)
+            else:
+                changed = False
+                if (known[1], known[3]) != (w, p):
+                    set_timing(self.ch, w, p, self.edge_time, self.name, present=known[3])
+                    changed = True
+                if (known[0], known[2]) != (a, pol):
+                    set_levels(self.ch, a, pol)
+                    changed = True
+                if changed:
+                    self.raise_on_errors("configure_pulse()")
+        self._pulse = (a, w, pol, p)
+
+    def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
         guard = None
         if self.limits is not None:
             # The generator's own limit is only ever tighter than the instrument's window.
             guard = min(self.limits.max_pulse_amplitude, self.max_amplitude)
-        self._pulse, self._count = None, None
+        self._count, self._trigger = None, None
         ch = self.ch
-        self.output_off()
         ch.voltage_limits_enabled = False  # OUTP:LOAD cannot change while limits are on
         ch.output_load = "INF" if self.load_ohms is None else f"{self.load_ohms:g}"
         ch.shape = "PULS"
@@ -125,36 +151,58 @@ class Keysight33500B(Agilent33500, ScpiErrorQueue, PulseGenerator):
             ch.voltage_limit_low = -guard
             ch.voltage_limits_enabled = True
         self.raise_on_errors("configure_pulse()")
-        self._pulse, self._count = (a, w, pol, p), 1
+        self._count, self._trigger = 1, "BUS"
 
     def fire(self, count: int) -> None:
         _, _, _, period = self._require_configured("fire()")
         n = self._check_count(count)
         if not self._output_enabled:
             raise RuntimeError(f"{self.name}: the output is off; call output_on() before fire()")
-        if n != self._count:
+        with self._forget_on_error():
+            self._set_burst(n, "BUS")
+            with timeout_at_least(self, n * period):
+                self.trigger()  # *TRG;*WAI
+                done = self.complete  # *OPC? answers once the burst is out
+            if done.strip() != "1":
+                raise InstrumentError(self.name, f"*OPC? answered {done!r} after the burst, expected '1'")
+
+    def arm_external_trigger(self) -> None:
+        """TRIGger:SOURce EXTernal with bursts of one pulse: each edge on the rear Ext Trig
+        input fires one pulse (when the output is on)."""
+        self._require_configured("arm_external_trigger()")
+        with self._forget_on_error():
+            self._set_burst(1, "EXT")
+
+    def _set_burst(self, count: int, trigger: str) -> None:
+        """Burst count and trigger source, written only if they differ from the confirmed ones."""
+        changed = []
+        if count != self._count:
             self._count = None
-            self.ch.burst_ncycles = n
-            self.raise_on_errors("setting the burst count")
-            self._count = n
-        with timeout_at_least(self, n * period):
-            self.trigger()  # *TRG;*WAI
-            done = self.complete  # *OPC? answers once the burst is out
-        if done.strip() != "1":
-            raise InstrumentError(self.name, f"*OPC? answered {done!r} after the burst, expected '1'")
+            self.ch.burst_ncycles = count
+            changed.append("the burst count")
+        if trigger != self._trigger:
+            self._trigger = None
+            self.ch.trigger_source = trigger
+            changed.append("the trigger source")
+        if changed:
+            self.raise_on_errors("setting " + " and ".join(changed))
+        self._count, self._trigger = count, trigger
 
     def output_on(self) -> None:
         self._require_configured("output_on()")
-        self.ch.output = True
-        self.raise_on_errors("output_on()")
+        with self._forget_on_error():
+            self.ch.output = True
+            self.raise_on_errors("output_on()")
         self._output_enabled = True
 
     def output_off(self) -> None:
-        self.ch.output = False
         self._output_enabled = False
+        with self._forget_on_error():
+            self.ch.output = False
 
     def shutdown(self) -> None:
-        """Switch the role's output off."""
+        """Switch the role's output off; the next configuration sends everything."""
         self._output_enabled = False
+        self.forget_settings()
         send_all(self.write, [f"OUTP{self.channel_number} 0"])
         super().shutdown()

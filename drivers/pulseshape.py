@@ -14,13 +14,18 @@ from typing import Any
 from drivers.errors import InstrumentError
 
 
-def set_timing(channel: Any, width: float, period: float, edge_time: float, instrument: str) -> None:
-    """Write width and period (seconds); asks the present period once to choose the order."""
-    reply = channel.pulse_period
-    try:
-        present = float(reply)
-    except (TypeError, ValueError):
-        raise InstrumentError(instrument, f"unreadable pulse period reply {reply!r}") from None
+def set_timing(
+    channel: Any, width: float, period: float, edge_time: float, instrument: str,
+    present: float | None = None,
+) -> None:
+    """Write width and period (seconds); the present period (seconds) chooses the order, and
+    is asked from the instrument when the caller does not know it."""
+    if present is None:
+        reply = channel.pulse_period
+        try:
+            present = float(reply)
+        except (TypeError, ValueError):
+            raise InstrumentError(instrument, f"unreadable pulse period reply {reply!r}") from None
     if width + 1.6 * edge_time <= present:
         channel.pulse_width = width  # fits the present period; the new period then fits it
         channel.pulse_period = period

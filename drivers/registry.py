@@ -5,12 +5,19 @@
     smu = open_instrument(config.instrument("smu"), config.limits)
 
 Driver modules are imported only when opened, so that naming a driver costs nothing.
+
+VISA drivers also take the option `visa_library` (pyvisa's library argument). Its default is
+"@py" (pyvisa-py) for raw sockets (TCPIP...::SOCKET) and serial ports (ASRL...), which
+pyvisa-py serves on its own, so that opening them does not search the computer for an IVI
+VISA library (~0.3 s per instrument); other addresses (GPIB, USB, VXI-11 INSTR) keep pyvisa's
+default search. Give visa_library = "" to search anyway, or a library's path.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +33,7 @@ class DriverEntry:
     role: str  # "smu", "pulser" or "matrix", as in hil.benchconfig.ROLES
     module: str
     cls: str
+    visa: bool = True  # connects through pyvisa (takes the visa_library option)
 
     def load(self) -> type:
         return getattr(importlib.import_module(self.module), self.cls)
@@ -38,11 +46,14 @@ DRIVERS: dict[str, DriverEntry] = {
     "keysight33500b": DriverEntry("pulser", "drivers.keysight33500b", "Keysight33500B"),
     "agilent81150a": DriverEntry("pulser", "drivers.agilent81150a", "Agilent81150A"),
     "keithley707b": DriverEntry("matrix", "drivers.keithley707b", "Keithley707B"),
-    "serialrelay": DriverEntry("matrix", "drivers.serial_relay", "SerialRelayMatrix"),
+    "serialrelay": DriverEntry("matrix", "drivers.serial_relay", "SerialRelayMatrix", visa=False),
 }
 
 # The connection itself and the safety limits are not bench options.
 _NOT_OPTIONS = {"self", "adapter", "limits", "name"}
+VISA_LIBRARY = "visa_library"
+# Address forms pyvisa-py opens without any other VISA library.
+_PYVISA_PY_ADDRESS = re.compile(r"^(TCPIP\d*::.+::SOCKET|ASRL.+)$", re.IGNORECASE)
 
 
 def known_drivers() -> dict[str, str]:
@@ -52,11 +63,19 @@ def known_drivers() -> dict[str, str]:
 
 def driver_options(driver: str) -> list[str]:
     """The `options` a bench configuration may give this driver (its constructor's keywords)."""
-    parameters = inspect.signature(_entry(driver).load().__init__).parameters
-    return [
+    entry = _entry(driver)
+    parameters = inspect.signature(entry.load().__init__).parameters
+    names = [
         p.name for p in parameters.values()
         if p.name not in _NOT_OPTIONS and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
     ]  # fmt: skip
+    return [*names, VISA_LIBRARY] if entry.visa else names
+
+
+def default_visa_library(address: str) -> str:
+    """ "@py" for addresses pyvisa-py opens on its own (TCPIP...::SOCKET, ASRL...), else ""
+    (pyvisa's default: search for an installed VISA library)."""
+    return "@py" if _PYVISA_PY_ADDRESS.match(address.strip()) else ""
 
 
 def open_instrument(config: InstrumentConfig, limits: SafetyLimits) -> Driver:
@@ -74,6 +93,12 @@ def open_instrument(config: InstrumentConfig, limits: SafetyLimits) -> Driver:
             f"its options are: {', '.join(allowed) or 'none'}"
         )
     kwargs: dict[str, Any] = dict(config.options)
+    if entry.visa:
+        library = kwargs.pop(VISA_LIBRARY, default_visa_library(config.address))
+        if not isinstance(library, str):
+            raise ValueError(f"option visa_library must be a string such as \"@py\", got {library!r}")
+        if library:
+            kwargs[VISA_LIBRARY] = library
     if entry.role != "matrix":
         kwargs["limits"] = limits
     return entry.load()(config.address, **kwargs)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 from hil.pulses import LimitError, Pulse, SafetyLimits
@@ -102,6 +103,20 @@ class SourceMeter(ABC):
     def shutdown(self) -> None:
         """Source 0 V and switch the output off. Safe to call repeatedly."""
 
+    #: True if configure_triggered_reads() and run_triggered_reads() are implemented
+    supports_triggered_reads: ClassVar[bool] = False
+
+    def configure_triggered_reads(self, count: int, line: int, settle: float) -> None:
+        """Set up a sequence the instrument runs on its own, `count` times: a trigger pulse out
+        of digital I/O `line`, wait `settle` seconds, one current reading at the present bias.
+        Raises InstrumentError if the error queue holds entries afterwards.
+        """
+        raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
+
+    def run_triggered_reads(self) -> list[float]:
+        """Run the configured sequence and return its currents (amperes). The output must be on."""
+        raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
+
     # ------------------------------------------------------------------ shared checks
     def _check_bias(self, volts: object) -> float:
         value = check_real(self.name, "bias", volts, "volts")
@@ -163,10 +178,17 @@ class PulseGenerator(ABC):
     edge_time: ClassVar[float]  # s, the edge the driver programs; period >= width + 1.6 edge
     max_count: ClassVar[int]  # most pulses in one burst
 
+    #: True if arm_external_trigger() is implemented (bursts on the rear trigger input)
+    supports_external_trigger: ClassVar[bool] = False
+
     name: str
     limits: SafetyLimits | None
     load_ohms: float | None
+    # The settings the instrument confirmed (error queue empty afterwards); None: unknown, so
+    # the next configuration sends everything. _count: pulses per burst; _trigger: "BUS"/"EXT".
     _pulse: tuple[float, float, int, float] | None
+    _count: int | None
+    _trigger: str | None
     _output_enabled: bool
 
     @abstractmethod
@@ -179,7 +201,8 @@ class PulseGenerator(ABC):
         (default twice the width, or the shortest the instrument allows). Switches the output
         off first, because changing levels and polarity passes through shapes that do not rest
         at 0 V; call output_on() afterwards. Raises InstrumentError if the error queue holds
-        entries afterwards.
+        entries afterwards. Once a configuration has been confirmed, the next one sends only
+        what changed (a polarity flip: the levels), then reads the error queue.
         """
 
     @abstractmethod
@@ -189,6 +212,31 @@ class PulseGenerator(ABC):
         Needs configure_pulse and the output on. Never retried: on any error the number of
         pulses that reached the device is unknown, and the caller must read the device.
         """
+
+    def arm_external_trigger(self) -> None:
+        """Fire one pulse of the configured shape per edge on the external trigger input.
+
+        Needs configure_pulse; the output state is unchanged (switch it on to deliver pulses).
+        The next fire() returns to bus triggering. Raises InstrumentError if the error queue
+        holds entries afterwards.
+        """
+        raise NotImplementedError(f"{self.name}: this driver cannot fire on an external trigger")
+
+    def forget_settings(self) -> None:
+        """Forget what the instrument is set to: the next configure_pulse sends everything.
+
+        Called on any error while talking to the instrument, by shutdown, and by a bench that
+        made itself safe after an error.
+        """
+        self._pulse, self._count, self._trigger = None, None, None
+
+    @contextmanager
+    def _forget_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.forget_settings()
+            raise
 
     @abstractmethod
     def output_on(self) -> None:
@@ -280,6 +328,26 @@ class SwitchMatrix(ABC):
     @abstractmethod
     def shutdown(self) -> None:
         """Open every crosspoint. Safe to call repeatedly."""
+
+    def connect_exactly(
+        self, points: Iterable[tuple[int, int]], previous: frozenset[tuple[int, int]] | None = None
+    ) -> frozenset[tuple[int, int]]:
+        """Close exactly `points` (row, col); every other crosspoint ends up open.
+
+        previous: the crosspoints known to be closed now (None: unknown, e.g. after an error);
+        a matrix without a one-command routing changes only the difference, opening before
+        closing. Returns once every relay has settled, or raises InstrumentError. All
+        crosspoints are checked before anything is sent. Returns the closed set.
+        """
+        wanted = frozenset(self._check_crosspoint(r, c) for r, c in points)
+        if previous is None:
+            self.open_all()
+            previous = frozenset()
+        for point in sorted(previous - wanted):
+            self.open_crosspoint(*point)
+        for point in sorted(wanted - previous):
+            self.close_crosspoint(*point)
+        return wanted
 
     def _check_crosspoint(self, row: object, col: object) -> tuple[int, int]:
         rows, cols = self.size

@@ -44,6 +44,9 @@ configuration has loaded cleanly.
     [arrays.A_main]               # logical arrays: chip rows [start, stop), cols [start, stop)
     rows = [0, 1]
     cols = [0, 2]
+
+    [triggers]                    # optional: trigger cables between the instruments
+    smu_to_pulser = 1             # SMU digital I/O line -> pulse generator's external trigger input
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ class BenchConfig:
     chip_shape: tuple[int, int]
     pins: Mapping[str, tuple[tuple[int, ...], ...]]  # terminal -> rows x cols table of pads
     arrays: Mapping[str, ArrayRegion]
+    # [triggers] smu_to_pulser: the SMU's digital I/O line (1-based) cabled to the pulse
+    # generator's external trigger input; None when there is no such cable.
+    smu_to_pulser: int | None = None
 
     def instrument(self, role: str) -> InstrumentConfig:
         return self.instruments[role]
@@ -119,6 +125,7 @@ class BenchConfig:
             },
             "chip_shape": list(self.chip_shape),
             "arrays": {n: [a.row_start, a.row_stop, a.col_start, a.col_stop] for n, a in self.arrays.items()},
+            "triggers": {"smu_to_pulser": self.smu_to_pulser},
         }
 
 
@@ -178,7 +185,7 @@ def load_bench_config(
         raise BenchConfigError(f"{path}: not valid TOML: {exc}") from None
     loc = _Locator(text, str(path))
 
-    known_tables = {"bench", "limits", "read", "instruments", "wiring", "chip", "arrays"}
+    known_tables = {"bench", "limits", "read", "instruments", "wiring", "chip", "arrays", "triggers"}
     for table in data:
         if table not in known_tables:
             raise loc.error(f"unknown table; expected one of {', '.join(sorted(known_tables))}", table)
@@ -201,7 +208,10 @@ def load_bench_config(
     wiring = _wiring(_table(data, "wiring", loc), loc)
     chip_shape, pins = _chip(_table(data, "chip", loc), loc)
     arrays = _arrays(_table(data, "arrays", loc), chip_shape, loc)
-    return BenchConfig(name, path, limits, read_voltage, instruments, wiring, chip_shape, pins, arrays)
+    smu_to_pulser = _triggers(data.get("triggers", {}), loc)
+    return BenchConfig(
+        name, path, limits, read_voltage, instruments, wiring, chip_shape, pins, arrays, smu_to_pulser
+    )
 
 
 # ---------------------------------------------------------------------- sections
@@ -296,6 +306,23 @@ def _wiring(table: Mapping[str, Any], loc: _Locator) -> dict[str, int]:
             raise loc.error(f"matrix row {row} is already used by {seen[row]}", "wiring", key)
         seen[row] = key
     return out
+
+
+def _triggers(table: object, loc: _Locator) -> int | None:
+    if not isinstance(table, dict):
+        raise loc.error("must be a table", "triggers")
+    for key in table:
+        if key != "smu_to_pulser":
+            raise loc.error("unknown trigger cable; expected smu_to_pulser", "triggers", key)
+    line = table.get("smu_to_pulser")
+    if line is None:
+        return None
+    if isinstance(line, bool) or not isinstance(line, int) or not 1 <= line <= 14:
+        raise loc.error(
+            "needs smu_to_pulser = <the SMU's digital I/O line, 1 to 14, cabled to the pulse "
+            "generator's external trigger input>", "triggers", "smu_to_pulser",
+        )  # fmt: skip
+    return line
 
 
 def _chip(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Self
 
 from hil.backend import CrossbarBackend
 from simulators.virtual.keithley707b import Keithley707B
-from simulators.virtual.keithley2450 import Keithley2450
+from simulators.virtual.keithley2450 import DIGITAL_LINES, Keithley2450
 from simulators.virtual.keysight33500b import Keysight33500B
 from simulators.virtual.relay_matrix import RelayMatrix
 from simulators.virtual.server import LineServer, VirtualInstrument
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 class VirtualBench:
     """SMU (Keithley 2450), pulse generator (Keysight 33500B), switch matrix (Keithley 707B)
-    and serial relay matrix, all wired to one VirtualChip.
+    and serial relay matrix, all wired to one VirtualChip; optionally a trigger cable from the
+    2450's digital I/O line `smu_to_pulser` to the 33500B's Ext Trig input.
 
     Both matrices connect the same bench terminals (rows, in `rows` order) to the same chip
     pads (columns); a connection exists if either matrix closes it.
@@ -31,11 +32,17 @@ class VirtualBench:
     """
 
     def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 matrix_slots: int | None = None):
+                 matrix_slots: int | None = None, smu_to_pulser: int | None = None):
         self.chip = chip
         self.rows = tuple(rows)
         self.smu = Keithley2450(chip)
         self.pulse_generator = Keysight33500B(chip)
+        #: the 2450's digital I/O line cabled to the 33500B's Ext Trig input (None: no cable)
+        self.smu_to_pulser = smu_to_pulser
+        if smu_to_pulser is not None:
+            if not 1 <= smu_to_pulser <= DIGITAL_LINES:
+                raise ValueError(f"the 2450 has digital I/O lines 1 to {DIGITAL_LINES}, got {smu_to_pulser}")
+            self.smu.trigger_links[smu_to_pulser] = self.pulse_generator.external_trigger
         self.switch_matrix = Keithley707B(chip, self.rows, slots=matrix_slots)
         self.relay_matrix = RelayMatrix(chip, self.rows)
         self._servers = {name: LineServer(inst, name) for name, inst in self.instruments.items()}
@@ -44,7 +51,8 @@ class VirtualBench:
     def from_bench_config(cls, config: BenchConfig, arrays: Mapping[str, CrossbarBackend]) -> VirtualBench:
         """The virtual twin of a bench file: its pin map and matrix rows, with `arrays` (one
         backend per [arrays.NAME], of the region's shape) standing in for the chip. A
-        keithley707b matrix gets the number of cards of the file's `slots` option."""
+        keithley707b matrix gets the number of cards of the file's `slots` option, and [triggers]
+        smu_to_pulser becomes the trigger cable."""
         for name, region in config.arrays.items():
             if name not in arrays or arrays[name].shape != region.shape:
                 raise ValueError(f"array {name!r} needs a backend of shape {region.shape}")
@@ -53,7 +61,8 @@ class VirtualBench:
         slots = None
         if matrix is not None and matrix.driver == "keithley707b":
             slots = matrix.options.get("slots")
-        return cls(chip, rows_from_wiring(config.wiring), matrix_slots=slots)
+        return cls(chip, rows_from_wiring(config.wiring), matrix_slots=slots,
+                   smu_to_pulser=config.smu_to_pulser)
 
     @property
     def instruments(self) -> dict[str, VirtualInstrument]:
@@ -151,5 +160,6 @@ class VirtualBench:
                 for name, inst in self.instruments.items()
             },
             "matrix_rows": list(self.rows),
+            "triggers": {"smu_to_pulser": self.smu_to_pulser},
             "chip": self.chip.describe(),
         }

@@ -14,9 +14,10 @@ The full command subset is listed in docs/virtual-bench.md.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from simulators.virtual.scpi import (
@@ -43,6 +44,13 @@ LINE_FREQUENCY = 60.0  # hertz; an NPLC of integration lasts NPLC / LINE_FREQUEN
 # :SOURce[1]:LIST:<function> and :APPend).
 LIST_CHUNK, LIST_TOTAL = 100, 2500
 _LIST_NAMES = {"VOLT": "VoltCustomSweepList", "CURR": "CurrCustomSweepList"}
+
+# Rear-panel digital I/O lines, and the most blocks a trigger model holds (reference manual,
+# "Digital I/O" and :TRIGger:BLOCk commands).
+DIGITAL_LINES = 6
+MAX_BLOCKS = 63
+# A trigger model that has not ended after this many block steps is taken as an endless loop.
+MAX_MODEL_STEPS = 10_000_000
 
 # Buffer status bits (2450 reference manual, bufferVar.statuses / .sourcestatuses).
 STAT_TERMINAL = 8  # measure terminal: front is 1
@@ -89,6 +97,10 @@ class Buffer:
         self.readings.append(reading)
 
 
+def _per_line(value: object) -> dict:
+    return dict.fromkeys(range(1, DIGITAL_LINES + 1), value)
+
+
 @dataclass
 class _State:
     source: str = "VOLT"
@@ -117,6 +129,16 @@ class _State:
     sweep: tuple[str, list[float], int, str, bool] | None = None  # func, levels, count, buffer, abort
     # :SOURce:LIST:<function> values, the configuration lists VoltCustomSweepList / CurrCustomSweepList
     lists: dict[str, list[float]] = field(default_factory=dict)
+    # A trigger model built block by block after :TRIGger:LOAD "Empty" (None: none loaded);
+    # block number -> (kind, arguments).
+    blocks: dict[int, tuple] | None = None
+    # Digital I/O lines 1-6: (mode "DIG"/"TRIG", direction "IN"/"OUT"/"OPEN"), and for trigger
+    # outputs the stimulus (notify event number, 0 = none), logic and pulse width in seconds.
+    line_mode: dict[int, tuple[str, str]] = field(default_factory=lambda: _per_line(("DIG", "IN")))
+    line_stimulus: dict[int, int] = field(default_factory=lambda: _per_line(0))
+    line_logic: dict[int, str] = field(default_factory=lambda: _per_line("NEG"))
+    line_pulse: dict[int, float] = field(
+        default_factory=lambda: _per_line(10e-6))
 
 
 class Keithley2450(VirtualInstrument):
@@ -131,6 +153,8 @@ class Keithley2450(VirtualInstrument):
         self.engine = ScpiEngine()
         #: fault switch: every reading reports compliance (the source limit was hit)
         self.force_compliance = False
+        #: cables from digital I/O lines to other instruments: line -> what a trigger pulse on it does
+        self.trigger_links: dict[int, Callable[[], None]] = {}
         self.state = _State()
         self.buffers: dict[str, Buffer] = {}
         self._clock = 0.0  # virtual seconds since the first reading, for RELative
@@ -256,6 +280,50 @@ class Keithley2450(VirtualInstrument):
             s.level[function], s.output, s.source = saved_level, saved_output, saved_source
             self._sync()
 
+    def _run_model(self) -> None:
+        """Run the trigger model block by block, as the 2450 does after :INITiate.
+
+        Delays take no time here (the readings' relative times advance by them). A Notify block
+        sends a trigger pulse out of every digital line in trigger-output mode whose stimulus is
+        that event, to whatever trigger_links wires the line to.
+        """
+        s = self.state
+        blocks = s.blocks or {}
+        if sorted(blocks) != list(range(1, len(blocks) + 1)):
+            raise ScpiError(-221, f"trigger model blocks must be numbered 1 to {len(blocks)} without gaps")
+        counters: dict[int, int] = {}
+        k, steps = 1, 0
+        while 1 <= k <= len(blocks):
+            steps += 1
+            if steps > MAX_MODEL_STEPS:
+                raise ScpiError(-200, "trigger model did not end; aborted")
+            kind, args = blocks[k]
+            if kind == "clear":
+                self._buffer(args[0]).readings.clear()
+            elif kind == "notify":
+                for line in range(1, DIGITAL_LINES + 1):
+                    if s.line_mode[line] == ("TRIG", "OUT") and s.line_stimulus[line] == args[0]:
+                        link = self.trigger_links.get(line)
+                        if link is not None:
+                            link()
+            elif kind == "delay":
+                self._clock += args[0]
+            elif kind == "measure":
+                buffer, count = args
+                for _ in range(count):
+                    self._buffer(buffer).add(self._measure())
+            elif kind == "source":
+                s.output = args[0]
+                self._sync()
+            elif kind == "counter":
+                target, to = args
+                counters[k] = counters.get(k, 0) + 1
+                if counters[k] < target:  # the loop body runs `target` times in all
+                    k = to
+                    continue
+                counters[k] = 0
+            k += 1
+
     # ------------------------------------------------------------------ command table
     def _register(self) -> None:
         e, s = self.engine, lambda: self.state
@@ -373,6 +441,7 @@ class Keithley2450(VirtualInstrument):
                 self._buffer(buffer)
                 step = (stop - start) / (points - 1)
                 s().sweep = (f, [start + k * step for k in range(points)], repeats, buffer, abort)
+                s().blocks = None  # a sweep builds its own trigger model
 
             e.command(f":SOURce#:SWEep:{spec}:LINear", write=sweep)
 
@@ -413,6 +482,7 @@ class Keithley2450(VirtualInstrument):
                 buffer = string(args[4]) if len(args) > 4 else "defbuffer1"
                 self._buffer(buffer)
                 s().sweep = (f, levels[start - 1:], repeats, buffer, abort)
+                s().blocks = None  # a sweep builds its own trigger model
 
             e.command(f":SOURce#:LIST:{spec}", write=set_list, query=show_list)
             e.command(f":SOURce#:LIST:{spec}:APPend", write=append_list)
@@ -490,7 +560,9 @@ class Keithley2450(VirtualInstrument):
 
         def initiate(args: list[str], sfx: Mapping[str, int | None]) -> None:
             no_args(args)
-            if s().sweep is not None:
+            if s().blocks is not None:
+                self._run_model()
+            elif s().sweep is not None:
                 self._run_sweep()
             else:
                 self._acquire("defbuffer1", s().count)
@@ -571,6 +643,89 @@ class Keithley2450(VirtualInstrument):
         e.command(":FORMat:ASCii:PRECision",
                   write=setter(lambda a: setattr(s(), "precision", integer(a, 0, 16))),
                   query=getter(lambda: str(s().precision)))
+
+        # trigger model and digital I/O
+        def block(args: list[str], least: int, most: int) -> int:
+            arg_count(args, least, most)
+            if s().blocks is None:
+                raise ScpiError(-221, 'load a trigger model first (:TRIGger:LOAD "Empty")')
+            return integer(args[0], 1, MAX_BLOCKS)
+
+        def define(kind: str, parse):
+            def write(args: list[str], sfx: Mapping[str, int | None]) -> None:
+                number_ = block(args, 1, 4)
+                s().blocks[number_] = (kind, parse(args[1:]))
+            return write
+
+        def buffer_arg(args: list[str]) -> str:
+            name = string(args[0]) if args else "defbuffer1"
+            self._buffer(name)
+            return name
+
+        def load_model(args: list[str], sfx: Mapping[str, int | None]) -> None:
+            arg_count(args, 1, 1)
+            if string(args[0]).upper() != "EMPTY":
+                raise ScpiError(-224, 'only the "Empty" trigger model template is simulated')
+            s().blocks, s().sweep = {}, None
+
+        def measure_block(args: list[str]) -> tuple[str, int]:
+            arg_count(args, 0, 2)
+            return buffer_arg(args[:1]), integer(args[1], 1, 268_435_455) if len(args) > 1 else 1
+
+        def counter_block(args: list[str]) -> tuple[int, int]:
+            arg_count(args, 2, 2)
+            return integer(args[0], 1, 268_435_455), integer(args[1], 1, MAX_BLOCKS)
+
+        def one(parse):
+            def read(args: list[str]):
+                arg_count(args, 1, 1)
+                return (parse(args[0]),)
+            return read
+
+        e.command(":TRIGger:LOAD", write=load_model)
+        e.command(":TRIGger:BLOCk:BUFFer:CLEar", write=define("clear", lambda a: (buffer_arg(a[:1]),)))
+        e.command(":TRIGger:BLOCk:NOTify", write=define("notify", one(lambda a: integer(a, 1, 8))))
+        e.command(":TRIGger:BLOCk:DELay:CONStant", write=define("delay", one(lambda a: number(a, 0, 1e4))))
+        e.command(":TRIGger:BLOCk:MEASure", write=define("measure", measure_block))
+        e.command(":TRIGger:BLOCk:SOURce:STATe", write=define("source", one(boolean)))
+        e.command(":TRIGger:BLOCk:BRANch:COUNter", write=define("counter", counter_block))
+
+        def line_of(sfx: Mapping[str, int | None], node: str) -> int:
+            line = sfx.get(node)
+            if line is None or not 1 <= line <= DIGITAL_LINES:
+                raise ScpiError(-114)
+            return line
+
+        def set_line_mode(args: list[str], sfx: Mapping[str, int | None]) -> None:
+            arg_count(args, 2, 2)
+            mode = choice(args[0], {"DIGital": "DIG", "TRIGger": "TRIG"})
+            direction = choice(args[1], {"OUT": "OUT", "IN": "IN", "OPENdrain": "OPEN"})
+            s().line_mode[line_of(sfx, "LINE")] = (mode, direction)
+
+        def set_stimulus(args: list[str], sfx: Mapping[str, int | None]) -> None:
+            text = one_arg(args).strip().upper()
+            notify = re.fullmatch(r"NOT(?:IFY)?(\d+)", text)
+            if text == "NONE":
+                event = 0
+            elif notify is not None:
+                event = integer(notify.group(1), 1, 8)
+            else:
+                raise ScpiError(-224, "only NONE and NOTify<n> stimuli are simulated")
+            s().line_stimulus[line_of(sfx, "DIGITAL")] = event
+
+        e.command(":DIGital:LINE#:MODE", write=set_line_mode,
+                  query=lambda a, x: ",".join(s().line_mode[line_of(x, "LINE")]))
+        e.command(":TRIGger:DIGital#:OUT:STIMulus", write=set_stimulus,
+                  query=lambda a, x: (f"NOT{s().line_stimulus[line_of(x, 'DIGITAL')]}"
+                                      if s().line_stimulus[line_of(x, "DIGITAL")] else "NONE"))
+        e.command(":TRIGger:DIGital#:OUT:LOGic",
+                  write=lambda a, x: s().line_logic.__setitem__(
+                      line_of(x, "DIGITAL"), choice(one_arg(a), {"POSitive": "POS", "NEGative": "NEG"})),
+                  query=lambda a, x: s().line_logic[line_of(x, "DIGITAL")])
+        e.command(":TRIGger:DIGital#:OUT:PULSewidth",
+                  write=lambda a, x: s().line_pulse.__setitem__(
+                      line_of(x, "DIGITAL"), number(one_arg(a), 0, 100)),
+                  query=lambda a, x: fmt(s().line_pulse[line_of(x, "DIGITAL")]))
 
         # output and terminals
         e.command(":OUTPut#[:STATe]", write=setter(lambda a: setattr(s(), "output", boolean(a))),

@@ -58,6 +58,7 @@ class Keithley707B(VirtualInstrument):
     """TSP switch matrix; every change of the closed set is pushed to the chip at once."""
 
     kind = "keithley707b"
+    queue_injected_first = True
 
     def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
                  serial: str = "04440707", firmware: str = "01.60a", slots: int | None = None):

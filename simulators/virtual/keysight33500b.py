@@ -29,6 +29,7 @@ volts, like the levels, so a change of OUTPut:LOAD changes how they read, not wh
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -110,11 +111,22 @@ class Keysight33500B(VirtualInstrument):
         self.engine = ScpiEngine(error_format=lambda code, msg: f'{code:+d},"{msg}"')
         self.channels = [_Channel(), _Channel()]
         self.display_text = ""
+        self._lock = threading.RLock()  # the server thread and external triggers share the state
         self._register()
 
     # ------------------------------------------------------------------ wire
     def handle(self, line: str) -> str | None:
-        return self.engine.execute(line)
+        with self._lock:
+            return self.engine.execute(line)
+
+    def external_trigger(self) -> None:
+        """A trigger pulse on the rear Ext Trig input (a cable from another instrument, called
+        from that instrument's thread): every channel in triggered burst mode with trigger source
+        EXTernal fires one burst; others ignore it, as the instrument does."""
+        with self._lock:
+            for k, ch in enumerate(self.channels):
+                if ch.burst and ch.burst_mode == "TRIG" and ch.trigger == "EXT":
+                    self._fire(k)
 
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
         self.engine.push_error(code, message)

@@ -37,9 +37,10 @@ class Faults:
         executing it (a dropped LAN link or a power-cycled instrument).
     garble: while True every reply is replaced by printable junk of the same length.
     truncate: while True every reply is cut to its first half (still newline-terminated).
-    inject_error: (code, message) to report after the next message is processed; one shot,
-        cleared when used. SCPI/TSP instruments push it onto their error queue; the relay
-        matrix answers that message with ``ERR <code> <message>`` instead of executing it.
+    inject_error: (code, message) to report after the next message is processed (the 707B:
+        while it runs, see VirtualInstrument.queue_injected_first); one shot, cleared when
+        used. SCPI/TSP instruments push it onto their error queue; the relay matrix answers
+        that message with ``ERR <code> <message>`` instead of executing it.
     """
 
     latency: float = 0.0
@@ -57,6 +58,10 @@ class VirtualInstrument(ABC):
     kind: str = "instrument"
     #: True: an injected error answers the message instead of executing it (no error queue)
     reject_on_injected_error: bool = False
+    #: True: an injected error is queued before the message runs, as if its first statement
+    #: had queued it, so that later statements of the same message (a TSP line's
+    #: print(errorqueue.count)) see it
+    queue_injected_first: bool = False
 
     def __init__(self) -> None:
         self.faults = Faults()
@@ -79,6 +84,9 @@ class VirtualInstrument(ABC):
         injected, self.faults.inject_error = self.faults.inject_error, None
         if injected is not None and self.reject_on_injected_error:
             return self.report_error(injected[0], injected[1], None)
+        if injected is not None and self.queue_injected_first:
+            self.report_error(injected[0], injected[1], None)
+            injected = None
         reply = self.handle(line)
         if injected is not None:
             reply = self.report_error(injected[0], injected[1], reply)

@@ -126,3 +126,23 @@ def test_shutdown_switches_the_output_off_twice():
     with generator([(":OUTP2 OFF", None), (":OUTP2 OFF", None)], channel=2) as g:
         g.shutdown()
         g.shutdown()
+
+
+def test_a_polarity_flip_sends_only_the_levels_and_an_error_forgets_the_settings():
+    flip = [(":OUTP1 OFF", None), *configure(negative=True)[7:10], NO_ERROR]
+    pairs = [
+        *configure(),
+        *flip,
+        (":OUTP1 OFF", None),  # the same pulse again: nothing else is sent
+        (":OUTP1 ON", None),
+        ("SYST:ERR?", '-221,"Settings conflict"'),  # output_on failed: settings forgotten
+        NO_ERROR,
+        *configure(negative=True),
+    ]
+    with generator(pairs) as g:
+        g.configure_pulse(2.0, 100e-9, +1)
+        g.configure_pulse(2.0, 100e-9, -1)
+        g.configure_pulse(2.0, 100e-9, -1)
+        with pytest.raises(InstrumentError, match="-221"):
+            g.output_on()
+        g.configure_pulse(2.0, 100e-9, -1)

@@ -52,7 +52,7 @@ def test_an_error_queue_that_never_empties_is_a_fault():
 
 def test_numpy_numbers_are_accepted_like_python_numbers():
     with expected_protocol(
-        Keithley707B, [('channel.close("1B03")', None), ("print(errorqueue.count)", "0")]
+        Keithley707B, [('channel.close("1B03") waitcomplete() print(errorqueue.count)', "0")]
     ) as m:
         m.close_crosspoint(np.int64(2), np.int32(3))
 

@@ -197,3 +197,63 @@ def test_shutdown_aborts_sources_zero_and_switches_off_twice():
 def test_pymeasure_properties_that_clamped_now_refuse(prop, value):
     with expected_protocol(Keithley2450SMU, []) as k, pytest.raises(ValueError, match="not in range"):
         setattr(k, prop, value)
+
+
+# ---------------------------------------------------------------------- triggered read sequences
+TRIGGER_MODEL = (
+    ":DIG:LINE3:MODE TRIG, OUT;:TRIG:DIG3:OUT:LOG NEG;:TRIG:DIG3:OUT:PULS 1e-05;:TRIG:DIG3:OUT:STIM NOT1;"
+    ':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;'
+    ':TRIG:BLOC:DEL:CONS 3, 0.001;:TRIG:BLOC:MEAS 4, "defbuffer1";:TRIG:BLOC:BRAN:COUN 5, 3, 2'
+)
+
+
+def test_triggered_reads_build_the_trigger_model_in_one_message_and_fetch_in_one_query():
+    # Manual 6, :TRIGger:BLOCk: notify 1 pulses digital line 3, delay, measure; the counter block
+    # sends the model back to block 2 until blocks 2-4 have run 3 times.
+    pairs = [
+        *CONFIGURE,
+        (TRIGGER_MODEL, None),
+        NO_ERROR,
+        *OUTPUT_ON,
+        (':INIT;*WAI;:TRAC:DATA? 1, 3, "defbuffer1", READ', "1.0E-06,1.1E-06,1.2E-06"),
+    ]
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(3, 3, 1e-3)
+        k.output_on()
+        assert k.run_triggered_reads() == [1e-6, 1.1e-6, 1.2e-6]
+
+
+@pytest.mark.parametrize(
+    ("count", "line", "settle", "match"),
+    [(0, 1, 1e-3, "reading count 0"), (1, 7, 1e-3, "digital I/O line 7"), (1, 1, -1.0, "settle time"),
+     (10_001, 1, 1e-3, "reading count 10001"), (1, True, 1e-3, "whole number")],
+)  # fmt: skip
+def test_triggered_read_settings_are_checked_before_anything_is_written(count, line, settle, match):
+    with smu(CONFIGURE) as k:
+        k.configure_read(0.1, 1e-4)
+        with pytest.raises(ValueError, match=match):
+            k.configure_triggered_reads(count, line, settle)
+
+
+def test_a_refused_trigger_model_cannot_be_run_and_a_short_reply_raises():
+    pairs = [
+        *CONFIGURE,
+        (TRIGGER_MODEL, None),
+        ("SYST:ERR?", '-113,"Undefined header;1;0 0"'),
+        NO_ERROR,
+        *OUTPUT_ON,
+        (TRIGGER_MODEL, None),
+        NO_ERROR,
+        (':INIT;*WAI;:TRAC:DATA? 1, 3, "defbuffer1", READ', "1.0E-06,1.1E-06"),
+    ]
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        with pytest.raises(InstrumentError, match="-113"):
+            k.configure_triggered_reads(3, 3, 1e-3)
+        k.output_on()
+        with pytest.raises(RuntimeError, match="configure_triggered_reads"):
+            k.run_triggered_reads()
+        k.configure_triggered_reads(3, 3, 1e-3)
+        with pytest.raises(InstrumentError, match="returned 2 values, expected 3"):
+            k.run_triggered_reads()

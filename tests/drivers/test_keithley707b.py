@@ -1,30 +1,55 @@
-"""Keithley 707B driver: exact TSP exchanges (707B/708B Reference Manual 707B-901-01, section 7)."""
+"""Keithley 707B driver: exact TSP exchanges (707B/708B Reference Manual 707B-901-01, section 7).
+
+Every switching command is one line: the channel function, waitcomplete() (the relays have
+settled) and print(errorqueue.count), so one reply confirms completion and the error count.
+"""
 
 from __future__ import annotations
 
 import pytest
 from pymeasure.test import expected_protocol
+from pyvisa.errors import VisaIOError
 
 from drivers.errors import InstrumentError
 from drivers.keithley707b import Keithley707B
 
-NO_ERROR = ("print(errorqueue.count)", "0.00000e+00")
+SETTLED = " waitcomplete() print(errorqueue.count)"
+NONE_QUEUED = "0.00000e+00"
+
+
+def switch(statement: str, reply: str = NONE_QUEUED) -> tuple[str, str]:
+    return (statement + SETTLED, reply)
 
 
 @pytest.mark.parametrize(
     ("row", "col", "name"), [(1, 1, "1A01"), (8, 12, "1H12"), (3, 13, "2C01"), (2, 24, "2B12")]
 )
-def test_close_names_slot_row_letter_and_column_then_checks_errors(row, col, name):
+def test_close_names_slot_row_letter_and_column_and_waits_in_one_query(row, col, name):
     # Manual 7, channel.close(): matrix channels are named <slot><row A-H><column 01-12>.
-    with expected_protocol(Keithley707B, [(f'channel.close("{name}")', None), NO_ERROR], slots=2) as m:
+    with expected_protocol(Keithley707B, [switch(f'channel.close("{name}")')], slots=2) as m:
         m.close_crosspoint(row, col)
 
 
 def test_open_one_and_all():
-    pairs = [('channel.open("1D05")', None), NO_ERROR, ('channel.open("allslots")', None), NO_ERROR]
+    pairs = [switch('channel.open("1D05")'), switch('channel.open("allslots")')]
     with expected_protocol(Keithley707B, pairs) as m:
         m.open_crosspoint(4, 5)
         m.open_all()
+
+
+def test_connect_exactly_is_one_exclusiveclose_query_with_sorted_names():
+    # channel.exclusiveclose opens every other channel: the previous routing is not needed.
+    pairs = [switch('channel.exclusiveclose("1A05,1B09,2C01")'), switch('channel.open("allslots")')]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        assert m.connect_exactly({(2, 9), (1, 5), (3, 13)}, previous=frozenset({(1, 1)})) == {
+            (1, 5), (2, 9), (3, 13)
+        }
+        assert m.connect_exactly(set()) == frozenset()  # nothing to close: open everything
+
+
+def test_connect_exactly_checks_every_crosspoint_before_sending():
+    with expected_protocol(Keithley707B, []) as m, pytest.raises(ValueError, match="column"):
+        m.connect_exactly({(1, 1), (1, 13)})
 
 
 def test_size_follows_the_number_of_cards():
@@ -56,10 +81,9 @@ def test_unreadable_getclose_reply_raises():
             m.closed_crosspoints()
 
 
-def test_refused_close_raises_with_the_queue_entry():
+def test_queued_error_after_a_switch_raises_with_the_entry():
     pairs = [
-        ('channel.close("1A02")', None),
-        ("print(errorqueue.count)", "1.00000e+00"),
+        switch('channel.close("1A02")', "1.00000e+00"),
         (
             "print(errorqueue.next())",
             "1.11500e+03\tParameter error invalid channel\t2.00000e+00\t0.00000e+00",
@@ -70,8 +94,31 @@ def test_refused_close_raises_with_the_queue_entry():
             m.close_crosspoint(1, 2)
 
 
+def test_a_switch_that_never_answers_reports_the_queued_runtime_error(monkeypatch):
+    # A TSP runtime error (e.g. a card missing from a slot) stops the line before print():
+    # the query times out and the error queue says why.
+    pairs = [
+        ("print(errorqueue.count)", "1.00000e+00"),
+        (
+            "print(errorqueue.next())",
+            "-2.86000e+02\tTSP Runtime error: slot 2 is empty\t2.00000e+00\t0.00000e+00",
+        ),
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        asked = m.ask
+
+        def no_reply_to_switches(command: str, *args, **kwargs):
+            if command.endswith(SETTLED):
+                raise VisaIOError(-1073807339)  # VI_ERROR_TMO
+            return asked(command, *args, **kwargs)
+
+        monkeypatch.setattr(m, "ask", no_reply_to_switches)
+        with pytest.raises(InstrumentError, match=r"routing 2A01.*slot 2 is empty"):
+            m.connect_exactly({(1, 13)})
+
+
 def test_shutdown_opens_everything_twice():
-    safe = [('channel.open("allslots")', None), NO_ERROR]
-    with expected_protocol(Keithley707B, [*safe, *safe]) as m:
+    safe = switch('channel.open("allslots")')
+    with expected_protocol(Keithley707B, [safe, safe]) as m:
         m.shutdown()
         m.shutdown()

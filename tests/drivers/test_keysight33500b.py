@@ -163,3 +163,101 @@ def test_shutdown_switches_the_output_off_twice():
     with generator([("OUTP1 0", None), ("OUTP1 0", None)]) as g:
         g.shutdown()
         g.shutdown()
+
+
+# ---------------------------------------------------------------------- confirmed settings are cached
+def test_a_polarity_flip_sends_only_the_levels_then_reads_the_error_queue():
+    flip = [
+        ("OUTP1 0", None),
+        ("SOUR1:VOLT:LOW -1.000000", None),  # away from 0 V first: high stays above low
+        ("SOUR1:VOLT:HIGH 0.000000", None),
+        ("OUTP1:POL INV", None),
+        NO_ERROR,
+    ]
+    back = [("OUTP1 0", None), ("SOUR1:VOLT:HIGH 1.000000", None), ("SOUR1:VOLT:LOW 0.000000", None),
+            ("OUTP1:POL NORM", None), NO_ERROR]  # fmt: skip
+    with generator([*configure(), *flip, *back]) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.configure_pulse(1.0, 1e-6, -1)
+        g.configure_pulse(1.0, 1e-6, +1)
+
+
+def test_a_new_width_sends_the_timing_in_the_order_the_known_period_allows():
+    # Known period 2 us; a 3 us width does not fit it, so the new period goes first (no PER? query).
+    change = [
+        ("OUTP1 0", None),
+        ("SOUR1:FUNC:PULS:PER 6.000000e-06", None),
+        ("SOUR1:FUNC:PULS:WIDT 3.000000e-06", None),
+        NO_ERROR,
+    ]
+    with generator([*configure(), *change, ("OUTP1 0", None)]) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.configure_pulse(1.0, 3e-6, +1)
+        g.configure_pulse(1.0, 3e-6, +1)  # nothing changed: only the output goes off
+
+
+def test_an_error_or_a_shutdown_makes_the_next_configuration_send_everything():
+    pairs = [
+        *configure(),
+        *OUTPUT_ON,
+        ("*TRG;*WAI", None),
+        ("*OPC?", "0"),  # the burst went wrong: what the generator holds is unknown
+        *configure(present_period="+2.000000000000000E-06"),
+        ("OUTP1 0", None),  # shutdown
+        *configure(present_period="+2.000000000000000E-06"),
+    ]
+    with generator(pairs) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.output_on()
+        with pytest.raises(InstrumentError, match="expected '1'"):
+            g.fire(1)
+        with pytest.raises(RuntimeError, match="configure_pulse"):
+            g.fire(1)  # nothing is fired on forgotten settings
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.shutdown()
+        g.configure_pulse(1.0, 1e-6, +1)
+
+
+def test_a_refused_level_change_is_reported_and_forgotten():
+    pairs = [
+        *configure(),
+        ("OUTP1 0", None),
+        ("SOUR1:VOLT:HIGH 2.000000", None),
+        ("SOUR1:VOLT:LOW 0.000000", None),
+        ("OUTP1:POL NORM", None),
+        ("SYST:ERR?", '-221,"Settings conflict"'),
+        NO_ERROR,
+        *configure(high="2.000000", present_period="+2.000000000000000E-06"),
+    ]
+    with generator(pairs) as g:
+        g.configure_pulse(1.0, 1e-6, +1)
+        with pytest.raises(InstrumentError, match="-221"):
+            g.configure_pulse(2.0, 1e-6, +1)
+        g.configure_pulse(2.0, 1e-6, +1)
+
+
+def test_external_trigger_arms_one_pulse_bursts_and_fire_returns_to_the_bus():
+    # TRIGger:SOURce EXTernal: each edge on the rear Ext Trig input starts a burst of NCYCles.
+    pairs = [
+        *configure(),
+        *OUTPUT_ON,
+        ("TRIG1:SOUR EXT", None),
+        NO_ERROR,
+        ("SOUR1:BURS:NCYC 3", None),
+        ("TRIG1:SOUR BUS", None),
+        NO_ERROR,
+        ("*TRG;*WAI", None),
+        ("*OPC?", "1"),
+        ("SOUR1:BURS:NCYC 1", None),
+        ("TRIG1:SOUR EXT", None),
+        NO_ERROR,
+    ]
+    with generator(pairs) as g:
+        with pytest.raises(RuntimeError, match="configure_pulse"):
+            g.arm_external_trigger()  # nothing sent before a pulse shape is set
+        g.configure_pulse(1.0, 1e-6, +1)
+        g.output_on()
+        g.arm_external_trigger()
+        g.arm_external_trigger()  # already armed: nothing sent
+        g.fire(3)
+        g.arm_external_trigger()

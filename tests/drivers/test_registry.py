@@ -6,7 +6,13 @@ import socket
 
 import pytest
 
-from drivers.registry import DRIVERS, driver_options, known_drivers, open_instrument
+from drivers.registry import (
+    DRIVERS,
+    default_visa_library,
+    driver_options,
+    known_drivers,
+    open_instrument,
+)
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
 from drivers.serial_relay import SerialRelayMatrix
 from hil.benchconfig import InstrumentConfig, load_bench_config
@@ -72,7 +78,8 @@ def test_unknown_driver_or_option_is_refused_before_connecting():
     with pytest.raises(ValueError, match="unknown driver 'keithley9999'"):
         open_instrument(InstrumentConfig("smu", "keithley9999", "GPIB0::1::INSTR"), limits)
     bad = InstrumentConfig("pulser", "keysight33500b", "GPIB0::1::INSTR", {"chanel": 2})
-    with pytest.raises(ValueError, match="no option\\(s\\) chanel; its options are: channel, load_ohms"):
+    options = "channel, load_ohms, visa_library"
+    with pytest.raises(ValueError, match=f"no option\\(s\\) chanel; its options are: {options}"):
         open_instrument(bad, limits)
 
 
@@ -100,3 +107,39 @@ def test_smus_and_pulse_generators_get_the_bench_limits_over_visa():
             assert smu.adapter.connection.read_termination == "\n"
         finally:
             smu.adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "library"),
+    [
+        ("TCPIP0::127.0.0.1::5025::SOCKET", "@py"),
+        ("tcpip::192.0.2.10::5025::socket", "@py"),
+        ("ASRL/dev/ttyUSB0::INSTR", "@py"),
+        ("TCPIP0::192.0.2.10::inst0::INSTR", ""),  # VXI-11: may need an installed VISA
+        ("GPIB0::18::INSTR", ""),
+        ("USB0::0x0957::0x2807::MY123::INSTR", ""),
+    ],
+)
+def test_sockets_and_serial_ports_open_with_pyvisa_py_without_a_library_search(address, library):
+    assert default_visa_library(address) == library
+
+
+def test_visa_library_is_an_option_of_visa_drivers_only():
+    assert "visa_library" in driver_options("keithley2450")
+    assert "visa_library" not in driver_options("serialrelay")
+    bad = InstrumentConfig("matrix", "serialrelay", "socket://127.0.0.1:1", {"visa_library": "@py"})
+    with pytest.raises(ValueError, match="no option\\(s\\) visa_library"):
+        open_instrument(bad, SafetyLimits())
+
+
+def test_the_default_library_is_pyvisa_py_for_a_socket_and_can_be_overridden():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"TCPIP0::127.0.0.1::{server.getsockname()[1]}::SOCKET"
+        smu = open_instrument(InstrumentConfig("smu", "keithley2450", address), SafetyLimits())
+        try:
+            assert type(smu.adapter.manager.visalib).__module__.startswith("pyvisa_py")
+        finally:
+            smu.adapter.close()
+        with pytest.raises(ValueError, match="visa_library must be a string"):
+            bad = InstrumentConfig("smu", "keithley2450", address, {"visa_library": 3})
+            open_instrument(bad, SafetyLimits())

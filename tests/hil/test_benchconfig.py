@@ -146,3 +146,21 @@ def test_missing_instrument_and_bad_toml() -> None:
 def test_unreadable_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(BenchConfigError, match="cannot read bench configuration"):
         load_bench_config(tmp_path / "absent.toml")
+
+
+def test_trigger_cable_between_smu_and_pulser_is_optional_and_checked() -> None:
+    assert load(GOOD).smu_to_pulser is None
+    config = load(GOOD + "\n[triggers]\nsmu_to_pulser = 2\n")
+    assert config.smu_to_pulser == 2
+    assert config.describe()["triggers"] == {"smu_to_pulser": 2}
+    for bad, message in (
+        ("smu_to_pulser = 0", "1 to 14"),
+        ("smu_to_pulser = true", "1 to 14"),
+        ("smu_to_pulser = 1.5", "1 to 14"),
+        ("pulser_to_smu = 1", "unknown trigger cable"),
+    ):
+        text = GOOD + f"\n[triggers]\n{bad}\n"
+        with pytest.raises(BenchConfigError) as info:
+            load(text)
+        assert message in str(info.value)
+        assert f"line {line_of(text, bad)}:" in str(info.value)
