@@ -1,0 +1,137 @@
+"""Bench benchmarks: the drivers on the virtual bench (2450, 33500B, 707B over loopback TCP).
+
+bench.idn.*: one *IDN? query to the virtual 2450 (no added latency), bare pyvisa-py against our
+driver (PyMeasure adapter, transaction counter) on the same kind of socket; the issue's bar is
+the driver no more than 10 % above bare pyvisa.
+bench.*[1ms]: protocol steps with the virtual instruments' latency at 1 ms per transaction, so
+the time shows the round trips: a read() of the 4 x 4 array, a symmetry-point pair (all 16
+devices +1 pulse, read, -1 pulse, read, as protocols.symmetry does per pair), and a jump table
+of 4 devices x P up + P down pulses, BEFORE (protocols.jumptable.measure_jump_table: a pulse
+and a read of all 4 per step) and AFTER (HardwareCrossbar.pulse_read_train: per device one up
+and one down train run by the 2450's trigger model firing the 33500B over the trigger cable).
+The notes give the transactions (messages to all instruments) per operation.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Callable
+from contextlib import ExitStack
+
+import numpy as np
+import pyvisa
+
+from benchmarks.core import Benchmark, Case
+from drivers.bench import HardwareBench
+from drivers.crossbar import HardwareCrossbar
+from drivers.registry import open_instrument
+from hil import Pulse
+from protocols.jumptable import measure_jump_table
+from simulators.virtual.launch import start_virtual_bench
+
+PULSE = Pulse(4.75, 20e-9)  # the shipped bench's pulse (the 33500B's 16 ns minimum, 6 V limit)
+LATENCY = 1e-3  # seconds per transaction on every virtual instrument
+DEVICES = [(0, 0), (1, 1), (2, 2), (3, 3)]
+_stack = ExitStack()  # virtual benches and connections, closed when the process exits
+
+
+def _close_at_exit(*callbacks: Callable[[], object]) -> None:
+    """Close these (last first) at exit. atexit runs last-registered first, and pyvisa registers
+    its own clean-up when its library is first loaded: registering after that closes our
+    connections while they still work."""
+    if not _stack._exit_callbacks:  # type: ignore[attr-defined]
+        atexit.register(_stack.close)
+    for callback in callbacks:
+        _stack.callback(callback)
+
+
+def _open_bench(latency: float) -> tuple[HardwareBench, HardwareCrossbar]:
+    vb, config = start_virtual_bench(seed=0, latency=latency)  # benches/virtual-bench.toml, 4 x 4
+    bench = HardwareBench(config, conductance_range=vb.conductance_range)
+    _close_at_exit(vb.stop, bench.close)
+    return bench, bench.array("A_main", (4, 4))
+
+
+def _transactions(bench: HardwareBench) -> int:
+    return sum(sum(c.values()) for c in bench.transactions().values())
+
+
+def _counted(bench: HardwareBench, run: Callable[[], object], what: str) -> Case:
+    before = _transactions(bench)
+    run()  # also the first warm-up
+    return Case(run, info=f"{_transactions(bench) - before} transactions per {what}")
+
+
+# ---------------------------------------------------------------------- framework overhead
+def _idn_pyvisa(quick: bool) -> Case:
+    vb, config = start_virtual_bench(seed=0)
+    rm = pyvisa.ResourceManager("@py")
+    smu = rm.open_resource(config.instrument("smu").address, read_termination="\n", write_termination="\n")
+    _close_at_exit(vb.stop, smu.close)
+    return Case(lambda: smu.query("*IDN?"), info="pyvisa-py query, 1 transaction")
+
+
+def _idn_driver(quick: bool) -> Case:
+    vb, config = start_virtual_bench(seed=0)
+    smu = open_instrument(config.instrument("smu"), config.limits)  # visa_library "@py" by default
+    _close_at_exit(vb.stop, smu.adapter.close)
+    return Case(lambda: smu.ask("*IDN?"), info="Keithley2450SMU.ask, 1 transaction")
+
+
+# ---------------------------------------------------------------------- protocol steps at 1 ms
+def _read_4x4(quick: bool) -> Case:
+    bench, array = _open_bench(LATENCY)
+    return _counted(bench, array.read, "read of 16 devices")
+
+
+def _symmetry_pair(quick: bool) -> Case:
+    bench, array = _open_bench(LATENCY)
+    up = np.ones(array.shape, dtype=np.int64)
+
+    def pair() -> None:
+        array.apply_pulses(up, PULSE)
+        array.read()
+        array.apply_pulses(-up, PULSE)
+        array.read()
+
+    return _counted(bench, pair, "pair")
+
+
+def _jump_pulses(quick: bool) -> int:
+    return 5 if quick else 10
+
+
+def _jump_before(quick: bool) -> Case:
+    bench, array = _open_bench(LATENCY)
+    p = _jump_pulses(quick)
+
+    def table() -> None:
+        measure_jump_table(array, PULSE, DEVICES, n_cycles=1, n_up=p, noise_reads=0, n_bins=4, n_quantiles=5)
+
+    return _counted(bench, table, f"jump table (4 devices x {p} up + {p} down, per pulse)")
+
+
+def _jump_after(quick: bool) -> Case:
+    bench, array = _open_bench(LATENCY)
+    p = _jump_pulses(quick)
+    assert array.instrument_trains, "the shipped virtual bench has the SMU -> generator trigger cable"
+
+    def trains() -> None:
+        for device in DEVICES:
+            array.read(np.array([device]))  # the starting conductance, as the table needs
+            array.pulse_read_train(device, p, +1, PULSE)
+            array.pulse_read_train(device, p, -1, PULSE)
+
+    return _counted(bench, trains, f"jump table (4 devices x {p} up + {p} down, trains)")
+
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark("bench.idn.pyvisa", "1 query", _idn_pyvisa, repeats=15, quick_repeats=5),
+    Benchmark("bench.idn.driver", "1 query", _idn_driver, repeats=15, quick_repeats=5),
+    Benchmark("bench.read[1ms]", "4x4", _read_4x4, repeats=7, quick_repeats=3, warmup=1),
+    Benchmark("bench.symmetry_pair[1ms]", "4x4", _symmetry_pair, repeats=7, quick_repeats=3, warmup=1),
+    Benchmark("bench.jump_table.before[1ms]", "4 devices", _jump_before, repeats=5, quick_repeats=2,
+              warmup=0),
+    Benchmark("bench.jump_table.after[1ms]", "4 devices", _jump_after, repeats=5, quick_repeats=2,
+              warmup=0),
+]
