@@ -9,6 +9,7 @@ or a URL such as "socket://127.0.0.1:5555" (how the virtual relay matrix is serv
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import serial
@@ -87,6 +88,16 @@ class SerialRelayMatrix(Instrument, SwitchMatrix):
 
     def open_all(self) -> None:
         self._expect_ok("OPENALL")
+
+    def connect_exactly(
+        self, points: Iterable[tuple[int, int]], previous: frozenset[tuple[int, int]] | None = None
+    ) -> frozenset[tuple[int, int]]:
+        """Close exactly `points`, every other relay open, in one SET command (the board replies
+        once its relays have settled). Every crosspoint is checked before anything is sent."""
+        wanted = frozenset(self._check_crosspoint(r, c) for r, c in points)
+        items = ",".join(f"{r}:{c}" for r, c in sorted(wanted)) or "NONE"
+        self._expect_ok(f"SET {items}")
+        return wanted
 
     def closed_crosspoints(self) -> frozenset[tuple[int, int]]:
         reply = self._transact("CLOSED?")

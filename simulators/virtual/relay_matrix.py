@@ -9,6 +9,7 @@ reply line; commands are case-insensitive, arguments separated by spaces, rows a
     CLOSE <row> <col> -> OK
     OPEN <row> <col>  -> OK
     OPENALL          -> OK
+    SET <row>:<col>,<row>:<col>,... | SET NONE -> OK   (exactly these closed, all others open)
     CLOSED?          -> <row>:<col>,<row>:<col>,...  (sorted by row, then column) or NONE
     SIZE?            -> <rows>,<cols>
     anything wrong   -> ERR <code> <text>, nothing changes:
@@ -69,7 +70,30 @@ class RelayMatrix(VirtualInstrument):
                 return f"ERR {ERR_RANGE} column {col} out of range 1..{self.n_cols}"
             self._apply(self.closed | {(row, col)} if command == "CLOSE" else self.closed - {(row, col)})
             return "OK"
+        if command == "SET":
+            return self._set(args)
         return f"ERR {ERR_UNKNOWN} unknown command {words[0]}"
+
+    def _set(self, args: list[str]) -> str:
+        """SET <row>:<col>,... closes exactly those crosspoints; SET NONE opens all."""
+        if len(args) != 1:
+            return f"ERR {ERR_ARGUMENTS} usage: SET <row>:<col>,<row>:<col>,... or SET NONE"
+        if args[0].upper() == "NONE":
+            self._apply(set())
+            return "OK"
+        wanted = set()
+        for item in args[0].split(","):
+            row, sep, col = item.partition(":")
+            if not (sep and row.isdigit() and col.isdigit()):
+                return f"ERR {ERR_ARGUMENTS} SET item {item!r} is not <row>:<col>"
+            r, c = int(row), int(col)
+            if not 1 <= r <= self.n_rows:
+                return f"ERR {ERR_RANGE} row {r} out of range 1..{self.n_rows}"
+            if not 1 <= c <= self.n_cols:
+                return f"ERR {ERR_RANGE} column {c} out of range 1..{self.n_cols}"
+            wanted.add((r, c))
+        self._apply(wanted)  # all or nothing: a bad item above changed nothing
+        return "OK"
 
     def report_error(self, code: int, message: str, reply: str | None) -> str:
         return f"ERR {code} {message}"

@@ -40,6 +40,20 @@ def test_close_open_openall_and_closed_set():
         assert m.closed_crosspoints() == frozenset()
 
 
+def test_connect_exactly_is_one_set_command_whatever_was_closed_before():
+    pairs = [("SET 1:9,2:16,3:1", "OK"), ("SET NONE", "OK")]
+    with relay(pairs) as m:
+        assert m.connect_exactly([(3, 1), (1, 9), (2, 16)], previous=frozenset({(1, 2)})) == {
+            (1, 9), (2, 16), (3, 1)
+        }
+        assert m.connect_exactly([]) == frozenset()
+
+
+def test_connect_exactly_checks_every_crosspoint_before_sending():
+    with relay([]) as m, pytest.raises(ValueError, match="column"):
+        m.connect_exactly([(1, 2), (1, 17)])
+
+
 @pytest.mark.parametrize(("row", "col"), [(0, 1), (5, 1), (1, 17), (1, -1), (2.0, 3), (None, 3)])
 def test_crosspoints_outside_the_board_raise_before_anything_is_written(row, col):
     with relay([]) as m, pytest.raises(ValueError, match=r"row|column"):

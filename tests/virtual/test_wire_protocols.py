@@ -151,6 +151,14 @@ def test_relay_matrix_dialogue(bench: VirtualBench) -> None:
             ("SIZE? 1", "ERR 2 SIZE? takes no arguments"),
             ("FLIP 1 1", "ERR 1 unknown command FLIP"),
             ("", "ERR 1 empty command"),
+            ("SET 2:4,1:3", "OK"),
+            ("CLOSED?", "1:3,2:4"),
+            ("SET 1:3,9:1", "ERR 3 row 9 out of range 1..5"),
+            ("CLOSED?", "1:3,2:4"),  # all or nothing
+            ("SET 1-3", "ERR 2 SET item '1-3' is not <row>:<col>"),
+            ("SET NONE", "OK"),
+            ("CLOSED?", "NONE"),
+            ("CLOSE 1 7", "OK"),
             ("OPENALL", "OK"),
             ("CLOSED?", "NONE"),
         ]:
