@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from drivers.crossbar import BenchInstruments, HardwareCrossbar
+from drivers.crossbar import VMM_READS, BenchInstruments, HardwareCrossbar
 from drivers.errors import SafeStateError
 from drivers.registry import Driver, open_instrument
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
@@ -82,6 +82,7 @@ class HardwareBench(Bench):
     device_kind: what the chip's devices are. nplc: integration of each current reading in
         power-line cycles. seed: seed of the arrays' stochastic-update bit streams (each array
         gets its own stream from (seed, name)); None draws fresh entropy.
+    vmm_reads: "fresh" or "after_write", every array's VMM read policy (HardwareCrossbar).
     opener: how an instrument is connected (default drivers.registry.open_instrument).
     """
 
@@ -93,8 +94,12 @@ class HardwareBench(Bench):
         device_kind: DeviceKind = DeviceKind.PROTONIC,
         nplc: float = 1.0,
         seed: int | None = 0,
+        vmm_reads: str = "fresh",
         opener: Opener = open_instrument,
     ):
+        if vmm_reads not in VMM_READS:
+            raise ValueError(f"vmm_reads must be one of {', '.join(VMM_READS)}, got {vmm_reads!r}")
+        self._vmm_reads = vmm_reads
         self._config = config
         self._range = conductance_range
         self._kind = DeviceKind(device_kind)
@@ -147,7 +152,7 @@ class HardwareBench(Bench):
         stream = np.random.SeedSequence(self._seed.entropy, spawn_key=tuple(name.encode("utf-8")))
         array = HardwareCrossbar(
             name, self._config, self.instruments, self._range, self._kind,
-            seed=int(stream.generate_state(1, np.uint64)[0]),
+            seed=int(stream.generate_state(1, np.uint64)[0]), vmm_reads=self._vmm_reads,
         )  # fmt: skip
         self._arrays[name] = array
         return array
@@ -167,6 +172,7 @@ class HardwareBench(Bench):
             "conductance_range_S": None if self._range is None else list(self._range),
             "device_kind": str(self._kind),
             "nplc": self.instruments.nplc,
+            "vmm_reads": self._vmm_reads,
             "seed": int(self._seed.entropy),
             "arrays": {name: list(a.shape) for name, a in self._arrays.items()},
             "operations": self.operations(),

@@ -33,6 +33,7 @@ from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
 from hil.pulses import Pulse
 
+VMM_READS = ("fresh", "after_write")
 Crosspoint = tuple[int, int]  # (matrix row = instrument line, matrix column = chip pad), 1-based
 
 # A reading within this fraction of the current compliance counts as limited: the SMU held the
@@ -145,6 +146,13 @@ class HardwareCrossbar(CrossbarBackend):
     conductance_range: nominal (G_min, G_max) of the devices in siemens (for weight mapping; a
         bench cannot know it, so the caller states it). device_kind: what the devices are.
     seed: seed of the stochastic update's bit streams (drawn on this computer).
+    vmm_reads: where a VMM's conductances come from. "fresh": every VMM reads every device
+        again (each VMM sees new read noise and any drift). "after_write": a VMM reads only the
+        devices pulsed since their last reading and reuses the latest reading of the others;
+        read() always measures. On a chip whose untouched devices hold their state between
+        VMMs this gives the same products for a fraction of the reads (SHD's A_ref is never
+        written after preparation), at the price of one read-noise draw per device per write
+        instead of one per VMM.
     Reads are not retried: a failed read raises after the bench was made safe (a read does
     not change the devices, so the caller may simply read again).
     """
@@ -157,7 +165,10 @@ class HardwareCrossbar(CrossbarBackend):
         conductance_range: tuple[float, float],
         device_kind: DeviceKind = DeviceKind.PROTONIC,
         seed: int | None = None,
+        vmm_reads: str = "fresh",
     ):
+        if vmm_reads not in VMM_READS:
+            raise ValueError(f"vmm_reads must be one of {', '.join(VMM_READS)}, got {vmm_reads!r}")
         if name not in config.arrays:
             raise ValueError(
                 f"bench {config.name!r} has no array {name!r}; its arrays: {', '.join(config.arrays)}"
@@ -180,6 +191,9 @@ class HardwareCrossbar(CrossbarBackend):
             for terminal in ("gate", "drain", "source")
         }
         self._wiring = dict(config.wiring)
+        self.vmm_reads = vmm_reads
+        # Latest reading per device (siemens); NaN once a device may have changed since.
+        self._latest = np.full(region.shape, np.nan)
         #: operations done through the instruments (for transaction accounting)
         self.operations = dict.fromkeys(
             ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0)
@@ -220,6 +234,7 @@ class HardwareCrossbar(CrossbarBackend):
                 "nplc": self._inst.nplc,
             },
             "scheme": "VMM from reads; pulses grouped by signed count, one burst per group",
+            "vmm_reads": self.vmm_reads,
             "operations": dict(self.operations),
         }
         return d
@@ -245,7 +260,24 @@ class HardwareCrossbar(CrossbarBackend):
         except BaseException:
             inst.make_safe()  # the original error is the one to report
             raise
+        self._latest[rows, cols] = g
         return g
+
+    def _vmm(self, v: FloatArray) -> FloatArray:
+        return v @ self._vmm_conductances()
+
+    def _vmm_transposed(self, v: FloatArray) -> FloatArray:
+        return v @ self._vmm_conductances().T
+
+    def _vmm_conductances(self) -> FloatArray:
+        """The conductances a VMM multiplies with, per the vmm_reads policy."""
+        if self.vmm_reads == "fresh":
+            return self._read_all()
+        stale = np.isnan(self._latest)
+        if stale.any():
+            rows, cols = np.nonzero(stale)
+            self._read(rows, cols)
+        return self._latest.copy()
 
     def _conductance(self, amps: float, volts: float, row: int, col: int) -> float:
         compliance = self._config.limits.current_compliance
@@ -259,6 +291,7 @@ class HardwareCrossbar(CrossbarBackend):
         return amps / volts
 
     def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
+        self._latest[counts != 0] = np.nan  # before anything is sent: a failure may leave them moved
         groups = self.pulse_groups(counts)
         inst = self._inst
         out, ref = self._wiring["pulse_out"], self._wiring["pulse_ref"]
@@ -328,6 +361,7 @@ class HardwareCrossbar(CrossbarBackend):
         self._check_open()
         r, c, n, sign = self._check_train(device, count, pulse_sign)
         self._check_pulse(pulse)
+        self._latest[r, c] = np.nan
         if not self.instrument_trains:
             one = np.zeros(self.shape, dtype=np.int64)
             one[r, c] = sign
@@ -392,7 +426,9 @@ class HardwareCrossbar(CrossbarBackend):
             raise
         self.operations["device_reads"] += n
         volts = self.read_voltage
-        return np.array([self._conductance(a, volts, r, c) for a in amps])
+        g = np.array([self._conductance(a, volts, r, c) for a in amps])
+        self._latest[r, c] = g[-1]
+        return g
 
     @staticmethod
     def pulse_groups(counts: IntArray) -> list[PulseGroup]:
