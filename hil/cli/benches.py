@@ -27,13 +27,17 @@ VIRTUAL_PULSE = Pulse(4.75, 20e-9)
 class VirtualBenchSession(Bench):
     """A HardwareBench on a virtual bench started for it; closing closes both, bench first."""
 
-    def __init__(self, config_path: Path | None, preset: str, seed: int, latency: float = 0.0):
+    def __init__(
+        self, config_path: Path | None, preset: str, seed: int, vmm_reads: str = "fresh", latency: float = 0.0
+    ):
         from drivers.bench import HardwareBench
         from simulators.virtual.launch import start_virtual_bench
 
         self.virtual, config = start_virtual_bench(config_path, preset=preset, seed=seed, latency=latency)
         try:
-            self.hardware = HardwareBench(config, conductance_range=self.virtual.conductance_range, seed=seed)
+            self.hardware = HardwareBench(
+                config, conductance_range=self.virtual.conductance_range, seed=seed, vmm_reads=vmm_reads
+            )
         except BaseException:
             self.virtual.stop()
             raise
@@ -72,7 +76,7 @@ def open_bench_from(args: argparse.Namespace) -> Bench:
     if args.bench == "sim":
         return _simulated(args)
     if args.bench == "virtual":
-        return VirtualBenchSession(virtual_config(), args.preset, args.seed)
+        return VirtualBenchSession(virtual_config(), args.preset, args.seed, args.vmm_reads)
     path = Path(args.bench)
     if path.suffix != ".toml":
         raise UsageError(f"--bench takes sim, virtual or a bench file (*.toml); got {args.bench!r}")
@@ -88,7 +92,7 @@ def open_bench_from(args: argparse.Namespace) -> Bench:
     from hil.benchconfig import load_bench_config
 
     config = load_bench_config(path, known_drivers())
-    return HardwareBench(config, conductance_range=args.g_range, seed=args.seed)
+    return HardwareBench(config, conductance_range=args.g_range, seed=args.seed, vmm_reads=args.vmm_reads)
 
 
 def _simulated(args: argparse.Namespace) -> Bench:

@@ -90,6 +90,13 @@ def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
         "drivers) or a bench file PATH.toml (default: sim)",
     )
     group.add_argument(
+        "--vmm-reads",
+        choices=("fresh", "after_write"),
+        default="fresh",
+        help="on instruments: a VMM reads every device (fresh) or only those pulsed since their "
+        "last reading (after_write; far fewer reads) (default: fresh)",
+    )
+    group.add_argument(
         "--g-range",
         type=g_range_arg,
         help="with a bench file: the devices' nominal conductance range GMIN,GMAX in siemens",

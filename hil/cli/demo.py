@@ -24,7 +24,7 @@ def demo_steps() -> list[Step]:
     training = {
         "algorithm": ("shd", "fp"), "dataset": "iris", "hidden": None, "epochs": None,
         "eta_a": 0.1, "eta_c": None, "tau": 1, "lr_sgd": 0.02, "sgd_reference": "symmetry",
-        "lr_fp": 0.05, "bl_max": 31,
+        "lr_fp": 0.05, "bl_max": 31, "cal_window": 500, "cal_max_pairs": 4000,
     }  # fmt: skip
     return [
         ("symmetry-point", cmd_symmetry_point, symmetry),

@@ -66,7 +66,7 @@ def hidden_arg(text: str) -> tuple[int, ...]:
 
 TRAIN_OPTIONS = (
     "algorithm", "dataset", "hidden", "epochs", "eta_a", "eta_c", "tau", "lr_sgd", "sgd_reference", "lr_fp",
-    "bl_max",
+    "bl_max", "cal_window", "cal_max_pairs",
 )  # fmt: skip
 
 
@@ -82,6 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from protocols.training.floating_point import FloatConfig, train_float
     from protocols.training.network import MLPSpec
     from protocols.training.plots import plot_learning_curves
+    from protocols.training.preparation import CalibrationSettings
     from protocols.training.sgd import SGDConfig, train_sgd
     from protocols.training.shd import SHDConfig, train_shd
 
@@ -91,11 +92,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = MLPSpec((data.n_features, *hidden, data.n_classes))
     epochs = DEFAULT_EPOCHS[args.dataset] if args.epochs is None else args.epochs
     eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
+    calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
     common = {"epochs": epochs, "seed": args.seed}
+    analog = {"bl_max": args.bl_max, "calibration": calibration}
     configs: dict[str, Any] = {
         "fp": FloatConfig(lr=args.lr_fp, **common),
-        "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, bl_max=args.bl_max, **common),
-        "shd": SHDConfig(eta_a=args.eta_a, eta_c=eta_c, tau=args.tau, bl_max=args.bl_max, **common),
+        "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, **analog, **common),
+        "shd": SHDConfig(eta_a=args.eta_a, eta_c=eta_c, tau=args.tau, **analog, **common),
     }
     params = {
         "algorithms": list(args.algorithm),
@@ -232,6 +235,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--bl-max", type=positive_int, default=31, help="longest stochastic bit stream (default: 31)"
     )
+    group.add_argument(
+        "--cal-window", type=positive_int, default=500,
+        help="calibration: symmetry-point window in pairs, at least one relaxation time (default: 500)",
+    )  # fmt: skip
+    group.add_argument(
+        "--cal-max-pairs", type=positive_int, default=4000,
+        help="calibration: symmetry-point pulse budget in pairs (default: 4000)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reproduce", help="reproduce a paper's experiments on the simulator")
