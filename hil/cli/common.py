@@ -81,13 +81,13 @@ def pulse_from(args: argparse.Namespace, backend: Any, bench: Bench | None = Non
     return Pulse(args.amplitude, args.width)
 
 
-def add_common(parser: argparse.ArgumentParser, out_default: str) -> None:
+def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default: str = "sim") -> None:
     group = parser.add_argument_group("bench and output")
     group.add_argument(
         "--bench",
-        default="sim",
+        default=bench_default,
         help="where to run: sim (the bare simulator), virtual (the virtual bench through the real "
-        "drivers) or a bench file PATH.toml (default: sim)",
+        f"drivers) or a bench file PATH.toml (default: {bench_default})",
     )
     group.add_argument(
         "--vmm-reads",
