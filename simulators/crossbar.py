@@ -20,16 +20,21 @@ from numpy.typing import ArrayLike
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.jumptable import JumpTable
 from hil.pulses import Pulse, SafetyLimits
+from simulators import kernels
 from simulators.config import DeviceConfig
 from simulators.devices import DeviceParameters, draw_devices, mean_rates, symmetry_states
 from simulators.fastpath import Bursts, Direction, apply_bursts, burst_constants, coincidences
+from simulators.kernels import KernelDirections
 from simulators.presets import preset
 
 Seed = int | np.random.SeedSequence | None
 
-ENGINES = ("fast", "reference")
-"""How pulses are applied: "fast" (closed forms for bursts, fused stochastic update; see
-simulators.fastpath) or "reference" (one vector step per pulse, the contract's default update)."""
+ENGINES = ("fast", "numpy", "reference")
+"""How pulses are applied: "fast" (closed forms for bursts, fused stochastic update: the compiled
+kernels of simulators.kernels when numba is installed, else the numpy code of simulators.fastpath),
+"numpy" (the fast engine's numpy code, never compiled; same random numbers and results as "fast"
+up to float32 rounding of the exponent) or "reference" (one vector step per pulse, the contract's
+default update)."""
 
 
 def default_limits(config: DeviceConfig) -> SafetyLimits:
@@ -110,6 +115,8 @@ class SimulatedCrossbar(CrossbarBackend):
         self._engine = engine
         self._g: FloatArray | None = None  # conductances (rows, cols) for VMMs; None after a write
         self._bursts: dict[float, tuple[Direction, Direction] | None] = {}  # by pulse factor m
+        self._kernel_bursts: dict[float, KernelDirections] = {}  # the same, laid out for the kernels
+        self._compiled = engine == "fast" and kernels.AVAILABLE
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -167,8 +174,13 @@ class SimulatedCrossbar(CrossbarBackend):
 
     @property
     def engine(self) -> str:
-        """"fast" or "reference" (see ENGINES)."""
+        """"fast", "numpy" or "reference" (see ENGINES)."""
         return self._engine
+
+    @property
+    def compiled(self) -> bool:
+        """True when bursts and stochastic updates run in the compiled kernels (engine "fast" with numba)."""
+        return self._compiled
 
     @property
     def nominal_pulse(self) -> Pulse:
@@ -189,6 +201,7 @@ class SimulatedCrossbar(CrossbarBackend):
                 "width_s": self.nominal_pulse.width,
             },
             "engine": self._engine,
+            "compiled": self._compiled,
             "stuck_devices": int(np.sum(self._dev.stuck)),
             "jump_table": None if self._table is None else _table_summary(self._table),
         }
@@ -291,6 +304,8 @@ class SimulatedCrossbar(CrossbarBackend):
         directions = self._burst_directions(m) if np.max(np.abs(counts)) > 1 else None
         if directions is None:
             self._apply_pulses_per_pulse(counts, m)
+        elif self._compiled:
+            kernels.apply_counts(counts, self._x, self._kernel_directions(m, directions), self._noise_key())
         else:
             self._apply_bursts(Bursts.from_dense(counts), directions)
 
@@ -299,11 +314,15 @@ class SimulatedCrossbar(CrossbarBackend):
             return super()._stochastic_update(p, q, bl, pulse)
         # Fused: count the coincidences (packed popcounts), apply them as bursts.
         self._g = None
-        counts, bursts = coincidences(p, q, bl, self._stream_rng.bit_generator)
+        stream_key = int(self._stream_rng.bit_generator.random_raw())
         m = self._config.pulse_factor(pulse)
+        directions = self._burst_directions(m) if m > 0.0 else None
+        if self._compiled and directions is not None:
+            kd = self._kernel_directions(m, directions)
+            return kernels.stochastic_update(p, q, bl, stream_key, self._x, kd, self._noise_key())
+        counts, bursts = coincidences(p, q, bl, stream_key)
         if m == 0.0:
             return counts  # the streams fired, below the threshold nothing moves
-        directions = self._burst_directions(m)
         if directions is None:
             self._apply_pulses_per_pulse(counts, m)
         else:
@@ -320,11 +339,22 @@ class SimulatedCrossbar(CrossbarBackend):
             self._bursts[m] = burst_constants(self._config, self._dev, m)
         return self._bursts[m]
 
+    def _kernel_directions(self, m: float, directions: tuple[Direction, Direction]) -> KernelDirections:
+        if m not in self._kernel_bursts:
+            if len(self._kernel_bursts) >= 8:
+                self._kernel_bursts.clear()
+            self._kernel_bursts[m] = KernelDirections.from_directions(*directions, self._x.size)
+        return self._kernel_bursts[m]
+
+    def _noise_key(self) -> int:
+        """One 64-bit key per call for the bursts' normal deviates (simulators.fastpath.normals)."""
+        return int(self._pulse_rng.bit_generator.random_raw())
+
     def _apply_bursts(self, bursts: Bursts, directions: tuple[Direction, Direction]) -> None:
-        bitgen = self._pulse_rng.bit_generator
+        key = self._noise_key()
         up, down = directions
-        apply_bursts(self._x, bursts.up_index, bursts.up_count, up, bitgen)
-        apply_bursts(self._x, bursts.down_index, bursts.down_count, down, bitgen)
+        apply_bursts(self._x, bursts.up_index, bursts.up_count, up, key)
+        apply_bursts(self._x, bursts.down_index, bursts.down_count, down, key)
 
     def _apply_pulses_per_pulse(self, counts: IntArray, m: float) -> None:
         """Reference implementation: pulse k reaches every device with |n| > k, one vector step each."""

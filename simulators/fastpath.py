@@ -20,6 +20,10 @@ Why it is faithful (derivations in docs/benchmarks.md):
 - Coincidences are counted exactly as in hil.backend.coincidence_counts: row and column bit
   streams with bit probabilities |p_i| and |q_j| (compared at 32-bit resolution); on large
   arrays packed into machine words and counted with a popcount of their AND.
+- Random bits are counter-based: each call draws one 64-bit key from the array's generator, and
+  the bits of device k (or stream slot t) are output k (t) of SplitMix64 seeded with that key
+  (Steele, Lea & Flood 2014; passes BigCrush). The compiled kernels (simulators.kernels) use
+  the same numbers in any order and on any number of threads, so both give the same result.
 """
 
 from __future__ import annotations
@@ -45,21 +49,39 @@ def _gaussian_table() -> NDArray[np.float32]:
 GAUSSIAN_TABLE = _gaussian_table()
 
 
-def normals(bitgen: np.random.BitGenerator, k: int) -> NDArray[np.float32]:
-    """k standard normal deviates (float32) from 16 random bits each via GAUSSIAN_TABLE."""
-    raw = bitgen.random_raw((k + 3) // 4).view(np.uint16)[:k]
-    return np.take(GAUSSIAN_TABLE, raw, mode="wrap")  # 'wrap' skips bounds checks; indices fit
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # SplitMix64's increment and output mixers
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
-def stream_bits(prob: FloatArray, bl: int, bitgen: np.random.BitGenerator) -> NDArray[np.bool_]:
+def splitmix64(key: int, index: NDArray[np.integer]) -> NDArray[np.uint64]:
+    """Outputs index (0, 1, ...) of SplitMix64 seeded with key: 64 uniform bits per index."""
+    z = np.uint64(key) + (index.astype(np.uint64) + np.uint64(1)) * _GOLDEN  # wraps modulo 2^64
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def normals(key: int, index: NDArray[np.integer]) -> NDArray[np.float32]:
+    """Standard normal deviates (float32) of devices `index`: GAUSSIAN_TABLE at 16 bits each.
+
+    Device k takes bits 16 (k mod 4) to 16 (k mod 4) + 15 of splitmix64(key, k // 4).
+    """
+    k = index.astype(np.uint64)
+    bits = splitmix64(key, k >> np.uint64(2)) >> ((k & np.uint64(3)) * np.uint64(16))
+    return np.take(GAUSSIAN_TABLE, bits & np.uint64(0xFFFF))
+
+
+def stream_bits(prob: FloatArray, bl: int, key: int, offset: int, lines: int) -> NDArray[np.bool_]:
     """Bit streams (bl, n): bit t of line i is 1 with probability prob[i] (in [0, 1]).
 
-    A 32-bit uniform integer below round(prob 2^32): the probability is prob to within 2^-33
-    and exactly 0 or 1 at the ends.
+    The uniform of slot t, line i is the high 32 bits of splitmix64(key, t lines + offset + i):
+    rows and columns of one update share the key at different offsets. A 32-bit uniform below
+    round(prob 2^32) fires: the probability is prob to within 2^-33, exactly 0 or 1 at the ends.
     """
     thresholds = np.rint(prob * 2.0**32).astype(np.uint64)
-    u = bitgen.random_raw((bl * prob.size + 1) // 2).view(np.uint32)[: bl * prob.size]
-    return u.reshape(bl, prob.size) < thresholds
+    slots = np.arange(bl, dtype=np.uint64)[:, None] * np.uint64(lines) + np.uint64(offset)
+    u = splitmix64(key, slots + np.arange(prob.size, dtype=np.uint64)) >> np.uint64(32)
+    return u < thresholds
 
 
 @dataclass(frozen=True)
@@ -82,16 +104,15 @@ SMALL_ARRAY = 8192
 """Up to this many devices, one float32 product of the bit matrices counts faster than popcounts."""
 
 
-def coincidences(
-    p: FloatArray, q: FloatArray, bl: int, bitgen: np.random.BitGenerator
-) -> tuple[IntArray, Bursts]:
-    """Fire row streams (|p|) and column streams (|q|); signed counts (rows, cols) and the bursts.
+def coincidences(p: FloatArray, q: FloatArray, bl: int, key: int) -> tuple[IntArray, Bursts]:
+    """Fire row streams (|p|) and column streams (|q|) from `key`; signed counts (rows, cols), bursts.
 
     Device (i, j) gets sum_t a_ti b_tj pulses of polarity sign(p_i q_j), as in
     hil.backend.coincidence_counts. Large arrays pack each line's stream into machine words and
     count with a popcount of the AND of a row word and a column word.
     """
-    a, b = stream_bits(np.abs(p), bl, bitgen), stream_bits(np.abs(q), bl, bitgen)
+    lines = p.size + q.size
+    a, b = stream_bits(np.abs(p), bl, key, 0, lines), stream_bits(np.abs(q), bl, key, p.size, lines)
     if p.size * q.size <= SMALL_ARRAY:
         n = (a.T.astype(np.float32) @ b.astype(np.float32)).astype(np.int64)  # exact below 2^24
     else:
@@ -180,20 +201,21 @@ def burst_constants(
     return out[0], out[1]
 
 
-def apply_bursts(
-    x: FloatArray, index: IntArray, count: IntArray, d: Direction, bitgen: np.random.BitGenerator
-) -> None:
-    """Give devices `index` (flat) count >= 1 pulses each of one polarity, in place on the state x."""
+def apply_bursts(x: FloatArray, index: IntArray, count: IntArray, d: Direction, key: int) -> None:
+    """Give devices `index` (flat) count >= 1 pulses each of one polarity, in place on the state x.
+
+    Device k's normal deviate is normals(key, k): one key serves both polarities of a call.
+    """
     if index.size == 0:
         return
     if d.x_fix is None:
-        _additive(x, index, count, d, bitgen)
+        _additive(x, index, count, d, key)
         return
     # P_n as the log-normal with the product's exact mean and variance (float32 exponent).
     n = count.astype(np.float32)
     e = d.log_rate[index] * n
     if d.noise > 0:
-        z = normals(bitgen, index.size)
+        z = normals(key, index)
         z *= d.log_spread[index]
         z *= np.sqrt(n)
         e += z
@@ -204,13 +226,11 @@ def apply_bursts(
     x[index] = xs
 
 
-def _additive(
-    x: FloatArray, index: IntArray, count: IntArray, d: Direction, bitgen: np.random.BitGenerator
-) -> None:
+def _additive(x: FloatArray, index: IntArray, count: IntArray, d: Direction, key: int) -> None:
     """Constant steps: the sum of n steps a m (1 + s ξ_k) is a m (n + s sqrt(n) Z), exactly."""
     n = count.astype(np.float64)
     if d.noise > 0:
-        n += d.noise * np.sqrt(n) * normals(bitgen, index.size)
+        n += d.noise * np.sqrt(n) * normals(key, index)
     xs = x[index]
     xs += d.sign * d.step[index] * n
     np.clip(xs, 0.0, 1.0, out=xs)

@@ -1,0 +1,129 @@
+"""The compiled kernels (engine "fast" with numba) against the numpy fast path (engine "numpy").
+
+Both use the same counter-based random numbers, so for the same seed they fire the same streams
+(identical counts) and draw the same normal deviates; the exponent e of a burst is the same
+float32 computation. They differ only in expm1(e): a Taylor series or the library's expm1 in the
+kernel, numpy's float32 expm1 in the fallback, each within a few float32 ulps, so a state
+change differs by at most EXPM1_ULPS * 2^-24 of its size (plus float64 rounding). The
+statistical comparison with the per-pulse reference is tests/simulators/test_fast_paths.py,
+whose "fast" engine is the kernel whenever numba is installed (asserted here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from hil import Pulse
+from simulators import kernels
+from simulators.crossbar import SimulatedCrossbar
+from simulators.fastpath import normals, splitmix64
+from tests.simulators.test_fast_paths import MODELS, NOMINAL, STRONG
+
+EXPM1_ULPS = 8  # series truncation < 6e-9 relative plus Horner and library rounding: a few ulps
+RELATIVE = EXPM1_ULPS * 2.0**-24
+ABSOLUTE = 4 * 2.0**-52  # float64 rounding of x + (x - x_fix) expm1 and of the clip
+
+
+def engines(model: str, shape: tuple[int, int], seed: int, **kw: object) -> tuple[SimulatedCrossbar, ...]:
+    preset, overrides = MODELS[model]
+    settings = {"read_noise": 0.0, "vmm_noise": 0.0, **overrides, **kw}
+    return tuple(
+        SimulatedCrossbar.from_preset(preset, shape, seed=seed, engine=engine, **settings)
+        for engine in ("fast", "numpy")
+    )
+
+
+def state(sim: SimulatedCrossbar) -> np.ndarray:
+    p = sim.device_parameters()
+    return (sim.conductance - p.g_min) / p.span
+
+
+def assert_same_step(before: np.ndarray, compiled: np.ndarray, numpy_path: np.ndarray) -> None:
+    tolerance = RELATIVE * np.abs(numpy_path - before) + ABSOLUTE
+    assert np.all(np.abs(compiled - numpy_path) <= tolerance)
+
+
+def test_the_fast_engine_runs_the_kernels_when_numba_is_installed() -> None:
+    fast, numpy_path = engines("soft-bounds", (3, 4), seed=0)
+    assert kernels.AVAILABLE and fast.compiled and not numpy_path.compiled
+    assert fast.describe()["simulator"]["compiled"] is True
+    np.testing.assert_array_equal(fast.conductance, numpy_path.conductance)  # same devices
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize(("shape", "bl"), [((9, 13), 31), ((40, 70), 31), ((40, 70), 70), ((3, 5), 1)])
+def test_stochastic_updates_agree_with_the_numpy_path(model: str, shape: tuple[int, int], bl: int) -> None:
+    """Same counts exactly, same states to float32 rounding; rows of 13 and 70 devices start
+    their normal groups of 4 off the row boundary, bl = 70 needs three 32-bit words per line."""
+    fast, numpy_path = engines(model, shape, seed=70, stuck_fraction=0.1)
+    rng = np.random.default_rng(71)
+    moved = 0.0
+    for _ in range(6):
+        p, q = rng.uniform(-1, 1, shape[0]), rng.uniform(-1, 1, shape[1])
+        before = state(numpy_path)
+        counts = [sim.stochastic_update(p, q, bl, STRONG) for sim in (fast, numpy_path)]
+        np.testing.assert_array_equal(counts[0], counts[1])
+        assert counts[0].dtype == np.int64
+        assert_same_step(before, state(fast), state(numpy_path))
+        moved += float(np.abs(state(numpy_path) - before).sum())
+        fast.set_conductance(numpy_path.conductance)  # next call from identical states
+    assert moved > 0.0
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_bursts_agree_with_the_numpy_path_up_to_the_bounds(model: str) -> None:
+    """apply_pulses with counts up to 3000: exponents beyond the series' range (library expm1)
+    and states driven into the bounds (clipped once)."""
+    fast, numpy_path = engines(model, (12, 11), seed=72, stuck_fraction=0.1)
+    rng = np.random.default_rng(73)
+    for scale in (3, 40, 3000):
+        counts = rng.integers(-scale, scale + 1, fast.shape)
+        before = state(numpy_path)
+        for sim in (fast, numpy_path):
+            sim.apply_pulses(counts, NOMINAL)
+        assert_same_step(before, state(fast), state(numpy_path))
+        fast.set_conductance(numpy_path.conductance)
+    stuck = fast.device_parameters().stuck
+    x0 = state(engines(model, (12, 11), seed=72, stuck_fraction=0.1)[0])
+    np.testing.assert_array_equal(state(fast)[stuck], x0[stuck])  # stuck devices never moved
+    x = state(fast)
+    assert np.all((x >= 0.0) & (x <= 1.0))
+
+
+def test_sub_threshold_updates_fire_the_same_streams_and_move_nothing() -> None:
+    fast, numpy_path = engines("soft-bounds", (8, 9), seed=74)
+    before = fast.conductance
+    weak = Pulse(fast.config.v_threshold, 1e-3)
+    p, q = np.full(8, 0.7), np.full(9, -0.6)
+    counts = [sim.stochastic_update(p, q, 31, weak) for sim in (fast, numpy_path)]
+    np.testing.assert_array_equal(counts[0], counts[1])
+    assert np.abs(counts[0]).sum() > 0
+    np.testing.assert_array_equal(fast.conductance, before)
+
+
+def test_the_same_seed_gives_the_same_run() -> None:
+    runs = []
+    for _ in range(2):
+        sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (16, 20), seed=75)
+        rng = np.random.default_rng(76)
+        for _ in range(5):
+            sim.stochastic_update(rng.uniform(-1, 1, 16), rng.uniform(-1, 1, 20), 31, NOMINAL)
+        runs.append(sim.conductance)
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_splitmix64_is_the_published_generator() -> None:
+    # Vigna's splitmix64.c seeded with 0: first output 0xe220a8397b1dcdaf.
+    assert int(splitmix64(0, np.array([0]))[0]) == 0xE220A8397B1DCDAF
+
+
+def test_counter_based_normals_have_unit_moments() -> None:
+    """500,000 deviates: mean within 4 SE (1/sqrt(n)); variance within 4 SE (sqrt(2/n))."""
+    z = normals(77, np.arange(500_000)).astype(np.float64)
+    assert abs(z.mean()) < 4 / np.sqrt(z.size)
+    assert abs(z.var() - 1) < 4 * np.sqrt(2 / z.size)
+    # Neighbours share one 64-bit output (4 deviates each): no correlation between them.
+    assert abs(np.mean(z[:-1] * z[1:])) < 4 / np.sqrt(z.size)
