@@ -1,4 +1,7 @@
-"""Simulator benchmarks: stochastic update and noisy VMM, both engines, scaling in N, mini-batches.
+"""Simulator benchmarks: stochastic update and noisy VMM, all engines, scaling in N, mini-batches.
+
+Engines: "fast" (the compiled numba kernels when numba is installed; the note says which ran),
+"numpy" (the fast engine's numpy code) and "reference" (per pulse).
 
 Devices: preset "protonic-asymmetric" (soft bounds, c2c noise 0.3, device-to-device variation,
 1 % stuck, VMM output noise 2 %). An update is what a training step issues per input vector:
@@ -44,7 +47,9 @@ def _update_case(n: int, engine: str, pulses_per_device: float, batch: int = 1) 
             plan = plan_update(x, d, lr, 1.0, BL, bl_management=False)
             sim.stochastic_update(plan.p, plan.q, plan.bl, pulse)
 
-    return Case(run, ops=batch, info=f"{pulses_per_device:g} pulses/device, {pulsed:.0%} of devices pulsed")
+    kind = " (compiled)" if sim.compiled else ""
+    info = f"{pulses_per_device:g} pulses/device, {pulsed:.0%} of devices pulsed{kind}"
+    return Case(run, ops=batch, info=info)
 
 
 def _vmm_case(n: int, batch: int | None = None) -> Case:
@@ -72,10 +77,12 @@ def _vmm(name: str, n: int, batch: int | None = None) -> Benchmark:
 BENCHMARKS: list[Benchmark] = [
     # The peer figure: aihwkit 1.1.0 (C++, CPU), 512 x 512 soft bounds, BL 31: 1.5-2.0 ms per vector.
     *(_update(f"sim.update.fast[{k:g}/dev]", 512, "fast", k) for k in (0.1, 1.0, 2.5)),
+    *(_update(f"sim.update.numpy[{k:g}/dev]", 512, "numpy", k) for k in (0.1, 1.0, 2.5)),
     *(_update(f"sim.update.reference[{k:g}/dev]", 512, "reference", k, repeats=5) for k in (0.1, 1.0, 2.5)),
     # Peer figure: about 0.08 ms per noisy forward VMM at 512 x 512.
     _vmm("sim.vmm", 512),
     *(_update(f"sim.update.scaling[N={n}]", n, "fast", 1.0) for n in (64, 128, 256, 1024)),
+    *(_update(f"sim.update.numpy.scaling[N={n}]", n, "numpy", 1.0, repeats=7) for n in (64, 256, 1024)),
     *(_vmm(f"sim.vmm.scaling[N={n}]", n) for n in (64, 128, 256, 1024)),
     *(_update(f"sim.update.batch[{b}]", 512, "fast", 1.0, batch=b, repeats=7) for b in (16, 64)),
     *(_vmm(f"sim.vmm.batch[{b}]", 512, batch=b) for b in (16, 64)),
