@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from hil.results import to_jsonable
 
@@ -72,6 +73,22 @@ class TrainingResult:
     def seconds_per_epoch(self) -> float:
         trained = [e.seconds for e in self.epochs if e.epoch > 0]
         return sum(trained) / len(trained) if trained else 0.0
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, Any]) -> Self:
+        """The result whose summary() this is, e.g. one of the "runs" a stored `hil train` run
+        keeps in its summary. Its summary() gives the same dict back."""
+        return cls(
+            algorithm=summary["algorithm"],
+            label=summary["label"],
+            dataset=dict(summary["dataset"]),
+            network=dict(summary["network"]),
+            parameters=dict(summary["parameters"]),
+            epochs=[EpochRecord(**e) for e in summary["curves"]],
+            ops=BackendOps(**summary["backend_ops"]),
+            setup=dict(summary["setup"]),
+            seconds_training=float(summary["seconds_training"]),
+        )
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: final numbers, curves, parameters, operation counts, setup."""
