@@ -57,11 +57,26 @@ def cmd_runs_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs_plot(args: argparse.Namespace) -> int:
+    from hil.store import RunStore
+    from protocols.replay import replot_run
+
+    with RunStore(args.store, must_exist=True) as store:
+        info = store.run(args.run)
+        out = args.out or Path(f"{info.uid}-figures")
+        figures = replot_run(store, info.id, out)
+    state = "" if info.status == "completed" else f" ({info.status}: partial data, noted on the figures)"
+    print(f"wrote {len(figures)} figures of run {info.uid}{state} to {out}")
+    for figure in figures:
+        print(f"  {figure}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list the simulator's device presets and their parameters")
     p.set_defaults(func=cmd_presets)
 
-    runs = sub.add_parser("runs", help="list, show and export stored runs")
+    runs = sub.add_parser("runs", help="list, show, export and plot stored runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     store_help = f"the run database (default: {DEFAULT_STORE})"
     p = runs_sub.add_parser("list", help="one line per stored run")
@@ -77,3 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", "-o", type=Path, help="file to write (default: <uid>.csv or <uid>.h5)")
     p.add_argument("--store", type=Path, default=Path(DEFAULT_STORE), help=store_help)
     p.set_defaults(func=cmd_runs_export)
+    p = runs_sub.add_parser("plot", help="regenerate a run's figures from the store alone")
+    p.add_argument("run", help="run id or a unique prefix of its uid")
+    p.add_argument("--out", type=Path, help="folder for the figures (default: ./<uid>-figures)")
+    p.add_argument("--store", type=Path, default=Path(DEFAULT_STORE), help=store_help)
+    p.set_defaults(func=cmd_runs_plot)

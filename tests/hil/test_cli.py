@@ -134,3 +134,26 @@ def test_sigterm_aborts_a_jump_table_and_resume_completes_it_without_repeating_p
     assert steps == list(range(1, 1601))
     assert status == [("completed",)]
     assert json.loads((tmp_path / "jt" / "summary.json").read_text())["n_pulses_per_device"] == 1600
+
+
+def test_runs_plot_regenerates_the_live_figures_from_the_store_alone(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sym"
+    argv = [
+        "run",
+        "symmetry-point",
+        "--shape",
+        "2x2",
+        "--max-pairs",
+        "300",
+        "--window",
+        "100",
+        "--out",
+        str(out),
+    ]
+    assert run(argv, tmp_path) == 0
+    replot = tmp_path / "replot"
+    assert main(["runs", "plot", "1", "--store", str(tmp_path / "runs.sqlite"), "--out", str(replot)]) == 0
+    live = sorted(p.name for p in out.glob("*.png"))
+    assert live and sorted(p.name for p in replot.glob("*.png")) == live
+    for name in live:
+        assert (replot / name).read_bytes() == (out / name).read_bytes(), name
