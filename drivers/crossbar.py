@@ -39,6 +39,9 @@ Crosspoint = tuple[int, int]  # (matrix row = instrument line, matrix column = c
 # A reading within this fraction of the current compliance counts as limited: the SMU held the
 # current there, so I / V is not the device's conductance.
 COMPLIANCE_MARGIN = 1e-3
+# A reading above this multiple of the current compliance cannot come from the SMU, which holds
+# the current at the compliance (its overshoot and measurement error are far below 10 %).
+IMPOSSIBLE_READING = 1.1
 # Seconds from the trigger out of the SMU to its reading in a pulse-read train: the generator's
 # trigger latency and a pulse of at most max_pulse_width fit well inside it.
 TRAIN_SETTLE_S = 1e-3
@@ -133,6 +136,16 @@ class BenchInstruments:
         return failures
 
 
+def _note_safe_state(exc: BaseException, failures: list[tuple[str, str]], after: str) -> None:
+    """Add to `exc` whether the bench reached its safe state, and what to do next."""
+    if failures:
+        listed = "; ".join(f"{what}: {error}" for what, error in failures)
+        exc.add_note(f"making the bench safe failed too: {listed}. Check the instruments by hand "
+                     "(outputs off, switch matrix open) before touching the chip")  # fmt: skip
+    else:
+        exc.add_note(f"the bench is in its safe state; {after}")
+
+
 def _confirm(instrument: Any) -> None:
     """*OPC? answers once every command before it has been carried out."""
     reply = str(instrument.ask("*OPC?")).strip()
@@ -153,8 +166,10 @@ class HardwareCrossbar(CrossbarBackend):
         VMMs this gives the same products for a fraction of the reads (SHD's A_ref is never
         written after preparation), at the price of one read-noise draw per device per write
         instead of one per VMM.
-    Reads are not retried: a failed read raises after the bench was made safe (a read does
-    not change the devices, so the caller may simply read again).
+    Reads are not retried: a failed read raises after the bench was made safe, with a note
+    saying whether the safe state was reached (a read does not change the devices, so the
+    caller may simply read again once the fault is fixed). A current beyond the compliance,
+    which the SMU cannot deliver, is reported as a corrupted reply.
     """
 
     def __init__(
@@ -257,8 +272,9 @@ class HardwareCrossbar(CrossbarBackend):
                 g[k] = self._conductance(amps, volts, int(r), int(c))
             inst.smu.output_off()
             inst.router.release()
-        except BaseException:
-            inst.make_safe()  # the original error is the one to report
+        except BaseException as exc:
+            # The original error is the one to report; what the safe state could not do goes with it.
+            _note_safe_state(exc, inst.make_safe(), "a read changes no device: read again once it is fixed")
             raise
         self._latest[rows, cols] = g
         return g
@@ -281,6 +297,13 @@ class HardwareCrossbar(CrossbarBackend):
 
     def _conductance(self, amps: float, volts: float, row: int, col: int) -> float:
         compliance = self._config.limits.current_compliance
+        if not math.isfinite(amps) or abs(amps) > compliance * IMPOSSIBLE_READING:
+            raise InstrumentError(
+                self._inst.smu.name,
+                f"device ({row}, {col}) of array {self.name!r}: the SMU reported {amps:g} A, more than its "
+                f"current compliance {compliance:g} A lets through: a corrupted reply (garbled or truncated "
+                "on the line) or a measurement overflow; check the connection and read again",
+            )
         if abs(amps) >= compliance * (1 - COMPLIANCE_MARGIN):
             raise InstrumentError(
                 self._inst.smu.name,
