@@ -18,6 +18,25 @@ if TYPE_CHECKING:
     from hil.benchconfig import BenchConfig
 
 
+_warm = False
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) the simulator's burst kernel before any server
+    answers: a first compile takes seconds, longer than a client's VISA timeout, and would
+    otherwise happen inside the first pulse a client sends. Once per process."""
+    global _warm
+    if _warm:
+        return
+    import numpy as np
+
+    from simulators.crossbar import SimulatedCrossbar
+
+    with SimulatedCrossbar.from_preset("protonic-asymmetric", (1, 2), seed=0) as probe:
+        probe.apply_pulses(np.array([[2, -3]]), probe.nominal_pulse)  # bursts go through the kernel
+    _warm = True
+
+
 class VirtualBench:
     """SMU (Keithley 2450), pulse generator (Keysight 33500B), switch matrix (Keithley 707B)
     and serial relay matrix, all wired to one VirtualChip; optionally a trigger cable from the
@@ -76,6 +95,8 @@ class VirtualBench:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Self:
         """Open every server on a free port chosen by the OS."""
+        if any(getattr(a, "compiled", False) for a in self.chip.arrays.values()):
+            warm_kernels()
         started = []
         try:
             for server in self._servers.values():
