@@ -29,6 +29,9 @@ from drivers.safestate import send_all
 from drivers.timeouts import timeout_at_least
 from hil.pulses import SafetyLimits
 
+# The 33500B refuses a pulse width above period - 16 ns (programming guide, FUNC:PULS:WIDT).
+MIN_GAP = 16e-9
+
 
 class Keysight33500BChannel(Agilent33500Channel):
     """One output channel, `{ch}` = 1 or 2."""
@@ -120,7 +123,7 @@ class Keysight33500B(Agilent33500, ScpiErrorQueue, PulseGenerator):
             else:
                 changed = False
                 if (known[1], known[3]) != (w, p):
-                    set_timing(self.ch, w, p, self.edge_time, self.name, present=known[3])
+                    set_timing(self.ch, w, p, self.edge_time, self.name, present=known[3], min_gap=MIN_GAP)
                     changed = True
                 if (known[0], known[2]) != (a, pol):
                     set_levels(self.ch, a, pol)
@@ -140,7 +143,7 @@ class Keysight33500B(Agilent33500, ScpiErrorQueue, PulseGenerator):
         ch.output_load = "INF" if self.load_ohms is None else f"{self.load_ohms:g}"
         ch.shape = "PULS"
         ch.pulse_transition = self.edge_time
-        set_timing(ch, w, p, self.edge_time, self.name)
+        set_timing(ch, w, p, self.edge_time, self.name, min_gap=MIN_GAP)
         set_levels(ch, a, pol)
         ch.burst_mode = "TRIG"
         ch.burst_ncycles = 1

@@ -16,17 +16,19 @@ from drivers.errors import InstrumentError
 
 def set_timing(
     channel: Any, width: float, period: float, edge_time: float, instrument: str,
-    present: float | None = None,
+    present: float | None = None, min_gap: float = 0.0,
 ) -> None:
     """Write width and period (seconds); the present period (seconds) chooses the order, and
-    is asked from the instrument when the caller does not know it."""
+    is asked from the instrument when the caller does not know it. min_gap: the least period -
+    width the instrument accepts besides the edges (the 33500B's 16 ns), so that the width
+    written first also fits the present period."""
     if present is None:
         reply = channel.pulse_period
         try:
             present = float(reply)
         except (TypeError, ValueError):
             raise InstrumentError(instrument, f"unreadable pulse period reply {reply!r}") from None
-    if width + 1.6 * edge_time <= present:
+    if width + max(1.6 * edge_time, min_gap) <= present:
         channel.pulse_width = width  # fits the present period; the new period then fits it
         channel.pulse_period = period
     else:

@@ -210,11 +210,7 @@ def test_the_checker_catches_what_it_must() -> None:
 
 
 
-@pytest.mark.xfail(strict=True, raises=InstrumentError, reason=(
-    "drivers.pulseshape.set_timing writes the new width first when width + 1.6 x edge fits the "
-    "present period, but the 33500B (and its virtual twin) also needs period - width >= 16 ns: "
-    "18 ns -> 20 ns pulses (periods 36 -> 40 ns) pass through width 20 ns at period 36 ns and "
-    "are refused with -221. Found while writing this property test."))
+# Found by the property test: the width written first must also leave the 33500B's 16 ns gap.
 def test_a_longer_pulse_after_a_short_one_is_accepted(rig) -> None:
     _, _, bench = rig
     pulser = bench.instruments.pulser
