@@ -24,7 +24,7 @@ import numpy as np
 
 from drivers.crossbar import VMM_READS, BenchInstruments, HardwareCrossbar
 from drivers.errors import SafeStateError
-from drivers.registry import Driver, open_instrument
+from drivers.registry import Driver, limit_problems, open_instrument
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
 from hil.backend import BackendClosedError, DeviceKind
 from hil.bench import Bench
@@ -99,6 +99,9 @@ class HardwareBench(Bench):
     ):
         if vmm_reads not in VMM_READS:
             raise ValueError(f"vmm_reads must be one of {', '.join(VMM_READS)}, got {vmm_reads!r}")
+        problems = limit_problems(config)
+        if problems:  # before any instrument is touched
+            raise ValueError(f"bench {config.name!r}: " + "; ".join(problems))
         self._vmm_reads = vmm_reads
         self._config = config
         self._range = conductance_range

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
-from hil.benchconfig import InstrumentConfig
+from hil.benchconfig import BenchConfig, InstrumentConfig
 from hil.pulses import SafetyLimits
 
 Driver = SourceMeter | PulseGenerator | SwitchMatrix
@@ -109,3 +109,37 @@ def _entry(driver: str) -> DriverEntry:
         return DRIVERS[driver]
     except KeyError:
         raise ValueError(f"unknown driver {driver!r}; known drivers: {', '.join(sorted(DRIVERS))}") from None
+
+
+def limit_problems(config: BenchConfig) -> list[str]:
+    """What the named instruments cannot honour of the bench's limits, found from the drivers'
+    instrument windows without connecting anything (empty when all is well).
+
+    A current compliance or read bias outside what the SMU accepts, and a pulse-width window
+    that the generator cannot produce any part of, are problems: the bench could not run as
+    its file says. (A limit the instrument exceeds, e.g. a generator that can make more volts,
+    is fine: the drivers refuse anything beyond the bench's limit.)
+    """
+    lim = config.limits
+    problems = []
+    smu = _entry(config.instrument("smu").driver).load()
+    low, high = smu.compliance_range
+    if not low <= lim.current_compliance <= high:
+        problems.append(
+            f"[limits] current_compliance {lim.current_compliance:g} A is outside what the "
+            f"{config.instrument('smu').driver} accepts ({low:g} to {high:g} A); choose a value inside it"
+        )
+    low, high = smu.bias_range
+    if not low <= config.read_voltage <= high:
+        problems.append(
+            f"[read] voltage {config.read_voltage:g} V is outside the {config.instrument('smu').driver}'s "
+            f"source range ({low:g} to {high:g} V)"
+        )
+    pulser = _entry(config.instrument("pulser").driver).load()
+    low, high = pulser.width_range
+    if lim.max_pulse_width < low or lim.min_pulse_width > high:
+        problems.append(
+            f"[limits] pulse widths {lim.min_pulse_width:g}-{lim.max_pulse_width:g} s lie outside the "
+            f"{config.instrument('pulser').driver}'s range ({low:g} to {high:g} s): no pulse could be made"
+        )
+    return problems

@@ -143,3 +143,39 @@ def test_the_default_library_is_pyvisa_py_for_a_socket_and_can_be_overridden():
         with pytest.raises(ValueError, match="visa_library must be a string"):
             bad = InstrumentConfig("smu", "keithley2450", address, {"visa_library": 3})
             open_instrument(bad, SafetyLimits())
+
+
+def _shipped(**limits: float) -> object:
+    from dataclasses import replace
+
+    from simulators.virtual.launch import BENCHES
+
+    config = load_bench_config(BENCHES / "virtual-bench.toml", known_drivers())
+    return replace(config, limits=replace(config.limits, **limits))
+
+
+def test_limits_the_instruments_can_honour_give_no_problem():
+    from drivers.registry import limit_problems
+
+    assert limit_problems(_shipped()) == []
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"current_compliance": 1e-12}, "1e-12 A is outside what the keithley2450 accepts"),
+        ({"min_pulse_width": 1e-9, "max_pulse_width": 5e-9}, "no pulse could be made"),
+    ],
+)
+def test_limits_an_instrument_cannot_honour_stop_the_bench_before_connecting(limits, message):
+    from drivers.bench import HardwareBench
+    from drivers.registry import limit_problems
+
+    config = _shipped(**limits)
+    assert any(message in p for p in limit_problems(config))
+
+    def opener(*_):  # pragma: no cover - must never be reached
+        raise AssertionError("an instrument was opened")
+
+    with pytest.raises(ValueError, match=message):
+        HardwareBench(config, conductance_range=(1e-6, 2e-5), opener=opener)
