@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,11 @@ def test_jump_table_example_measures_copies_and_plots(tmp_path: Path) -> None:
     out = run_example("compare_jump_table_with_model.py", cwd=tmp_path)
     assert "measured a simulated" in out
     assert (tmp_path / "runs" / "example-jump-table" / "table_vs_model.png").stat().st_size > 10_000
+
+
+def test_scripted_protocol_runs_on_the_virtual_bench_and_stores_its_run(tmp_path: Path) -> None:
+    out = run_example("scripted_protocol_on_bench.py", "--pairs", "30", "--store", "r.sqlite", cwd=tmp_path)
+    assert "devices converged" in out and "device (3, 3): G_sym" in out
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:
+        assert db.execute("SELECT status FROM runs").fetchall() == [("completed",)]
+        assert db.execute("SELECT COUNT(*) FROM points WHERE kind='pair'").fetchone()[0] == 30
