@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from protocols.training.regression import RegressionRun, RegressionSettings, smoothed_orbit
 from protocols.training.result import TrainingResult
@@ -40,6 +41,7 @@ def plot_learning_curves(
         ax_err.plot(ep, test_err, "-", color=c, label=res.label)
     for ax, ylabel in ((ax_loss, "cross-entropy loss (nats)"), (ax_err, "error rate (%)")):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no ticks at fractions of an epoch
         ax.set_ylabel(ylabel)
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
