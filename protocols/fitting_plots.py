@@ -79,7 +79,7 @@ def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, path: Path, max_dev
     axes[1, 0].legend(loc="best", fontsize=8, markerscale=4)
     read_ns = array_fit.read_noise["value_S"] * NS
     fig.suptitle(
-        f"{array_fit.model} fit: reads after every pulse (top) and step against state (bottom); "
+        f"{array_fit.model} fit: reads after every pulse (top) and step against state (bottom)\n"
         f"c2c noise {array_fit.c2c_noise['value']:.3g}, read noise {read_ns:.3g} nS"
     )
     return _save(fig, path)
