@@ -97,16 +97,8 @@ def open_bench_from(args: argparse.Namespace) -> Bench:
 
 def _simulated(args: argparse.Namespace) -> Bench:
     from simulators.chip import SimulatedChip
-    from simulators.presets import PRESETS
 
-    if args.preset.endswith(".toml"):
-        if not Path(args.preset).is_file():
-            raise UsageError(f"no preset file {args.preset}: give a path `hil fit` wrote, or a preset name")
-    elif args.preset not in PRESETS:
-        raise UsageError(
-            f"unknown preset {args.preset!r}; choose one of: {', '.join(sorted(PRESETS))}, "
-            "or the path of a preset file (*.toml) that `hil fit` wrote"
-        )
+    # simulators.presets.preset names the known presets (or the missing file) when --preset is wrong.
     return SimulatedChip(preset=args.preset, seed=args.seed)
 
 

@@ -25,7 +25,7 @@ from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.recording import Checkpoint, Recorder
 from protocols.training.analog import CountedOps, SGDLayer
-from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, build_layers, train_analog
+from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, train_analog
 from protocols.training.datasets import Dataset
 from protocols.training.loop import EpochCallback
 from protocols.training.network import MLPSpec
@@ -37,7 +37,7 @@ from protocols.training.preparation import (
     programming_summary,
     restored_calibration,
 )
-from protocols.training.result import BackendOps, TrainingResult
+from protocols.training.result import TrainingResult
 
 REFERENCES = ("symmetry", "midrange")
 
@@ -112,14 +112,6 @@ def _array_names(i: int) -> dict[str, str]:
 
 
 SGD_LAYERS = LayerRecipe(prepare_sgd_layer, restore_sgd_layer)
-
-
-def build_sgd_layers(
-    get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SGDConfig, ops: BackendOps
-) -> tuple[list[SGDLayer], list[dict[str, Any]]]:
-    """Prepare every layer's pair and return the layers with a JSON-ready setup record each."""
-    layers, setup = build_layers(SGD_LAYERS, get_array, spec, pulse, config, ops)
-    return layers, setup  # type: ignore[return-value]
 
 
 def train_sgd(
