@@ -1,12 +1,14 @@
-"""Compiled (numba) kernels of the fast engine: one fused loop per stochastic update or burst.
+"""Compiled (numba) kernels of the fast engine: one pass over the rows per stochastic update or burst.
 
 They compute exactly what simulators.fastpath computes with numpy (same random numbers, same
 closed forms, same float32 exponent); see that module for why the closed forms are faithful.
-What the fusion buys: each device is visited once (popcount of its row and column words, one
-table normal, the closed form, the clip), with no index arrays and no temporaries, in loops
-that the compiler vectorises. Randomness is counter-based (fastpath.splitmix64: the value of
-device k or stream slot t depends only on the call's key and k or t), so the result does not
-depend on how rows are split over threads, and the numpy fallback reproduces it.
+Per row: the coincidence counts (popcount of the row word AND each column word), then, in a row
+with few pulsed devices, just those devices; in a busier row, three branch-free loops over the
+whole row that the compiler vectorises 8 floats wide (normal deviates; exponents and their
+expm1 series; the state update and clip). Randomness is counter-based (fastpath.splitmix64:
+the value of device k or stream slot t depends only on the call's key and k or t), so the
+result does not depend on how rows are split over threads (threads()), and the numpy
+fallback reproduces it.
 
 numba is optional at import time: AVAILABLE says whether these kernels can run; the engine
 falls back to simulators.fastpath without them. Compiled code is cached in __pycache__
@@ -16,7 +18,11 @@ loaded 2-core machine; ~0.3 s to load the cache afterwards).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +39,9 @@ except ImportError:  # the numpy fast path (simulators.fastpath) does the same w
 AVAILABLE = numba is not None
 """True when numba is importable and the fast engine runs these kernels."""
 
+SPARSE_ROW = 4
+"""A row with fewer than 1 / SPARSE_ROW of its devices pulsed visits only those devices."""
+
 EXPM1_SERIES_LIMIT = 0.3
 """Below this |e| the kernel's expm1 is the degree-7 Taylor series (float32; truncation < 6e-9
 relative), which vectorises; above it the library expm1 is called for that device."""
@@ -44,7 +53,7 @@ class KernelDirections:
 
     log_rate, log_spread: (2, devices) float32, L and S of the log-normal (multiplicative rows).
     step: (2, devices) float64, the additive step a m (additive rows). x_fix: (2,) float64.
-    multiplicative: (2,) bool. noise: the c2c noise s.
+    multiplicative: (2,) bool. noise: the c2c noise s. max_rate, max_spread: the largest |L| and S.
     """
 
     log_rate: NDArray[np.float32]
@@ -53,6 +62,16 @@ class KernelDirections:
     x_fix: FloatArray
     multiplicative: NDArray[np.bool_]
     noise: float
+    max_rate: float
+    max_spread: float
+
+    def series_suffices(self, max_pulses: int) -> bool:
+        """True if no burst of up to max_pulses pulses can have an exponent |e| = |L n + S sqrt(n) z|
+        beyond EXPM1_SERIES_LIMIT (|z| <= the table's largest deviate), so the kernels may skip
+        the per-device check. The bound is taken 0.1 % wide against float32 rounding of e."""
+        n = float(max_pulses)
+        bound = self.max_rate * n + self.max_spread * np.sqrt(n) * _LARGEST_DEVIATE
+        return bound * 1.001 <= EXPM1_SERIES_LIMIT
 
     @classmethod
     def from_directions(cls, up: Direction, down: Direction, devices: int) -> KernelDirections:
@@ -70,7 +89,12 @@ class KernelDirections:
             np.array([1.0 if up.x_fix is None else up.x_fix, 0.0 if down.x_fix is None else down.x_fix]),
             np.array([up.x_fix is not None, down.x_fix is not None]),
             float(up.noise),
+            float(np.abs(log_rate).max(initial=0.0)),
+            float(log_spread.max(initial=0.0)),
         )
+
+
+_LARGEST_DEVIATE = float(np.abs(GAUSSIAN_TABLE).max())
 
 
 def stochastic_update(
@@ -82,21 +106,67 @@ def stochastic_update(
     """
     rows, cols = p.size, q.size
     counts = np.empty((rows, cols), np.int64)
-    _stochastic_update(
-        _thresholds(p), _thresholds(q), np.sign(p).astype(np.int8), np.sign(q).astype(np.int8), bl,
-        np.uint64(stream_key), x.reshape(rows, cols), d.log_rate, d.log_spread, d.step, d.x_fix,
-        d.multiplicative, d.noise, np.uint64(noise_key), GAUSSIAN_TABLE, counts,
+    row_words, col_words = _streams(_thresholds(p), _thresholds(q), bl, np.uint64(stream_key))
+    args = (
+        row_words, col_words, np.sign(p).astype(np.int8), np.sign(q).astype(np.int8), x.reshape(rows, cols),
+        d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative, d.noise, np.uint64(noise_key),
+        GAUSSIAN_TABLE, d.series_suffices(bl), counts,
     )  # fmt: skip
+    _over_row_blocks(_update_rows, rows, cols, args)
     return counts
 
 
 def apply_counts(counts: IntArray, x: FloatArray, d: KernelDirections, noise_key: int) -> None:
     """Give device (i, j) |counts[i, j]| pulses of polarity sign(counts[i, j]), in place on x."""
     rows, cols = counts.shape
-    _apply_counts(
-        np.ascontiguousarray(counts, dtype=np.int64), x.reshape(rows, cols), d.log_rate, d.log_spread,
-        d.step, d.x_fix, d.multiplicative, d.noise, np.uint64(noise_key), GAUSSIAN_TABLE,
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    series = d.series_suffices(int(np.abs(counts).max(initial=0)))
+    args = (
+        counts, x.reshape(rows, cols), d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative,
+        d.noise, np.uint64(noise_key), GAUSSIAN_TABLE, series,
     )  # fmt: skip
+    _over_row_blocks(_apply_rows, rows, cols, args)
+
+
+PARALLEL_DEVICES = 1 << 16
+"""Arrays from this many devices (256 x 256) split their rows over threads(); smaller ones run on
+the calling thread (a hand-off costs tens of microseconds)."""
+
+
+def threads() -> int:
+    """Threads the kernels use on a large array: HIL_SIM_THREADS if set, else min(2, CPU count).
+
+    The result does not depend on it: every random number belongs to a device or a stream slot
+    (counter-based), so any split of the rows gives the same state, bit for bit."""
+    setting = os.environ.get("HIL_SIM_THREADS", "").strip()
+    if not setting:
+        return min(2, os.cpu_count() or 1)
+    if not setting.isdigit() or int(setting) < 1:
+        raise ValueError(f"HIL_SIM_THREADS must be a whole number >= 1, got {setting!r}")
+    return int(setting)
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
+
+
+def _workers(count: int) -> ThreadPoolExecutor:
+    """A pool of count worker threads for this process (a forked child makes its own)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != count:
+        _pool = (os.getpid(), count, ThreadPoolExecutor(count, thread_name_prefix="hil-kernel"))
+    return _pool[2]
+
+
+def _over_row_blocks(kernel: Callable[..., None], rows: int, cols: int, args: tuple[object, ...]) -> None:
+    """kernel(lo, hi, *args) over rows lo..hi-1, in threads() contiguous blocks (the kernels release
+    the GIL); the calling thread runs the first block."""
+    count = min(threads(), rows) if rows * cols >= PARALLEL_DEVICES else 1
+    edges = [rows * b // count for b in range(count + 1)]
+    blocks = list(pairwise(edges))
+    futures = [_workers(count - 1).submit(kernel, lo, hi, *args) for lo, hi in blocks[1:]]
+    kernel(*blocks[0], *args)
+    for future in futures:
+        future.result()
 
 
 def _thresholds(prob: FloatArray) -> NDArray[np.uint64]:
@@ -112,6 +182,7 @@ if numba is not None:
 
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
     _inline = numba.njit(inline="always", fastmath=False, error_model="numpy")
+    _vector_jit = numba.njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 
     @intrinsic
     def _popcount(typingctx, v):  # type: ignore[no-untyped-def]
@@ -154,120 +225,178 @@ if numba is not None:
                 words[w, i] |= np.uint32(u < thresholds[i]) << b
 
     @_inline
-    def _row_normals(key, base, table, z):  # type: ignore[no-untyped-def]
-        """z[j] = normal deviate of device base + j (fastpath.normals: 4 per SplitMix64 output)."""
-        cols = z.size
-        head = min(-base % 4, cols)  # devices before the first group of 4 that starts in the row
-        for j in range(head):
-            z[j] = table[(_splitmix64(key, (base + j) >> 2) >> np.uint64(16 * ((base + j) % 4))) & _LOW16]
-        g0 = (base + head) >> 2
-        for g in range((cols - head) >> 2):
-            h = _splitmix64(key, g0 + g)
-            j = head + 4 * g
-            z[j] = table[h & _LOW16]
-            z[j + 1] = table[(h >> np.uint64(16)) & _LOW16]
-            z[j + 2] = table[(h >> np.uint64(32)) & _LOW16]
-            z[j + 3] = table[h >> np.uint64(48)]
-        for j in range(head + ((cols - head) >> 2) * 4, cols):
-            z[j] = table[(_splitmix64(key, (base + j) >> 2) >> np.uint64(16 * ((base + j) % 4))) & _LOW16]
+    def _row_normals(key, base, table, h, z):  # type: ignore[no-untyped-def]
+        """z[j] = normal deviate of device base + j (fastpath.normals: 4 per SplitMix64 output).
+
+        The hashes first (h: one per group of 4 devices the row touches), then h read as 16-bit
+        words: word 4 g + t is bits 16 t .. 16 t + 15 of h[g] (little-endian), which is device
+        4 (g0 + g) + t's index into the table. Two plain loops, the second one a vector gather."""
+        g0 = base >> 2
+        for g in range(((base + z.size - 1) >> 2) - g0 + 1):
+            h[g] = _splitmix64(key, g0 + g)
+        words = h.view(np.uint16)[base & 3 :]
+        for j in range(z.size):
+            z[j] = table[words[j]]
+
+    @_inline
+    def _device_normal(key, k, table):  # type: ignore[no-untyped-def]
+        """The normal deviate of device k alone (the same number _row_normals gives it)."""
+        return table[(_splitmix64(key, k >> 2) >> np.uint64(16 * (k & 3))) & _LOW16]
+
+    @_inline
+    def _multiplicative_exponent(n, up, k, log_rate, log_spread, z):  # type: ignore[no-untyped-def]
+        """e = L n + S sqrt(n) z of one device (float32, in fastpath's order of operations)."""
+        nf = _F32(n)
+        r = 0 if up else 1
+        return log_rate[r, k] * nf + z * log_spread[r, k] * np.sqrt(nf)
 
     @_inline
     def _burst_row(  # type: ignore[no-untyped-def]
-        i, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, key, table, z, em
+        i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, key, table, series, h, z, em, pulsed
     ):
-        """Apply n[j] >= 0 pulses (polarity up[j]) to devices (i, j) of x: fastpath.apply_bursts."""
+        """Apply n[j] >= 0 pulses (polarity up[j] in {0, 1}) to devices (i, j) of x, m of them
+        nonzero: fastpath.apply_bursts."""
         cols = x.shape[1]
         base = i * cols
         xi = x[i]
-        _row_normals(key, base, table, z)
-        if mult[0] and mult[1]:
-            # Every device, pulsed or not: n = 0 gives e = 0, expm1 = 0, x unchanged (exactly).
-            # Polarities are blended as a u + b (1 - u) with u in {0, 1}, exact for finite a, b,
-            # so that the loop has no branches and vectorises.
-            big = False
+        # Only pulsed devices change. A row with few of them visits just those (their own normal
+        # deviates, one hash each); a busier row runs branch-free vector loops over all of it.
+        if m == 0:
+            return
+        if not (mult[0] and mult[1]) or m * SPARSE_ROW < cols:
+            m = 0
             for j in range(cols):
+                if n[j] != 0:
+                    pulsed[m] = j
+                    m += 1
+            for t in range(m):
+                j = pulsed[t]
                 k = base + j
-                nf = _F32(n[j])
-                u = _F32(up[j])
-                lr = log_rate[0, k] * u + log_rate[1, k] * (_F32(1.0) - u)
-                ls = log_spread[0, k] * u + log_spread[1, k] * (_F32(1.0) - u)
-                e = lr * nf + z[j] * ls * np.sqrt(nf)  # float32, in fastpath's order of operations
-                em[j] = _expm1_series(e)
-                big |= abs(e) > _F32(EXPM1_SERIES_LIMIT)
-            if big:  # long bursts: the library expm1 where the series would not do
-                for j in range(cols):
-                    k = base + j
-                    nf = _F32(n[j])
-                    r = 0 if up[j] else 1
-                    e = log_rate[r, k] * nf + z[j] * log_spread[r, k] * np.sqrt(nf)
-                    if abs(e) > _F32(EXPM1_SERIES_LIMIT):
-                        em[j] = np.expm1(e)
-            fix_up, fix_down = x_fix[0], x_fix[1]
-            for j in range(cols):
-                u64 = np.float64(up[j])
+                r = 0 if up[j] else 1
                 xs = xi[j]
-                xs += (xs - (fix_up * u64 + fix_down * (1.0 - u64))) * np.float64(em[j])
+                if mult[r]:
+                    zk = _device_normal(key, k, table)
+                    e = _multiplicative_exponent(n[j], up[j], k, log_rate, log_spread, zk)
+                    em = _expm1_series(e) if abs(e) <= _F32(EXPM1_SERIES_LIMIT) else np.expm1(e)
+                    xs += (xs - x_fix[r]) * np.float64(em)
+                else:
+                    nd = np.float64(n[j])
+                    if noise > 0:
+                        nd += noise * np.sqrt(nd) * np.float64(_device_normal(key, k, table))
+                    xs += (1.0 if up[j] else -1.0) * step[r, k] * nd
                 xi[j] = min(max(xs, 0.0), 1.0)
             return
-        for j in range(cols):  # an additive polarity: one device at a time
-            if n[j] == 0:
-                continue
-            k = base + j
-            r = 0 if up[j] else 1
+        _row_normals(key, base, table, h, z)
+        # Every device, pulsed or not: n = 0 gives e = 0, expm1 = 0, x unchanged (exactly).
+        lr_up, lr_down, ls_up, ls_down = log_rate[0], log_rate[1], log_spread[0], log_spread[1]
+        row = slice(base, base + cols)
+        if series:  # no exponent can leave the series' range (KernelDirections.series_suffices)
+            _row_series(n, up, z, lr_up[row], lr_down[row], ls_up[row], ls_down[row], em)
+        elif _row_exponents(n, up, z, lr_up[row], lr_down[row], ls_up[row], ls_down[row], em):
+            # long bursts: the library expm1 where the series would not do
+            for j in range(cols):
+                e = _multiplicative_exponent(n[j], up[j], base + j, log_rate, log_spread, z[j])
+                if abs(e) > _F32(EXPM1_SERIES_LIMIT):
+                    em[j] = np.expm1(e)
+        _row_states(xi, up, em, x_fix[0], x_fix[1])
+
+    # The two dense loops are functions of their own, over 1-D contiguous arrays, with an int32
+    # flag count and FMA contraction: so LLVM vectorises them 8 floats wide (measured: inlined into
+    # the row loop, or with row slices of 2-D arrays, they ran 4 wide or per element).
+    @_vector_jit
+    def _row_series(n, up, z, lr_up, lr_down, ls_up, ls_down, em):  # type: ignore[no-untyped-def]
+        """em[j] = expm1 series of e = L n + S sqrt(n) z of device j of a row, all |e| known to be
+        within EXPM1_SERIES_LIMIT (no check: a flag reduction in this loop doubled its time)."""
+        for j in range(n.size):
+            u = _F32(up[j])
+            nf = _F32(n[j])
+            lr = lr_up[j] * u + lr_down[j] * (_F32(1.0) - u)  # exact for u in {0, 1}
+            ls = ls_up[j] * u + ls_down[j] * (_F32(1.0) - u)
+            em[j] = _expm1_series(lr * nf + z[j] * ls * np.sqrt(nf))
+
+    @_vector_jit
+    def _row_exponents(n, up, z, lr_up, lr_down, ls_up, ls_down, em):  # type: ignore[no-untyped-def]
+        """em[j] = expm1 series of e = L n + S sqrt(n) z of device j of a row; True if any |e| is
+        beyond EXPM1_SERIES_LIMIT. Both polarities' constants are loaded and one selected, so
+        the loop has no branches."""
+        beyond = np.int32(0)
+        for j in range(n.size):
+            u = up[j] != 0
+            nf = _F32(n[j])
+            e = (lr_up[j] if u else lr_down[j]) * nf + z[j] * (ls_up[j] if u else ls_down[j]) * np.sqrt(nf)
+            em[j] = _expm1_series(e)
+            beyond += np.int32(abs(e) > _F32(EXPM1_SERIES_LIMIT))
+        return beyond > 0
+
+    @_vector_jit
+    def _row_states(xi, up, em, fix_up, fix_down):  # type: ignore[no-untyped-def]
+        """xi[j] += (xi[j] - x_fix) em[j], clipped to [0, 1] (one row of the state, float64)."""
+        for j in range(em.size):
             xs = xi[j]
-            if mult[r]:
-                nf = _F32(n[j])
-                e = log_rate[r, k] * nf + z[j] * log_spread[r, k] * np.sqrt(nf)
-                xs += (xs - x_fix[r]) * np.float64(np.expm1(e))
-            else:
-                nd = np.float64(n[j])
-                if noise > 0:
-                    nd += noise * np.sqrt(nd) * np.float64(z[j])
-                xs += (1.0 if up[j] else -1.0) * step[r, k] * nd
-            xi[j] = min(max(xs, 0.0), 1.0)
+            xs += (xs - (fix_up if up[j] != 0 else fix_down)) * np.float64(em[j])
+            xs = xs if xs > 0.0 else 0.0
+            xi[j] = xs if xs < 1.0 else 1.0
 
     @_jit
-    def _stochastic_update(  # type: ignore[no-untyped-def]
-        row_thr, col_thr, row_sign, col_sign, bl, stream_key, x,
-        log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, counts,
-    ):  # fmt: skip
+    def _streams(row_thr, col_thr, bl, stream_key):  # type: ignore[no-untyped-def]
+        """The row and column bit streams packed into 32-bit words: (words, rows), (words, cols)."""
         rows, cols = row_thr.size, col_thr.size
         n_words = (bl + 31) // 32
         row_words = np.empty((n_words, rows), np.uint32)
         col_words = np.empty((n_words, cols), np.uint32)
         _fill_streams(row_thr, bl, stream_key, 0, rows + cols, row_words)
         _fill_streams(col_thr, bl, stream_key, rows, rows + cols, col_words)
-        # One thread: numba's parallel loops over row blocks measured 4x slower on this 2-core
-        # machine shared with other jobs (and OpenMP threads are not fork-safe).
-        n = np.empty(cols, np.int32)
-        up = np.empty(cols, np.bool_)
-        z = np.empty(cols, np.float32)
-        em = np.empty(cols, np.float32)
-        for i in range(rows):
-            n[:] = 0
-            for w in range(n_words):
-                r = row_words[w, i]
-                for j in range(cols):
-                    n[j] += np.int32(_popcount(r & col_words[w, j]))
-            ci = counts[i]
-            for j in range(cols):
-                sign = np.int64(row_sign[i]) * np.int64(col_sign[j])
-                ci[j] = n[j] * sign
-                up[j] = sign > 0
-            _burst_row(i, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, z, em)
+        return row_words, col_words
 
     @_jit
-    def _apply_counts(  # type: ignore[no-untyped-def]
-        counts, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table
+    def _update_rows(  # type: ignore[no-untyped-def]
+        lo, hi, row_words, col_words, row_sign, col_sign, x,
+        log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series, counts,
+    ):  # fmt: skip
+        """Rows lo..hi-1 of a stochastic update: coincidence counts into counts, bursts onto x."""
+        cols = col_words.shape[1]
+        n, up, pulsed, h, z, em = _row_scratch(cols)
+        for i in range(lo, hi):
+            r = row_words[0, i]
+            cw = col_words[0]
+            for j in range(cols):
+                n[j] = np.int32(_popcount(r & cw[j]))
+            for w in range(1, row_words.shape[0]):  # bl > 32
+                r = row_words[w, i]
+                cw = col_words[w]
+                for j in range(cols):
+                    n[j] += np.int32(_popcount(r & cw[j]))
+            ci = counts[i]
+            s = np.int32(row_sign[i])
+            m = np.int32(0)
+            for j in range(cols):
+                sg = s * np.int32(col_sign[j])
+                up[j] = sg > 0
+                ci[j] = n[j] * sg
+                m += np.int32(n[j] != 0)
+            _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
+                       series, h, z, em, pulsed)  # fmt: skip
+
+    @_inline
+    def _row_scratch(cols):  # type: ignore[no-untyped-def]
+        """Per-row work arrays: counts, polarities (1 up), pulsed columns, hashes, normals, expm1."""
+        f32 = np.float32
+        return (np.empty(cols, np.int32), np.empty(cols, np.uint8), np.empty(cols, np.int64),
+                np.empty(cols // 4 + 2, np.uint64), np.empty(cols, f32), np.empty(cols, f32))  # fmt: skip
+
+    @_jit
+    def _apply_rows(  # type: ignore[no-untyped-def]
+        lo, hi, counts, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
     ):
-        rows, cols = counts.shape
-        n = np.empty(cols, np.int32)
-        up = np.empty(cols, np.bool_)
-        z = np.empty(cols, np.float32)
-        em = np.empty(cols, np.float32)
-        for i in range(rows):
+        """Rows lo..hi-1 of apply_counts."""
+        cols = counts.shape[1]
+        n, up, pulsed, h, z, em = _row_scratch(cols)
+        for i in range(lo, hi):
+            m = np.int32(0)
             for j in range(cols):
                 c = counts[i, j]
                 n[j] = abs(c)
                 up[j] = c > 0
-            _burst_row(i, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, z, em)
+                m += np.int32(c != 0)
+            _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
+                       series, h, z, em, pulsed)  # fmt: skip

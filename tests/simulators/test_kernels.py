@@ -53,24 +53,75 @@ def test_the_fast_engine_runs_the_kernels_when_numba_is_installed() -> None:
     np.testing.assert_array_equal(fast.conductance, numpy_path.conductance)  # same devices
 
 
+def kernel_directions(sim: SimulatedCrossbar, pulse: Pulse) -> kernels.KernelDirections:
+    m = sim.config.pulse_factor(pulse)
+    return sim._kernel_directions(m, sim._burst_directions(m))  # what the engine passes the kernels
+
+
 @pytest.mark.parametrize("model", list(MODELS))
-@pytest.mark.parametrize(("shape", "bl"), [((9, 13), 31), ((40, 70), 31), ((40, 70), 70), ((3, 5), 1)])
-def test_stochastic_updates_agree_with_the_numpy_path(model: str, shape: tuple[int, int], bl: int) -> None:
+@pytest.mark.parametrize(
+    ("shape", "bl", "pulse"),
+    [((9, 13), 31, STRONG), ((40, 70), 31, STRONG), ((40, 70), 70, STRONG), ((3, 5), 1, STRONG),
+     ((40, 70), 8, NOMINAL)],
+)
+def test_stochastic_updates_agree_with_the_numpy_path(
+    model: str, shape: tuple[int, int], bl: int, pulse: Pulse
+) -> None:
     """Same counts exactly, same states to float32 rounding; rows of 13 and 70 devices start
-    their normal groups of 4 off the row boundary, bl = 70 needs three 32-bit words per line."""
+    their normal groups of 4 off the row boundary, bl = 70 needs three 32-bit words per line.
+    Updates alternate between rows with few pulsed devices (the kernel visits only those) and
+    busy rows (vector loops over the whole row); 8 nominal pulses keep every exponent in the
+    series' range (the kernel then skips its check), 31 strong ones do not."""
     fast, numpy_path = engines(model, shape, seed=70, stuck_fraction=0.1)
+    if MODELS[model][0] == "protonic-asymmetric" and bl >= 8:
+        assert kernel_directions(fast, pulse).series_suffices(bl) == (pulse == NOMINAL)
     rng = np.random.default_rng(71)
     moved = 0.0
-    for _ in range(6):
-        p, q = rng.uniform(-1, 1, shape[0]), rng.uniform(-1, 1, shape[1])
+    sparse = busy = 0
+    for call in range(6):
+        # Every other update drives ~15 % of the columns: its rows have a few pulsed devices.
+        columns = rng.random(shape[1]) < (0.15 if call % 2 else 1.0)
+        p, q = rng.uniform(-1, 1, shape[0]), rng.uniform(-1, 1, shape[1]) * columns
         before = state(numpy_path)
-        counts = [sim.stochastic_update(p, q, bl, STRONG) for sim in (fast, numpy_path)]
+        counts = [sim.stochastic_update(p, q, bl, pulse) for sim in (fast, numpy_path)]
+        pulsed = np.count_nonzero(counts[0], axis=1)
+        sparse += int(np.sum((pulsed > 0) & (pulsed * kernels.SPARSE_ROW < shape[1])))
+        busy += int(np.sum(pulsed * kernels.SPARSE_ROW >= shape[1]))
         np.testing.assert_array_equal(counts[0], counts[1])
         assert counts[0].dtype == np.int64
         assert_same_step(before, state(fast), state(numpy_path))
         moved += float(np.abs(state(numpy_path) - before).sum())
         fast.set_conductance(numpy_path.conductance)  # next call from identical states
     assert moved > 0.0
+    assert busy > 0 and (sparse > 0 or shape[1] < 70)
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_rows_split_over_threads_give_the_same_run_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, threads: str
+) -> None:
+    """Counter-based random numbers: a 260 x 256 array (above PARALLEL_DEVICES) updated on one
+    thread and on several ends in identical counts and states."""
+    assert 260 * 256 >= kernels.PARALLEL_DEVICES
+    runs = []
+    for setting in ("1", threads):
+        monkeypatch.setenv("HIL_SIM_THREADS", setting)
+        assert kernels.threads() == int(setting)
+        sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (260, 256), seed=78)
+        rng = np.random.default_rng(79)
+        counts = [sim.stochastic_update(rng.uniform(-1, 1, 260), rng.uniform(-1, 1, 256), 31, NOMINAL)
+                  for _ in range(3)]  # fmt: skip
+        sim.apply_pulses(rng.integers(-5, 6, (260, 256)), STRONG)
+        runs.append((np.array(counts), sim.conductance))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("setting", ["0", "two", "-1"])
+def test_a_bad_thread_setting_is_refused(monkeypatch: pytest.MonkeyPatch, setting: str) -> None:
+    monkeypatch.setenv("HIL_SIM_THREADS", setting)
+    with pytest.raises(ValueError, match="HIL_SIM_THREADS must be a whole number >= 1"):
+        kernels.threads()
 
 
 @pytest.mark.parametrize("model", list(MODELS))
