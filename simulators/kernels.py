@@ -250,6 +250,22 @@ if numba is not None:
         r = 0 if up else 1
         return log_rate[r, k] * nf + z * log_spread[r, k] * np.sqrt(nf)
 
+    @_jit
+    def _sparse_row(  # type: ignore[no-untyped-def]
+        pulsed, n, up, key, base, table, lr_up, lr_down, ls_up, ls_down, xi, fix_up, fix_down
+    ):
+        """The pulsed devices of a row of multiplicative devices, one at a time (row slices)."""
+        for t in range(pulsed.size):
+            j = pulsed[t]
+            u = up[j] != 0
+            nf = _F32(n[j])
+            zk = _device_normal(key, base + j, table)
+            e = (lr_up[j] if u else lr_down[j]) * nf + zk * (ls_up[j] if u else ls_down[j]) * np.sqrt(nf)
+            em = _expm1_series(e) if abs(e) <= _F32(EXPM1_SERIES_LIMIT) else np.expm1(e)
+            xs = xi[j]
+            xs += (xs - (fix_up if u else fix_down)) * np.float64(em)
+            xi[j] = min(max(xs, 0.0), 1.0)
+
     @_inline
     def _burst_row(  # type: ignore[no-untyped-def]
         i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, key, table, series, h, z, em, pulsed
@@ -263,12 +279,17 @@ if numba is not None:
         # deviates, one hash each); a busier row runs branch-free vector loops over all of it.
         if m == 0:
             return
-        if not (mult[0] and mult[1]) or m * SPARSE_ROW < cols:
+        multiplicative = mult[0] and mult[1]
+        if not multiplicative or m * SPARSE_ROW < cols:
             m = 0
-            for j in range(cols):
-                if n[j] != 0:
-                    pulsed[m] = j
-                    m += 1
+            for j in range(cols):  # branch-free: the pulsed columns, in order
+                pulsed[m] = j
+                m += np.int32(n[j] != 0)
+            if multiplicative:
+                row = slice(base, base + cols)
+                _sparse_row(pulsed[:m], n, up, key, base, table, log_rate[0][row], log_rate[1][row],
+                            log_spread[0][row], log_spread[1][row], xi, x_fix[0], x_fix[1])  # fmt: skip
+                return
             for t in range(m):
                 j = pulsed[t]
                 k = base + j
