@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.jumptable import JumpTable
@@ -113,7 +113,7 @@ class SimulatedCrossbar(CrossbarBackend):
         self._pulse_rng = np.random.default_rng(pulses_ss)
         self._measure_rng = np.random.default_rng(measure_ss)
         self._engine = engine
-        self._g: FloatArray | None = None  # conductances (rows, cols) for VMMs; None after a write
+        self._g: NDArray[np.floating] | None = None  # conductances for VMMs; None after a write
         self._bursts: dict[float, tuple[Direction, Direction] | None] = {}  # by pulse factor m
         self._kernel_bursts: dict[float, KernelDirections] = {}  # the same, laid out for the kernels
         self._compiled = engine == "fast" and kernels.AVAILABLE
@@ -283,15 +283,25 @@ class SimulatedCrossbar(CrossbarBackend):
         return self.conductance + self._read_sigma() * self._measure_rng.standard_normal(self.shape)
 
     def _vmm(self, v: FloatArray) -> FloatArray:
-        return self._with_output_noise(v @ self._conductance_matrix())
+        return self._with_output_noise(self._product(v, self._conductance_matrix()))
 
     def _vmm_transposed(self, v: FloatArray) -> FloatArray:
-        return self._with_output_noise(v @ self._conductance_matrix().T)
+        return self._with_output_noise(self._product(v, self._conductance_matrix().T))
 
-    def _conductance_matrix(self) -> FloatArray:
-        """The state in siemens, kept between writes: a VMM does not rebuild it (read-only view)."""
+    @staticmethod
+    def _product(v: FloatArray, g: NDArray[np.floating]) -> FloatArray:
+        """v @ g in g's precision, returned as float64 amperes."""
+        return np.asarray(v.astype(g.dtype, copy=False) @ g, dtype=np.float64)
+
+    def _conductance_matrix(self) -> NDArray[np.floating]:
+        """The state in siemens for VMMs, kept between writes (a read-only array).
+
+        float32 when the VMM has output noise: its 6e-8 relative rounding is far below any noise
+        level a preset uses (1e-2), and it halves the memory a VMM streams through; float64 when
+        the VMM is noise-free, so that noiseless models stay exact."""
         if self._g is None:
-            self._g = (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
+            g = (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
+            self._g = g.astype(np.float32) if self._config.vmm_noise > 0 else g
             self._g.flags.writeable = False
         return self._g
 
