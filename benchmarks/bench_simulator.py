@@ -13,11 +13,15 @@ E[n] = lr/dw_min E|x| E|d| = lr/dw_min / 4, so each workload is named by that me
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from benchmarks.core import Benchmark, Case
 from hil.update import plan_update
+from simulators import kernels
 from simulators.crossbar import SimulatedCrossbar
 
 PRESET = "protonic-asymmetric"
@@ -29,27 +33,52 @@ def _sim(n: int, engine: str) -> SimulatedCrossbar:
     return SimulatedCrossbar.from_preset(PRESET, (n, n), seed=0, engine=engine)
 
 
-def _update_case(n: int, engine: str, pulses_per_device: float, batch: int = 1) -> Case:
+def _update_case(
+    n: int, engine: str, pulses_per_device: float, batch: int = 1, threads: int | None = None,
+    bl_management: bool = False,
+) -> Case:  # fmt: skip
     sim = _sim(n, engine)
     pulse = sim.nominal_pulse
     rng = np.random.default_rng(1)
     lr = 4.0 * pulses_per_device  # dw_min = 1: E[n] = lr E|x| E|d| = lr / 4
     inputs = [(rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)) for _ in range(POOL)]
     # Fraction of devices that get a pulse: n_ij ~ Binomial(BL, p_i q_j) for each device.
-    plans = [plan_update(x, d, lr, 1.0, BL, bl_management=False) for x, d in inputs]
+    plans = [plan_update(x, d, lr, 1.0, BL, bl_management=bl_management) for x, d in inputs]
     assert not any(p.clipped for p in plans)
-    pulsed = np.mean([1 - np.mean((1 - np.abs(np.outer(p.p, p.q))) ** BL) for p in plans])
+    pulsed = np.mean([1 - np.mean((1 - np.abs(np.outer(p.p, p.q))) ** p.bl) for p in plans])
     cycle = itertools.cycle(inputs)
+    setting = None if threads is None else str(threads)
 
     def run() -> None:
-        for _ in range(batch):
-            x, d = next(cycle)
-            plan = plan_update(x, d, lr, 1.0, BL, bl_management=False)
-            sim.stochastic_update(plan.p, plan.q, plan.bl, pulse)
+        with _thread_setting(setting):
+            for _ in range(batch):
+                x, d = next(cycle)
+                plan = plan_update(x, d, lr, 1.0, BL, bl_management=bl_management)
+                sim.stochastic_update(plan.p, plan.q, plan.bl, pulse)
 
-    kind = " (compiled)" if sim.compiled else ""
-    info = f"{pulses_per_device:g} pulses/device, {pulsed:.0%} of devices pulsed{kind}"
+    with _thread_setting(setting):
+        used = kernels.threads() if n * n >= kernels.PARALLEL_DEVICES else 1
+    kind = f" (compiled, {used} thread{'s' if used > 1 else ''})" if sim.compiled else ""
+    bl = f", BL {np.mean([p.bl for p in plans]):.1f} on average" if bl_management else ""
+    info = f"{pulses_per_device:g} pulses/device, {pulsed:.0%} of devices pulsed{bl}{kind}"
     return Case(run, ops=batch, info=info)
+
+
+@contextmanager
+def _thread_setting(setting: str | None) -> Iterator[None]:
+    """HIL_SIM_THREADS = setting for the duration (None: leave it as it is)."""
+    if setting is None:
+        yield
+        return
+    before = os.environ.get("HIL_SIM_THREADS")
+    os.environ["HIL_SIM_THREADS"] = setting
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["HIL_SIM_THREADS"]
+        else:
+            os.environ["HIL_SIM_THREADS"] = before
 
 
 def _vmm_case(n: int, batch: int | None = None) -> Case:
@@ -60,9 +89,12 @@ def _vmm_case(n: int, batch: int | None = None) -> Case:
     return Case(lambda: sim.vmm(v), ops=batch or 1, info="output noise 2 %")
 
 
-def _update(name: str, n: int, engine: str, k: float, batch: int = 1, repeats: int = 15) -> Benchmark:
+def _update(
+    name: str, n: int, engine: str, k: float, batch: int = 1, repeats: int = 15, threads: int | None = None,
+    bl_management: bool = False,
+) -> Benchmark:  # fmt: skip
     def setup(quick: bool) -> Case:
-        return _update_case(n, engine, k, batch)
+        return _update_case(n, engine, k, batch, threads, bl_management)
 
     return Benchmark(name, f"{n}x{n}", setup, repeats=repeats, quick_repeats=max(2, repeats // 3))
 
@@ -77,6 +109,10 @@ def _vmm(name: str, n: int, batch: int | None = None) -> Benchmark:
 BENCHMARKS: list[Benchmark] = [
     # The peer figure: aihwkit 1.1.0 (C++, CPU), 512 x 512 soft bounds, BL 31: 1.5-2.0 ms per vector.
     *(_update(f"sim.update.fast[{k:g}/dev]", 512, "fast", k) for k in (0.1, 1.0, 2.5)),
+    *(_update(f"sim.update.fast.1thread[{k:g}/dev]", 512, "fast", k, threads=1) for k in (0.1, 1.0, 2.5)),
+    # The peer's 1.5 ms is with its BL management on: BL = the fewest slots that carry the update.
+    _update("sim.update.fast.bl-management[1/dev]", 512, "fast", 1.0, bl_management=True),
+    _update("sim.update.fast.1thread.bl-management[1/dev]", 512, "fast", 1.0, threads=1, bl_management=True),
     *(_update(f"sim.update.numpy[{k:g}/dev]", 512, "numpy", k) for k in (0.1, 1.0, 2.5)),
     *(_update(f"sim.update.reference[{k:g}/dev]", 512, "reference", k, repeats=5) for k in (0.1, 1.0, 2.5)),
     # Peer figure: about 0.08 ms per noisy forward VMM at 512 x 512.

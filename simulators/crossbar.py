@@ -202,6 +202,7 @@ class SimulatedCrossbar(CrossbarBackend):
             },
             "engine": self._engine,
             "compiled": self._compiled,
+            "threads": kernels.threads() if self._compiled else 1,  # on arrays of PARALLEL_DEVICES and up
             "stuck_devices": int(np.sum(self._dev.stuck)),
             "jump_table": None if self._table is None else _table_summary(self._table),
         }

@@ -1,0 +1,89 @@
+"""Interleaved A/B timing of the simulator's update kernel against the kernel of another git revision.
+
+    .venv/bin/python -m benchmarks.kernel_ab REV [--threads 1] [--size 512] [--rounds 40]
+
+On a shared machine the speed of the same code drifts by up to 2x within minutes (other virtual
+machines on the host), so two benchmark runs taken apart do not compare. This script loads
+simulators/kernels.py as it was at REV (git show) next to the working tree's, and times both on
+the same inputs in alternation (5 updates of one, then 5 of the other, `rounds` times): a drift
+hits both alike and the ratio stays meaningful. It times the kernel call alone (the 512 x 512
+update of benchmarks.bench_simulator without plan_update and the contract's checks), on the
+devices of SimulatedCrossbar.from_preset("protonic-asymmetric", seed=0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from hil.update import plan_update
+from simulators import kernels
+from simulators.crossbar import SimulatedCrossbar
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def kernels_at(revision: str, where: Path) -> ModuleType:
+    """simulators/kernels.py as of `revision`, imported as a module of its own."""
+    show = ["git", "show", f"{revision}:simulators/kernels.py"]
+    source = subprocess.run(show, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    path = where / f"kernels_{revision.replace('/', '_')}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv: list[str] | None = None) -> int:
+    description = "Interleaved A/B timing of the update kernel against another git revision's."
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.kernel_ab", description=description)
+    parser.add_argument("revision", help="git revision of the baseline simulators/kernels.py, e.g. HEAD~3")
+    parser.add_argument("--threads", default="1", help="HIL_SIM_THREADS of the working tree's kernel (1)")
+    parser.add_argument("--size", type=int, default=512, help="N of the N x N array (default 512)")
+    parser.add_argument("--rounds", type=int, default=40, help="alternations (default 40)")
+    args = parser.parse_args(argv)
+    os.environ["HIL_SIM_THREADS"] = args.threads
+    n = args.size
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (n, n), seed=0)
+    m = sim.config.pulse_factor(sim.nominal_pulse)
+    directions = sim._burst_directions(m)  # the engine's own constants, as it passes them
+    assert directions is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        base = kernels_at(args.revision, Path(tmp))
+        contenders = {f"{args.revision}": base, f"working tree ({args.threads} thr)": kernels}
+        rng = np.random.default_rng(1)
+        print(f"{n} x {n}, BL 31, median time per kernel call over {args.rounds} rounds of 5 calls each")
+        for k in (0.1, 1.0, 2.5):
+            x, d = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+            plan = plan_update(x, d, 4 * k, 1.0, 31, bl_management=False)
+            consts = {name: mod.KernelDirections.from_directions(*directions, n * n)
+                      for name, mod in contenders.items()}  # fmt: skip
+            states = {name: sim._x.copy() for name in contenders}
+            times: dict[str, list[float]] = {name: [] for name in contenders}
+            for _ in range(args.rounds):
+                for name, mod in contenders.items():
+                    start = time.perf_counter()
+                    for _ in range(5):
+                        mod.stochastic_update(plan.p, plan.q, 31, 123, states[name], consts[name], 456)
+                    times[name].append((time.perf_counter() - start) / 5)
+            medians = {name: float(np.median(t)) for name, t in times.items()}
+            first = medians[args.revision]
+            cells = [f"{name} {1e3 * t:.2f} ms ({t / first:.2f}x)" for name, t in medians.items()]
+            print(f"  {k:g} pulses/device: " + ", ".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
