@@ -111,7 +111,8 @@ BENCHMARKS: list[Benchmark] = [
     *(_update(f"sim.update.fast[{k:g}/dev]", 512, "fast", k) for k in (0.1, 1.0, 2.5)),
     *(_update(f"sim.update.fast.1thread[{k:g}/dev]", 512, "fast", k, threads=1) for k in (0.1, 1.0, 2.5)),
     # The peer's 1.5 ms is with its BL management on: BL = the fewest slots that carry the update.
-    _update("sim.update.fast.bl-management[1/dev]", 512, "fast", 1.0, bl_management=True),
+    *(_update(f"sim.update.fast.bl-management[{k:g}/dev]", 512, "fast", k, bl_management=True)
+      for k in (0.1, 1.0, 2.5)),
     _update("sim.update.fast.1thread.bl-management[1/dev]", 512, "fast", 1.0, threads=1, bl_management=True),
     *(_update(f"sim.update.numpy[{k:g}/dev]", 512, "numpy", k) for k in (0.1, 1.0, 2.5)),
     *(_update(f"sim.update.reference[{k:g}/dev]", 512, "reference", k, repeats=5) for k in (0.1, 1.0, 2.5)),

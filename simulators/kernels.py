@@ -378,6 +378,12 @@ if numba is not None:
         cols = col_words.shape[1]
         n, up, pulsed, h, z, em = _row_scratch(cols)
         for i in range(lo, hi):
+            fired = row_words[0, i]
+            for w in range(1, row_words.shape[0]):
+                fired |= row_words[w, i]
+            if fired == 0:  # the row's stream never fired: no device of it is pulsed
+                counts[i] = 0
+                continue
             r = row_words[0, i]
             cw = col_words[0]
             for j in range(cols):
