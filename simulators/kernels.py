@@ -12,8 +12,8 @@ fallback reproduces it.
 
 numba is optional at import time: AVAILABLE says whether these kernels can run; the engine
 falls back to simulators.fastpath without them. Compiled code is cached in __pycache__
-(cache=True), so only the first use on a machine pays the compile time (6-9 s measured on a
-loaded 2-core machine; ~0.3 s to load the cache afterwards).
+(cache=True), so only the first use on a machine pays the compile time (21 s measured on a
+2-core machine at load 1.4; ~0.3 s to load the cache afterwards).
 """
 
 from __future__ import annotations
