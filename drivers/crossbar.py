@@ -45,8 +45,6 @@ IMPOSSIBLE_READING = 1.1
 # Seconds from the trigger out of the SMU to its reading in a pulse-read train: the generator's
 # trigger latency and a pulse of at most max_pulse_width fit well inside it.
 TRAIN_SETTLE_S = 1e-3
-# Most cycles one pulse_read_train call runs (one SMU buffer fetch).
-MAX_TRAIN = 10_000
 
 
 class MatrixRouter:
@@ -363,54 +361,24 @@ class HardwareCrossbar(CrossbarBackend):
             and inst.pulser.supports_external_trigger
         )
 
-    def pulse_read_train(
-        self, device: tuple[int, int], count: int, pulse_sign: int, pulse: Pulse
-    ) -> FloatArray:
-        """`count` cycles of {one pulse of polarity `pulse_sign` (+1 or -1) and `pulse`, then a
-        read} on one device; returns the conductances (siemens) read after each pulse, shape (count,).
+    def _pulse_read_train(self, row: int, col: int, count: int, sign: int, pulse: Pulse) -> FloatArray:
+        """pulse_read_train (arguments and pulse checked by the base class).
 
         With a trigger cable (instrument_trains) the device's gate is routed to the generator
         and its drain and source to the SMU at once (pulse_ref shares the source pad), the
         generator is armed on its external trigger and the SMU's trigger model runs every cycle
         (trigger out, TRAIN_SETTLE_S, one reading into its buffer), fetched once at the end: a
-        few dozen transactions whatever `count`. Without one, each cycle is apply_pulses and
-        read as usual (same results, ~2 x count x their transactions).
+        few dozen transactions whatever `count`. Without one, the base class's cycles of
+        apply_pulses and read (same results, ~2 x count x their transactions).
 
-        Every pulse is checked against the bench limits and count must be 1 to MAX_TRAIN before
-        anything is sent. An error after the sequence started raises PartialWriteError (stage
-        "firing": an unknown number of the pulses reached the device; read it before writing
-        again), after the bench was made safe. Nothing is retried.
+        An error after the sequence started raises PartialWriteError (stage "firing": an
+        unknown number of the pulses reached the device; read it before writing again), after
+        the bench was made safe. Nothing is retried.
         """
-        self._check_open()
-        r, c, n, sign = self._check_train(device, count, pulse_sign)
-        self._check_pulse(pulse)
-        self._latest[r, c] = np.nan
+        self._latest[row, col] = np.nan  # before anything is sent: a failure may leave it moved
         if not self.instrument_trains:
-            one = np.zeros(self.shape, dtype=np.int64)
-            one[r, c] = sign
-            g = np.empty(n)
-            for k in range(n):
-                with critical():  # a pulse and its read belong together
-                    self.apply_pulses(one, pulse)
-                    g[k] = self.read(np.array([[r, c]]))[0]
-            return g
-        return self._instrument_train(r, c, n, sign, pulse)
-
-    def _check_train(self, device: object, count: object, pulse_sign: object) -> tuple[int, int, int, int]:
-        rows, cols = self.shape
-        pair = tuple(device) if isinstance(device, tuple | list | np.ndarray) else ()
-        whole = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in pair)
-        if len(pair) != 2 or not whole or not (0 <= pair[0] < rows and 0 <= pair[1] < cols):
-            raise ValueError(
-                f"device must be a (row, col) pair of integers inside the {rows} x {cols} array, "
-                f"got {device!r}"
-            )
-        if isinstance(pulse_sign, bool) or pulse_sign not in (1, -1):
-            raise ValueError(f"pulse_sign must be +1 (potentiate) or -1 (depress), got {pulse_sign!r}")
-        if isinstance(count, bool) or not isinstance(count, int | np.integer) or not 1 <= count <= MAX_TRAIN:
-            raise ValueError(f"count must be a whole number of cycles from 1 to {MAX_TRAIN}, got {count!r}; "
-                             "split longer trains")  # fmt: skip
-        return int(pair[0]), int(pair[1]), int(count), int(pulse_sign)
+            return super()._pulse_read_train(row, col, count, sign, pulse)
+        return self._instrument_train(row, col, count, sign, pulse)
 
     def _instrument_train(self, r: int, c: int, n: int, sign: int, pulse: Pulse) -> FloatArray:
         inst = self._inst

@@ -20,10 +20,16 @@ from typing import Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hil.interrupts import critical
 from hil.pulses import LimitError, Pulse, SafetyLimits
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+
+# Most cycles one pulse_read_train call runs: an instrument-side train keeps its readings in the
+# SMU's buffer until one fetch at its end (the 2450 driver takes 10 000 per sequence); callers
+# split longer trains.
+MAX_TRAIN = 10_000
 
 
 class DeviceKind(enum.StrEnum):
@@ -184,6 +190,45 @@ class CrossbarBackend(ABC):
             self._apply_pulses(counts, pulse)
         return counts
 
+    # ------------------------------------------------------------------ pulse-read trains
+    @property
+    def instrument_trains(self) -> bool:
+        """True if the backend runs pulse_read_train inside the instruments, so that a train costs
+        a fixed number of transactions whatever its count. False (the default): a train is
+        count pairs of apply_pulses and read."""
+        return False
+
+    def pulse_read_train(
+        self, device: tuple[int, int], count: int, pulse_sign: int, pulse: Pulse
+    ) -> FloatArray:
+        """`count` cycles of {one pulse of polarity `pulse_sign` (+1 raises G, -1 lowers it), then a
+        read} on one device (row, col); returns the conductances read after each pulse, siemens,
+        shape (count,). No other device is pulsed or read.
+
+        count must be 1 to MAX_TRAIN; the arguments and the pulse are checked before anything is
+        written. Default: each cycle is apply_pulses of that one pulse, then read of the device,
+        the pair inside hil.interrupts.critical() (a first Ctrl-C waits for the cycle's read). A
+        backend with instrument_trains runs the cycles inside its instruments instead. An error
+        part-way through leaves an unknown number of the pulses applied and their reads lost:
+        read the device before writing it again, never send the train again blindly.
+        """
+        self._check_open()
+        row, col, n, sign = self._check_train(device, count, pulse_sign)
+        self._check_pulse(pulse)
+        return np.asarray(self._pulse_read_train(row, col, n, sign, pulse), dtype=np.float64)
+
+    def _pulse_read_train(self, row: int, col: int, count: int, sign: int, pulse: Pulse) -> FloatArray:
+        """Default: one apply_pulses and one read per cycle (validated arguments)."""
+        one = np.zeros(self._shape, dtype=np.int64)
+        one[row, col] = sign
+        where = np.array([[row, col]])
+        g = np.empty(count)
+        for k in range(count):
+            with critical():  # a pulse and the read that measures it belong together
+                self.apply_pulses(one, pulse)
+                g[k] = self.read(where)[0]
+        return g
+
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Leave the array safe (outputs off, switches open) and release resources. Idempotent."""
@@ -242,6 +287,25 @@ class CrossbarBackend(ABC):
         if not isinstance(pulse, Pulse):
             raise TypeError(f"expected a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
         self._limits.check_pulse(pulse)
+
+    def _check_train(self, device: object, count: object, pulse_sign: object) -> tuple[int, int, int, int]:
+        """(row, col, count, sign) of a valid pulse_read_train call; ValueError naming what is wrong."""
+        rows, cols = self._shape
+        pair = tuple(device) if isinstance(device, tuple | list | np.ndarray) else ()
+        whole = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in pair)
+        if len(pair) != 2 or not whole or not (0 <= pair[0] < rows and 0 <= pair[1] < cols):
+            raise ValueError(
+                f"device must be a (row, col) pair of integers inside the {rows} x {cols} array, "
+                f"got {device!r}"
+            )
+        if isinstance(pulse_sign, bool) or pulse_sign not in (1, -1):
+            raise ValueError(f"pulse_sign must be +1 (potentiate) or -1 (depress), got {pulse_sign!r}")
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or not 1 <= count <= MAX_TRAIN:
+            raise ValueError(
+                f"count must be a whole number of cycles from 1 to {MAX_TRAIN}, got {count!r}; "
+                "split longer trains"
+            )
+        return int(pair[0]), int(pair[1]), int(count), int(pulse_sign)
 
     def _voltages(self, voltages: ArrayLike, n: int, what: str) -> FloatArray:
         v = np.asarray(voltages, dtype=np.float64)

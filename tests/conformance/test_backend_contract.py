@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from hil import BackendClosedError, Capabilities, CrossbarBackend, LimitError, Pulse
+from hil.backend import MAX_TRAIN
+from hil.mock import IdealCrossbar
 from tests.backends import FACTORIES
 
 SHAPE = (4, 3)
@@ -18,6 +20,13 @@ RTOL = 1e-6
 
 @pytest.fixture(params=sorted(FACTORIES))
 def backend(request: pytest.FixtureRequest):
+    with FACTORIES[request.param](SHAPE, 1234) as b:
+        yield b
+
+
+@pytest.fixture(params=["mock", "sim"])
+def mock_or_sim(request: pytest.FixtureRequest):
+    """The argument checks are the base class's: the quick backends show them for all."""
     with FACTORIES[request.param](SHAPE, 1234) as b:
         yield b
 
@@ -175,3 +184,72 @@ def test_close_is_final_and_idempotent(backend: CrossbarBackend) -> None:
         backend.read()
     with pytest.raises(BackendClosedError):
         backend.apply_pulses(np.zeros(SHAPE, dtype=int), Pulse(1.0, 1e-6))
+
+
+# ---------------------------------------------------------------------- pulse-read trains
+DEVICE = (2, 1)
+STEP = 20e-9  # siemens per pulse of the ideal array
+
+
+def test_a_train_pulses_and_reads_only_its_device(backend: CrossbarBackend) -> None:
+    assert isinstance(backend.instrument_trains, bool)
+    before = backend.read()
+    pulse = pulse_for(backend)
+    up = backend.pulse_read_train(DEVICE, 4, +1, pulse)
+    middle = backend.read()
+    down = backend.pulse_read_train(DEVICE, 3, -1, pulse)
+    after = backend.read()
+    assert up.shape == (4,) and down.shape == (3,) and up.dtype == down.dtype == np.float64
+    # Every pulse of a polarity moves the device that way; each read is the state it left.
+    assert np.all(np.diff(np.concatenate([[before[DEVICE]], up])) > 0)
+    assert np.all(np.diff(np.concatenate([[middle[DEVICE]], down])) < 0)
+    np.testing.assert_allclose([up[-1], down[-1]], [middle[DEVICE], after[DEVICE]], rtol=RTOL)
+    others = np.ones(SHAPE, dtype=bool)
+    others[DEVICE] = False
+    np.testing.assert_allclose(after[others], before[others], rtol=RTOL)
+
+
+def test_a_train_on_the_ideal_array_moves_as_apply_pulses_would() -> None:
+    trained, pulsed = IdealCrossbar(SHAPE, g_step=STEP), IdealCrossbar(SHAPE, g_step=STEP)
+    pulse = Pulse(1.0, 1e-6)
+    reads = np.concatenate([trained.pulse_read_train(DEVICE, 5, +1, pulse),
+                            trained.pulse_read_train(DEVICE, 2, -1, pulse)])  # fmt: skip
+    expected = []
+    for sign in [1] * 5 + [-1] * 2:
+        counts = np.zeros(SHAPE, dtype=int)
+        counts[DEVICE] = sign
+        pulsed.apply_pulses(counts, pulse)
+        expected.append(pulsed.g[DEVICE])
+    np.testing.assert_array_equal(reads, expected)
+    np.testing.assert_array_equal(trained.g, pulsed.g)
+    # The default runs each cycle as one pulse call and one read.
+    assert trained.calls["apply_pulses"] == trained.calls["read"] == 7
+
+
+@pytest.mark.parametrize(
+    ("device", "count", "sign", "match"),
+    [((4, 0), 1, 1, "inside the 4 x 3 array"), ((0,), 1, 1, "pair"), ((0, 1.0), 1, 1, "integers"),
+     ((True, 0), 1, 1, "integers"), ([0, -1], 1, 1, "inside"), ((0, 0), 0, 1, "from 1 to"),
+     ((0, 0), 2.0, 1, "whole number"), ((0, 0), MAX_TRAIN + 1, 1, "split longer trains"),
+     ((0, 0), 1, 0, "pulse_sign"), ((0, 0), 1, True, "pulse_sign"), ((0, 0), 1, 2, "pulse_sign")],
+)  # fmt: skip
+def test_bad_trains_raise_before_writing(mock_or_sim: CrossbarBackend, device, count, sign, match) -> None:
+    before = mock_or_sim.read()
+    with pytest.raises(ValueError, match=match):
+        mock_or_sim.pulse_read_train(device, count, sign, pulse_for(mock_or_sim))
+    np.testing.assert_array_equal(mock_or_sim.read(), before)
+
+
+def test_trains_outside_the_limits_raise_before_writing(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    lim = backend.limits
+    good = pulse_for(backend)
+    with pytest.raises(LimitError, match="amplitude"):
+        backend.pulse_read_train(DEVICE, 3, 1, Pulse(lim.max_pulse_amplitude * 1.01, good.width))
+    with pytest.raises(LimitError, match="width"):
+        backend.pulse_read_train(DEVICE, 3, -1, Pulse(good.amplitude, lim.max_pulse_width * 2))
+    with pytest.raises(TypeError, match="Pulse"):
+        backend.pulse_read_train(DEVICE, 3, 1, (1.0, 1e-6))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pulse_sign"):
+        backend.pulse_read_train(DEVICE, 3, 0, good)
+    np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
