@@ -7,20 +7,28 @@ G_before (convention "start"). The steps of all chosen devices and cycles are po
 binned over the conductance range they cover; per bin and direction the table keeps the
 sorted changes as quantiles (the CDF), the median, the spread and the sample count.
 
+Two ways to run the cycles. Pulse by pulse: all chosen devices get each pulse together, then
+all are read (two backend calls per pulse). Trains: each device in turn runs its up train and
+its down train as backend.pulse_read_train calls, which a bench with instrument-side trains
+(backend.instrument_trains) runs in a fixed number of transactions whatever the train's length.
+
 What the table contains besides the device: each ΔG is a difference of two reads, so read
 noise σ_r adds σ_r·√2 to the spread and the binning G is itself read with noise σ_r. The
 protocol measures σ_r first (repeated reads without pulses) and reports it so the two can
 be compared: a spread not well above σ_r·√2 says the table is mostly read noise.
 
 Resuming (docs/run-store.md): every "jump" point records one applied pulse and the read after
-it, so a stopped run continues after its last recorded pulse, and no recorded pulse is applied
-again. The resumed run reads the devices once more before its first pulse and that read, not
-the last one before the stop, starts the next step: whatever the devices did while the run
-stood still (relaxation) belongs to no pulse.
+it (every "jump_train" point one train and its reads), so a stopped run continues after its
+last recorded pulse (train), and no recorded pulse is applied again. The resumed run reads the
+devices once more before their next pulse and that read, not the last one before the stop,
+starts the next step: whatever the devices did while the run stood still (relaxation) belongs
+to no pulse. A train that failed part-way (an unknown number of its pulses applied, its reads
+lost) is recorded as "jump_train_lost" and never sent again: its steps stay without reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +36,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hil.backend import CrossbarBackend, FloatArray, IntArray
+from hil.backend import MAX_TRAIN, CrossbarBackend, FloatArray, IntArray
 from hil.interrupts import critical
 from hil.jumptable import JumpTable
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from hil.recording import Checkpoint, Recorder
+from hil.recording import Checkpoint, Point, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
 
@@ -56,15 +64,19 @@ class JumpTableResult:
 
     table: the hil.jumptable.JumpTable built from all chosen devices' steps, pooled.
     devices: (n_devices, 2) (row, col) of the chosen devices, in the order of the traces.
-    g: (n_pulses + 1, n_devices) siemens, g[0] read before the first pulse, g[k] after pulse k.
+    g: (n_pulses + 1, n_devices) siemens, g[0] read before the first pulse, g[k] after pulse k
+        (of that device: with trains the devices run their pulses one after another); NaN after
+        the pulses of a train lost to an error (nothing read, see measure_jump_table).
     direction: (n_pulses,) +1 for an up pulse, −1 for a down pulse.
     cycle: (n_pulses,) cycle index of each pulse.
     read_noise: (n_devices,) siemens, std of `noise_reads` repeated reads before any pulse
         (NaN if noise_reads < 2).
     convention: "start": ΔG belongs to the conductance before the pulse.
-    resumed_at: (n_resumes,) pulse counts at which the run was resumed; resume_reads
-        (n_resumes, n_devices) siemens, the read taken then, which starts the next step in place
-        of g[resumed_at].
+    resumed_at: (n_resumes,) pulse counts k at which a resumed run read devices again;
+        resume_reads (n_resumes, n_devices) siemens, those reads, which start step k in place of
+        g[k]. With trains a resumed run reads each device again just before its own next train,
+        so in a row the devices not read then repeat g[k] (their step k starts where it did).
+    parameters["trains"]: True if the cycles ran as pulse-read trains.
     """
 
     table: JumpTable
@@ -80,12 +92,9 @@ class JumpTableResult:
     resume_reads: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def samples(self, device: int | None = None) -> tuple[FloatArray, FloatArray, IntArray]:
-        """(g_start, dg, direction) of every step, flat; of one device (index into devices) or all."""
-        g_start, dg = _steps(self.g, self.resumed_at, self.resume_reads)
-        if device is not None:
-            g_start, dg = g_start[:, [device]], dg[:, [device]]
-        direction = np.broadcast_to(self.direction[:, None], dg.shape)
-        return g_start.ravel(), dg.ravel(), direction.ravel().astype(np.int64)
+        """(g_start, dg, direction) of every step with its reads, flat; of one device (index into
+        devices) or all. Steps without reads (NaN in g: a lost train) are left out."""
+        return _samples(self.g, self.direction, self.resumed_at, self.resume_reads, device)
 
     def device_table(self, device: int, **kwargs: Any) -> JumpTable:
         """The table of one device alone (kwargs as JumpTable.from_samples: n_bins, g_range, ...)."""
@@ -118,7 +127,7 @@ class JumpTableResult:
                 "devices": self.devices,
                 "n_pulses_per_device": int(self.direction.size),
                 "resumed_at_pulse": self.resumed_at,
-                "g_observed_S": [float(np.min(self.g)), float(np.max(self.g))],
+                "g_observed_S": [float(np.nanmin(self.g)), float(np.nanmax(self.g))],
                 "read_noise_S": {
                     "per_device": self.read_noise,
                     "median": float(np.median(self.read_noise)),
@@ -156,11 +165,13 @@ def measure_jump_table(
     progress: ProgressCallback | None = None,
     recorder: Recorder | None = None,
     resume_from: Checkpoint | None = None,
+    trains: bool | None = None,
 ) -> JumpTableResult:
     """Measure up/down pulse trains with a read after every pulse and build a jump table.
 
     backend: the array; only the chosen devices are pulsed and read.
-    pulse: the write pulse (volts, seconds), the same for up and down trains.
+    pulse: the write pulse (volts, seconds), the same for up and down trains; checked against
+        the backend's limits before anything is read or written.
     devices: boolean (rows, cols) mask or a sequence of (row, col) pairs (no repeats).
     n_cycles: number of {up train, down train} cycles.
     n_up, n_down: pulses per up train and per down train (n_down None: same as n_up). Make the
@@ -169,16 +180,34 @@ def measure_jump_table(
         the whole range of starting conductances visited by the chosen devices.
     noise_reads: reads of the untouched devices before pulsing, to estimate read noise (0: skip,
         else at least 2).
-    progress: progress(pulses_done, total_pulses), called after every pulse.
+    trains: False: pulse by pulse, every chosen device gets each pulse at once and all are read
+        after it (two backend calls per pulse). True: per cycle, each device in turn (in the
+        order of `devices`) runs one up train of n_up and one down train of n_down cycles as
+        backend.pulse_read_train calls (a train longer than hil.backend.MAX_TRAIN is split), so
+        the devices are pulsed one after another, not simultaneously: a device waits while the
+        others run their trains, and whatever it does meanwhile (relaxation) joins its next step,
+        as between the cycles of a pulse-by-pulse run. None (default): trains when the backend
+        runs them in its instruments (backend.instrument_trains), which costs a fixed number of
+        transactions per train instead of two calls per pulse; when resuming, as the stopped run
+        did. The result has the same shape and meaning either way.
+    progress: progress(done, total), called after every pulse (pulse by pulse: pulses per device)
+        or after every train (trains: pulses summed over the devices).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
-        checkpoint (scope "jump_table"), a "jump_start" point (g, read_noise) before the first
-        pulse and a "jump" point with the direction and the reads after every pulse, then
-        "jump_resume" (g) where a resumed run reads the devices again.
+        checkpoint (scope "jump_table", with "trains": true/false) and a "jump_start" point (g,
+        read_noise) before the first pulse. Pulse by pulse: a "jump" point with the direction
+        and the reads after every pulse, and "jump_resume" (g) where a resumed run reads the
+        devices again. Trains: one "jump_train" point per train (step: the train's first pulse
+        number, device: index into devices, direction, g: its reads; one store commit per
+        train), "jump_train_lost" (the same without reads, with count and error) for a train
+        that raised part-way, and "jump_resume" (step, device, g) for each device a resumed run
+        reads again before its next train.
     resume_from: the Checkpoint of a stopped run of this measurement (hil.store.RunStore.
         load_checkpoint); the call must repeat its devices, pulse and train settings. Pulses
         already recorded are not applied again and their reads are kept; pass the resumed run
         (RunStore.resume_run) as recorder so that new points append to it. A checkpoint without
-        a jump-table plan starts the measurement from the beginning.
+        a jump-table plan starts the measurement from the beginning. A lost train is not sent
+        again: the resumed run reads its device afresh and goes on with the next train, so the
+        lost train's steps have no reads (NaN in g) and the next step starts at the fresh read.
     """
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
@@ -197,12 +226,17 @@ def measure_jump_table(
         low, high = (float(v) for v in g_range)
         if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high):
             raise ValueError(f"g_range must be (low, high) siemens with 0 <= low < high, got {g_range!r}")
+    if trains is not None and not isinstance(trains, bool):
+        raise TypeError(
+            f"trains must be True, False or None (trains when the backend runs them), got {trains!r}"
+        )
+    # A train that raises is never sent again, so a pulse the backend refuses must fail here.
+    backend.limits.check_pulse(pulse)
+    if trains is None:
+        stopped = _checkpoint_plan(resume_from)
+        trains = stopped["trains"] if stopped is not None else bool(backend.instrument_trains)
 
-    rows, cols = pairs[:, 0], pairs[:, 1]
-    up_counts = np.zeros(backend.shape, dtype=np.int64)
-    up_counts[rows, cols] = 1
-    one_cycle = np.concatenate([np.ones(n_up, dtype=np.int64), -np.ones(n_down, dtype=np.int64)])
-    direction = np.tile(one_cycle, n_cycles)
+    direction = _directions(n_cycles, n_up, n_down)
     cycle = np.repeat(np.arange(n_cycles, dtype=np.int64), n_up + n_down)
     plan = {
         "devices": pairs.tolist(),
@@ -211,12 +245,12 @@ def measure_jump_table(
         "n_down": n_down,
         "noise_reads": int(noise_reads),
         "pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width},
+        "trains": trains,
     }
 
-    g = np.empty((direction.size + 1, len(pairs)))
+    g = np.full((direction.size + 1, len(pairs)), np.nan)
     resumed = _recorded_progress(resume_from, plan, g)
-    resumed_at: list[int] = []
-    resume_reads: list[FloatArray] = []
+    restarts: dict[tuple[int, int], float] = {}
     if resumed is None:
         if recorder is not None:
             recorder.checkpoint({"protocol": "jump_table", "plan": plan}, scope=SCOPE)
@@ -232,37 +266,19 @@ def measure_jump_table(
         start = 0
     else:
         start, read_noise, restarts = resumed
-        if start < direction.size:
-            restarts[start] = backend.read(pairs)  # replaces a read of a resume that pulsed nothing
-            if recorder is not None:
-                recorder.record("jump_resume", start, g=restarts[start])
-        for k, read in sorted(restarts.items()):
-            resumed_at.append(k)
-            resume_reads.append(read)
-    for k in range(start, direction.size):
-        sign = direction[k]
-        # A pulse and its read are recorded together: Ctrl-C waits for both (hil.interrupts).
-        with critical():
-            backend.apply_pulses(sign * up_counts, pulse)
-            g[k + 1] = backend.read(pairs)
-            if recorder is not None:
-                recorder.record("jump", k + 1, direction=int(sign), g=g[k + 1])
-        if progress is not None:
-            progress(k + 1, direction.size)
-
-    at = np.asarray(resumed_at, dtype=np.int64)
-    reads = np.asarray(resume_reads).reshape(len(resumed_at), len(pairs))
-    g_start, dg = _steps(g, at, reads)
-    try:
-        table = JumpTable.from_samples(
-            g_start.ravel(),
-            dg.ravel(),
-            np.broadcast_to(direction[:, None], dg.shape).ravel(),
-            n_bins=n_bins,
-            g_range=g_range,
-            n_quantiles=n_quantiles,
-            pulse=pulse,
+    if trains:
+        schedule = _schedule(len(pairs), n_cycles, n_up, n_down)
+        _run_trains(
+            backend, pulse, pairs, schedule, g, start, restarts, resumed is not None, recorder, progress
         )
+    else:
+        _run_pulses(
+            backend, pulse, pairs, direction, g, start, restarts, resumed is not None, recorder, progress
+        )
+
+    at, reads = _resume_rows(g, restarts)
+    try:
+        table = table_from_reads(g, direction, at, reads, n_bins, g_range, n_quantiles, pulse)
     except ValueError as exc:
         raise NoTableError(
             f"no jump table could be built from the measured steps ({exc}); did the devices move "
@@ -288,11 +304,104 @@ def measure_jump_table(
             "n_quantiles": n_quantiles,
             "g_range_S": g_range,
             "noise_reads": noise_reads,
+            "trains": trains,
             "backend": backend.describe(),
         },
         resumed_at=at,
         resume_reads=reads,
     )
+
+
+def _run_pulses(
+    backend: CrossbarBackend, pulse: Pulse, pairs: IntArray, direction: IntArray, g: FloatArray, start: int,
+    restarts: dict[tuple[int, int], float], resumed: bool, recorder: Recorder | None,
+    progress: ProgressCallback | None,
+) -> None:  # fmt: skip
+    """Pulses start.. of the plan, all chosen devices at once, a read of them all after each."""
+    if resumed and start < direction.size:
+        fresh = backend.read(pairs)  # replaces a read of a resume that pulsed nothing
+        restarts.update({(start, d): float(v) for d, v in enumerate(fresh)})
+        if recorder is not None:
+            recorder.record("jump_resume", start, g=fresh)
+    up_counts = np.zeros(backend.shape, dtype=np.int64)
+    up_counts[pairs[:, 0], pairs[:, 1]] = 1
+    for k in range(start, direction.size):
+        sign = direction[k]
+        # A pulse and its read are recorded together: Ctrl-C waits for both (hil.interrupts).
+        with critical():
+            backend.apply_pulses(sign * up_counts, pulse)
+            g[k + 1] = backend.read(pairs)
+            if recorder is not None:
+                recorder.record("jump", k + 1, direction=int(sign), g=g[k + 1])
+        if progress is not None:
+            progress(k + 1, direction.size)
+
+
+def _run_trains(
+    backend: CrossbarBackend, pulse: Pulse, pairs: IntArray, schedule: list[Train], g: FloatArray, start: int,
+    restarts: dict[tuple[int, int], float], resumed: bool, recorder: Recorder | None,
+    progress: ProgressCallback | None,
+) -> None:  # fmt: skip
+    """Trains start.. of the schedule, one pulse_read_train call each."""
+    total = sum(t.count for t in schedule)
+    done = sum(t.count for t in schedule[:start])
+    read_again: set[int] = set()
+    for t in schedule[start:]:
+        device = (int(pairs[t.device, 0]), int(pairs[t.device, 1]))
+        if resumed and t.device not in read_again:
+            # The device stood still (or a lost train left it anywhere): its next step starts here.
+            fresh = backend.read(pairs[[t.device]])
+            restarts[(t.first, t.device)] = float(fresh[0])
+            read_again.add(t.device)
+            if recorder is not None:
+                recorder.record("jump_resume", t.first, device=t.device, g=fresh)
+        # A train and its record belong together: Ctrl-C waits for both (hil.interrupts).
+        with critical():
+            try:
+                reads = backend.pulse_read_train(device, t.count, t.sign, pulse)
+            except BaseException as exc:
+                # Some of its pulses may have reached the device: a resume must not send it again.
+                if recorder is not None:
+                    recorder.record("jump_train_lost", t.first + 1, device=t.device, direction=t.sign,
+                                    count=t.count, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                raise
+            g[t.first + 1 : t.first + 1 + t.count, t.device] = reads
+            if recorder is not None:
+                recorder.record("jump_train", t.first + 1, device=t.device, direction=t.sign, g=reads)
+        done += t.count
+        if progress is not None:
+            progress(done, total)
+
+
+def table_from_reads(
+    g: FloatArray, direction: IntArray, resumed_at: IntArray, resume_reads: FloatArray, n_bins: int,
+    g_range: tuple[float, float] | None, n_quantiles: int, pulse: Pulse | None,
+) -> JumpTable:  # fmt: skip
+    """The jump table of every step with its reads (JumpTable.from_samples; ValueError if none).
+
+    g, direction, resumed_at, resume_reads: as in JumpTableResult (siemens); steps without reads
+    (NaN in g) are left out.
+    """
+    g_start, dg, signs = _samples(g, direction, resumed_at, resume_reads)
+    return JumpTable.from_samples(
+        g_start, dg, signs, n_bins=n_bins, g_range=g_range, n_quantiles=n_quantiles, pulse=pulse
+    )
+
+
+def _samples(
+    g: FloatArray,
+    direction: IntArray,
+    resumed_at: IntArray,
+    resume_reads: FloatArray,
+    device: int | None = None,
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """Flat (g_start, dg, direction) of every step with its reads, of one device or all."""
+    g_start, dg = _steps(g, resumed_at, resume_reads)
+    if device is not None:
+        g_start, dg = g_start[:, [device]], dg[:, [device]]
+    signs = np.broadcast_to(direction[:, None], dg.shape)
+    ok = np.isfinite(g_start) & np.isfinite(dg)
+    return g_start[ok], dg[ok], signs[ok].astype(np.int64)
 
 
 def _steps(g: FloatArray, resumed_at: IntArray, resume_reads: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -305,17 +414,131 @@ def _steps(g: FloatArray, resumed_at: IntArray, resume_reads: FloatArray) -> tup
     return g_start, g[1:] - g_start
 
 
-def _recorded_progress(
-    checkpoint: Checkpoint | None, plan: dict[str, Any], g: FloatArray
-) -> tuple[int, FloatArray, dict[int, FloatArray]] | None:
-    """What a stopped run measured: fills g[: done + 1] and returns (pulses done, read noise,
-    reads taken at earlier resumes by pulse count); None if nothing was pulsed yet."""
-    if checkpoint is None:
+def _resume_rows(g: FloatArray, restarts: dict[tuple[int, int], float]) -> tuple[IntArray, FloatArray]:
+    """(resumed_at, resume_reads) from {(pulse count k, device index): fresh read}; a device not
+    read again at k keeps g[k] in its column."""
+    at = np.array(sorted({k for k, _ in restarts}), dtype=np.int64)
+    reads = g[at].copy()
+    row = {k: i for i, k in enumerate(at.tolist())}
+    for (k, d), value in restarts.items():
+        reads[row[k], d] = value
+    return at, reads
+
+
+def _directions(n_cycles: int, n_up: int, n_down: int) -> IntArray:
+    one_cycle = np.concatenate([np.ones(n_up, dtype=np.int64), -np.ones(n_down, dtype=np.int64)])
+    return np.tile(one_cycle, n_cycles)
+
+
+@dataclass(frozen=True)
+class Train:
+    """One pulse_read_train call of a train run: `count` pulses of polarity `sign` on chosen device
+    `device` (index into devices), its pulses first .. first + count - 1 (0-based), so that its
+    reads are g[first + 1 : first + 1 + count, device]."""
+
+    device: int
+    sign: int
+    first: int
+    count: int
+
+
+def _schedule(n_devices: int, n_cycles: int, n_up: int, n_down: int) -> list[Train]:
+    """The trains of a plan in the order they run: per cycle, per device, up then down, each
+    split into calls of at most MAX_TRAIN pulses."""
+    trains = []
+    for c in range(n_cycles):
+        begin = c * (n_up + n_down)
+        for d in range(n_devices):
+            for sign, first, n in ((1, begin, n_up), (-1, begin + n_up, n_down)):
+                trains += [Train(d, sign, first + s, min(MAX_TRAIN, n - s)) for s in range(0, n, MAX_TRAIN)]
+    return trains
+
+
+@dataclass(frozen=True)
+class RecordedTrains:
+    """What a train run (plan "trains": true) recorded, laid out as measure_jump_table's result.
+
+    g: (n_pulses + 1, n_devices) siemens, NaN where nothing was read (trains not run yet, or lost).
+    direction: (n_pulses,) of the whole plan. read_noise: (n_devices,) siemens.
+    trains_done: how many of the plan's trains ran (lost ones included); reached: (n_devices,)
+        pulses each device has been through. lost: (device index, first pulse, count) of each
+        lost train. restarts: {(pulse count k, device index): read in siemens that starts step k}.
+    """
+
+    g: FloatArray
+    direction: IntArray
+    read_noise: FloatArray
+    trains_done: int
+    n_trains: int
+    reached: IntArray
+    lost: tuple[tuple[int, int, int], ...]
+    restarts: dict[tuple[int, int], float]
+
+    def resume_rows(self) -> tuple[IntArray, FloatArray]:
+        """(resumed_at, resume_reads) as in JumpTableResult."""
+        return _resume_rows(self.g, self.restarts)
+
+
+def recorded_trains(
+    plan: dict[str, Any], points: Iterable[Point], run: str = "the run"
+) -> RecordedTrains | None:
+    """Read back the points of a train run of `plan` (its checkpointed jump-table plan); None if
+    it recorded no "jump_start" (stopped before its first pulse). Raises ValueError if the
+    trains recorded are not the plan's, in its order."""
+    n = len(plan["devices"])
+    schedule = _schedule(n, plan["n_cycles"], plan["n_up"], plan["n_down"])
+    direction = _directions(plan["n_cycles"], plan["n_up"], plan["n_down"])
+    points = list(points)
+    starts = [p for p in points if p.kind == "jump_start"]
+    if not starts:
         return None
-    state = checkpoint.state(SCOPE)
+    g = np.full((direction.size + 1, n), np.nan)
+    g[0] = starts[-1].arrays["g"]
+    ran = [p for p in points if p.kind in ("jump_train", "jump_train_lost")]
+    lost = []
+    reached = np.zeros(n, dtype=np.int64)
+    for i, p in enumerate(ran):
+        t = schedule[i] if i < len(schedule) else None
+        count = int(p.scalars["count"]) if p.kind == "jump_train_lost" else int(np.size(p.arrays["g"]))
+        got = (int(p.scalars["device"]), int(p.scalars["direction"]), int(p.step) - 1, count)
+        if t is None or got != (t.device, t.sign, t.first, t.count):
+            raise ValueError(
+                f"{run}: its train {i + 1} (device index, direction, first pulse, count) {got} is not the "
+                "plan's train in order; the run's trains cannot be read back (start a new run)"
+            )
+        if p.kind == "jump_train":
+            g[t.first + 1 : t.first + 1 + t.count, t.device] = p.arrays["g"]
+        else:
+            lost.append((t.device, t.first, t.count))
+        reached[t.device] = t.first + t.count
+    restarts = {
+        (int(p.step), int(p.scalars["device"])): float(np.ravel(p.arrays["g"])[0])
+        for p in points
+        if p.kind == "jump_resume"
+    }  # a later read of the same device before the same train replaces the earlier one
+    return RecordedTrains(
+        g, direction, np.asarray(starts[-1].arrays["read_noise"], dtype=np.float64), len(ran), len(schedule),
+        reached, tuple(lost), restarts,
+    )  # fmt: skip
+
+
+def _checkpoint_plan(checkpoint: Checkpoint | None) -> dict[str, Any] | None:
+    """The jump-table plan a checkpoint holds (runs recorded before trains existed: "trains" False)."""
+    state = None if checkpoint is None else checkpoint.state(SCOPE)
     if state is None:
         return None
-    recorded = state.get("plan") or {}
+    return {"trains": False, **(state.get("plan") or {})}
+
+
+def _recorded_progress(
+    checkpoint: Checkpoint | None, plan: dict[str, Any], g: FloatArray
+) -> tuple[int, FloatArray, dict[tuple[int, int], float]] | None:
+    """What a stopped run measured: fills g with its reads and returns (pulses done, or trains
+    done for a train run; read noise; reads that start steps after earlier resumes, by (pulse
+    count, device index)); None if nothing was pulsed yet."""
+    recorded = _checkpoint_plan(checkpoint)
+    if checkpoint is None or recorded is None:
+        return None
     wanted = to_jsonable(plan)
     if recorded != wanted:
         differs = sorted(k for k in wanted if recorded.get(k) != wanted[k])
@@ -323,6 +546,12 @@ def _recorded_progress(
             f"run {checkpoint.run} measured a different jump table (differs in: {', '.join(differs)}); "
             f"resume it with the settings it was started with: {recorded}"
         )
+    if plan["trains"]:
+        trains = recorded_trains(plan, checkpoint.points, f"run {checkpoint.run}")
+        if trains is None:
+            return None
+        g[:] = trains.g
+        return trains.trains_done, trains.read_noise, dict(trains.restarts)
     starts = checkpoint.of_kind("jump_start")
     if not starts:
         return None  # stopped during the noise reads: nothing was pulsed yet
@@ -336,7 +565,11 @@ def _recorded_progress(
     g[0] = starts[-1].arrays["g"]
     for p in checkpoint.of_kind("jump"):
         g[p.step] = p.arrays["g"]
-    restarts = {int(p.step): p.arrays["g"] for p in checkpoint.of_kind("jump_resume")}
+    restarts = {
+        (int(p.step), d): float(v)
+        for p in checkpoint.of_kind("jump_resume")
+        for d, v in enumerate(p.arrays["g"])
+    }
     return done, starts[-1].arrays["read_noise"], restarts
 
 

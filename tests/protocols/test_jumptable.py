@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from scipy.stats import chi2, norm
 
-from hil import Pulse
+from hil import LimitError, Pulse
 from hil.backend import FloatArray, IntArray
 from hil.jumptable import JumpTable
 from hil.mock import IdealCrossbar
+from protocols import jumptable
 from protocols.jumptable import NoTableError, measure_jump_table
 from protocols.plots import plot_jump_table
 from simulators.crossbar import SimulatedCrossbar
@@ -176,3 +178,91 @@ def _per_bin(table: JumpTable, g: FloatArray, values: FloatArray) -> tuple[IntAr
     mean = np.bincount(b, values, minlength=table.n_bins) / np.maximum(n, 1)
     square = np.bincount(b, values**2, minlength=table.n_bins) / np.maximum(n, 1)
     return n, mean, np.sqrt(np.maximum(square - mean**2, 0.0))
+
+
+# ------------------------------------------------------------------------------- trains
+class TrainSpy(IdealCrossbar):
+    """The ideal array, noting every pulse_read_train call as (device, count, sign)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trains: list[tuple[tuple[int, int], int, int]] = []
+
+    def _pulse_read_train(self, row: int, col: int, count: int, sign: int, pulse: Pulse) -> FloatArray:
+        self.trains.append(((row, col), count, sign))
+        return super()._pulse_read_train(row, col, count, sign, pulse)
+
+
+def test_trains_on_the_ideal_array_read_exactly_what_pulse_by_pulse_reads(monkeypatch) -> None:
+    g0 = np.random.default_rng(1).uniform(5e-6, 15e-6, (3, 3))
+    chosen = [(2, 1), (0, 0), (1, 2)]
+    settings: dict[str, Any] = {"n_cycles": 2, "n_up": 30, "n_down": 20, "n_bins": 5, "noise_reads": 0}
+    pulsed = TrainSpy((3, 3), g_init=g0, g_step=STEP)
+    expected = measure_jump_table(pulsed, PULSE, chosen, **settings)  # trains=None: the mock has none
+    assert expected.parameters["trains"] is False and pulsed.trains == []
+
+    monkeypatch.setattr(jumptable, "MAX_TRAIN", 12)  # 30 pulses split as 12 + 12 + 6, 20 as 12 + 8
+    trained = TrainSpy((3, 3), g_init=g0, g_step=STEP)
+    calls: list[tuple[int, int]] = []
+    result = measure_jump_table(trained, PULSE, chosen, trains=True, **settings,
+                                progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    # Per cycle, per device in the given order: its up train, then its down train.
+    one_device = [(12, 1), (12, 1), (6, 1), (12, -1), (8, -1)]
+    assert trained.trains == [(d, n, s) for _ in range(2) for d in chosen for n, s in one_device]
+    # Progress counts the pulses of all devices, after every train.
+    counts = [n for _, n, _ in trained.trains]
+    assert calls == [(int(done), 300) for done in np.cumsum(counts)]
+    # Same pulses on each device, exact reads: the same traces, table and final state.
+    assert result.parameters["trains"] is True
+    np.testing.assert_array_equal(result.g, expected.g)
+    np.testing.assert_array_equal(result.direction, expected.direction)
+    np.testing.assert_array_equal(result.cycle, expected.cycle)
+    for name in ("g_edges", "up", "down", "up_counts", "down_counts"):
+        np.testing.assert_array_equal(getattr(result.table, name), getattr(expected.table, name))
+    np.testing.assert_array_equal(trained.g, pulsed.g)
+
+
+def test_trains_must_be_a_bool_or_none() -> None:
+    b = IdealCrossbar((2, 2))
+    with pytest.raises(TypeError, match="trains must be True, False or None"):
+        measure_jump_table(b, PULSE, [(0, 0)], n_cycles=1, n_up=3, trains="on")  # type: ignore[arg-type]
+    assert b.calls["apply_pulses"] == b.calls["read"] == 0
+
+
+def test_a_pulse_outside_the_limits_raises_before_any_read() -> None:
+    b = IdealCrossbar((2, 2))
+    with pytest.raises(LimitError, match="amplitude"):
+        measure_jump_table(b, Pulse(b.limits.max_pulse_amplitude * 2, 1e-6), [(0, 0)], n_up=3, trains=True)
+    assert b.calls["apply_pulses"] == b.calls["read"] == 0
+
+
+def test_trains_on_the_simulator_step_as_pulse_by_pulse_does() -> None:
+    """Soft-bounds devices (device-to-device variation, c2c noise and read noise on): with trains
+    and pulse by pulse, every step's mean is the device's a⁺(G_max − G) up and −a⁻(G − G_min)
+    down at the conductance read before it. The two runs see other noise (the devices are pulsed
+    in another order), so they agree in distribution, not value for value."""
+    devices = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    residual = {}
+    for trains in (False, True):
+        sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (2, 2), seed=11, stuck_fraction=0.0)
+        res = measure_jump_table(sim, sim.nominal_pulse, devices, n_cycles=2, n_up=100, n_down=200,
+                                 noise_reads=0, trains=trains)  # fmt: skip
+        assert res.parameters["trains"] is trains
+        d = sim.device_parameters()
+        for k, (r, c) in enumerate(devices):
+            g, dg, direction = res.samples(device=k)
+            physics = np.where(direction > 0, d.step_up[r, c] * (d.g_max[r, c] - g),
+                               -d.step_down[r, c] * (g - d.g_min[r, c]))  # fmt: skip
+            for sign in (1, -1):
+                residual.setdefault((trains, sign), []).append((dg - physics)[direction == sign])
+    # E[residual] = 0 given the starting read: its read noise e_k enters as -e_k + a e_k, mean 0.
+    # The plain standard error is conservative: consecutive residuals share a read with negative
+    # covariance -(1 - a) σ_r², and the c2c noise terms are uncorrelated.
+    stats = {}
+    for key, parts in residual.items():
+        x = np.concatenate(parts)
+        stats[key] = (x.mean(), x.std(ddof=1) / np.sqrt(x.size))
+        assert abs(stats[key][0]) < 4 * stats[key][1], key
+    for sign in (1, -1):
+        (m0, s0), (m1, s1) = stats[(False, sign)], stats[(True, sign)]
+        assert abs(m1 - m0) < 4 * np.hypot(s0, s1)

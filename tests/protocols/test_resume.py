@@ -9,6 +9,8 @@ make the two runs comparable value for value.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 
 from hil import Pulse
 from hil.backend import CrossbarBackend
+from hil.interrupts import StopRequested, interrupt_guard
 from hil.mock import IdealCrossbar
 from hil.store import RunStore
 from protocols.jumptable import JumpTableResult, measure_jump_table
@@ -268,3 +271,149 @@ def test_resumed_float_training_equals_an_unbroken_run(tmp_path: Path) -> None:
         )
     assert curves(result) == curves(expected)  # weights and sample order restored exactly
     assert curves(again) == curves(expected)
+
+
+# ---------------------------------------------------------------------- jump table in trains
+# Trains of 30 up and 45 down pulses; progress counts the pulses of all 3 devices (450 in all)
+# after every train: cycle 0 ends its devices' trains at 30, 75 | 105, 150 | 180, 225, cycle 1
+# at 255, 300 | 330, 375 | 405, 450.
+TRAINS = {"n_cycles": 2, "n_up": 30, "n_down": 45, "n_bins": 8, "noise_reads": 3, "trains": True}
+
+
+def train_table(backend: CrossbarBackend, **kwargs: Any) -> JumpTableResult:
+    return measure_jump_table(backend, backend.inner.nominal_pulse, DEVICES, **TRAINS, **kwargs)  # type: ignore[attr-defined]
+
+
+def recorded_per_step(store: RunStore, uid: str) -> np.ndarray:
+    """How many "jump_train" points recorded each (pulse, device index)."""
+    seen = np.zeros((150, len(DEVICES)), dtype=np.int64)
+    for p in store.points(uid, kind="jump_train"):
+        seen[p.step - 1 : p.step - 1 + p.arrays["g"].size, p.scalars["device"]] += 1
+    return seen
+
+
+def test_resumed_train_run_records_every_step_once_and_equals_an_unbroken_run(tmp_path: Path) -> None:
+    whole = quiet_sim()
+    expected = train_table(whole)
+
+    backend = quiet_sim()
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        # Stopped after device 1's first up train (105) and after device 0's last train (300).
+        with pytest.raises(Stop), store.start_run("jump-table", {}, {}) as run:
+            train_table(backend, recorder=run, progress=stop_at(105))
+        with pytest.raises(Stop), store.resume_run(run.uid) as resumed:
+            train_table(backend, recorder=resumed, progress=stop_at(300),
+                        resume_from=store.load_checkpoint(run.uid))  # fmt: skip
+        checkpoint = store.load_checkpoint(run.uid)
+        with store.resume_run(run.uid) as resumed:
+            result = train_table(backend, recorder=resumed, resume_from=checkpoint)
+        seen = recorded_per_step(store, run.uid)
+        fresh = [(p.step, p.scalars["device"]) for p in store.points(run.uid, kind="jump_resume")]
+        info = store.run(run.uid)
+
+    assert checkpoint.state("jump_table")["plan"]["trains"] is True
+    np.testing.assert_array_equal(backend.pulses, whole.pulses)  # 150 on each chosen device
+    assert backend.pulses[1, 1] == 150 and backend.pulses[1, 0] == 0
+    assert np.all(seen == 1) and info.status == "completed"
+    # Each resume read every device that had trains left just before its next one: the first
+    # resume device 1 at pulse 30, device 2 at 0 and device 0 at 75; the second devices 1 and 2
+    # at 75 (device 0 had none left).
+    assert fresh == [(30, 1), (0, 2), (75, 0), (75, 1), (75, 2)]
+    np.testing.assert_array_equal(result.resumed_at, [0, 30, 75])
+    # Exact reads of devices that do not move while stopped: the fresh reads equal the last ones,
+    # so the traces and the table are those of the unbroken run.
+    np.testing.assert_array_equal(result.resume_reads, result.g[[0, 30, 75]])
+    np.testing.assert_array_equal(result.g, expected.g)
+    for name in ("g_edges", "up", "down", "up_counts", "down_counts"):
+        np.testing.assert_array_equal(getattr(result.table, name), getattr(expected.table, name))
+
+
+def test_a_train_that_fails_part_way_is_never_sent_again(tmp_path: Path) -> None:
+    """12 pulses into device 0's first down train the write fails (pulses applied, reads lost)."""
+    backend = quiet_sim()
+    writes: list[int] = []
+
+    def fail_in_the_second_train(write: Callable[[], None]) -> None:
+        write()
+        writes.append(1)
+        if len(writes) == 30 + 12:
+            raise RuntimeError("pulse generator lost")
+
+    backend.around_write = fail_in_the_second_train
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(RuntimeError, match="lost"), store.start_run("jump-table", {}, {}) as run:
+            train_table(backend, recorder=run)
+        (lost,) = store.points(run.uid, kind="jump_train_lost")
+        backend.around_write = None
+        with store.resume_run(run.uid) as resumed:
+            result = train_table(backend, recorder=resumed, resume_from=store.load_checkpoint(run.uid))
+        seen = recorded_per_step(store, run.uid)
+        fresh = [(p.step, p.scalars["device"]) for p in store.points(run.uid, kind="jump_resume")]
+
+    assert lost.step == 31 and lost.scalars == {"device": 0, "direction": -1, "count": 45,
+                                                "error": "RuntimeError: pulse generator lost"}  # fmt: skip
+    # Device 0 got the 12 pulses of the failed train and no more of it: 150 - 45 + 12.
+    assert backend.pulses[0, 0] == 117 and backend.pulses[1, 1] == backend.pulses[0, 1] == 150
+    lost_steps = np.zeros_like(seen)
+    lost_steps[30:75, 0] = 1
+    np.testing.assert_array_equal(seen, 1 - lost_steps)  # every other step recorded once
+    # The gap is visible: no reads after the lost pulses, and device 0's next train (cycle 1,
+    # pulse 75) starts at the read the resumed run took, not at a read from before the gap.
+    assert np.all(np.isnan(result.g[31:76, 0])) and np.all(np.isfinite(np.delete(result.g, np.s_[31:76], 0)))
+    assert fresh == [(0, 1), (0, 2), (75, 0)]  # each device before its next train
+    g_start, dg, direction = result.samples(device=0)
+    assert g_start.size == 150 - 45 and np.all(np.isfinite(dg))
+    row = list(result.resumed_at).index(75)
+    assert g_start[30] == result.resume_reads[row, 0] != result.g[30, 0]
+    assert direction[30] == 1
+
+
+def test_ctrl_c_during_a_train_stops_once_the_train_is_recorded(tmp_path: Path) -> None:
+    backend = quiet_sim()
+    writes: list[int] = []
+
+    def ctrl_c_in_the_second_train(write: Callable[[], None]) -> None:
+        write()
+        writes.append(1)
+        if len(writes) == 40:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the train
+
+    backend.around_write = ctrl_c_in_the_second_train
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(StopRequested), interrupt_guard(), store.start_run("jump-table", {}, {}) as run:
+            train_table(backend, recorder=run)
+        points = list(store.points(run.uid, "jump_train"))
+        trains = [(p.step, p.scalars["device"], p.arrays["g"].size) for p in points]
+        lost = list(store.points(run.uid, kind="jump_train_lost"))
+    # The train in flight (device 0 down, pulses 31..75) ran to its end and was recorded.
+    assert trains == [(1, 0, 30), (31, 0, 45)] and lost == []
+    assert backend.pulses[0, 0] == 75 and backend.pulses.sum() == 75
+
+
+def test_a_resume_keeps_the_stopped_runs_way_of_pulsing(tmp_path: Path) -> None:
+    backend = quiet_sim()  # no instrument trains: trains=None alone would pulse pulse by pulse
+    settings = {k: v for k, v in TRAINS.items() if k != "trains"}
+    pulse = backend.inner.nominal_pulse
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(Stop), store.start_run("jump-table", {}, {}) as run:
+            train_table(backend, recorder=run, progress=stop_at(30))
+        checkpoint = store.load_checkpoint(run.uid)
+        before = backend.pulses.copy()
+        with pytest.raises(ValueError, match="differs in: trains"):
+            measure_jump_table(backend, pulse, DEVICES, **settings, trains=False, resume_from=checkpoint)
+        np.testing.assert_array_equal(backend.pulses, before)
+        with store.resume_run(run.uid) as resumed:
+            result = measure_jump_table(backend, pulse, DEVICES, **settings, recorder=resumed,
+                                        resume_from=checkpoint)  # fmt: skip
+        assert result.parameters["trains"] is True
+        assert len(list(store.points(run.uid, kind="jump_train"))) == 2 * 3 * 2
+
+    # A run recorded before trains existed has no "trains" in its plan: it was pulse by pulse.
+    old = quiet_sim()
+    with RunStore(tmp_path / "old.sqlite") as store:
+        with pytest.raises(Stop), store.start_run("jump-table", {}, {}) as run:
+            jump_table(old, recorder=run, progress=stop_at(20))
+        checkpoint = store.load_checkpoint(run.uid)
+    del checkpoint.states["jump_table"]["plan"]["trains"]
+    result = jump_table(old, resume_from=checkpoint)
+    assert result.parameters["trains"] is False and old.pulses[0, 0] == 300
