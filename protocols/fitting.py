@@ -48,6 +48,7 @@ Pure numpy/scipy; nothing here imports a simulator or a driver.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,8 @@ from threadpoolctl import threadpool_limits
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
 from hil.results import to_jsonable
+from protocols.jumptable import SCOPE as JUMP_SCOPE
+from protocols.jumptable import recorded_trains
 
 MODELS = ("soft-bounds", "linear-step", "power-step")
 PARAMETERS = ("g_min", "g_max", "step_up", "step_down", "gamma_up", "gamma_down")
@@ -468,9 +471,18 @@ def traces_from_run(store: Any, run: str | int) -> PulseTraces:
     summary of a completed run, if any. Devices and pulse come from the run's params
     ("devices", "pulse", as `hil run jump-table` stores them) when present. An aborted run's
     points are fitted as far as they go.
+
+    A train run (plan "trains": true; "jump_train" points, see protocols.jumptable) is read
+    back with protocols.jumptable.recorded_trains. Its devices ran one after another, so a
+    stopped run is fitted over the pulses every device went through. A device that lost a
+    train to an error (an unknown number of pulses, no reads) has a gap no step model can
+    bridge: it is left out, with a warning naming it.
     """
     info = store.run(run)
     points = list(store.points(run))
+    plan = (store.last_checkpoint(info.id, JUMP_SCOPE) or {}).get("plan") or {}
+    if plan.get("trains"):
+        return _traces_from_trains(info, plan, points)
     jumps = [p for p in points if p.kind == "jump"]
     if not jumps:
         raise ValueError(
@@ -515,6 +527,38 @@ def traces_from_run(store: Any, run: str | int) -> PulseTraces:
         g, np.array(direction, dtype=np.int64), devices, noise, pulse,
         np.array(sorted(resumes), dtype=np.int64),
         np.array([resumes[k] for k in sorted(resumes)]).reshape(len(resumes), g.shape[1]),
+    )  # fmt: skip
+
+
+def _traces_from_trains(info: Any, plan: dict[str, Any], points: list[Any]) -> PulseTraces:
+    """PulseTraces of a train run: devices that lost a train left out, the pulses all others reached."""
+    recorded = recorded_trains(plan, points, f"run {info.uid}")
+    if recorded is None or recorded.trains_done == 0:
+        raise ValueError(f"run {info.uid} ({info.protocol}) recorded no pulse-read train yet: nothing to fit")
+    devices = np.asarray(plan["devices"], dtype=np.int64).reshape(-1, 2)
+    gaps = sorted({device for device, _, _ in recorded.lost})
+    keep = np.array([d for d in range(devices.shape[0]) if d not in gaps], dtype=np.int64)
+    if gaps:
+        named = ", ".join(f"({r}, {c})" for r, c in devices[gaps].tolist())
+        if keep.size == 0:
+            raise ValueError(f"run {info.uid}: every device ({named}) lost a train to an error; none to fit")
+        warnings.warn(
+            f"run {info.uid}: device(s) {named} lost a train to an error (an unknown number of its "
+            f"pulses applied, no reads); left out of the fit, which uses the other {keep.size}",
+            stacklevel=3,
+        )
+    n_pulses = int(recorded.reached[keep].min())
+    at, reads = recorded.resume_rows()
+    inside = at < n_pulses
+    stored = info.params.get("pulse")
+    pulse = (
+        Pulse(float(stored["amplitude"]), float(stored["width"]))
+        if isinstance(stored, dict)
+        else Pulse(float(plan["pulse"]["amplitude_V"]), float(plan["pulse"]["width_s"]))
+    )
+    return PulseTraces(
+        recorded.g[: n_pulses + 1][:, keep], recorded.direction[:n_pulses], devices[keep],
+        recorded.read_noise[keep], pulse, at[inside], reads[inside][:, keep],
     )  # fmt: skip
 
 

@@ -6,8 +6,9 @@ the live run used; a completed run's figures therefore equal the originals.
 
     symmetry-point  SymmetryPointResult from the "pair" and "window" points; per-device
                     responsiveness and relaxation time, pulse and settings from the summary.
-    jump-table      JumpTableResult from the traces (protocols.fitting.traces_from_run), the
-                    table binned again with the stored settings (summary, else the plan).
+    jump-table      JumpTableResult from the traces (protocols.fitting.traces_from_run; a
+                    train run's from protocols.jumptable.recorded_trains), the table binned
+                    again with the stored settings (summary, else the plan).
     train           one TrainingResult per algorithm: the curve from the "epoch" points, the
                     rest from the summary's "runs", else from the algorithm's checkpoint.
 
@@ -29,13 +30,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from hil.jumptable import JumpTable
 from hil.pulses import Pulse
 from hil.recording import Point
 from hil.store import RunInfo, RunStore
 from protocols.fitting import traces_from_run
 from protocols.jumptable import SCOPE as JUMP_SCOPE
-from protocols.jumptable import JumpTableResult, measure_jump_table
+from protocols.jumptable import JumpTableResult, measure_jump_table, recorded_trains, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
 from protocols.symmetry import SymmetryPointResult
 from protocols.training.checkpoints import restore_result
@@ -171,16 +171,35 @@ def _replot_symmetry(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------- jump table
 def _jump_table(store: RunStore, info: RunInfo) -> tuple[JumpTableResult, str | None]:
-    """Traces from traces_from_run; the plan (checkpoint) gives devices, pulse and trains when the
+    """Traces from traces_from_run, or for a train run (plan "trains": true) from
+    protocols.jumptable.recorded_trains (NaN where a device has no read: trains not run yet or
+    lost, as in the live result); the plan (checkpoint) gives devices, pulse and trains when the
     params do not; binning from the summary's parameters, else `hil run jump-table`'s --bins,
     else measure_jump_table's defaults."""
     plan = (store.last_checkpoint(info.id, JUMP_SCOPE) or {}).get("plan")
     if plan is None:
         raise ValueError(f"run {info.uid} holds no jump-table plan: it is not a measure_jump_table run")
-    try:
-        traces = traces_from_run(store, info.id)
-    except ValueError as exc:
-        raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: {exc}") from exc
+    total = plan["n_cycles"] * (plan["n_up"] + plan["n_down"])
+    if plan.get("trains"):
+        recorded = recorded_trains(plan, store.points(info.id), f"run {info.uid}")
+        if recorded is None or recorded.trains_done == 0:
+            raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: it recorded no train")
+        n_pulses = int(recorded.reached.max())  # the furthest any device got
+        g, direction = recorded.g[: n_pulses + 1], recorded.direction[:n_pulses]
+        read_noise = recorded.read_noise
+        at, reads = recorded.resume_rows()
+        inside = at < n_pulses
+        at, reads = at[inside], reads[inside]
+        lost = f", {len(recorded.lost)} lost to an error" if recorded.lost else ""
+        done = f"{recorded.trains_done} of {recorded.n_trains} trains{lost}"
+    else:
+        try:
+            traces = traces_from_run(store, info.id)
+        except ValueError as exc:
+            raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: {exc}") from exc
+        g, direction, read_noise = traces.g, traces.direction, traces.read_noise
+        at, reads = traces.resumed_at, traces.resume_reads
+        done = f"{direction.size} of {total} pulses per device"
     summary = info.summary or {}
     parameters = summary.get("parameters")
     if parameters is None:
@@ -191,31 +210,29 @@ def _jump_table(store: RunStore, info: RunInfo) -> tuple[JumpTableResult, str | 
             "n_bins": n_bins,
             "n_quantiles": defaults["n_quantiles"].default,
             "g_range_S": defaults["g_range"].default,
+            "trains": bool(plan.get("trains", False)),
         }
     note = None
     if info.status != "completed" or not summary:
-        total = plan["n_cycles"] * (plan["n_up"] + plan["n_down"])
-        note = f"{_status(info)}: {traces.direction.size} of {total} pulses per device"
+        note = f"{_status(info)}: {done}"
     pulse = _pulse(summary.get("pulse") or plan["pulse"])
     g_range = parameters["g_range_S"]
-    g_start, dg, _ = traces.steps()
-    table = JumpTable.from_samples(
-        g_start.ravel(), dg.ravel(), np.broadcast_to(traces.direction[:, None], dg.shape).ravel(),
-        n_bins=parameters["n_bins"], n_quantiles=parameters["n_quantiles"],
-        g_range=None if g_range is None else tuple(g_range), pulse=pulse,
+    table = table_from_reads(
+        g, direction, at, reads, parameters["n_bins"], None if g_range is None else tuple(g_range),
+        parameters["n_quantiles"], pulse,
     )  # fmt: skip
     one_cycle = plan["n_up"] + plan["n_down"]
     result = JumpTableResult(
         table=table,
         devices=np.asarray(plan["devices"], dtype=np.int64).reshape(-1, 2),
-        g=traces.g,
-        direction=traces.direction,
-        cycle=np.arange(traces.direction.size, dtype=np.int64) // one_cycle,
-        read_noise=traces.read_noise,
+        g=g,
+        direction=direction,
+        cycle=np.arange(direction.size, dtype=np.int64) // one_cycle,
+        read_noise=read_noise,
         pulse=pulse,
         parameters=parameters,
-        resumed_at=traces.resumed_at,
-        resume_reads=traces.resume_reads,
+        resumed_at=at,
+        resume_reads=reads,
     )
     return result, note
 

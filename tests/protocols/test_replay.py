@@ -14,6 +14,7 @@ from matplotlib.image import imread
 
 from hil.cli import main as hil_main
 from hil.store import RunNotFoundError, RunStore
+from protocols.fitting import PulseTraces, fit_run, traces_from_run
 from protocols.jumptable import JumpTableResult, measure_jump_table
 from protocols.replay import (
     NOTE_PX,
@@ -36,6 +37,7 @@ from protocols.training import (
 from protocols.training.plots import plot_learning_curves
 from simulators.chip import SimulatedChip
 from simulators.crossbar import SimulatedCrossbar
+from tests.hil.delegating import DelegatingBackend
 
 DEVICES = [(0, 0), (1, 1)]
 JUMP = {"n_cycles": 2, "n_up": 40, "n_down": 40, "n_bins": 8, "noise_reads": 3}
@@ -66,8 +68,9 @@ def symmetry(backend: SimulatedCrossbar, **kwargs: Any) -> Any:
     return find_symmetry_point(backend, backend.nominal_pulse, max_pairs=60, window=10, **kwargs)
 
 
-def jump_table(backend: SimulatedCrossbar, **kwargs: Any) -> JumpTableResult:
-    return measure_jump_table(backend, backend.nominal_pulse, DEVICES, **JUMP, **kwargs)
+def jump_table(backend: SimulatedCrossbar | DelegatingBackend, **kwargs: Any) -> JumpTableResult:
+    pulse = backend.inner.nominal_pulse if isinstance(backend, DelegatingBackend) else backend.nominal_pulse
+    return measure_jump_table(backend, pulse, DEVICES, **JUMP, **kwargs)
 
 
 # ---------------------------------------------------------------------- completed runs
@@ -148,9 +151,10 @@ def test_train_run_rebuilds_every_algorithm_and_the_learning_curves(tmp_path: Pa
     [
         ["run", "symmetry-point", "--shape", "2x2", "--max-pairs", "40", "--window", "10"],
         ["run", "jump-table", "--shape", "2x2", "--cycles", "2", "--train", "30", "--bins", "10"],
+        ["run", "jump-table", "--shape", "2x2", "--cycles", "2", "--train", "30", "--trains", "on"],
         ["train", "--algorithm", "fp", "--epochs", "2", "--hidden", "4"],
     ],
-    ids=["symmetry-point", "jump-table", "train"],
+    ids=["symmetry-point", "jump-table", "jump-table-trains", "train"],
 )
 def test_figures_of_a_cli_run_equal_the_ones_it_wrote(tmp_path: Path, argv: list[str]) -> None:
     store_path, out = tmp_path / "runs.sqlite", tmp_path / "run"
@@ -243,3 +247,89 @@ def test_unknown_run_unknown_protocol_and_empty_runs_raise_clear_errors(tmp_path
         with pytest.raises(ValueError, match="no jump-table plan"):
             replot_run(store, nothing.uid, tmp_path)
     assert set(PROTOCOLS) == {"symmetry-point", "jump-table", "train"}
+
+
+# ---------------------------------------------------------------------- train runs
+def test_resumed_train_run_rebuilds_the_live_result_and_its_traces(tmp_path: Path) -> None:
+    backend = sim()
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        # 2 devices, trains of 40: progress 40, 80 | 120, 160 per cycle; stopped after device 1's up train.
+        with pytest.raises(Stop), store.start_run("jump-table", {}, {}) as run:
+            jump_table(backend, trains=True, recorder=run, progress=stop_at(120))
+        with store.resume_run(run.uid) as resumed:
+            live = jump_table(
+                backend, trains=True, recorder=resumed, resume_from=store.load_checkpoint(run.uid)
+            )
+            resumed.finish("completed", summary={"protocol": "jump-table", **live.summary()})
+        rebuilt = jump_table_result_from_run(store, run.uid)
+        traces = traces_from_run(store, run.uid)
+        fitted = fit_run(store, run.uid, model="soft-bounds")
+
+    # The figures are drawn from these alone, so they are the live ones (the pixels of a train
+    # run's figures are compared in test_figures_of_a_cli_run_equal_the_ones_it_wrote).
+    for name in ("devices", "g", "direction", "cycle", "read_noise", "resumed_at", "resume_reads"):
+        np.testing.assert_array_equal(getattr(rebuilt, name), getattr(live, name), err_msg=name)
+    for name in ("g_edges", "up", "down", "up_counts", "down_counts"):
+        np.testing.assert_array_equal(getattr(rebuilt.table, name), getattr(live.table, name), err_msg=name)
+    assert live.parameters["trains"] is True and rebuilt.summary() == live.summary()
+    # Resumed: device 1 read again before its down train (pulse 40), device 0 before cycle 1 (80).
+    np.testing.assert_array_equal(live.resumed_at, [40, 80])
+    # Fitting sees the traces of the live result.
+    expected = PulseTraces.from_jump_table(live)
+    for name in ("g", "direction", "devices", "read_noise", "resumed_at", "resume_reads"):
+        np.testing.assert_array_equal(getattr(traces, name), getattr(expected, name), err_msg=name)
+    assert traces.pulse == live.pulse and len(fitted.devices) == 2
+
+
+def test_stopped_train_run_replots_and_fits_what_every_device_reached(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(Stop), store.start_run("jump-table", {}, {}) as run:
+            jump_table(sim(), trains=True, recorder=run, progress=stop_at(200))  # cycle 1: device 0's up
+        rebuilt = jump_table_result_from_run(store, run.uid)
+        traces = traces_from_run(store, run.uid)
+        figures = replot_run(store, run.uid, tmp_path / "replot")
+    whole = jump_table(sim(), trains=True)  # the same seed: the stopped run's trains are its first 5
+    # The replot goes as far as any device got (device 0: 120 pulses), NaN where device 1 has none.
+    assert rebuilt.g.shape == (121, 2)
+    np.testing.assert_array_equal(rebuilt.g[:, 0], whole.g[:121, 0])
+    np.testing.assert_array_equal(rebuilt.g[:81, 1], whole.g[:81, 1])
+    assert np.all(np.isnan(rebuilt.g[81:, 1]))
+    # The fit takes the pulses both devices went through.
+    np.testing.assert_array_equal(traces.g, whole.g[:81])
+    for figure in figures:
+        strip = imread(figure)[:NOTE_PX, :, :3]
+        assert np.any((strip[..., 0] > 0.6) & (strip[..., 2] < 0.4))
+
+
+def test_a_run_with_a_lost_train_rebuilds_its_gap_and_fits_without_that_device(tmp_path: Path) -> None:
+    backend = DelegatingBackend(sim())
+    writes: list[int] = []
+
+    def fail_in_device_1s_down_train(write: Callable[[], None]) -> None:
+        write()
+        writes.append(1)
+        if len(writes) == 120 + 7:
+            raise RuntimeError("trigger cable unplugged")
+
+    backend.around_write = fail_in_device_1s_down_train
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(RuntimeError), store.start_run("jump-table", {}, {}) as run:
+            jump_table(backend, trains=True, recorder=run)
+        backend.around_write = None
+        with store.resume_run(run.uid) as resumed:
+            live = jump_table(
+                backend, trains=True, recorder=resumed, resume_from=store.load_checkpoint(run.uid)
+            )
+            resumed.finish("completed", summary={"protocol": "jump-table", **live.summary()})
+        rebuilt = jump_table_result_from_run(store, run.uid)
+        with pytest.warns(UserWarning, match=r"device\(s\) \(1, 1\) lost a train"):
+            traces = traces_from_run(store, run.uid)
+
+    assert np.all(np.isnan(live.g[41:81, 1])) and np.sum(np.isnan(live.g)) == 40
+    np.testing.assert_array_equal(rebuilt.g, live.g)  # NaN where NaN
+    np.testing.assert_array_equal(rebuilt.resume_reads, live.resume_reads)
+    for name in ("g_edges", "up", "down", "up_counts", "down_counts"):
+        np.testing.assert_array_equal(getattr(rebuilt.table, name), getattr(live.table, name), err_msg=name)
+    assert rebuilt.summary() == live.summary()
+    np.testing.assert_array_equal(traces.devices, [(0, 0)])
+    np.testing.assert_array_equal(traces.g[:, 0], live.g[:, 0])
