@@ -26,6 +26,7 @@ from hil.progress import progress_bar
 # window shorter than that cannot show convergence, so the defaults give two full windows+.
 SYMMETRY_WINDOW = 500
 SYMMETRY_MAX_PAIRS = 4000
+TRAINS = {"auto": None, "on": True, "off": False}  # --trains -> measure_jump_table(trains=...)
 
 
 def cmd_symmetry_point(args: argparse.Namespace) -> int:
@@ -87,7 +88,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         "devices": devices,
         "cycles": args.cycles,
         "pulses_per_train": args.train,
-        "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins")),
+        "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins", "trains")),
     }
     with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
@@ -99,7 +100,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         ):
             result = measure_jump_table(
                 array, pulse, devices, n_cycles=args.cycles, n_up=args.train, n_bins=args.bins,
-                progress=progress, recorder=run, resume_from=args.checkpoint,
+                progress=progress, recorder=run, resume_from=args.checkpoint, trains=TRAINS[args.trains],
             )  # fmt: skip
             Path(args.out).mkdir(parents=True, exist_ok=True)
             result.table.save(Path(args.out) / "jump_table.npz")
@@ -109,7 +110,16 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
             up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
             noise = summary["read_noise_S"]["median"]
             print(f"  mean step up {_ns(up)}, down {_ns(down)}; read noise {_ns(noise)} (median of devices)")
+            print(f"  {_how_trained(summary['parameters']['trains'], array.instrument_trains)}")
     return 0
+
+
+def _how_trained(trains: bool, instrument_trains: bool) -> str:
+    """One line for the summary: how the cycles ran."""
+    if not trains:
+        return "trains off: every device pulsed at once, all read after each pulse"
+    how = "run by the instruments" if instrument_trains else "as pulse and read calls (no instrument trains)"
+    return f"trains on: one device after another, each train {how}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -155,6 +165,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cycles", type=positive_int, default=5, help="up/down cycles (default: 5)")
     p.add_argument("--train", type=positive_int, default=400, help="pulses per train (default: 400)")
     p.add_argument("--bins", type=positive_int, default=40, help="conductance bins (default: 40)")
+    p.add_argument(
+        "--trains",
+        choices=tuple(TRAINS),
+        default="auto",
+        help="on: each device in turn runs its up and down trains as pulse-read trains; off: all "
+        "devices are pulsed at once with a read after every pulse; auto: trains when the bench runs "
+        "them in its instruments (an SMU -> pulse generator trigger cable: a fixed number of "
+        "transactions per train). 'on' works on any bench: without instrument trains each cycle is a "
+        "pulse call and a read call of one device, more transactions than off (default: auto)",
+    )
     p.set_defaults(func=cmd_jump_table)
 
 

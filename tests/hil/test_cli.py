@@ -157,3 +157,24 @@ def test_runs_plot_regenerates_the_live_figures_from_the_store_alone(tmp_path: P
     assert live and sorted(p.name for p in replot.glob("*.png")) == live
     for name in live:
         assert (replot / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_jump_table_trains_on_records_one_point_per_train_and_says_so(tmp_path: Path, capsys) -> None:
+    argv = ["run", "jump-table", "--shape", "1x2", "--devices", "2", "--cycles", "2", "--train", "20",
+            "--bins", "5", "--trains", "on", "--out", str(tmp_path / "jt")]  # fmt: skip
+    assert run(argv, tmp_path) == 0
+    assert "trains on: one device after another" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "jt" / "summary.json").read_text())
+    assert summary["parameters"]["trains"] is True and summary["n_pulses_per_device"] == 80
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
+        kinds = dict(db.execute("SELECT kind, COUNT(*) FROM points GROUP BY kind").fetchall())
+        params = json.loads(db.execute("SELECT params FROM runs").fetchone()[0])
+    assert kinds == {"jump_start": 1, "jump_train": 2 * 2 * 2}  # cycles x devices x (up, down)
+    assert params["cli"]["trains"] == "on"  # a resume repeats it
+
+
+def test_jump_table_trains_takes_auto_on_or_off(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "jump-table", "--trains", "yes"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'yes'" in capsys.readouterr().err
