@@ -5,16 +5,22 @@ driver (PyMeasure adapter, transaction counter) on the same kind of socket; the 
 the driver no more than 10 % above bare pyvisa.
 bench.*[1ms]: protocol steps with the virtual instruments' latency at 1 ms per transaction, so
 the time shows the round trips: a read() of the 4 x 4 array, a symmetry-point pair (all 16
-devices +1 pulse, read, -1 pulse, read, as protocols.symmetry does per pair), and a jump table
-of 4 devices x P up + P down pulses, BEFORE (protocols.jumptable.measure_jump_table: a pulse
-and a read of all 4 per step) and AFTER (HardwareCrossbar.pulse_read_train: per device one up
-and one down train run by the 2450's trigger model firing the 33500B over the trigger cable).
-The notes give the transactions (messages to all instruments) per operation.
+devices +1 pulse, read, -1 pulse, read, as protocols.symmetry does per pair), and a 4 x 4 jump
+table (all 16 devices of A_main, one cycle of P up + P down pulses, no noise reads) through
+protocols.jumptable.measure_jump_table, BEFORE (trains=False: every pulse goes to all 16
+devices at once, then all 16 are read) and AFTER (trains=True: per device one up and one down
+pulse_read_train, run by the 2450's trigger model firing the 33500B over the trigger cable).
+P = 10 (quick: 5), and P = 100 (quick: 30; one timed repeat, ~30 s per per-pulse table): pulse
+by pulse a table costs ~46 transactions per pulse, with trains a fixed ~564 (a read of the 16
+devices and 32 trains of ~16.5) whatever P. The notes give the transactions (messages to all
+instruments) per operation, per table for the jump tables.
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
@@ -31,7 +37,7 @@ from simulators.virtual.launch import start_virtual_bench
 
 PULSE = Pulse(4.75, 20e-9)  # the shipped bench's pulse (the 33500B's 16 ns minimum, 6 V limit)
 LATENCY = 1e-3  # seconds per transaction on every virtual instrument
-DEVICES = [(0, 0), (1, 1), (2, 2), (3, 3)]
+DEVICES = [(r, c) for r in range(4) for c in range(4)]  # the jump table's: all of A_main
 _stack = ExitStack()  # virtual benches and connections, closed when the process exits
 
 
@@ -97,32 +103,36 @@ def _symmetry_pair(quick: bool) -> Case:
     return _counted(bench, pair, "pair")
 
 
-def _jump_pulses(quick: bool) -> int:
-    return 5 if quick else 10
+def _jump_table(p: int, trains: bool) -> Case:
+    """The 4 x 4 jump table with P = p; one call is one table (the first, counted, is the warm-up)."""
+    bench, array = _open_bench(LATENCY)
+    assert array.instrument_trains, "the shipped virtual bench has the SMU -> generator trigger cable"
+
+    def table() -> float:
+        t0 = time.perf_counter()
+        measure_jump_table(array, PULSE, DEVICES, n_cycles=1, n_up=p, noise_reads=0, n_bins=4, n_quantiles=5,
+                           trains=trains)  # fmt: skip
+        return time.perf_counter() - t0
+
+    how = "trains" if trains else "per pulse"
+    case = _counted(bench, table, f"4x4 table, {p} up + {p} down per device, {how}")
+    return dataclasses.replace(case, self_timed=True)  # a table is long: no calibration call
 
 
 def _jump_before(quick: bool) -> Case:
-    bench, array = _open_bench(LATENCY)
-    p = _jump_pulses(quick)
-
-    def table() -> None:
-        measure_jump_table(array, PULSE, DEVICES, n_cycles=1, n_up=p, noise_reads=0, n_bins=4, n_quantiles=5)
-
-    return _counted(bench, table, f"jump table (4 devices x {p} up + {p} down, per pulse)")
+    return _jump_table(5 if quick else 10, trains=False)
 
 
 def _jump_after(quick: bool) -> Case:
-    bench, array = _open_bench(LATENCY)
-    p = _jump_pulses(quick)
-    assert array.instrument_trains, "the shipped virtual bench has the SMU -> generator trigger cable"
+    return _jump_table(5 if quick else 10, trains=True)
 
-    def trains() -> None:
-        for device in DEVICES:
-            array.read(np.array([device]))  # the starting conductance, as the table needs
-            array.pulse_read_train(device, p, +1, PULSE)
-            array.pulse_read_train(device, p, -1, PULSE)
 
-    return _counted(bench, trains, f"jump table (4 devices x {p} up + {p} down, trains)")
+def _jump_before_long(quick: bool) -> Case:
+    return _jump_table(30 if quick else 100, trains=False)
+
+
+def _jump_after_long(quick: bool) -> Case:
+    return _jump_table(30 if quick else 100, trains=True)
 
 
 BENCHMARKS: list[Benchmark] = [
@@ -130,8 +140,13 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("bench.idn.driver", "1 query", _idn_driver, repeats=15, quick_repeats=5),
     Benchmark("bench.read[1ms]", "4x4", _read_4x4, repeats=7, quick_repeats=3, warmup=1),
     Benchmark("bench.symmetry_pair[1ms]", "4x4", _symmetry_pair, repeats=7, quick_repeats=3, warmup=1),
-    Benchmark("bench.jump_table.before[1ms]", "4 devices", _jump_before, repeats=5, quick_repeats=2,
-              warmup=0),
-    Benchmark("bench.jump_table.after[1ms]", "4 devices", _jump_after, repeats=5, quick_repeats=2,
-              warmup=0),
+    Benchmark("bench.jump_table.before[1ms]", "4x4, P=10 (quick: 5)", _jump_before, repeats=5,
+              quick_repeats=2, warmup=0),
+    Benchmark("bench.jump_table.after[1ms]", "4x4, P=10 (quick: 5)", _jump_after, repeats=5,
+              quick_repeats=2, warmup=0),
+    # ~8700 transactions (~30 s) per per-pulse table at P = 100: one timed repeat after the counted one.
+    Benchmark("bench.jump_table.before.long[1ms]", "4x4, P=100 (quick: 30)", _jump_before_long, repeats=1,
+              quick_repeats=1, warmup=0),
+    Benchmark("bench.jump_table.after.long[1ms]", "4x4, P=100 (quick: 30)", _jump_after_long, repeats=2,
+              quick_repeats=1, warmup=0),
 ]
