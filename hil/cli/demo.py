@@ -31,7 +31,7 @@ def demo_steps(bench: str) -> list[Step]:
     }  # fmt: skip
     symmetry = {**array, "max_pairs": SYMMETRY_MAX_PAIRS, "window": SYMMETRY_WINDOW, "tolerance": None}
     # Trains long enough to sweep most of the range, so the steps stand above the read noise.
-    jumps = {**array, "devices": 2, "cycles": 4, "train": 400, "bins": 30}
+    jumps = {**array, "devices": 2, "cycles": 4, "train": 400, "bins": 30, "trains": "auto"}
     if bench != "sim":
         strong = {"amplitude": 6.0, "width": 20e-9}
         symmetry |= {**strong, "max_pairs": 1500, "window": 150}
@@ -47,13 +47,18 @@ def demo_steps(bench: str) -> list[Step]:
     ]
 
 
+def step_arguments(args: argparse.Namespace, name: str, extra: dict[str, Any]) -> argparse.Namespace:
+    """The namespace the demo's step `name` runs with: the demo's own options, then the step's
+    (a demo step never resumes a stopped run)."""
+    return argparse.Namespace(**{**vars(args), "resume": None, **extra, "out": Path(args.out) / name})
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    base = dict(vars(args))
     print(f"protonic-hil demo on the {args.bench} bench, preset {args.preset}, seed {args.seed}")
     started = time.perf_counter()
     for name, func, extra in demo_steps(args.bench):
         print(f"\n== {name}")
-        func(argparse.Namespace(**{**base, **extra, "out": Path(args.out) / name}))
+        func(step_arguments(args, name, extra))
     print(
         f"\nAll results under {args.out}/ ({time.perf_counter() - started:.0f} s); "
         f"stored runs: hil runs list --store {args.store}"

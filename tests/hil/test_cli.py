@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.cli import main
+from hil.cli import build_parser, main
+from hil.cli.demo import demo_steps, step_arguments
 
 
 def run(argv: list[str], tmp_path: Path) -> int:
@@ -178,3 +179,20 @@ def test_jump_table_trains_takes_auto_on_or_off(capsys) -> None:
         main(["run", "jump-table", "--trains", "yes"])
     assert exc.value.code == 2
     assert "invalid choice: 'yes'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bench", ["sim", "virtual"])
+def test_every_demo_step_gets_every_option_its_own_command_has(bench: str) -> None:
+    """The demo calls the commands with namespaces it builds itself: an option added to a
+    command must reach them too, or the demo fails only when it runs that step."""
+    parser = build_parser()
+    commands = {"symmetry-point": ["run", "symmetry-point"], "jump-table": ["run", "jump-table"],
+                "train-iris": ["train"]}  # fmt: skip
+    demo = parser.parse_args(["demo", "--bench", bench])
+    steps = demo_steps(bench)
+    assert [name for name, _, _ in steps] == list(commands)
+    for name, _, extra in steps:
+        given = vars(step_arguments(demo, name, extra))
+        # "protocol" names the `hil run` subcommand; the command functions do not read it.
+        missing = set(vars(parser.parse_args(commands[name]))) - {*given, "protocol"}
+        assert not missing, f"the demo's {name} step lacks {sorted(missing)}"
