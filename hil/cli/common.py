@@ -213,15 +213,28 @@ def stored_run(
             yield run
 
 
-def finish(run: Any, args: argparse.Namespace, summary: dict[str, Any], figures: list[Path]) -> None:
-    """summary.json beside the figures, the summary in the store, and a short report."""
+def finish(
+    run: Any, args: argparse.Namespace, summary: dict[str, Any], figures: list[Path],
+    step: tuple[str, int] | None = None,
+) -> None:  # fmt: skip
+    """summary.json beside the figures, the summary in the store, and a short report.
+
+    step: (what one protocol step is, how many the run took), e.g. ("pair", 450): on a bench
+    with instruments the summary then also gives the transactions per step."""
     from hil.results import write_summary
 
     summary = {**summary, "run": run.uid, "figures": [str(f.name) for f in figures]}
     transactions = summary.get("bench", {}).get("transactions")
+    per_step = ""
     if transactions:  # a bench with instruments: how many messages the run cost
         total = sum(n for counts in transactions.values() for n in counts.values())
         summary["instrument_transactions"] = {"total": total, **transactions}
+        if step is not None and step[1] > 0:
+            what, count = step
+            summary["instrument_transactions"]["per_step"] = {
+                "step": what, "steps": count, "transactions": round(total / count, 2),
+            }  # fmt: skip
+            per_step = f"; {total:,} instrument transactions, {total / count:.3g} per {what}"
     path = write_summary(args.out, summary)
     run.finish("completed", summary=summary)
-    print(f"run {run.uid}: wrote {path}" + (f" and {len(figures)} figures" if figures else ""))
+    print(f"run {run.uid}: wrote {path}" + (f" and {len(figures)} figures" if figures else "") + per_step)

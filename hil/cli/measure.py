@@ -52,7 +52,8 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
             )
             figures = plot_symmetry(result, args.out)
             summary = result.summary()
-            finish(run, args, {"protocol": "symmetry-point", "bench": bench.describe(), **summary}, figures)
+            finish(run, args, {"protocol": "symmetry-point", "bench": bench.describe(), **summary}, figures,
+                   step=("pair", result.pairs_used))  # fmt: skip
             _report_symmetry(summary)
     return 0
 
@@ -106,7 +107,10 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
             result.table.save(Path(args.out) / "jump_table.npz")
             figures = plot_jump_table(result, args.out)
             summary = result.summary()
-            finish(run, args, {"protocol": "jump-table", "bench": bench.describe(), **summary}, figures)
+            # Per pulse-read cycle of one device; a resumed run's bench counted only its own part.
+            cycles = (result.g.shape[0] - 1) * len(result.devices)
+            step = ("pulse-read cycle", cycles) if args.checkpoint is None else None
+            finish(run, args, {"protocol": "jump-table", "bench": bench.describe(), **summary}, figures, step)
             up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
             noise = summary["read_noise_S"]["median"]
             print(f"  mean step up {_ns(up)}, down {_ns(down)}; read noise {_ns(noise)} (median of devices)")

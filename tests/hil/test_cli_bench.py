@@ -20,7 +20,10 @@ def test_symmetry_point_on_the_virtual_bench_records_its_instrument_transactions
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     counts = summary["instrument_transactions"]
-    assert set(counts) == {"total", "smu", "pulser", "matrix"}
+    assert set(counts) == {"total", "smu", "pulser", "matrix", "per_step"}
+    pairs = summary["pairs_used"]
+    per_pair = round(counts["total"] / pairs, 2)
+    assert counts["per_step"] == {"step": "pair", "steps": pairs, "transactions": per_pair}
     # Every device is read after every pulse: at least one SMU query per device read.
     device_reads = 16 * (1 + 2 * summary["pairs_used"])
     assert counts["smu"]["queries"] >= device_reads
@@ -70,3 +73,16 @@ def test_bench_file_problems_are_named(tmp_path: Path, capsys) -> None:
     bench_file.write_text("[bench]\nname = 'x'\n")
     assert main([*base, "--bench", str(bench_file)]) == 2
     assert "--g-range GMIN,GMAX" in capsys.readouterr().err
+
+
+def test_a_virtual_bench_jump_table_costs_under_one_transaction_per_pulse_read_cycle(tmp_path: Path) -> None:
+    """By instrument trains (the default where the bench has the trigger cable): pulse by pulse,
+    a cycle is at least two round trips (a pulse write and a read query)."""
+    out = tmp_path / "jt"
+    store = str(tmp_path / "r.sqlite")
+    argv = ["run", "jump-table", "--bench", "virtual", "--devices", "2", "--cycles", "1", "--train", "50",
+            "--bins", "4", "--out", str(out), "--store", store, "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    per_step = json.loads((out / "summary.json").read_text())["instrument_transactions"]["per_step"]
+    assert per_step["step"] == "pulse-read cycle" and per_step["steps"] == 2 * 100
+    assert per_step["transactions"] < 1.0
