@@ -16,6 +16,7 @@ from typing import Any
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, ScpiErrorQueue
 from drivers.pulseshape import set_levels, set_timing
 from drivers.roles import PulseGenerator, check_real, check_whole
@@ -81,7 +82,7 @@ class Agilent81150AChannel(Channel):
     )
 
 
-class Agilent81150A(SCPIMixin, Instrument, ScpiErrorQueue, PulseGenerator):
+class Agilent81150A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue, PulseGenerator):
     """Agilent 81150A as the bench's pulse generator on output `channel` (1 or 2).
 
     limits: the bench's SafetyLimits; pulses outside them are refused, and the generator's own

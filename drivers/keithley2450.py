@@ -15,6 +15,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2450
 from pymeasure.instruments.validators import strict_range
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
 from drivers.roles import SourceMeter, check_real, check_whole, check_window
 from drivers.safestate import send_all
@@ -26,7 +27,7 @@ def _strict(get: str, set_: str, doc: str, values: tuple[float, float], cast: ty
     return Instrument.control(get, set_, doc, validator=strict_range, values=values, cast=cast)
 
 
-class Keithley2450SMU(Keithley2450, ScpiErrorQueue, SourceMeter):
+class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceMeter):
     """Keithley 2450 as the bench's read instrument (voltage source, current measure).
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.

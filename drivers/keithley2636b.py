@@ -13,6 +13,7 @@ from typing import Any
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, TspErrorQueue, parse_floats
 from drivers.roles import SourceMeter
 from drivers.safestate import send_all
@@ -41,7 +42,7 @@ class K2636BChannel(Channel):
     )  # fmt: skip
 
 
-class Keithley2636B(Instrument, TspErrorQueue, SourceMeter):
+class Keithley2636B(FastAttributeAccess, Instrument, TspErrorQueue, SourceMeter):
     """Keithley 2636B as the bench's read instrument on SMU `channel` ("a" or "b").
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.

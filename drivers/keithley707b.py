@@ -22,6 +22,7 @@ from typing import Any
 from pymeasure.instruments import Instrument
 from pyvisa.errors import VisaIOError
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, TspErrorQueue
 from drivers.roles import SwitchMatrix, check_whole
 
@@ -32,7 +33,7 @@ _CHANNEL = re.compile(r"^([1-6])([A-H])(\d{2})$")
 SETTLE_AND_COUNT = "waitcomplete() print(errorqueue.count)"
 
 
-class Keithley707B(Instrument, TspErrorQueue, SwitchMatrix):
+class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix):
     """Keithley 707B: rows A-H are instrument lines 1-8; `slots` cards give 12 chip lines each.
 
     slots: number of matrix cards, installed in slots 1..slots. Other keyword arguments go to

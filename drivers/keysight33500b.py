@@ -22,6 +22,7 @@ from pymeasure.instruments.agilent import Agilent33500
 from pymeasure.instruments.agilent.agilent33500 import Agilent33500Channel
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, ScpiErrorQueue
 from drivers.pulseshape import set_levels, set_timing
 from drivers.roles import PulseGenerator, check_real, check_whole
@@ -63,7 +64,7 @@ class Keysight33500BChannel(Agilent33500Channel):
     )  # fmt: skip
 
 
-class Keysight33500B(Agilent33500, ScpiErrorQueue, PulseGenerator):
+class Keysight33500B(FastAttributeAccess, Agilent33500, ScpiErrorQueue, PulseGenerator):
     """Keysight 33500B as the bench's pulse generator on output `channel` (1 or 2).
 
     limits: the bench's SafetyLimits; pulses outside them are refused, and the generator's own

@@ -13,6 +13,7 @@ from typing import Any
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
 from drivers.roles import SourceMeter, check_whole
 from drivers.safestate import send_all
@@ -67,7 +68,7 @@ class B2902AChannel(Channel):
     )  # fmt: skip
 
 
-class KeysightB2902A(SCPIMixin, Instrument, ScpiErrorQueue, SourceMeter):
+class KeysightB2902A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue, SourceMeter):
     """Keysight B2902A as the bench's read instrument on channel `channel` (1 or 2).
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.

@@ -16,6 +16,7 @@ import serial
 from pymeasure.adapters import SerialAdapter
 from pymeasure.instruments import Instrument
 
+from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError
 from drivers.roles import SwitchMatrix, check_real
 
@@ -39,7 +40,7 @@ class LineSerialAdapter(SerialAdapter):
         return raw[:-1].decode("ascii", errors="replace").rstrip("\r")
 
 
-class SerialRelayMatrix(Instrument, SwitchMatrix):
+class SerialRelayMatrix(FastAttributeAccess, Instrument, SwitchMatrix):
     """Relay matrix board: row = instrument line 1..R, col = chip line 1..C.
 
     On connection it checks `*IDN?` and reads its size with `SIZE?`.
