@@ -127,27 +127,6 @@ class Agilent81150A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue, 
         self._output_enabled = False
 
     # ------------------------------------------------------------------ PulseGenerator role
-    def configure_pulse(
-        self, amplitude: float, width: float, polarity: int, period: float | None = None
-    ) -> None:
-        a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
-        known, self._pulse = self._pulse, None
-        with self._forget_on_error():
-            self.output_off()
-            if known is None:
-                self._configure_all(a, w, pol, p)
-            else:  # only what changed since the confirmed configuration
-                changed = False
-                if (known[1], known[3]) != (w, p):
-                    set_timing(self.ch, w, p, self.edge_time, self.name, present=known[3])
-                    changed = True
-                if (known[0], known[2]) != (a, pol):
-                    set_levels(self.ch, a, pol)
-                    changed = True
-                if changed:
-                    self.raise_on_errors("configure_pulse()")
-        self._pulse = (a, w, pol, p)
-
     def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
         guard = None
         if self.limits is not None:

@@ -111,27 +111,7 @@ class Keysight33500B(FastAttributeAccess, Agilent33500, ScpiErrorQueue, PulseGen
 
     # ------------------------------------------------------------------ PulseGenerator role
     supports_external_trigger = True
-
-    def configure_pulse(
-        self, amplitude: float, width: float, polarity: int, period: float | None = None
-    ) -> None:
-        a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
-        known, self._pulse = self._pulse, None
-        with self._forget_on_error():
-            self.output_off()
-            if known is None:
-                self._configure_all(a, w, pol, p)
-            else:
-                changed = False
-                if (known[1], known[3]) != (w, p):
-                    set_timing(self.ch, w, p, self.edge_time, self.name, present=known[3], min_gap=MIN_GAP)
-                    changed = True
-                if (known[0], known[2]) != (a, pol):
-                    set_levels(self.ch, a, pol)
-                    changed = True
-                if changed:
-                    self.raise_on_errors("configure_pulse()")
-        self._pulse = (a, w, pol, p)
+    min_gap = MIN_GAP
 
     def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
         guard = None
@@ -144,7 +124,7 @@ class Keysight33500B(FastAttributeAccess, Agilent33500, ScpiErrorQueue, PulseGen
         ch.output_load = "INF" if self.load_ohms is None else f"{self.load_ohms:g}"
         ch.shape = "PULS"
         ch.pulse_transition = self.edge_time
-        set_timing(ch, w, p, self.edge_time, self.name, min_gap=MIN_GAP)
+        set_timing(ch, w, p, self.edge_time, self.name, min_gap=self.min_gap)
         set_levels(ch, a, pol)
         ch.burst_mode = "TRIG"
         ch.burst_ncycles = 1

@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from drivers.pulseshape import set_levels, set_timing
 from hil.pulses import LimitError, Pulse, SafetyLimits
 
 
@@ -67,6 +68,7 @@ class SourceMeter(ABC):
     _bias: float | None
     _nplc: float
     _output_enabled: bool
+    raise_on_errors: Callable[[str], None]  # drivers.errors.ScpiErrorQueue: InstrumentError if any
 
     @abstractmethod
     def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
@@ -177,6 +179,7 @@ class PulseGenerator(ABC):
     period_range: ClassVar[tuple[float, float]]  # s
     edge_time: ClassVar[float]  # s, the edge the driver programs; period >= width + 1.6 edge
     max_count: ClassVar[int]  # most pulses in one burst
+    min_gap: ClassVar[float] = 0.0  # s, least period - width the instrument accepts
 
     #: True if arm_external_trigger() is implemented (bursts on the rear trigger input)
     supports_external_trigger: ClassVar[bool] = False
@@ -184,6 +187,7 @@ class PulseGenerator(ABC):
     name: str
     limits: SafetyLimits | None
     load_ohms: float | None
+    ch: Any  # the output channel: PyMeasure channel properties set_timing and set_levels use
     # The settings the instrument confirmed (error queue empty afterwards); None: unknown, so
     # the next configuration sends everything. _count: pulses per burst; _trigger: "BUS"/"EXT".
     _pulse: tuple[float, float, int, float] | None
@@ -191,7 +195,6 @@ class PulseGenerator(ABC):
     _trigger: str | None
     _output_enabled: bool
 
-    @abstractmethod
     def configure_pulse(
         self, amplitude: float, width: float, polarity: int, period: float | None = None
     ) -> None:
@@ -204,6 +207,27 @@ class PulseGenerator(ABC):
         entries afterwards. Once a configuration has been confirmed, the next one sends only
         what changed (a polarity flip: the levels), then reads the error queue.
         """
+        a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
+        known, self._pulse = self._pulse, None
+        with self._forget_on_error():
+            self.output_off()
+            if known is None:
+                self._configure_all(a, w, pol, p)
+            else:  # only what changed since the confirmed configuration
+                changed = False
+                if (known[1], known[3]) != (w, p):
+                    set_timing(self.ch, w, p, self.edge_time, self.name, known[3], self.min_gap)
+                    changed = True
+                if (known[0], known[2]) != (a, pol):
+                    set_levels(self.ch, a, pol)
+                    changed = True
+                if changed:
+                    self.raise_on_errors("configure_pulse()")
+        self._pulse = (a, w, pol, p)
+
+    @abstractmethod
+    def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
+        """Send the whole pulse configuration (checked values) and read the error queue."""
 
     @abstractmethod
     def fire(self, count: int) -> None:
