@@ -38,21 +38,10 @@ from protocols.training.plots import plot_learning_curves
 from simulators.chip import SimulatedChip
 from simulators.crossbar import SimulatedCrossbar
 from tests.hil.delegating import DelegatingBackend
+from tests.protocols.stopping import Stop, stop_at
 
 DEVICES = [(0, 0), (1, 1)]
 JUMP = {"n_cycles": 2, "n_up": 40, "n_down": 40, "n_bins": 8, "noise_reads": 3}
-
-
-class Stop(Exception):
-    """Raised from a callback to stop a protocol mid-run."""
-
-
-def stop_at(count: int) -> Callable[[int, int], None]:
-    def progress(done: int, total: int) -> None:
-        if done == count:
-            raise Stop(f"stopped after {done} of {total}")
-
-    return progress
 
 
 def sim() -> SimulatedCrossbar:

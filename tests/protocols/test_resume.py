@@ -38,22 +38,11 @@ from protocols.training import (
 from protocols.training.sgd import SGDConfig, train_sgd
 from simulators.crossbar import SimulatedCrossbar
 from tests.hil.delegating import DelegatingBackend
+from tests.protocols.stopping import Stop, stop_at
 
 PULSE = Pulse(amplitude=5.0, width=1e-6)
 QUICK_CAL = CalibrationSettings(symmetry_max_pairs=40, symmetry_window=10)
 DEVICES = [(0, 0), (1, 1), (0, 1)]
-
-
-class Stop(Exception):
-    """Raised from a callback to stop a protocol mid-run."""
-
-
-def stop_at(count: int) -> Callable[[int, int], None]:
-    def progress(done: int, total: int) -> None:
-        if done == count:
-            raise Stop(f"stopped after {done} of {total}")
-
-    return progress
 
 
 # ---------------------------------------------------------------------- jump table
