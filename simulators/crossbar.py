@@ -312,11 +312,13 @@ class SimulatedCrossbar(CrossbarBackend):
         if m == 0.0:
             return  # at or below the threshold nothing moves
         # Single pulses have no burst to shorten: the per-pulse step itself, draw for draw.
-        directions = self._burst_directions(m) if np.max(np.abs(counts)) > 1 else None
+        most = int(np.max(np.abs(counts)))
+        directions = self._burst_directions(m) if most > 1 else None
         if directions is None:
             self._apply_pulses_per_pulse(counts, m)
         elif self._compiled:
-            kernels.apply_counts(counts, self._x, self._kernel_directions(m, directions), self._noise_key())
+            kd = self._kernel_directions(m, directions)
+            kernels.apply_counts(counts, self._x, kd, self._noise_key(), most)
         else:
             self._apply_bursts(Bursts.from_dense(counts), directions)
 

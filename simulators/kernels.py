@@ -116,11 +116,15 @@ def stochastic_update(
     return counts
 
 
-def apply_counts(counts: IntArray, x: FloatArray, d: KernelDirections, noise_key: int) -> None:
-    """Give device (i, j) |counts[i, j]| pulses of polarity sign(counts[i, j]), in place on x."""
+def apply_counts(
+    counts: IntArray, x: FloatArray, d: KernelDirections, noise_key: int, most: int
+) -> None:
+    """Give device (i, j) |counts[i, j]| pulses of polarity sign(counts[i, j]), in place on x.
+
+    most: the largest |count| (the caller has it already)."""
     rows, cols = counts.shape
     counts = np.ascontiguousarray(counts, dtype=np.int64)
-    series = d.series_suffices(int(np.abs(counts).max(initial=0)))
+    series = d.series_suffices(most)
     args = (
         counts, x.reshape(rows, cols), d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative,
         d.noise, np.uint64(noise_key), GAUSSIAN_TABLE, series,
