@@ -106,9 +106,9 @@ def stochastic_update(
     """
     rows, cols = p.size, q.size
     counts = np.empty((rows, cols), np.int64)
-    row_words, col_words = _streams(_thresholds(p), _thresholds(q), bl, np.uint64(stream_key))
+    row_words, col_words = _streams(p, q, bl, np.uint64(stream_key))
     args = (
-        row_words, col_words, np.sign(p).astype(np.int8), np.sign(q).astype(np.int8), x.reshape(rows, cols),
+        row_words, col_words, p, q, x.reshape(rows, cols),
         d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative, d.noise, np.uint64(noise_key),
         GAUSSIAN_TABLE, d.series_suffices(bl), counts,
     )  # fmt: skip
@@ -173,10 +173,6 @@ def _over_row_blocks(kernel: Callable[..., None], rows: int, cols: int, args: tu
         future.result()
 
 
-def _thresholds(prob: FloatArray) -> NDArray[np.uint64]:
-    return np.rint(np.abs(prob) * 2.0**32).astype(np.uint64)  # as fastpath.stream_bits
-
-
 if numba is not None:
     _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
     _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -217,9 +213,12 @@ if numba is not None:
         return e * poly
 
     @_inline
-    def _fill_streams(thresholds, bl, key, offset, lines, words):  # type: ignore[no-untyped-def]
+    def _fill_streams(prob, bl, key, offset, lines, words):  # type: ignore[no-untyped-def]
         """words[w, i] bit b = slot 32 w + b of line i: SplitMix64 (key, slot * lines + offset + i),
-        high 32 bits, below the line's threshold (fastpath.stream_bits)."""
+        high 32 bits, below the line's threshold round(|prob[i]| 2^32) (fastpath.stream_bits)."""
+        thresholds = np.empty(prob.size, np.uint64)
+        for i in range(prob.size):
+            thresholds[i] = np.uint64(np.rint(abs(prob[i]) * 4294967296.0))
         words[:] = 0
         for t in range(bl):
             w, b = t // 32, np.uint32(t % 32)
@@ -363,24 +362,28 @@ if numba is not None:
             xi[j] = xs if xs < 1.0 else 1.0
 
     @_jit
-    def _streams(row_thr, col_thr, bl, stream_key):  # type: ignore[no-untyped-def]
-        """The row and column bit streams packed into 32-bit words: (words, rows), (words, cols)."""
-        rows, cols = row_thr.size, col_thr.size
+    def _streams(p, q, bl, stream_key):  # type: ignore[no-untyped-def]
+        """The row and column bit streams of probabilities |p|, |q| packed into 32-bit words:
+        (words, rows), (words, cols)."""
+        rows, cols = p.size, q.size
         n_words = (bl + 31) // 32
         row_words = np.empty((n_words, rows), np.uint32)
         col_words = np.empty((n_words, cols), np.uint32)
-        _fill_streams(row_thr, bl, stream_key, 0, rows + cols, row_words)
-        _fill_streams(col_thr, bl, stream_key, rows, rows + cols, col_words)
+        _fill_streams(p, bl, stream_key, 0, rows + cols, row_words)
+        _fill_streams(q, bl, stream_key, rows, rows + cols, col_words)
         return row_words, col_words
 
     @_jit
     def _update_rows(  # type: ignore[no-untyped-def]
-        lo, hi, row_words, col_words, row_sign, col_sign, x,
+        lo, hi, row_words, col_words, p, q, x,
         log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series, counts,
     ):  # fmt: skip
         """Rows lo..hi-1 of a stochastic update: coincidence counts into counts, bursts onto x."""
         cols = col_words.shape[1]
         n, up, pulsed, h, z, em = _row_scratch(cols)
+        col_sign = np.empty(cols, np.int32)
+        for j in range(cols):
+            col_sign[j] = np.int32(np.sign(q[j]))
         for i in range(lo, hi):
             fired = row_words[0, i]
             for w in range(1, row_words.shape[0]):
@@ -398,10 +401,10 @@ if numba is not None:
                 for j in range(cols):
                     n[j] += np.int32(_popcount(r & cw[j]))
             ci = counts[i]
-            s = np.int32(row_sign[i])
+            s = np.int32(np.sign(p[i]))
             m = np.int32(0)
             for j in range(cols):
-                sg = s * np.int32(col_sign[j])
+                sg = s * col_sign[j]
                 up[j] = sg > 0
                 ci[j] = n[j] * sg
                 m += np.int32(n[j] != 0)
