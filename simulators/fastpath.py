@@ -74,14 +74,19 @@ def normals(key: int, index: NDArray[np.integer]) -> NDArray[np.float32]:
 def stream_bits(prob: FloatArray, bl: int, key: int, offset: int, lines: int) -> NDArray[np.bool_]:
     """Bit streams (bl, n): bit t of line i is 1 with probability prob[i] (in [0, 1]).
 
-    The uniform of slot t, line i is the high 32 bits of splitmix64(key, t lines + offset + i):
-    rows and columns of one update share the key at different offsets. A 32-bit uniform below
+    The uniform of slot t, line i is a 32-bit half of splitmix64(key, (t // 2) lines + offset + i),
+    the high half for even t and the low half for odd t (one output serves two slots): rows and
+    columns of one update share the key at different offsets. A 32-bit uniform below
     round(prob 2^32) fires: the probability is prob to within 2^-33, exactly 0 or 1 at the ends.
     """
     thresholds = np.rint(prob * 2.0**32).astype(np.uint64)
-    slots = np.arange(bl, dtype=np.uint64)[:, None] * np.uint64(lines) + np.uint64(offset)
-    u = splitmix64(key, slots + np.arange(prob.size, dtype=np.uint64)) >> np.uint64(32)
-    return u < thresholds
+    pairs = (bl + 1) // 2
+    slots = np.arange(pairs, dtype=np.uint64)[:, None] * np.uint64(lines) + np.uint64(offset)
+    h = splitmix64(key, slots + np.arange(prob.size, dtype=np.uint64))
+    u = np.empty((2 * pairs, prob.size), np.uint64)
+    u[0::2] = h >> np.uint64(32)
+    u[1::2] = h & np.uint64(0xFFFFFFFF)
+    return u[:bl] < thresholds
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 They compute exactly what simulators.fastpath computes with numpy (same random numbers, same
 closed forms, same float32 exponent); see that module for why the closed forms are faithful.
-Per row: the coincidence counts (popcount of the row word AND each column word), then, in a row
-with few pulsed devices, just those devices; in a busier row, three branch-free loops over the
-whole row that the compiler vectorises 8 floats wide (normal deviates; exponents and their
-expm1 series; the state update and clip). Randomness is counter-based (fastpath.splitmix64:
+Per row, by how many coincidences it has (known from the streams before any count):
+- few (under 1 / SPARSE_ROW of the row's devices; most rows of a low-density update): the
+  coincidences themselves, from the columns that fire in each slot the row fires in, then just
+  the devices they land on. The work follows the pulses, not the columns.
+- more: the coincidence counts of every device (popcount of the row word AND each column word),
+  then, if few devices are pulsed, just those; in a busier row, three branch-free loops over the
+  whole row that the compiler vectorises 8 floats wide (normal deviates; exponents and their
+  expm1 series; the state update and clip). Randomness is counter-based (fastpath.splitmix64:
 the value of device k or stream slot t depends only on the call's key and k or t), so the
 result does not depend on how rows are split over threads (threads()), and the numpy
 fallback reproduces it.
@@ -178,6 +182,7 @@ if numba is not None:
     _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
     _MIX2 = np.uint64(0x94D049BB133111EB)
     _LOW16 = np.uint64(0xFFFF)
+    _LOW32 = np.uint64(0xFFFFFFFF)
     _F32 = np.float32
 
     _jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
@@ -190,6 +195,15 @@ if numba is not None:
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             return builder.ctpop(args[0])
+
+        return v(v), codegen
+
+    @intrinsic
+    def _trailing_zeros(typingctx, v):  # type: ignore[no-untyped-def]
+        """Index of the lowest set bit of a nonzero unsigned integer (LLVM cttz: a tzcnt instruction)."""
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return builder.cttz(args[0], context.get_constant(numba.types.boolean, True))
 
         return v(v), codegen
 
@@ -214,18 +228,24 @@ if numba is not None:
 
     @_inline
     def _fill_streams(prob, bl, key, offset, lines, words):  # type: ignore[no-untyped-def]
-        """words[w, i] bit b = slot 32 w + b of line i: SplitMix64 (key, slot * lines + offset + i),
-        high 32 bits, below the line's threshold round(|prob[i]| 2^32) (fastpath.stream_bits)."""
+        """words[w, i] bit b = slot t = 32 w + b of line i: a 32-bit half of SplitMix64 (key,
+        (t // 2) lines + offset + i), the high half for even t, below the line's threshold
+        round(|prob[i]| 2^32) (fastpath.stream_bits)."""
         thresholds = np.empty(prob.size, np.uint64)
         for i in range(prob.size):
             thresholds[i] = np.uint64(np.rint(abs(prob[i]) * 4294967296.0))
         words[:] = 0
-        for t in range(bl):
-            w, b = t // 32, np.uint32(t % 32)
-            base = t * lines + offset
+        for pair in range((bl + 1) // 2):
+            t = 2 * pair
+            w, b = t // 32, np.uint32(t % 32)  # t even: slot t + 1 is in the same word
+            base = pair * lines + offset
+            both = t + 1 < bl
             for i in range(thresholds.size):
-                u = _splitmix64(key, base + i) >> np.uint64(32)
-                words[w, i] |= np.uint32(u < thresholds[i]) << b
+                h = _splitmix64(key, base + i)
+                bits = np.uint32(h >> np.uint64(32) < thresholds[i])
+                if both:
+                    bits |= np.uint32(h & _LOW32 < thresholds[i]) << np.uint32(1)
+                words[w, i] |= bits << b
 
     @_inline
     def _row_normals(key, base, table, h, z):  # type: ignore[no-untyped-def]
@@ -259,7 +279,7 @@ if numba is not None:
     ):
         """The pulsed devices of a row of multiplicative devices, one at a time (row slices)."""
         for t in range(pulsed.size):
-            j = pulsed[t]
+            j = np.uint64(pulsed[t])  # unsigned: no negative-index wraparound code on each access
             u = up[j] != 0
             nf = _F32(n[j])
             zk = _device_normal(key, base + j, table)
@@ -381,9 +401,12 @@ if numba is not None:
         """Rows lo..hi-1 of a stochastic update: coincidence counts into counts, bursts onto x."""
         cols = col_words.shape[1]
         n, up, pulsed, h, z, em = _row_scratch(cols)
+        n_clear = False  # _slot_row needs n all zero; the popcount rows overwrite all of it
         col_sign = np.empty(cols, np.int32)
         for j in range(cols):
             col_sign[j] = np.int32(np.sign(q[j]))
+        slot_cols, slot_size = _slot_columns(col_words)
+        multiplicative = mult[0] and mult[1]
         for i in range(lo, hi):
             fired = row_words[0, i]
             for w in range(1, row_words.shape[0]):
@@ -391,7 +414,17 @@ if numba is not None:
             if fired == 0:  # the row's stream never fired: no device of it is pulsed
                 counts[i] = 0
                 continue
+            if multiplicative and _slot_bound(row_words, i, slot_size) * SPARSE_ROW < cols:
+                if not n_clear:
+                    n[:] = 0
+                    n_clear = True
+                row = slice(i * cols, (i + 1) * cols)
+                _slot_row(i, row_words, slot_cols, slot_size, np.int32(np.sign(p[i])), col_sign, n, up,
+                          pulsed, counts[i], x[i], noise_key, table, log_rate[0][row], log_rate[1][row],
+                          log_spread[0][row], log_spread[1][row], x_fix[0], x_fix[1])  # fmt: skip
+                continue
             r = row_words[0, i]
+            n_clear = False
             cw = col_words[0]
             for j in range(cols):
                 n[j] = np.int32(_popcount(r & cw[j]))
@@ -410,6 +443,65 @@ if numba is not None:
                 m += np.int32(n[j] != 0)
             _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
                        series, h, z, em, pulsed)  # fmt: skip
+
+    @_inline
+    def _slot_columns(col_words):  # type: ignore[no-untyped-def]
+        """For every stream slot t, the columns that fire in it: slot_cols[t, :slot_size[t]]."""
+        words, cols = col_words.shape
+        slot_cols = np.empty((32 * words, cols), np.int32)
+        slot_size = np.zeros(32 * words, np.int32)
+        for w in range(words):
+            for j in range(cols):
+                c = col_words[w, j]
+                while c != 0:
+                    t = 32 * w + np.int64(_trailing_zeros(c))
+                    slot_cols[t, slot_size[t]] = j
+                    slot_size[t] += 1
+                    c &= c - np.uint32(1)
+        return slot_cols, slot_size
+
+    @_inline
+    def _slot_bound(row_words, i, slot_size):  # type: ignore[no-untyped-def]
+        """Coincidences of row i: the sum over the slots it fires in of the columns firing there
+        (so at least the number of its pulsed devices)."""
+        total = 0
+        for w in range(row_words.shape[0]):
+            r = row_words[w, i]
+            while r != 0:
+                total += slot_size[32 * w + np.int64(_trailing_zeros(r))]
+                r &= r - np.uint32(1)
+        return total
+
+    @_jit
+    def _slot_row(  # type: ignore[no-untyped-def]
+        i, row_words, slot_cols, slot_size, s, col_sign, n, up, pulsed, ci, xi, key, table,
+        lr_up, lr_down, ls_up, ls_down, fix_up, fix_down,
+    ):  # fmt: skip
+        """A sparse row of multiplicative devices from the coincidences themselves: for each slot
+        the row fires in, the columns firing there each count one pulse. The work follows the
+        pulses (not the columns); counts and states come out as the popcount path's. n must be
+        all zero on entry and is left so."""
+        m = 0
+        for w in range(row_words.shape[0]):
+            r = row_words[w, i]
+            while r != 0:
+                t = 32 * w + np.int64(_trailing_zeros(r))
+                r &= r - np.uint32(1)
+                for k in range(slot_size[t]):
+                    j = slot_cols[t, k]
+                    pulsed[m] = j  # kept only if j is new (branch-free)
+                    m += np.int64(n[j] == 0)
+                    n[j] += 1
+        ci[:] = 0
+        for k in range(m):
+            j = pulsed[k]
+            sg = s * col_sign[j]
+            up[j] = sg > 0
+            ci[j] = n[j] * sg
+        _sparse_row(pulsed[:m], n, up, key, i * xi.size, table, lr_up, lr_down, ls_up, ls_down, xi, fix_up,
+                    fix_down)  # fmt: skip
+        for k in range(m):
+            n[pulsed[k]] = 0
 
     @_inline
     def _row_scratch(cols):  # type: ignore[no-untyped-def]
