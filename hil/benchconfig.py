@@ -47,6 +47,7 @@ configuration has loaded cleanly.
 
     [triggers]                    # optional: trigger cables between the instruments
     smu_to_pulser = 1             # SMU digital I/O line -> pulse generator's external trigger input
+    smu_to_switch = { smu = 2, switch = 1 }   # SMU digital I/O line -> switch matrix digital I/O line
 """
 
 from __future__ import annotations
@@ -56,13 +57,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hil.pulses import SafetyLimits
 
 ROLES = ("smu", "pulser", "matrix")
 WIRING_KEYS = ("smu_hi", "smu_lo", "pulse_out", "pulse_ref")
 TERMINALS = ("gate", "drain", "source")
+# Digital I/O lines a [triggers] cable may name: the 14 of TSP instruments (2600B, 707B); a
+# driver checks its own instrument's count (the 2450 has 6).
+DIGITAL_LINES = 14
 
 
 class BenchConfigError(ValueError):
@@ -92,6 +96,14 @@ class ArrayRegion:
         return self.row_stop - self.row_start, self.col_stop - self.col_start
 
 
+class SwitchCable(NamedTuple):
+    """[triggers] smu_to_switch: the SMU's digital I/O line `smu` cabled to the switch matrix's
+    digital I/O line `switch` (both 1-based)."""
+
+    smu: int
+    switch: int
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     name: str
@@ -106,6 +118,9 @@ class BenchConfig:
     # [triggers] smu_to_pulser: the SMU's digital I/O line (1-based) cabled to the pulse
     # generator's external trigger input; None when there is no such cable.
     smu_to_pulser: int | None = None
+    # [triggers] smu_to_switch: the SMU's trigger output cabled to the matrix's trigger input, so
+    # that the SMU can step a scan of the matrix; None when there is no such cable.
+    smu_to_switch: SwitchCable | None = None
 
     def instrument(self, role: str) -> InstrumentConfig:
         return self.instruments[role]
@@ -125,7 +140,10 @@ class BenchConfig:
             },
             "chip_shape": list(self.chip_shape),
             "arrays": {n: [a.row_start, a.row_stop, a.col_start, a.col_stop] for n, a in self.arrays.items()},
-            "triggers": {"smu_to_pulser": self.smu_to_pulser},
+            "triggers": {
+                "smu_to_pulser": self.smu_to_pulser,
+                "smu_to_switch": None if self.smu_to_switch is None else self.smu_to_switch._asdict(),
+            },
         }
 
 
@@ -208,9 +226,10 @@ def load_bench_config(
     wiring = _wiring(_table(data, "wiring", loc), loc)
     chip_shape, pins = _chip(_table(data, "chip", loc), loc)
     arrays = _arrays(_table(data, "arrays", loc), chip_shape, loc)
-    smu_to_pulser = _triggers(data.get("triggers", {}), loc)
+    smu_to_pulser, smu_to_switch = _triggers(data.get("triggers", {}), loc)
     return BenchConfig(
-        name, path, limits, read_voltage, instruments, wiring, chip_shape, pins, arrays, smu_to_pulser
+        name, path, limits, read_voltage, instruments, wiring, chip_shape, pins, arrays, smu_to_pulser,
+        smu_to_switch,
     )
 
 
@@ -308,21 +327,39 @@ def _wiring(table: Mapping[str, Any], loc: _Locator) -> dict[str, int]:
     return out
 
 
-def _triggers(table: object, loc: _Locator) -> int | None:
+def _triggers(table: object, loc: _Locator) -> tuple[int | None, SwitchCable | None]:
     if not isinstance(table, dict):
         raise loc.error("must be a table", "triggers")
     for key in table:
-        if key != "smu_to_pulser":
-            raise loc.error("unknown trigger cable; expected smu_to_pulser", "triggers", key)
+        if key not in ("smu_to_pulser", "smu_to_switch"):
+            raise loc.error("unknown trigger cable; expected smu_to_pulser or smu_to_switch", "triggers", key)
     line = table.get("smu_to_pulser")
-    if line is None:
-        return None
-    if isinstance(line, bool) or not isinstance(line, int) or not 1 <= line <= 14:
+    if line is not None and not _is_line(line):
         raise loc.error(
-            "needs smu_to_pulser = <the SMU's digital I/O line, 1 to 14, cabled to the pulse "
+            f"needs smu_to_pulser = <the SMU's digital I/O line, 1 to {DIGITAL_LINES}, cabled to the pulse "
             "generator's external trigger input>", "triggers", "smu_to_pulser",
         )  # fmt: skip
-    return line
+    cable = table.get("smu_to_switch")
+    if cable is None:
+        return line, None
+    ends = ("smu", "switch")
+    if not isinstance(cable, dict) or sorted(cable) != sorted(ends) or not all(map(_is_line, cable.values())):
+        raise loc.error(
+            f"needs smu_to_switch = {{ smu = <the SMU's digital I/O line, 1 to {DIGITAL_LINES}>, switch = "
+            f"<the switch matrix's digital I/O line, 1 to {DIGITAL_LINES}, the other end of the cable> }}, "
+            f"got {cable!r}", "triggers", "smu_to_switch",
+        )  # fmt: skip
+    if cable["smu"] == line:
+        raise loc.error(
+            f"SMU digital I/O line {line} is already cabled to the pulse generator (smu_to_pulser): a read "
+            "would fire the generator and a pulse train would step the matrix; use another line",
+            "triggers", "smu_to_switch",
+        )  # fmt: skip
+    return line, SwitchCable(cable["smu"], cable["switch"])
+
+
+def _is_line(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= DIGITAL_LINES
 
 
 def _chip(

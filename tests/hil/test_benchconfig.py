@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.benchconfig import BenchConfigError, load_bench_config
+from hil.benchconfig import BenchConfigError, SwitchCable, load_bench_config
 
 KNOWN = {"keithley2450": "smu", "keysight33500b": "pulser", "keithley707b": "matrix"}
 
@@ -152,7 +152,7 @@ def test_trigger_cable_between_smu_and_pulser_is_optional_and_checked() -> None:
     assert load(GOOD).smu_to_pulser is None
     config = load(GOOD + "\n[triggers]\nsmu_to_pulser = 2\n")
     assert config.smu_to_pulser == 2
-    assert config.describe()["triggers"] == {"smu_to_pulser": 2}
+    assert config.describe()["triggers"] == {"smu_to_pulser": 2, "smu_to_switch": None}
     for bad, message in (
         ("smu_to_pulser = 0", "1 to 14"),
         ("smu_to_pulser = true", "1 to 14"),
@@ -160,6 +160,29 @@ def test_trigger_cable_between_smu_and_pulser_is_optional_and_checked() -> None:
         ("pulser_to_smu = 1", "unknown trigger cable"),
     ):
         text = GOOD + f"\n[triggers]\n{bad}\n"
+        with pytest.raises(BenchConfigError) as info:
+            load(text)
+        assert message in str(info.value)
+        assert f"line {line_of(text, bad)}:" in str(info.value)
+
+
+def test_trigger_cable_between_smu_and_switch_names_both_ends_and_is_checked() -> None:
+    assert load(GOOD).smu_to_switch is None
+    config = load(GOOD + "\n[triggers]\nsmu_to_pulser = 1\nsmu_to_switch = { smu = 2, switch = 14 }\n")
+    assert config.smu_to_switch == SwitchCable(smu=2, switch=14)
+    assert config.describe()["triggers"] == {"smu_to_pulser": 1, "smu_to_switch": {"smu": 2, "switch": 14}}
+    ends = "smu = <the SMU's digital I/O line, 1 to 14>, switch = <the switch matrix's digital I/O line"
+    for bad, message in (
+        ("smu_to_switch = 2", ends),  # one number cannot say which matrix line the cable reaches
+        ("smu_to_switch = { smu = 2 }", ends),
+        ("smu_to_switch = { smu = 2, switch = 15 }", ends),
+        ("smu_to_switch = { smu = 0, switch = 1 }", ends),
+        ("smu_to_switch = { smu = 2, switch = true }", ends),
+        ("smu_to_switch = { smu = 2, switch = 1, speed = 3 }", ends),
+        ("smu_to_switch = { smu = 1, switch = 3 }", "line 1 is already cabled to the pulse generator"),
+        ("switch_to_smu = 1", "expected smu_to_pulser or smu_to_switch"),
+    ):
+        text = GOOD + f"\n[triggers]\nsmu_to_pulser = 1\n{bad}\n"
         with pytest.raises(BenchConfigError) as info:
             load(text)
         assert message in str(info.value)
