@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from hil.backend import CrossbarBackend
+from simulators.virtual.keithley707b import DIGITAL_LINES as MATRIX_LINES
 from simulators.virtual.keithley707b import Keithley707B
 from simulators.virtual.keithley2450 import DIGITAL_LINES, Keithley2450
 from simulators.virtual.keysight33500b import Keysight33500B
@@ -40,7 +42,8 @@ def warm_kernels() -> None:
 class VirtualBench:
     """SMU (Keithley 2450), pulse generator (Keysight 33500B), switch matrix (Keithley 707B)
     and serial relay matrix, all wired to one VirtualChip; optionally a trigger cable from the
-    2450's digital I/O line `smu_to_pulser` to the 33500B's Ext Trig input.
+    2450's digital I/O line `smu_to_pulser` to the 33500B's Ext Trig input, and one from the
+    2450's line `smu_to_switch[0]` to the 707B's digital I/O line `smu_to_switch[1]`.
 
     Both matrices connect the same bench terminals (rows, in `rows` order) to the same chip
     pads (columns); a connection exists if either matrix closes it.
@@ -51,27 +54,42 @@ class VirtualBench:
     """
 
     def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 matrix_slots: int | None = None, smu_to_pulser: int | None = None):
+                 matrix_slots: int | None = None, smu_to_pulser: int | None = None,
+                 smu_to_switch: tuple[int, int] | None = None):
         self.chip = chip
         self.rows = tuple(rows)
         self.smu = Keithley2450(chip)
         self.pulse_generator = Keysight33500B(chip)
+        self.switch_matrix = Keithley707B(chip, self.rows, slots=matrix_slots)
         #: the 2450's digital I/O line cabled to the 33500B's Ext Trig input (None: no cable)
         self.smu_to_pulser = smu_to_pulser
+        #: (2450 line, 707B line) of the cable from the SMU to the matrix (None: no cable)
+        self.smu_to_switch = None if smu_to_switch is None else (int(smu_to_switch[0]), int(smu_to_switch[1]))
         if smu_to_pulser is not None:
-            if not 1 <= smu_to_pulser <= DIGITAL_LINES:
-                raise ValueError(f"the 2450 has digital I/O lines 1 to {DIGITAL_LINES}, got {smu_to_pulser}")
+            self._check_smu_line(smu_to_pulser)
             self.smu.trigger_links[smu_to_pulser] = self.pulse_generator.external_trigger
-        self.switch_matrix = Keithley707B(chip, self.rows, slots=matrix_slots)
+        if self.smu_to_switch is not None:
+            smu_line, switch_line = self.smu_to_switch
+            self._check_smu_line(smu_line)
+            if not 1 <= switch_line <= MATRIX_LINES:
+                raise ValueError(f"the 707B has digital I/O lines 1 to {MATRIX_LINES}, got {switch_line}")
+            if smu_line == smu_to_pulser:
+                raise ValueError(f"2450 line {smu_line} is already cabled to the 33500B (smu_to_pulser)")
+            self.smu.trigger_links[smu_line] = partial(self.switch_matrix.digital_trigger, switch_line)
         self.relay_matrix = RelayMatrix(chip, self.rows)
         self._servers = {name: LineServer(inst, name) for name, inst in self.instruments.items()}
+
+    @staticmethod
+    def _check_smu_line(line: int) -> None:
+        if not 1 <= line <= DIGITAL_LINES:
+            raise ValueError(f"the 2450 has digital I/O lines 1 to {DIGITAL_LINES}, got {line}")
 
     @classmethod
     def from_bench_config(cls, config: BenchConfig, arrays: Mapping[str, CrossbarBackend]) -> VirtualBench:
         """The virtual twin of a bench file: its pin map and matrix rows, with `arrays` (one
         backend per [arrays.NAME], of the region's shape) standing in for the chip. A
         keithley707b matrix gets the number of cards of the file's `slots` option, and [triggers]
-        smu_to_pulser becomes the trigger cable."""
+        smu_to_pulser and smu_to_switch become the trigger cables."""
         for name, region in config.arrays.items():
             if name not in arrays or arrays[name].shape != region.shape:
                 raise ValueError(f"array {name!r} needs a backend of shape {region.shape}")
@@ -81,7 +99,7 @@ class VirtualBench:
         if matrix is not None and matrix.driver == "keithley707b":
             slots = matrix.options.get("slots")
         return cls(chip, rows_from_wiring(config.wiring), matrix_slots=slots,
-                   smu_to_pulser=config.smu_to_pulser)
+                   smu_to_pulser=config.smu_to_pulser, smu_to_switch=config.smu_to_switch)
 
     @property
     def instruments(self) -> dict[str, VirtualInstrument]:
@@ -162,6 +180,20 @@ class VirtualBench:
             inst.faults.latency = float(seconds)
 
     @property
+    def time_scale(self) -> float:
+        """Wall seconds every instrument stays busy per second of instrument time its commands
+        take (readings, delays, bursts, relay settling; simulators.virtual.timing): 0 (default)
+        replies at once, 1.0 in real time."""
+        return self.smu.clock.scale
+
+    @time_scale.setter
+    def time_scale(self, scale: float) -> None:
+        if not 0 <= scale < float("inf"):
+            raise ValueError(f"time_scale must be finite and >= 0 (1.0 = real time), got {scale!r}")
+        for inst in self.instruments.values():
+            inst.clock.scale = float(scale)
+
+    @property
     def conductance_range(self) -> tuple[float, float]:
         """Nominal (G_min, G_max) in siemens shared by the chip's arrays (what a bench user would
         state for the devices); ValueError if the arrays differ."""
@@ -181,6 +213,6 @@ class VirtualBench:
                 for name, inst in self.instruments.items()
             },
             "matrix_rows": list(self.rows),
-            "triggers": {"smu_to_pulser": self.smu_to_pulser},
+            "triggers": {"smu_to_pulser": self.smu_to_pulser, "smu_to_switch": self.smu_to_switch},
             "chip": self.chip.describe(),
         }

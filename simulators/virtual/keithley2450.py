@@ -157,7 +157,7 @@ class Keithley2450(VirtualInstrument):
         self.trigger_links: dict[int, Callable[[], None]] = {}
         self.state = _State()
         self.buffers: dict[str, Buffer] = {}
-        self._clock = 0.0  # virtual seconds since the first reading, for RELative
+        self._epoch = 0.0  # clock.elapsed at the last reset: readings' RELative times count from it
         self._register()
         self._reset()
 
@@ -173,7 +173,7 @@ class Keithley2450(VirtualInstrument):
     def _reset(self) -> None:
         self.state = _State()
         self.buffers = {"defbuffer1": Buffer(100_000), "defbuffer2": Buffer(10)}
-        self._clock = 0.0
+        self._epoch = self.clock.elapsed
         self._sync()
 
     def _sync(self) -> None:
@@ -213,9 +213,11 @@ class Keithley2450(VirtualInstrument):
         source_value = measured_source if s.readback[s.source] else s.level[s.source]
         source_status = ((SOURCE_STAT_OUTPUT if s.output else 0) | (SOURCE_STAT_LIMIT if r.limited else 0)
                          | (SOURCE_STAT_READBACK if s.readback[s.source] else 0))
-        reading = Reading(value, source_value, self._clock,
+        reading = Reading(value, source_value, self.clock.elapsed - self._epoch,
                           STAT_TERMINAL if s.terminals == "FRON" else 0, source_status)
-        self._clock += s.nplc[s.sense] / LINE_FREQUENCY
+        # The integration: NPLC power-line cycles, 1/60 s each at 60 Hz (2450/2461 reference
+        # manual, :SENSe:<function>:NPLCycles). Autozero and source delays are not modelled.
+        self.clock.spend(s.nplc[s.sense] / LINE_FREQUENCY)
         return reading
 
     def _acquire(self, buffer: str, count: int) -> Reading:
@@ -283,7 +285,8 @@ class Keithley2450(VirtualInstrument):
     def _run_model(self) -> None:
         """Run the trigger model block by block, as the 2450 does after :INITiate.
 
-        Delays take no time here (the readings' relative times advance by them). A Notify block
+        Delay blocks and readings take instrument time (self.clock: the readings' relative
+        times advance by it, and the server waits it out when durations are on). A Notify block
         sends a trigger pulse out of every digital line in trigger-output mode whose stimulus is
         that event, to whatever trigger_links wires the line to.
         """
@@ -307,7 +310,7 @@ class Keithley2450(VirtualInstrument):
                         if link is not None:
                             link()
             elif kind == "delay":
-                self._clock += args[0]
+                self.clock.spend(args[0])
             elif kind == "measure":
                 buffer, count = args
                 for _ in range(count):

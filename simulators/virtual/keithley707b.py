@@ -9,19 +9,35 @@ matrix), or the number asked for (a bench file's ``slots`` option of the keithle
 
 Understood (see docs/virtual-bench.md): ``channel.close``, ``channel.open``,
 ``channel.exclusiveclose``, ``channel.exclusiveslotclose``, ``channel.getclose``,
-``channel.reset``, ``reset()``, ``waitcomplete()``, ``errorqueue.count``,
-``errorqueue.next()``, ``errorqueue.clear()``, ``localnode.model``, ``localnode.serialno``,
-``localnode.revision``, ``print(...)``, and the common commands ``*IDN?``, ``*RST``,
-``*CLS``, ``*OPC?``, ``*OPC``, ``*WAI``.
+``channel.reset``, ``channel.pattern.setimage|getimage|delete``, ``reset()``,
+``waitcomplete()``, ``errorqueue.count``, ``errorqueue.next()``, ``errorqueue.clear()``,
+``localnode.model``, ``localnode.serialno``, ``localnode.revision``, ``print(...)``, the scan
+commands ``scan.create|add|background|execute|abort|state|reset``, ``scan.stepcount``,
+``scan.scancount``, ``scan.mode``, ``scan.bypass``, ``scan.trigger.channel.stimulus``, the digital
+I/O trigger lines ``digio.trigger[N].mode|EVENT_ID|clear()`` (N = 1 to 14), and the common
+commands ``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ``*OPC``, ``*WAI``.
+
+Scans (707B reference manual, section 3 "Scanning and triggering"): each step of the scan list
+is a channel, or a channel pattern closed as one step; a step opens the previous step's
+channels and closes its own. ``scan.background()`` opens every channel (scan.MODE_OPEN_ALL) or
+the scan's own (scan.MODE_OPEN_SELECTIVE), then runs the first step at once unless scan.bypass is
+scan.OFF, and each further step on its channel stimulus: 0 at once, the default
+scan.trigger.EVENT_CHANNEL_READY on the previous step's completion, digio.trigger[N].EVENT_ID
+on a trigger pulse into digital I/O line N (`digital_trigger`, called by a trigger cable from
+another instrument). After the last step of the last pass the scan is scan.SUCCESS and that
+step stays closed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from simulators.virtual.scpi import ErrorQueue
 from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.timing import SETTLE_707B
 from simulators.virtual.tsp import TspError, TspRuntime
 from simulators.virtual.wiring import DEFAULT_ROWS, VirtualChip
 
@@ -33,6 +49,25 @@ _CHANNEL = re.compile(r"([1-6])([A-Ha-h])(\d\d)")
 _RECOVERABLE = 20.0
 
 Crosspoint = tuple[int, int, int]  # slot, row index 0..7, column 1..12
+
+DIGITAL_LINES = 14  # rear digital I/O lines; digio.trigger[N].EVENT_ID is N (manual 7, event IDs)
+# digio.trigger[N].mode values (ICL digio.TRIG_*; 707B manual 3, "Hardware trigger modes"): how
+# many trigger events one pulse into the line makes (both edges for TRIG_EITHER; none when the
+# line is not a trigger input: TRIG_BYPASS, TRIG_RISINGM).
+_TRIG_MODES = {"TRIG_BYPASS": 0, "TRIG_FALLING": 1, "TRIG_RISING": 2, "TRIG_EITHER": 3,
+               "TRIG_SYNCHRONOUSA": 4, "TRIG_SYNCHRONOUS": 5, "TRIG_SYNCHRONOUSM": 6, "TRIG_RISINGA": 7,
+               "TRIG_RISINGM": 8}  # fmt: skip
+_EVENTS_PER_PULSE = {0: 0, 3: 2, 8: 0}  # every other mode: 1
+# scan.state() states (manual 7, scan.state()).
+SCAN_STATES = ("EMPTY", "BUILDING", "RUNNING", "ABORTED", "FAILED", "FAILED_INIT", "SUCCESS")
+EMPTY, BUILDING, RUNNING, ABORTED, SUCCESS = 0, 1, 2, 3, 6
+# The value of scan.trigger.EVENT_CHANNEL_READY here: the manual names the constant, not its number.
+EVENT_CHANNEL_READY = 100.0
+_PATTERN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# digio.trigger[3].mode -> digio.trigger__3.mode: the shared TSP subset (tsp.py) has no table
+# indexing, so a literal index becomes part of the name (quoted strings are left alone).
+_INDEX = re.compile(r"""("[^"]*"|'[^']*')|\[\s*(\d+)\s*\]""")
+_FLAT_INDEX = re.compile(r"__(\d+)")
 
 
 def channel_name(slot: int, row: int, column: int) -> str:
@@ -52,6 +87,25 @@ def channel_for(row: int, pad: int) -> str:
 
 def _param_error(detail: str) -> TspError:
     return TspError(1115, f"Parameter error {detail}")
+
+
+@dataclass
+class _Scan:
+    """The scan list, its settings (scan.reset() defaults) and the progress of a running scan."""
+
+    steps: list[frozenset[Crosspoint]] = field(default_factory=list)
+    bypass: bool = True  # scan.ON: the first step of the first pass does not wait
+    mode: int = 0  # scan.MODE_OPEN_ALL
+    scancount: int = 1
+    stimulus: float = EVENT_CHANNEL_READY
+    state: int = EMPTY
+    scans: int = 0  # passes begun
+    done: int = 0  # steps completed in the present pass
+    next: int = 0  # the step a running scan runs next
+    previous: frozenset[Crosspoint] = frozenset()  # what the last step closed
+
+    def reset_settings(self) -> None:
+        self.bypass, self.mode, self.scancount, self.stimulus = True, 0, 1, EVENT_CHANNEL_READY
 
 
 class Keithley707B(VirtualInstrument):
@@ -78,44 +132,101 @@ class Keithley707B(VirtualInstrument):
         self.serial, self.firmware = serial, firmware
         self.errors = ErrorQueue(capacity=100)
         self.closed: set[Crosspoint] = set()
-        self.runtime = TspRuntime(
-            functions={
-                "channel.close": self._close,
-                "channel.open": self._open,
-                "channel.exclusiveclose": self._exclusive_close,
-                "channel.exclusiveslotclose": self._exclusive_slot_close,
-                "channel.getclose": self._getclose,
-                "channel.reset": self._channel_reset,
-                "reset": self._reset,
-                "waitcomplete": lambda *a: (),
-                "errorqueue.next": self._next_error,
-                "errorqueue.clear": self._clear_errors,
-            },
-            getters={
-                "errorqueue.count": lambda: float(len(self.errors)),
-                "localnode.model": lambda: "707B",
-                "localnode.serialno": lambda: self.serial,
-                "localnode.revision": lambda: self.firmware,
-            },
-        )
+        self.patterns: dict[str, frozenset[Crosspoint]] = {}  # channel.pattern.setimage names
+        self.scan = _Scan()
+        self.digio_modes = dict.fromkeys(range(1, DIGITAL_LINES + 1), 0)  # digio.TRIG_BYPASS
+        #: trigger pulses that arrived while no scan waited for them (the scan ignores them)
+        self.ignored_triggers = 0
+        # The server thread and trigger cables from other instruments share the state.
+        self._lock = threading.RLock()
+        functions: dict[str, Callable[..., tuple[object, ...]]] = {
+            "channel.close": self._close,
+            "channel.open": self._open,
+            "channel.exclusiveclose": self._exclusive_close,
+            "channel.exclusiveslotclose": self._exclusive_slot_close,
+            "channel.getclose": self._getclose,
+            "channel.reset": self._channel_reset,
+            "channel.pattern.setimage": self._set_pattern,
+            "channel.pattern.getimage": self._get_pattern,
+            "channel.pattern.delete": self._delete_pattern,
+            "scan.create": self._scan_create,
+            "scan.add": self._scan_add,
+            "scan.background": self._scan_background,
+            "scan.execute": self._scan_execute,
+            "scan.abort": self._scan_abort,
+            "scan.state": lambda: (float(self.scan.state), float(self.scan.scans), float(self.scan.done)),
+            "scan.reset": self._scan_reset,
+            "reset": self._reset,
+            "waitcomplete": lambda *a: (),
+            "errorqueue.next": self._next_error,
+            "errorqueue.clear": self._clear_errors,
+        }
+        getters: dict[str, Callable[[], object]] = {
+            "errorqueue.count": lambda: float(len(self.errors)),
+            "localnode.model": lambda: "707B",
+            "localnode.serialno": lambda: self.serial,
+            "localnode.revision": lambda: self.firmware,
+            "scan.stepcount": lambda: float(len(self.scan.steps)),
+            "scan.scancount": lambda: float(self.scan.scancount),
+            "scan.mode": lambda: float(self.scan.mode),
+            "scan.bypass": lambda: float(self.scan.bypass),
+            "scan.trigger.channel.stimulus": lambda: self.scan.stimulus,
+            "scan.trigger.EVENT_CHANNEL_READY": lambda: EVENT_CHANNEL_READY,
+            "scan.ON": lambda: 1.0,
+            "scan.OFF": lambda: 0.0,
+            "scan.MODE_OPEN_ALL": lambda: 0.0,
+            "scan.MODE_OPEN_SELECTIVE": lambda: 1.0,
+            **{f"scan.{name}": (lambda k=k: float(k)) for k, name in enumerate(SCAN_STATES)},
+            **{f"digio.{name}": (lambda v=v: float(v)) for name, v in _TRIG_MODES.items()},
+        }
+        setters: dict[str, Callable[[object], None]] = {
+            "scan.scancount": lambda v: self._set_scan("scancount", self._whole(v, "scan count", 1)),
+            "scan.mode": lambda v: self._set_scan("mode", self._choice(v, "scan mode", (0, 1))),
+            "scan.bypass": lambda v: self._set_scan("bypass", bool(self._choice(v, "scan bypass", (0, 1)))),
+            "scan.trigger.channel.stimulus": lambda v: self._set_scan("stimulus", self._stimulus(v)),
+        }
+        for n in range(1, DIGITAL_LINES + 1):
+            functions[f"digio.trigger__{n}.clear"] = lambda *a: ()  # no detector state is kept here
+            getters[f"digio.trigger__{n}.EVENT_ID"] = lambda n=n: float(n)
+            getters[f"digio.trigger__{n}.mode"] = lambda n=n: float(self.digio_modes[n])
+            setters[f"digio.trigger__{n}.mode"] = lambda v, n=n: self.digio_modes.__setitem__(
+                n, self._choice(v, "trigger mode", tuple(_TRIG_MODES.values())))
+        self.runtime = TspRuntime(functions, getters, setters)
 
     # ------------------------------------------------------------------ wire
     def handle(self, line: str) -> str | None:
         text = line.strip()
         if not text:
             return None
-        if text.startswith("*"):
-            return self._common(text)
-        try:
-            output = self.runtime.run(text)
-        except TspError as err:
-            self.errors.push(err.code, err.message)
-            return None
+        with self._lock:
+            if text.startswith("*"):
+                return self._common(text)
+            try:
+                output = self.runtime.run(_INDEX.sub(lambda m: m.group(1) or f"__{m.group(2)}", text))
+            except TspError as err:
+                self.errors.push(err.code, _FLAT_INDEX.sub(r"[\1]", err.message))
+                return None
         return "\n".join(output) if output else None
 
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
-        self.errors.push(code, message)
+        with self._lock:
+            self.errors.push(code, message)
         return reply
+
+    def digital_trigger(self, line: int) -> None:
+        """A trigger pulse into digital I/O line `line` (a cable from another instrument, called
+        from that instrument's thread): each edge the line's trigger mode detects is one event,
+        and a running scan whose channel stimulus is this line runs one step per event. The
+        step's relay settling counts in this instrument's elapsed time; the sending instrument
+        is the one that waits (its trigger-model delay)."""
+        if not 1 <= line <= DIGITAL_LINES:
+            raise ValueError(f"the 707B has digital I/O lines 1 to {DIGITAL_LINES}, got {line}")
+        with self._lock:
+            for _ in range(_EVENTS_PER_PULSE.get(self.digio_modes[line], 1)):
+                if self.scan.state == RUNNING and self.scan.stimulus == line:
+                    self._scan_step()
+                else:
+                    self.ignored_triggers += 1
 
     def _common(self, text: str) -> str | None:
         command = text.upper()
@@ -133,30 +244,42 @@ class Keithley707B(VirtualInstrument):
 
     # ------------------------------------------------------------------ channel lists
     def _parse(self, channel_list: object, allow_slots: bool = True) -> set[Crosspoint]:
+        found: set[Crosspoint] = set()
+        for item in self._items(channel_list):
+            for step in self._item_steps(item, allow_slots):
+                found |= step
+        return found
+
+    @staticmethod
+    def _items(channel_list: object) -> list[str]:
         if not isinstance(channel_list, str):
             raise _param_error("channel list must be a string")
         items = [s.strip() for s in re.split(r"[,;]", channel_list) if s.strip()]
         if not items:
             raise _param_error("no valid channels in channel list")
-        found: set[Crosspoint] = set()
-        for item in items:
-            low = item.lower()
-            if low == "allslots" or re.fullmatch(r"slot[1-6]", low):
-                if not allow_slots:
-                    raise _param_error(f"'{item}' not allowed here")
-                slots = range(1, self.slots + 1) if low == "allslots" else [int(low[4])]
-                for slot in slots:
-                    self._check_slot(slot, item)
-                    found |= {(slot, r, c) for r in range(8) for c in range(1, COLUMNS_PER_SLOT + 1)}
-            elif ":" in item:
-                first, last = (self._channel(p.strip()) for p in item.split(":", 1))
-                if first[0] != last[0] or first[1] > last[1] or first[2] > last[2]:
-                    raise _param_error(f"invalid channel range '{item}'")
-                found |= {(first[0], r, c) for r in range(first[1], last[1] + 1)
-                          for c in range(first[2], last[2] + 1)}
-            else:
-                found.add(self._channel(item))
-        return found
+        return items
+
+    def _item_steps(self, item: str, allow_slots: bool) -> list[frozenset[Crosspoint]]:
+        """What one channel-list item names, as scan steps: a channel or a channel pattern is
+        one step, a range one step per channel (row by row), a slot one step of all its channels."""
+        low = item.lower()
+        if low == "allslots" or re.fullmatch(r"slot[1-6]", low):
+            if not allow_slots:
+                raise _param_error(f"'{item}' not allowed here")
+            found: set[Crosspoint] = set()
+            for slot in range(1, self.slots + 1) if low == "allslots" else [int(low[4])]:
+                self._check_slot(slot, item)
+                found |= {(slot, r, c) for r in range(8) for c in range(1, COLUMNS_PER_SLOT + 1)}
+            return [frozenset(found)]
+        if ":" in item:
+            first, last = (self._channel(p.strip()) for p in item.split(":", 1))
+            if first[0] != last[0] or first[1] > last[1] or first[2] > last[2]:
+                raise _param_error(f"invalid channel range '{item}'")
+            return [frozenset({(first[0], r, c)}) for r in range(first[1], last[1] + 1)
+                    for c in range(first[2], last[2] + 1)]  # fmt: skip
+        if _CHANNEL.fullmatch(item) is None and item in self.patterns:
+            return [self.patterns[item]]
+        return [frozenset({self._channel(item)})]
 
     def _channel(self, text: str) -> Crosspoint:
         m = _CHANNEL.fullmatch(text)
@@ -173,6 +296,8 @@ class Keithley707B(VirtualInstrument):
             raise _param_error(f"slot {slot} is empty ('{text}')")
 
     def _apply(self, closed: set[Crosspoint]) -> None:
+        if closed != self.closed:  # the relays move together and settle (waitcomplete() waits)
+            self.clock.spend(SETTLE_707B)
         self.closed = closed
         pairs = []
         for slot, row, column in closed:
@@ -210,7 +335,144 @@ class Keithley707B(VirtualInstrument):
         return self._open(channel_list)
 
     def _reset(self, *args: object) -> tuple[object, ...]:
+        """reset() and *RST: a running scan stops, scan list, settings and patterns go, every
+        digital I/O line back to TRIG_BYPASS, every channel opens."""
+        self.scan = _Scan()
+        self.patterns.clear()
+        self.digio_modes = dict.fromkeys(self.digio_modes, 0)
         self._apply(set())
+        return ()
+
+    # ------------------------------------------------------------------ channel patterns
+    def _set_pattern(self, channel_list: object = None, name: object = None) -> tuple[object, ...]:
+        if not isinstance(name, str) or _PATTERN_NAME.fullmatch(name) is None:
+            raise _param_error(f"invalid pattern name {name!r}: a letter, then letters, digits or '_'")
+        if name.lower() == "allslots" or re.fullmatch(r"slot[1-6]", name.lower()):
+            raise _param_error(f"'{name}' is a channel list keyword, not a pattern name")
+        if isinstance(channel_list, str) and not channel_list.strip():
+            self.patterns[name] = frozenset()  # an empty pattern is allowed (manual 7)
+        else:
+            self.patterns[name] = frozenset(self._parse(channel_list, allow_slots=False))
+        return ()
+
+    def _get_pattern(self, names: object = None) -> tuple[object, ...]:
+        images = []
+        for name in self._items(names):
+            if name not in self.patterns:
+                return (None,)
+            images.append(",".join(channel_name(*x) for x in sorted(self.patterns[name])))
+        return (";".join(images),)
+
+    def _delete_pattern(self, name: object = None) -> tuple[object, ...]:
+        if not isinstance(name, str) or name not in self.patterns:
+            raise _param_error(f"no channel pattern named {name!r}")
+        del self.patterns[name]
+        return ()
+
+    # ------------------------------------------------------------------ scans
+    def _not_running(self, action: str) -> None:
+        if self.scan.state == RUNNING:
+            raise _param_error(f"cannot {action} while a scan is running; scan.abort() it first")
+
+    def _set_scan(self, setting: str, value: object) -> None:
+        self._not_running(f"change {setting}")
+        setattr(self.scan, setting, value)
+
+    @staticmethod
+    def _whole(value: object, what: str, least: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, float) or value != int(value) or value < least:
+            raise _param_error(f"{what} must be a whole number >= {least}, got {value!r}")
+        return int(value)
+
+    @staticmethod
+    def _choice(value: object, what: str, allowed: tuple[int, ...]) -> int:
+        if isinstance(value, bool) or not isinstance(value, float) or value not in allowed:
+            raise _param_error(f"invalid {what} {value!r}")
+        return int(value)
+
+    @staticmethod
+    def _stimulus(value: object) -> float:
+        if isinstance(value, float) and (value == EVENT_CHANNEL_READY or value in range(DIGITAL_LINES + 1)):
+            return value
+        raise _param_error(f"channel stimulus {value!r}: the virtual 707B takes 0, "
+                           "scan.trigger.EVENT_CHANNEL_READY or digio.trigger[N].EVENT_ID")  # fmt: skip
+
+    def _scan_create(self, channel_list: object = None) -> tuple[object, ...]:
+        """A new scan list; scan.create() or scan.create("") leaves it empty."""
+        self._not_running("create a scan list")
+        self.scan.steps, self.scan.state = [], EMPTY
+        if channel_list is None or (isinstance(channel_list, str) and not channel_list.strip()):
+            return ()
+        return self._scan_add(channel_list)
+
+    def _scan_add(self, channel_list: object = None) -> tuple[object, ...]:
+        """Append the items of `channel_list` in order; an item in error stops the rest (the
+        manual: the following channels are not added)."""
+        self._not_running("add to the scan list")
+        for item in self._items(channel_list):
+            self.scan.steps += self._item_steps(item, allow_slots=False)
+            self.scan.state = BUILDING
+        return ()
+
+    def _scan_background(self) -> tuple[object, ...]:
+        self._scan_start()
+        return ()
+
+    def _scan_execute(self) -> tuple[object, ...]:
+        """Run the scan in the foreground. Only a scan that needs no trigger from outside is
+        simulated: the instrument would not answer until the triggers came, and here nothing
+        else can run while it waits."""
+        sc = self.scan
+        self._not_running("start another scan")
+        if sc.stimulus != 0 and not (sc.stimulus == EVENT_CHANNEL_READY and sc.bypass):
+            raise _param_error("scan.execute() of a scan that waits for triggers is not simulated by "
+                               "the virtual 707B; use scan.background()")  # fmt: skip
+        self._scan_start()
+        return ()
+
+    def _scan_start(self) -> None:
+        sc = self.scan
+        self._not_running("start another scan")
+        if not sc.steps:
+            raise _param_error("the scan list is empty; scan.create() one first")
+        involved = frozenset().union(*sc.steps)
+        self._apply(set() if sc.mode == 0 else self.closed - involved)
+        sc.state, sc.scans, sc.done, sc.next, sc.previous = RUNNING, 1, 0, 0, frozenset()
+        if sc.bypass:
+            self._scan_step()
+        self._scan_free_run(ready=sc.bypass)
+
+    def _scan_free_run(self, ready: bool) -> None:
+        """Steps that wait for no outside trigger: stimulus 0, or the channel-ready event of the
+        step before (`ready`: one just happened)."""
+        sc = self.scan
+        while sc.state == RUNNING and (sc.stimulus == 0 or (sc.stimulus == EVENT_CHANNEL_READY and ready)):
+            self._scan_step()
+            ready = True
+
+    def _scan_step(self) -> None:
+        """One channel action: open what the previous step closed, close this step's channels."""
+        sc = self.scan
+        step = sc.steps[sc.next]
+        self._apply((self.closed - sc.previous) | step)
+        sc.previous = step
+        sc.next += 1
+        sc.done = sc.next
+        if sc.next == len(sc.steps):
+            if sc.scans < sc.scancount:
+                sc.scans, sc.next = sc.scans + 1, 0  # the next pass starts at once (no arm trigger)
+            else:
+                sc.state = SUCCESS  # idle; the last step stays closed
+
+    def _scan_abort(self) -> tuple[object, ...]:
+        """Stop a running scan where it is (its channels stay as they are); nothing to stop: no-op."""
+        if self.scan.state == RUNNING:
+            self.scan.state = ABORTED
+        return ()
+
+    def _scan_reset(self) -> tuple[object, ...]:
+        self._not_running("reset the scan settings")
+        self.scan.reset_settings()
         return ()
 
     def _next_error(self) -> tuple[object, ...]:

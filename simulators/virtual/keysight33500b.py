@@ -14,6 +14,13 @@ Output 1 is the bench terminal AWG.CH1, output 2 AWG.CH2. What a gate sees:
   on) fires BURSt:NCYCles pulses of FUNCtion:PULSe:WIDTh on *TRG (or TRIGger). With the output
   on and the generator free-running (burst off, or TRIGger:SOURce IMMediate/TIMer), pulses
   accrue at the pulse rate in wall-clock time (see VirtualChip.set_drive).
+- Instrument time (simulators.virtual.timing): a bus-triggered burst (*TRG, TRIGger) keeps the
+  generator busy for NCYCles x period, output on or off; channels triggered together run at
+  once, so the longer burst counts. 33500 Series Operating and Service Guide: *OPC? answers
+  when the burst is complete (TRIGger subsystem); a burst of n cycles at waveform frequency f
+  lasts n / f (BURSt:INTernal:PERiod). A burst fired over the Ext Trig cable counts in the
+  generator's elapsed time but nobody waits for it here: it runs while the instrument that
+  sent the edge waits (the 2450's trigger-model delay block).
 
 Settings out of range are rejected with -222 "Data out of range", impossible combinations with
 -221 "Settings conflict"; nothing is clipped. The command subset is in docs/virtual-bench.md.
@@ -124,9 +131,10 @@ class Keysight33500B(VirtualInstrument):
         from that instrument's thread): every channel in triggered burst mode with trigger source
         EXTernal fires one burst; others ignore it, as the instrument does."""
         with self._lock:
-            for k, ch in enumerate(self.channels):
-                if ch.burst and ch.burst_mode == "TRIG" and ch.trigger == "EXT":
-                    self._fire(k)
+            armed = [k for k, ch in enumerate(self.channels)
+                     if ch.burst and ch.burst_mode == "TRIG" and ch.trigger == "EXT"]
+            if armed:
+                self._fire_together(armed)
 
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
         self.engine.push_error(code, message)
@@ -165,14 +173,20 @@ class Keysight33500B(VirtualInstrument):
         _, peak = ch.levels()
         self.chip.fire(terminal, ch.ncycles, peak, ch.width)
 
+    def _fire_together(self, indices: list[int]) -> None:
+        """Bursts out of these channels at once: the generator works for the longest (NCYCles x
+        period each; a burst runs with the output relay open too)."""
+        for k in indices:
+            self._fire(k)
+        self.clock.spend(max(self.channels[k].ncycles * self.channels[k].period for k in indices))
+
     def _bus_trigger(self, args: list[str], _: Mapping[str, int | None]) -> None:
         no_args(args)
         armed = [k for k, ch in enumerate(self.channels)
                  if ch.burst and ch.burst_mode == "TRIG" and ch.trigger == "BUS"]
         if not armed:
             raise ScpiError(-211)
-        for k in armed:
-            self._fire(k)
+        self._fire_together(armed)
 
     # ------------------------------------------------------------------ command table
     def _register(self) -> None:
@@ -330,7 +344,7 @@ class Keysight33500B(VirtualInstrument):
             k = index(sfx)
             if not (self.channels[k].burst and self.channels[k].burst_mode == "TRIG"):
                 raise ScpiError(-211)
-            self._fire(k)
+            self._fire_together([k])
 
         e.command("TRIGger#[:IMMediate]", write=trigger_now)
         e.common("*TRG", write=self._bus_trigger)

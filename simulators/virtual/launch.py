@@ -41,6 +41,7 @@ def start_virtual_bench(
     preset: str = "protonic-asymmetric",
     seed: int = 0,
     latency: float = 0.0,
+    time_scale: float = 0.0,
     **overrides: Any,
 ) -> tuple[VirtualBench, BenchConfig]:
     """Start the virtual bench of a bench file (default benches/virtual-bench.toml) or of a
@@ -48,8 +49,10 @@ def start_virtual_bench(
 
     preset, seed, overrides: the simulated chip (simulators.chip.SimulatedChip arguments;
     overrides are DeviceConfig fields such as read_noise=0.0). latency: seconds added to every
-    transaction on every instrument. Returns the running VirtualBench (stop() it) and the
-    configuration with live addresses.
+    transaction on every instrument. time_scale: wall seconds an instrument stays busy per second
+    of instrument time its commands take (readings, delays, bursts, relay settling; 0 = none,
+    1.0 = real time; VirtualBench.time_scale). Returns the running VirtualBench (stop() it) and
+    the configuration with live addresses.
     """
     if isinstance(config_path, BenchConfig):
         config = config_path
@@ -67,6 +70,7 @@ def start_virtual_bench(
     bench.start()
     try:
         bench.latency = latency
+        bench.time_scale = time_scale
         addresses = bench.addresses
         live = {
             role: dataclasses.replace(instrument, address=addresses[_SERVED_BY[instrument.driver]])
@@ -84,10 +88,11 @@ def virtual_bench(
     preset: str = "protonic-asymmetric",
     seed: int = 0,
     latency: float = 0.0,
+    time_scale: float = 0.0,
     **overrides: Any,
 ) -> Iterator[tuple[VirtualBench, BenchConfig]]:
     """start_virtual_bench as a context manager: the servers stop on exit."""
-    bench, config = start_virtual_bench(config_path, preset, seed, latency, **overrides)
+    bench, config = start_virtual_bench(config_path, preset, seed, latency, time_scale, **overrides)
     try:
         yield bench, config
     finally:

@@ -16,6 +16,9 @@ reply line; commands are case-insensitive, arguments separated by spaces, rows a
                         ERR 1 unknown command ...   (also an empty line)
                         ERR 2 bad arguments ...     (wrong count, not integers)
                         ERR 3 out of range ...      (row or column outside the matrix)
+
+A command that changes the closed set keeps the board busy for timing.SETTLE_RELAY_BOARD (its
+relays move together; the reply comes once they have settled); one that moves no relay, none.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.timing import SETTLE_RELAY_BOARD
 from simulators.virtual.wiring import DEFAULT_ROWS, VirtualChip
 
 ERR_UNKNOWN, ERR_ARGUMENTS, ERR_RANGE = 1, 2, 3
@@ -99,6 +103,8 @@ class RelayMatrix(VirtualInstrument):
         return f"ERR {code} {message}"
 
     def _apply(self, closed: set[tuple[int, int]]) -> None:
+        if closed != self.closed:
+            self.clock.spend(SETTLE_RELAY_BOARD)
         self.closed = closed
         self.chip.set_crosspoints(
             self.kind,

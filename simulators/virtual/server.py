@@ -4,6 +4,10 @@ One server thread per instrument multiplexes all client connections with `select
 real instrument serves one message at a time. Messages end with "\\n" ("\\r\\n" accepted);
 replies end with "\\n". pyvisa-py opens a server as ``TCPIP0::127.0.0.1::PORT::SOCKET`` and
 pyserial as ``socket://127.0.0.1:PORT``.
+
+A message waits `Faults.latency` (the wire) before it executes, and after it executes the server
+waits the instrument time it took (timing.InstrumentClock: busy x scale, off by default) before it
+replies or reads the next message on any connection, as a busy instrument would.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import socket
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from simulators.virtual.timing import InstrumentClock
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,8 @@ class VirtualInstrument(ABC):
         self.transactions = 0  # messages processed (not swallowed or dropped)
         #: the last RECEIVED_LOG messages processed, oldest first
         self.received: deque[str] = deque(maxlen=RECEIVED_LOG)
+        #: instrument time its commands take (seconds; see simulators.virtual.timing)
+        self.clock = InstrumentClock()
 
     @abstractmethod
     def handle(self, line: str) -> str | None:
@@ -81,6 +90,7 @@ class VirtualInstrument(ABC):
         """One message with the one-shot error injection applied."""
         self.transactions += 1
         self.received.append(line)
+        self.clock.start_message()
         injected, self.faults.inject_error = self.faults.inject_error, None
         if injected is not None and self.reject_on_injected_error:
             return self.report_error(injected[0], injected[1], None)
@@ -99,14 +109,21 @@ def garble(reply: str) -> str:
 
 
 class LineServer:
-    """Serves one VirtualInstrument on 127.0.0.1 at a port chosen by the OS."""
+    """Serves one VirtualInstrument on 127.0.0.1 at a port chosen by the OS.
 
-    def __init__(self, instrument: VirtualInstrument, name: str | None = None):
+    sleep(seconds) -> bool: how the server thread waits out latency and instrument time; True
+    means the server is stopping. Default: a wait that stop() interrupts. A test may pass a
+    recorder to see the waits without taking them.
+    """
+
+    def __init__(self, instrument: VirtualInstrument, name: str | None = None,
+                 sleep: Callable[[float], bool] | None = None):
         self.instrument = instrument
         self.name = name or instrument.kind
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._sleep = self._stop.wait if sleep is None else sleep
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._connections: dict[socket.socket, bytearray] = {}
@@ -220,13 +237,16 @@ class LineServer:
         if faults.drop_connection:
             self._close(sel, conn)
             return
-        if faults.latency > 0 and self._stop.wait(faults.latency):
+        if faults.latency > 0 and self._sleep(faults.latency):
             return
         try:
             reply = self.instrument.transact(line)
         except Exception:  # keep serving; the instrument reports its own errors
             log.exception("virtual %s failed on %r", self.name, line)
             reply = None
+        busy = self.instrument.clock.wait  # the instrument works; its reply comes after
+        if busy > 0 and self._sleep(busy):
+            return
         if reply is None:
             return
         if faults.truncate:
