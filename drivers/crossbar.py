@@ -6,7 +6,10 @@ column (a chip pad). A logical array is a rectangle of the chip's devices.
 
 Read of one device: route its drain to SMU HI and its source to SMU LO (all other crosspoints
 open), wait until the matrix reports the relays settled (*OPC?), measure the current at the
-configured read voltage (below the write threshold) and return G = I / V in siemens.
+configured read voltage (below the write threshold) and return G = I / V in siemens. With a
+trigger cable from the SMU to the matrix ([triggers] smu_to_switch) a read call is one scan
+instead: the matrix steps through the devices' routings on the SMU's triggers and the SMU
+buffers one reading per step (instrument_scans).
 
 Pulses: devices that get the same signed count form a group; per group, route every gate of
 the group to pulse_out and their source pads to pulse_ref in one matrix operation, set the
@@ -45,6 +48,11 @@ IMPOSSIBLE_READING = 1.1
 # Seconds from the trigger out of the SMU to its reading in a pulse-read train: the generator's
 # trigger latency and a pulse of at most max_pulse_width fit well inside it.
 TRAIN_SETTLE_S = 1e-3
+# Seconds from the trigger out of the SMU to its reading in a scan read: the matrix's channel
+# action (the previous device's relays open, this one's close and settle; the 707B manual's
+# timing example allows 4 ms per channel close, see simulators/virtual/timing.py) with a margin.
+# Nothing reports the relays settled back to the SMU, so this is a fixed wait.
+SCAN_SETTLE_S = 5e-3
 
 
 class MatrixRouter:
@@ -67,6 +75,10 @@ class MatrixRouter:
             self._closed = previous
             return
         self._closed = self.matrix.connect_exactly(points, previous)
+
+    def forget(self) -> None:
+        """The matrix is about to move on its own (a scan): its routing is unknown until release()."""
+        self._closed = None
 
     def release(self) -> None:
         """Open every crosspoint."""
@@ -92,6 +104,7 @@ class BenchInstruments:
         self.router = MatrixRouter(matrix)
         self._read_ready = False
         self._pulse_setup: tuple[float, float, int] | None = None
+        self._scan_setup: tuple[frozenset[Crosspoint], ...] | None = None
 
     def prepare_read(self) -> None:
         """SMU: source the read voltage, measure current, limit at the bench's compliance."""
@@ -108,14 +121,39 @@ class BenchInstruments:
             self.pulser.configure_pulse(amplitude, width, polarity)
             self._pulse_setup = wanted
 
+    def scan_currents(self, steps: tuple[frozenset[Crosspoint], ...], settle: float) -> list[float]:
+        """Currents in amperes, one per step of a scan over the trigger cable ([triggers]
+        smu_to_switch): the SMU's k-th trigger makes the matrix close exactly steps[k], and the
+        SMU reads `settle` seconds later. The matrix's scan list is set up only when `steps`
+        differ from the last confirmed one. Needs prepare_read(); ends with the SMU output off and
+        every crosspoint open.
+        """
+        cable = self.config.smu_to_switch
+        if cable is None:
+            raise RuntimeError(f"bench {self.config.name!r} has no [triggers] smu_to_switch cable")
+        if self._scan_setup != steps:
+            self._scan_setup = None  # unknown until the matrix has confirmed the new list
+            self.matrix.configure_scan(steps, cable.switch)
+            self._scan_setup = steps
+        self.smu.configure_triggered_reads(len(steps), cable.smu, settle)
+        self.smu.output_on()
+        self.router.forget()
+        self.matrix.start_scan()
+        amps = self.smu.run_triggered_reads()
+        self.smu.output_off()
+        self.matrix.check_scan(len(steps))
+        self.router.release()
+        return amps
+
     def make_safe(self) -> list[tuple[str, str]]:
-        """Pulse generator off, switches open, SMU off, then both outputs confirmed by *OPC?;
-        each step is tried even if one fails.
+        """Pulse generator off, switches open (a scan aborted), SMU off, then both outputs
+        confirmed by *OPC?; each step is tried even if one fails.
 
         Returns (step, error) for the steps that failed (empty: the bench is safe).
         """
         self._read_ready = False
         self._pulse_setup = None
+        self._scan_setup = None
         self.pulser.forget_settings()  # after an error, what the generator holds is unknown
         steps: list[tuple[str, Callable[[], None]]] = [
             ("pulse generator output off", self.pulser.output_off),
@@ -247,35 +285,70 @@ class HardwareCrossbar(CrossbarBackend):
                 "nplc": self._inst.nplc,
             },
             "scheme": "VMM from reads; pulses grouped by signed count, one burst per group",
+            "reads": "one scan per read call" if self.instrument_scans else "device by device",
             "vmm_reads": self.vmm_reads,
             "operations": dict(self.operations),
         }
         return d
 
     # ------------------------------------------------------------------ primitives
+    @property
+    def instrument_scans(self) -> bool:
+        """True if a read call runs as one scan of the switch matrix stepped by the SMU: the bench
+        has a trigger cable from the SMU to the matrix ([triggers] smu_to_switch) and both
+        drivers can use it (supports_triggered_reads, supports_scans)."""
+        inst = self._inst
+        return (
+            self._config.smu_to_switch is not None
+            and inst.smu.supports_triggered_reads
+            and inst.matrix.supports_scans
+        )
+
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
         inst = self._inst
-        hi, lo = self._wiring["smu_hi"], self._wiring["smu_lo"]
-        volts = self.read_voltage
-        g = np.empty(len(rows))
         self.operations["read_calls"] += 1
         try:
             inst.prepare_read()
-            inst.smu.output_on()
-            for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
-                inst.router.connect(frozenset({(hi, int(self._pads["drain"][r, c])),
-                                               (lo, int(self._pads["source"][r, c]))}))  # fmt: skip
-                amps = inst.smu.read_current()
-                self.operations["device_reads"] += 1
-                g[k] = self._conductance(amps, volts, int(r), int(c))
-            inst.smu.output_off()
-            inst.router.release()
+            if self.instrument_scans and len(rows):
+                g = self._scan_read(rows, cols)
+            else:
+                g = self._device_reads(rows, cols)
         except BaseException as exc:
             # The original error is the one to report; what the safe state could not do goes with it.
             _note_safe_state(exc, inst.make_safe(), "a read changes no device: read again once it is fixed")
             raise
         self._latest[rows, cols] = g
         return g
+
+    def _read_route(self, r: int, c: int) -> frozenset[Crosspoint]:
+        """Drain to SMU HI, source to SMU LO."""
+        return frozenset({(self._wiring["smu_hi"], int(self._pads["drain"][r, c])),
+                          (self._wiring["smu_lo"], int(self._pads["source"][r, c]))})  # fmt: skip
+
+    def _device_reads(self, rows: IntArray, cols: IntArray) -> FloatArray:
+        """One routing and one :READ? per device, each reading checked before the next device."""
+        inst = self._inst
+        volts = self.read_voltage
+        g = np.empty(len(rows))
+        inst.smu.output_on()
+        for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
+            inst.router.connect(self._read_route(r, c))
+            amps = inst.smu.read_current()
+            self.operations["device_reads"] += 1
+            g[k] = self._conductance(amps, volts, int(r), int(c))
+        inst.smu.output_off()
+        inst.router.release()
+        return g
+
+    def _scan_read(self, rows: IntArray, cols: IntArray) -> FloatArray:
+        """All devices in one scan (BenchInstruments.scan_currents): a fixed number of
+        transactions whatever the number of devices; the readings are checked afterwards."""
+        steps = tuple(self._read_route(r, c) for r, c in zip(rows, cols, strict=True))
+        amps = self._inst.scan_currents(steps, SCAN_SETTLE_S)
+        self.operations["device_reads"] += len(steps)
+        volts = self.read_voltage
+        readings = zip(amps, rows, cols, strict=True)
+        return np.array([self._conductance(a, volts, int(r), int(c)) for a, r, c in readings])
 
     def _vmm(self, v: FloatArray) -> FloatArray:
         return v @ self._vmm_conductances()

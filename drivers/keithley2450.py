@@ -99,7 +99,9 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         self._bias: float | None = None
         self._nplc = 1.0
         self._output_enabled = False
-        self._triggered: tuple[int, float] | None = None  # (readings, settle s) of the set-up sequence
+        # (readings, line, settle s) of the confirmed trigger sequence; None: send it (again)
+        self._triggered: tuple[int, int, float] | None = None
+        self._notify_line: int | None = None  # the line a sequence last made follow notify 1
 
     def check_errors(self) -> list:
         """Raise InstrumentError if the error queue holds entries (PyMeasure's version only logs)."""
@@ -112,6 +114,7 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         amps = self._check_compliance(compliance)
         cycles = self._check_nplc(nplc)
         self._bias = None  # unconfigured until the error queue comes back empty
+        self._triggered = None  # a fresh read set-up (as after an error) sends the sequence again too
         self.source_mode = "voltage"
         self.compliance_current = amps
         self.source_voltage = volts
@@ -148,6 +151,7 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         bias = self._require_configured("read_currents()")
         values = self._check_biases(biases)
         n = len(values)
+        self._triggered = None  # the sweep builds its own trigger model in place of a configured one
         # Readings of earlier :READ? calls sit in defbuffer1; clear it so points 1..n are this sweep's.
         self.write(':TRAC:CLE "defbuffer1"')
         self.write(":SOUR:LIST:VOLT " + ",".join(f"{v:g}" for v in values))
@@ -172,14 +176,21 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         """A trigger model (manual 6, :TRIGger:BLOCk commands) looping `count` times over
         {notify 1 -> a pulse out of digital I/O `line`; constant delay `settle` s; one reading
         into defbuffer1}. The line becomes a trigger output on notify event 1, active low (falling
-        edge first, 10 us). One message (a compound of the commands) and one error query.
+        edge first, 10 us); a line an earlier sequence used stops following notify 1. One message
+        (a compound of the commands) and one error query; nothing when the instrument already
+        holds this sequence (confirmed since the last configure_read).
         """
         self._require_configured("configure_triggered_reads()")
         n = check_whole(self.name, "reading count", count, 1, self.max_triggered_reads)
         dio = check_whole(self.name, "digital I/O line", line, 1, self.digital_lines)
         delay = check_real(self.name, "settle time", settle, "seconds")
         check_window(self.name, "settle time", delay, (0.0, 10.0), "s")
+        if self._triggered == (n, dio, delay):
+            return
+        # Notify 1 must pulse `line` only (another line may be cabled to another instrument).
+        release = [] if self._notify_line in (None, dio) else [f":TRIG:DIG{self._notify_line}:OUT:STIM NONE"]
         setup = [
+            *release,
             f":DIG:LINE{dio}:MODE TRIG, OUT",
             f":TRIG:DIG{dio}:OUT:LOG NEG",
             f":TRIG:DIG{dio}:OUT:PULS 1e-05",
@@ -193,21 +204,27 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         ]
         self._triggered = None
         self.write(";".join(setup))
+        self._notify_line = dio
         self.raise_on_errors("setting up a triggered read sequence")
-        self._triggered = (n, delay)
+        self._triggered = (n, dio, delay)
 
     def run_triggered_reads(self) -> list[float]:
         """:INIT;*WAI;:TRAC:DATA? in one query: runs the trigger model, returns its readings."""
         self._require_output("run_triggered_reads()")
         if self._triggered is None:
             raise RuntimeError(f"{self.name}: call configure_triggered_reads() before run_triggered_reads()")
-        n, delay = self._triggered
-        with timeout_at_least(self, n * delay + self._list_duration(n)):
-            reply = self.ask(f':INIT;*WAI;:TRAC:DATA? 1, {n}, "defbuffer1", READ')
+        n, _, delay = self._triggered
+        try:
+            with timeout_at_least(self, n * delay + self._list_duration(n)):
+                reply = self.ask(f':INIT;*WAI;:TRAC:DATA? 1, {n}, "defbuffer1", READ')
+        except BaseException:
+            self._triggered = None  # what the instrument holds after a failed run is not known
+            raise
         return parse_floats(self.name, reply, n, "triggered read sequence")
 
     def shutdown(self) -> None:
         """Abort any sweep, source 0 V, output off (no ramp: this driver only sources small read biases)."""
         self._output_enabled = False
+        self._triggered = None
         send_all(self.write, [":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF"])
         Instrument.shutdown(self)

@@ -11,12 +11,24 @@ the relays have settled, TSP's *WAI) and `print(errorqueue.count)` on one line, 
 as one chunk. The reply therefore both confirms completion and says whether the instrument
 queued an error. A runtime error stops the chunk before the print; the query then times out
 and the driver reads the error queue to say why.
+
+Scans (manual section 3 "Scanning and triggering", section 7 scan.*, channel.pattern.*): each
+step of a scan list is a channel pattern (channel.pattern.setimage) closing the crosspoints of
+that step; scan.create/scan.add build the list; scan.trigger.channel.stimulus =
+digio.trigger[N].EVENT_ID makes every step wait for an edge on digital I/O line N, and
+scan.bypass = scan.OFF makes the first step wait too; scan.background() starts the scan (all
+channels open first: scan.mode's default scan.MODE_OPEN_ALL, restored by scan.reset()) and
+returns; scan.state() reports (state, scans, steps) with scan.SUCCESS = 6. Details the 707B
+pages found here do not give, taken from the Series 2600B/3700A TSP reference (the same
+instrument control library and scan engine): scan.OFF as the value of scan.bypass,
+digio.trigger[N].mode = digio.TRIG_FALLING and digio.trigger[N].clear(), and scan.abort()
+stopping a background scan (what it does when no scan runs is not documented there either).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pymeasure.instruments import Instrument
@@ -32,6 +44,18 @@ _CHANNEL = re.compile(r"^([1-6])([A-H])(\d{2})$")
 # Appended to a switching command: wait for the relays, then report the error count.
 SETTLE_AND_COUNT = "waitcomplete() print(errorqueue.count)"
 
+DIGITAL_LINES = 14  # rear digital I/O lines, digio.trigger[1] to [14]
+MAX_SCAN_STEPS = 10_000  # our bound on a scan list (one step per device read), not the manual's
+# A scan's steps are channel patterns named hilscan1, hilscan2, ... (a pattern name starts with
+# a letter and holds letters, digits and underscores).
+SCAN_PATTERN = "hilscan{}"
+# Scan set-up statements are packed into lines of at most this many characters: a length of our
+# choosing, well inside what TSP takes (the manual's limit on one message was not found).
+MAX_LINE = 1000
+# scan.state() states (manual 7, scan.state()).
+SCAN_STATES = ("EMPTY", "BUILDING", "RUNNING", "ABORTED", "FAILED", "FAILED_INIT", "SUCCESS")
+SCAN_SUCCESS = SCAN_STATES.index("SUCCESS")
+
 
 class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix):
     """Keithley 707B: rows A-H are instrument lines 1-8; `slots` cards give 12 chip lines each.
@@ -45,6 +69,9 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         kwargs.setdefault("read_termination", "\n")
         kwargs.setdefault("write_termination", "\n")
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
+        self._scan: tuple[int, int] | None = None  # (steps, digital I/O line) of the confirmed scan
+        # True from a scan's start until it is seen finished or aborted: open_all() aborts it.
+        self._scan_started = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -66,7 +93,13 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         self.switch(f'channel.open("{name}")', f"opening {name}")
 
     def open_all(self) -> None:
-        self.switch('channel.open("allslots")', "opening all channels")
+        """Open every channel; a scan this driver started and has not seen finish is aborted
+        first, in the same line."""
+        if self._scan_started:
+            self.switch('scan.abort() channel.open("allslots")', "aborting the scan and opening all channels")
+            self._scan_started = False
+        else:
+            self.switch('channel.open("allslots")', "opening all channels")
 
     def connect_exactly(
         self, points: Iterable[tuple[int, int]], previous: frozenset[tuple[int, int]] | None = None
@@ -84,13 +117,86 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
     def switch(self, statement: str, context: str) -> None:
         """Run a switching statement, wait for the relays to settle and check the error queue,
         in one query; InstrumentError if the instrument queued an error."""
+        self._run_and_count(f"{statement} {SETTLE_AND_COUNT}", context)
+
+    def _run_and_count(self, line: str, context: str) -> None:
+        """Ask `line`, which ends in print(errorqueue.count); InstrumentError if it is not 0."""
         try:
-            reply = self.ask(f"{statement} {SETTLE_AND_COUNT}")
+            reply = self.ask(line)
         except VisaIOError:
             # No reply: a runtime error stopped the line before print(). The queue says why.
             self.raise_on_errors(context)
             raise
         self.raise_on_error_count(reply, context)
+
+    # ------------------------------------------------------------------ scans
+    supports_scans = True
+
+    def configure_scan(self, steps: Sequence[Iterable[tuple[int, int]]], line: int) -> None:
+        """A scan list whose step k closes exactly the crosspoints steps[k] (channel pattern
+        hilscan<k+1>; the previous step's channels open), every step waiting for a falling edge
+        on digital I/O `line` (the first one too). Starts from scan.reset(): one pass, all
+        channels open before the scan starts. Sent in as few lines as MAX_LINE allows, each
+        ending with waitcomplete() print(errorqueue.count). Nothing moves until start_scan().
+        """
+        wanted = [frozenset(self._check_crosspoint(r, c) for r, c in step) for step in steps]
+        if not 1 <= len(wanted) <= MAX_SCAN_STEPS:
+            raise ValueError(f"{self.name}: a scan takes 1 to {MAX_SCAN_STEPS} steps, got {len(wanted)}; "
+                             "nothing was sent")  # fmt: skip
+        for k, step in enumerate(wanted):
+            if not step:
+                raise ValueError(f"{self.name}: scan step {k} closes no crosspoint; nothing was sent")
+        dio = check_whole(self.name, "digital I/O line", line, 1, DIGITAL_LINES)
+        statements = ["scan.reset()"]
+        for k, step in enumerate(wanted, 1):
+            names = ",".join(sorted(self.channel_name(r, c) for r, c in step))
+            statements.append(f'channel.pattern.setimage("{names}", "{SCAN_PATTERN.format(k)}")')
+        patterns = [SCAN_PATTERN.format(k) for k in range(1, len(wanted) + 1)]
+        for i in range(0, len(patterns), 50):
+            function = "scan.create" if i == 0 else "scan.add"
+            statements.append(f'{function}("{",".join(patterns[i:i + 50])}")')
+        statements += [
+            "scan.bypass = scan.OFF",
+            f"scan.trigger.channel.stimulus = digio.trigger[{dio}].EVENT_ID",
+            # The 2450's trigger pulse is active low: its falling edge starts the step.
+            f"digio.trigger[{dio}].mode = digio.TRIG_FALLING",
+        ]
+        self._scan = None  # unknown until every line came back without an error
+        for text in _pack(statements, MAX_LINE):
+            self.switch(text, "setting up a scan")
+        self._scan = (len(wanted), dio)
+
+    def start_scan(self) -> None:
+        """digio.trigger[N].clear() (an edge seen since, say from a pulse train on another line
+        of the SMU, is forgotten) and scan.background(): the scan opens every channel and waits
+        for its first trigger. One query; no waitcomplete(), which would wait for the scan itself."""
+        if self._scan is None:
+            raise RuntimeError(f"{self.name}: call configure_scan() before start_scan()")
+        self._scan_started = True  # before sending: a start whose reply is lost may have started it
+        line = f"digio.trigger[{self._scan[1]}].clear() scan.background() print(errorqueue.count)"
+        self._run_and_count(line, "starting a scan")
+
+    def check_scan(self, steps: int) -> None:
+        """print(errorqueue.count, scan.state()) in one query: InstrumentError if the scan
+        queued an error, or did not end in scan.SUCCESS after `steps` steps."""
+        context = "a scan"
+        reply = self.ask("print(errorqueue.count, scan.state())")
+        fields = reply.strip().split("\t")
+        try:
+            count, state, _, done = (int(float(f)) for f in fields)
+        except ValueError:
+            raise InstrumentError(self.name, f"unreadable reply {reply!r} to {context} state query") from None
+        self.raise_on_error_count(str(count), context)
+        name = SCAN_STATES[state] if 0 <= state < len(SCAN_STATES) else f"unknown state {state}"
+        if state != SCAN_SUCCESS or done != steps:
+            dio = self._scan[1] if self._scan else "?"
+            raise InstrumentError(
+                self.name,
+                f"the scan is {name} after {done} of {steps} steps: the matrix did not see every trigger "
+                f"from the SMU on its digital I/O line {dio}; check the trigger cable ([triggers] "
+                "smu_to_switch) and that its lines match the bench file",
+            )
+        self._scan_started = False
 
     def closed_crosspoints(self) -> frozenset[tuple[int, int]]:
         reply = self.ask('print(channel.getclose("allslots"))').strip()
@@ -106,6 +212,20 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         return frozenset(closed)
 
     def shutdown(self) -> None:
-        """Open every crosspoint on every card."""
-        self.open_all()
+        """Abort any scan (one left running by another program too) and open every crosspoint on
+        every card."""
+        self.switch('scan.abort() channel.open("allslots")', "aborting any scan and opening all channels")
+        self._scan_started = False
         super().shutdown()
+
+
+def _pack(statements: Sequence[str], width: int) -> list[str]:
+    """Statements joined by blanks into lines of at most `width` characters (a longer statement
+    is a line of its own)."""
+    lines: list[str] = []
+    for statement in statements:
+        if lines and len(lines[-1]) + 1 + len(statement) <= width:
+            lines[-1] += " " + statement
+        else:
+            lines.append(statement)
+    return lines

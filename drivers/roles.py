@@ -343,7 +343,7 @@ class SwitchMatrix(ABC):
 
     @abstractmethod
     def open_all(self) -> None:
-        """Open every crosspoint."""
+        """Open every crosspoint (a matrix that can scan first stops a scan it may be running)."""
 
     @abstractmethod
     def closed_crosspoints(self) -> frozenset[tuple[int, int]]:
@@ -352,6 +352,26 @@ class SwitchMatrix(ABC):
     @abstractmethod
     def shutdown(self) -> None:
         """Open every crosspoint. Safe to call repeatedly."""
+
+    #: True if configure_scan(), start_scan() and check_scan() are implemented
+    supports_scans: ClassVar[bool] = False
+
+    def configure_scan(self, steps: Sequence[Iterable[tuple[int, int]]], line: int) -> None:
+        """Set up a scan the matrix runs on its own: step k closes exactly the crosspoints
+        steps[k] (the previous step's open), each step on a trigger at its digital I/O `line`.
+        Every crosspoint is checked before anything is sent; raises InstrumentError if the
+        instrument queued an error.
+        """
+        raise NotImplementedError(f"{self.name}: this driver cannot run scans")
+
+    def start_scan(self) -> None:
+        """Start the configured scan: every crosspoint opens, then each trigger runs one step."""
+        raise NotImplementedError(f"{self.name}: this driver cannot run scans")
+
+    def check_scan(self, steps: int) -> None:
+        """After the triggers: InstrumentError unless the scan ran all `steps` steps without an
+        error. Its last step stays closed."""
+        raise NotImplementedError(f"{self.name}: this driver cannot run scans")
 
     def connect_exactly(
         self, points: Iterable[tuple[int, int]], previous: frozenset[tuple[int, int]] | None = None

@@ -257,3 +257,77 @@ def test_a_refused_trigger_model_cannot_be_run_and_a_short_reply_raises():
         k.configure_triggered_reads(3, 3, 1e-3)
         with pytest.raises(InstrumentError, match="returned 2 values, expected 3"):
             k.run_triggered_reads()
+
+
+def model(line: int, count: int, settle: str = "0.001") -> str:
+    return (f":DIG:LINE{line}:MODE TRIG, OUT;:TRIG:DIG{line}:OUT:LOG NEG;:TRIG:DIG{line}:OUT:PULS 1e-05;"
+            f':TRIG:DIG{line}:OUT:STIM NOT1;:TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";'
+            f':TRIG:BLOC:NOT 2, 1;:TRIG:BLOC:DEL:CONS 3, {settle};:TRIG:BLOC:MEAS 4, "defbuffer1";'
+            f":TRIG:BLOC:BRAN:COUN 5, {count}, 2")  # fmt: skip
+
+
+def run(count: int, reply: str) -> tuple[str, str]:
+    return (f':INIT;*WAI;:TRAC:DATA? 1, {count}, "defbuffer1", READ', reply)
+
+
+def test_a_confirmed_sequence_is_not_sent_again_and_a_new_line_releases_the_old_one():
+    # Scans (line 2 to the switch matrix) and trains (line 1 to the pulse generator) take turns:
+    # notify 1 must pulse only the line of the present sequence (manual 6,
+    # :TRIGger:DIGital<n>:OUTput:STIMulus NONE), and an unchanged sequence costs nothing.
+    pairs = [
+        *CONFIGURE,
+        (model(2, 2), None), NO_ERROR,
+        *OUTPUT_ON,
+        run(2, "1.0E-06,2.0E-06"),
+        run(2, "1.5E-06,2.5E-06"),
+        (":TRIG:DIG2:OUT:STIM NONE;" + model(1, 3), None), NO_ERROR,
+        (":TRIG:DIG1:OUT:STIM NONE;" + model(2, 2), None), NO_ERROR,
+    ]  # fmt: skip
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(2, 2, 1e-3)
+        k.output_on()
+        assert k.run_triggered_reads() == [1e-6, 2e-6]
+        k.configure_triggered_reads(2, 2, 1e-3)  # held by the instrument: nothing sent
+        assert k.run_triggered_reads() == [1.5e-6, 2.5e-6]
+        k.configure_triggered_reads(3, 1, 1e-3)
+        k.configure_triggered_reads(2, 2, 1e-3)
+
+
+def test_the_sequence_is_sent_again_after_a_new_read_setup_a_list_sweep_or_a_failed_run():
+    pairs = [
+        *CONFIGURE,
+        (model(2, 2), None), NO_ERROR,
+        *CONFIGURE,  # as after an error: the bench sets the read up again
+        (model(2, 2), None), NO_ERROR,
+        *OUTPUT_ON,
+        (':TRAC:CLE "defbuffer1"', None), (":SOUR:LIST:VOLT 0.1", None), (":SOUR:SWE:VOLT:LIST 1, 0", None),
+        NO_ERROR, (":INIT", None), ("*WAI", None), (':TRAC:DATA? 1, 1, "defbuffer1", READ', "1e-06"),
+        (":SOUR:VOLT:LEV 0.1", None), ("OUTPUT ON", None), NO_ERROR,
+        (model(2, 2), None), NO_ERROR,  # the sweep replaced the trigger model
+        run(2, "not numbers"),
+    ]  # fmt: skip
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(2, 2, 1e-3)
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(2, 2, 1e-3)
+        k.output_on()
+        k.read_currents([0.1])
+        k.configure_triggered_reads(2, 2, 1e-3)
+        with pytest.raises(InstrumentError, match="unreadable"):
+            k.run_triggered_reads()
+    # A run that failed on the wire forgets the sequence as well.
+    with smu([*CONFIGURE, (model(2, 2), None), NO_ERROR, *OUTPUT_ON]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(2, 2, 1e-3)
+        k.output_on()
+
+        def lost(command: str, *args, **kwargs):
+            raise ConnectionResetError("link dropped")
+
+        k.ask = lost
+        with pytest.raises(ConnectionResetError):
+            k.run_triggered_reads()
+        with pytest.raises(RuntimeError, match="configure_triggered_reads"):
+            k.run_triggered_reads()

@@ -117,8 +117,117 @@ def test_a_switch_that_never_answers_reports_the_queued_runtime_error(monkeypatc
             m.connect_exactly({(1, 13)})
 
 
-def test_shutdown_opens_everything_twice():
-    safe = switch('channel.open("allslots")')
+def test_shutdown_aborts_any_scan_and_opens_everything_twice():
+    # A scan left running (by this driver or another program) would go on closing relays.
+    safe = switch('scan.abort() channel.open("allslots")')
     with expected_protocol(Keithley707B, [safe, safe]) as m:
         m.shutdown()
         m.shutdown()
+
+
+# ---------------------------------------------------------------------- scans
+# Manual 7: channel.pattern.setimage(channelList, name), scan.create/scan.add (one step per
+# channel or pattern), scan.bypass, scan.trigger.channel.stimulus, digio.trigger[N]; scan.reset()
+# first restores the defaults (one pass, scan.MODE_OPEN_ALL).
+SCAN_SETUP = (
+    'scan.reset() channel.pattern.setimage("1A07,2B01", "hilscan1") '
+    'channel.pattern.setimage("1A09,2B01", "hilscan2") scan.create("hilscan1,hilscan2") '
+    "scan.bypass = scan.OFF scan.trigger.channel.stimulus = digio.trigger[3].EVENT_ID "
+    "digio.trigger[3].mode = digio.TRIG_FALLING"
+)
+START = ("digio.trigger[3].clear() scan.background() print(errorqueue.count)", NONE_QUEUED)
+STATE = "print(errorqueue.count, scan.state())"
+DEVICES = [{(1, 7), (2, 13)}, {(2, 13), (1, 9)}]  # drain to row A, shared source pad 13 to row B
+
+
+def test_a_scan_is_set_up_in_one_line_started_in_one_query_and_checked_in_one_query():
+    pairs = [
+        switch(SCAN_SETUP),
+        START,
+        (STATE, "0.00000e+00\t6.00000e+00\t1.00000e+00\t2.00000e+00"),  # no error, SUCCESS, 1 pass, 2 steps
+        switch('channel.open("allslots")'),  # the scan ended: nothing to abort
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        assert m.supports_scans
+        m.configure_scan(DEVICES, 3)
+        m.start_scan()
+        m.check_scan(2)
+        m.open_all()
+
+
+def test_long_scans_are_set_up_in_several_lines_and_the_list_grows_by_scan_add():
+    steps = [{(1, c)} for c in range(1, 61)]
+    with expected_protocol(Keithley707B, [], slots=5) as m:
+        sent: list[str] = []
+        m.switch = lambda statement, context: sent.append(statement)
+        m.configure_scan(steps, 1)
+    assert len(sent) > 1 and all(len(line) <= 1000 for line in sent)
+    text = " ".join(sent)
+    assert text.startswith("scan.reset() ") and text.count("channel.pattern.setimage(") == 60
+    names = ",".join(f"hilscan{k}" for k in range(51, 61))
+    assert f'scan.add("{names}")' in text and 'scan.create("hilscan1,' in text
+
+
+@pytest.mark.parametrize(
+    ("steps", "line", "match"),
+    [([], 1, "1 to 10000 steps"), ([set()], 1, "step 0 closes no crosspoint"), ([{(1, 13)}], 1, "column"),
+     ([{(1, 1)}], 15, "digital I/O line 15"), ([{(1, 1)}], True, "whole number")],
+)  # fmt: skip
+def test_scan_settings_are_checked_before_anything_is_sent(steps, line, match):
+    with expected_protocol(Keithley707B, []) as m, pytest.raises(ValueError, match=match):
+        m.configure_scan(steps, line)
+
+
+def test_a_scan_cannot_start_before_it_is_set_up_or_after_a_refused_set_up():
+    pairs = [
+        switch(SCAN_SETUP, "1.00000e+00"),
+        ("print(errorqueue.next())", "1.11500e+03\tParameter error invalid channel\t2.0e+01\t1.0e+00"),
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        with pytest.raises(RuntimeError, match="configure_scan"):
+            m.start_scan()
+        with pytest.raises(InstrumentError, match=r"setting up a scan.*1115"):
+            m.configure_scan(DEVICES, 3)
+        with pytest.raises(RuntimeError, match="configure_scan"):
+            m.start_scan()
+
+
+def test_a_scan_that_missed_triggers_is_an_error_and_is_aborted_by_the_next_open_all():
+    pairs = [
+        switch(SCAN_SETUP),
+        START,
+        (STATE, "0.00000e+00\t2.00000e+00\t1.00000e+00\t1.00000e+00"),  # still RUNNING after 1 step
+        switch('scan.abort() channel.open("allslots")'),
+        switch('channel.open("allslots")'),  # aborted once: the next open is a plain one
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        m.configure_scan(DEVICES, 3)
+        m.start_scan()
+        with pytest.raises(InstrumentError, match=r"RUNNING after 1 of 2 steps.*line 3.*smu_to_switch"):
+            m.check_scan(2)
+        m.open_all()
+        m.open_all()
+
+
+def test_an_error_queued_during_the_scan_is_reported_with_its_entry():
+    pairs = [
+        switch(SCAN_SETUP),
+        START,
+        (STATE, "1.00000e+00\t6.00000e+00\t1.00000e+00\t2.00000e+00"),
+        ("print(errorqueue.next())", "-2.86000e+02\tTSP Runtime error: relay fault\t2.0e+01\t1.0e+00"),
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        m.configure_scan(DEVICES, 3)
+        m.start_scan()
+        with pytest.raises(InstrumentError, match=r"error queue after a scan: -286 'TSP Runtime error: re"):
+            m.check_scan(2)
+
+
+@pytest.mark.parametrize("reply", ["garbage", "0.00000e+00\t6.00000e+00"])
+def test_an_unreadable_scan_state_raises(reply):
+    pairs = [switch(SCAN_SETUP), START, (STATE, reply)]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        m.configure_scan(DEVICES, 3)
+        m.start_scan()
+        with pytest.raises(InstrumentError, match="unreadable reply"):
+            m.check_scan(2)
