@@ -6,15 +6,20 @@ driver (PyMeasure adapter, transaction counter), both to one virtual bench serve
 is the driver no more than 10 % above bare pyvisa.
 bench.*[1ms]: protocol steps with the virtual instruments' latency at 1 ms per transaction, so
 the time shows the round trips: a read() of the 4 x 4 array, a symmetry-point pair (all 16
-devices +1 pulse, read, -1 pulse, read, as protocols.symmetry does per pair), and a 4 x 4 jump
+devices +1 pulse, read, -1 pulse, read, as protocols.symmetry does per pair), both as the shipped
+bench runs them (each read call one 707B scan stepped by the 2450 over the [triggers]
+smu_to_switch cable) and, in the .device_by_device rows, on the same bench without that cable
+(one routing and one reading per device), and a 4 x 4 jump
 table (all 16 devices of A_main, one cycle of P up + P down pulses, no noise reads) through
 protocols.jumptable.measure_jump_table, BEFORE (trains=False: every pulse goes to all 16
 devices at once, then all 16 are read) and AFTER (trains=True: per device one up and one down
 pulse_read_train, run by the 2450's trigger model firing the 33500B over the trigger cable).
-P = 10 (quick: 5), and P = 100 (quick: 30; one timed repeat, ~30 s per per-pulse table): pulse
-by pulse a table costs ~46 transactions per pulse, with trains a fixed ~564 (a read of the 16
-devices and 32 trains of ~16.5) whatever P. The notes give the transactions (messages to all
-instruments) per operation, per table for the jump tables.
+P = 10 (quick: 5), and P = 100 (quick: 30; one timed repeat): pulse by pulse a table costs ~14
+transactions per pulse step (a pulse call on all 16, a scan read of all 16; ~46 when reads went
+device by device), with trains a fixed ~477 (the first read of the 16 devices and 32 trains of
+~14.6) whatever P. The notes give the transactions (messages to all instruments) per operation,
+for reads and pairs the second call's and the first's (with the set-up done once), per table for
+the jump tables.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from drivers.registry import open_instrument
 from hil import Pulse
 from hil.benchconfig import BenchConfig, load_bench_config
 from protocols.jumptable import measure_jump_table
-from simulators.virtual.launch import start_virtual_bench
+from simulators.virtual.launch import DEFAULT_CONFIG, start_virtual_bench
 
 PULSE = Pulse(4.75, 20e-9)  # the shipped bench's pulse (the 33500B's 16 ns minimum, 6 V limit)
 LATENCY = 1e-3  # seconds per transaction on every virtual instrument
@@ -58,8 +63,12 @@ def _close_at_exit(*callbacks: Callable[[], object]) -> None:
         _stack.callback(callback)
 
 
-def _open_bench(latency: float) -> tuple[HardwareBench, HardwareCrossbar]:
-    vb, config = start_virtual_bench(seed=0, latency=latency)  # benches/virtual-bench.toml, 4 x 4
+def _open_bench(latency: float, switch_cable: bool = True) -> tuple[HardwareBench, HardwareCrossbar]:
+    """benches/virtual-bench.toml (4 x 4), or the same bench without the SMU -> 707B cable."""
+    config = load_bench_config(DEFAULT_CONFIG)
+    if not switch_cable:
+        config = dataclasses.replace(config, smu_to_switch=None)
+    vb, config = start_virtual_bench(config, seed=0, latency=latency)
     bench = HardwareBench(config, conductance_range=vb.conductance_range)
     _close_at_exit(vb.stop, bench.close)
     return bench, bench.array("A_main", (4, 4))
@@ -73,6 +82,16 @@ def _counted(bench: HardwareBench, run: Callable[[], object], what: str) -> Case
     before = _transactions(bench)
     run()  # also the first warm-up
     return Case(run, info=f"{_transactions(bench) - before} transactions per {what}")
+
+
+def _counted_twice(bench: HardwareBench, run: Callable[[], object], what: str) -> Case:
+    """The first call's transactions (with any set-up it does once) and the second's."""
+    before = _transactions(bench)
+    run()
+    first = _transactions(bench) - before
+    run()
+    then = _transactions(bench) - before - first
+    return Case(run, info=f"{then} transactions per {what} (the first: {first})")
 
 
 # ---------------------------------------------------------------------- framework overhead
@@ -140,13 +159,19 @@ def _idn_interleaved(quick: bool) -> Case:
 
 
 # ---------------------------------------------------------------------- protocol steps at 1 ms
-def _read_4x4(quick: bool) -> Case:
-    bench, array = _open_bench(LATENCY)
-    return _counted(bench, array.read, "read of 16 devices")
+def _read_4x4(quick: bool, switch_cable: bool = True) -> Case:
+    bench, array = _open_bench(LATENCY, switch_cable)
+    assert array.instrument_scans is switch_cable
+    return _counted_twice(bench, array.read, "read of 16 devices")
 
 
-def _symmetry_pair(quick: bool) -> Case:
-    bench, array = _open_bench(LATENCY)
+def _read_4x4_devices(quick: bool) -> Case:
+    return _read_4x4(quick, switch_cable=False)
+
+
+def _symmetry_pair(quick: bool, switch_cable: bool = True) -> Case:
+    bench, array = _open_bench(LATENCY, switch_cable)
+    assert array.instrument_scans is switch_cable
     up = np.ones(array.shape, dtype=np.int64)
 
     def pair() -> None:
@@ -155,7 +180,11 @@ def _symmetry_pair(quick: bool) -> Case:
         array.apply_pulses(-up, PULSE)
         array.read()
 
-    return _counted(bench, pair, "pair")
+    return _counted_twice(bench, pair, "pair")
+
+
+def _symmetry_pair_devices(quick: bool) -> Case:
+    return _symmetry_pair(quick, switch_cable=False)
 
 
 def _jump_table(p: int, trains: bool) -> Case:
@@ -195,12 +224,16 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("bench.idn.driver", "1 query", _idn_driver, repeats=15, quick_repeats=5),
     Benchmark("bench.idn.interleaved", "1 query", _idn_interleaved, repeats=15, quick_repeats=5),
     Benchmark("bench.read[1ms]", "4x4", _read_4x4, repeats=7, quick_repeats=3, warmup=1),
+    Benchmark("bench.read.device_by_device[1ms]", "4x4", _read_4x4_devices, repeats=7, quick_repeats=3,
+              warmup=1),
     Benchmark("bench.symmetry_pair[1ms]", "4x4", _symmetry_pair, repeats=7, quick_repeats=3, warmup=1),
+    Benchmark("bench.symmetry_pair.device_by_device[1ms]", "4x4", _symmetry_pair_devices, repeats=7,
+              quick_repeats=3, warmup=1),
     Benchmark("bench.jump_table.before[1ms]", "4x4, P=10 (quick: 5)", _jump_before, repeats=5,
               quick_repeats=2, warmup=0),
     Benchmark("bench.jump_table.after[1ms]", "4x4, P=10 (quick: 5)", _jump_after, repeats=5,
               quick_repeats=2, warmup=0),
-    # ~8700 transactions (~30 s) per per-pulse table at P = 100: one timed repeat after the counted one.
+    # ~2800 transactions (~5 s) per per-pulse table at P = 100: one timed repeat after the counted one.
     Benchmark("bench.jump_table.before.long[1ms]", "4x4, P=100 (quick: 30)", _jump_before_long, repeats=1,
               quick_repeats=1, warmup=0),
     Benchmark("bench.jump_table.after.long[1ms]", "4x4, P=100 (quick: 30)", _jump_after_long, repeats=2,

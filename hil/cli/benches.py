@@ -9,6 +9,7 @@ drivers; `--bench PATH.toml` connects the instruments the file names. Also `hil 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import signal
 import threading
@@ -108,7 +109,12 @@ def cmd_bench_up(args: argparse.Namespace) -> int:
     from simulators.virtual.launch import start_virtual_bench
 
     source = Path(args.config) if args.config else virtual_config()
-    virtual, config = start_virtual_bench(source, preset=args.preset, seed=args.seed, latency=args.latency)
+    for option, value in (("--latency", args.latency), ("--time-scale", args.time_scale)):
+        if not 0.0 <= value < math.inf:
+            raise UsageError(f"{option} must be a finite number >= 0, got {value!r}")
+    virtual, config = start_virtual_bench(
+        source, preset=args.preset, seed=args.seed, latency=args.latency, time_scale=args.time_scale
+    )
     try:
         text = f"# Written by `hil bench up` from {source}: the addresses are live while it runs.\n"
         text += source.read_text(encoding="utf-8")
@@ -188,6 +194,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to every transaction (default: 0)"
     )
+    p.add_argument(
+        "--time-scale", type=float, default=0.0, metavar="S",
+        help="wall seconds the instruments stay busy per second their commands take on real instruments "
+        "(readings, delays, bursts, relay settling; docs/virtual-timing.md): 0 off (default), 1 real time",
+    )  # fmt: skip
     p.set_defaults(func=cmd_bench_up)
 
     p = bench_sub.add_parser(

@@ -86,3 +86,10 @@ def test_a_virtual_bench_jump_table_costs_under_one_transaction_per_pulse_read_c
     per_step = json.loads((out / "summary.json").read_text())["instrument_transactions"]["per_step"]
     assert per_step["step"] == "pulse-read cycle" and per_step["steps"] == 2 * 100
     assert per_step["transactions"] < 1.0
+
+
+def test_bench_up_refuses_a_negative_time_scale_before_serving(tmp_path: Path, capsys) -> None:
+    live = tmp_path / "live.toml"
+    assert main(["bench", "up", "--write", str(live), "--time-scale", "-1"]) == 2
+    assert "--time-scale must be a finite number >= 0, got -1.0" in capsys.readouterr().err
+    assert not live.exists()
