@@ -15,88 +15,18 @@ integration time, which now shows.
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from collections.abc import Callable
-
-from benchmarks.bench_instruments import DEVICES, LATENCY, PULSE, _close_at_exit, _transactions
+from benchmarks.bench_instruments import LATENCY, _counted, _open_bench, jump_table_benchmarks
 from benchmarks.core import Benchmark, Case
-from drivers.bench import HardwareBench
-from drivers.crossbar import HardwareCrossbar
-from protocols.jumptable import measure_jump_table
-from simulators.virtual.bench import VirtualBench
-from simulators.virtual.launch import start_virtual_bench
 
 REAL_TIME = 1.0  # VirtualBench.time_scale: instruments busy for as long as real ones
 
 
-def _open_timed_bench() -> tuple[VirtualBench, HardwareBench, HardwareCrossbar]:
-    vb, config = start_virtual_bench(seed=0, latency=LATENCY, time_scale=REAL_TIME)  # virtual-bench.toml
-    bench = HardwareBench(config, conductance_range=vb.conductance_range)
-    _close_at_exit(vb.stop, bench.close)
-    return vb, bench, bench.array("A_main", (4, 4))
-
-
-def _waited_for(vb: VirtualBench) -> float:
-    """Instrument seconds the client has waited for (busy_total: work started over a trigger
-    cable overlaps its sender's and is left out, so the instruments' times add up)."""
-    return sum(inst.clock.busy_total for inst in vb.instruments.values())
-
-
-def _counted(vb: VirtualBench, bench: HardwareBench, run: Callable[[], object], what: str) -> Case:
-    """run() once (the warm-up) counting transactions and the instrument seconds waited for."""
-    transactions, seconds = _transactions(bench), _waited_for(vb)
-    run()
-    transactions, seconds = _transactions(bench) - transactions, _waited_for(vb) - seconds
-    return Case(run, info=f"{transactions} transactions, {seconds:.3g} s instrument time per {what}")
-
-
 def _read_4x4(quick: bool) -> Case:
-    vb, bench, array = _open_timed_bench()
+    vb, bench, array = _open_bench(LATENCY, time_scale=REAL_TIME)
     return _counted(vb, bench, array.read, "read of 16 devices")
-
-
-def _jump_table(p: int, trains: bool) -> Case:
-    """The 4 x 4 jump table with P = p; one call is one table (the first, counted, is the warm-up)."""
-    vb, bench, array = _open_timed_bench()
-    assert array.instrument_trains, "the shipped virtual bench has the SMU -> generator trigger cable"
-
-    def table() -> float:
-        t0 = time.perf_counter()
-        measure_jump_table(array, PULSE, DEVICES, n_cycles=1, n_up=p, noise_reads=0, n_bins=4, n_quantiles=5,
-                           trains=trains)  # fmt: skip
-        return time.perf_counter() - t0
-
-    how = "trains" if trains else "per pulse"
-    case = _counted(vb, bench, table, f"4x4 table, {p} up + {p} down per device, {how}")
-    return dataclasses.replace(case, self_timed=True)  # a table is long: no calibration call
-
-
-def _jump_before(quick: bool) -> Case:
-    return _jump_table(5 if quick else 10, trains=False)
-
-
-def _jump_after(quick: bool) -> Case:
-    return _jump_table(5 if quick else 10, trains=True)
-
-
-def _jump_before_long(quick: bool) -> Case:
-    return _jump_table(30 if quick else 100, trains=False)
-
-
-def _jump_after_long(quick: bool) -> Case:
-    return _jump_table(30 if quick else 100, trains=True)
 
 
 BENCHMARKS: list[Benchmark] = [
     Benchmark("bench.read[1ms+inst]", "4x4", _read_4x4, repeats=5, quick_repeats=3, warmup=1),
-    Benchmark("bench.jump_table.before[1ms+inst]", "4x4, P=10 (quick: 5)", _jump_before, repeats=3,
-              quick_repeats=1, warmup=0),
-    Benchmark("bench.jump_table.after[1ms+inst]", "4x4, P=10 (quick: 5)", _jump_after, repeats=3,
-              quick_repeats=1, warmup=0),
-    # A table lasts about a minute at P = 100: one timed repeat after the counted one.
-    Benchmark("bench.jump_table.before.long[1ms+inst]", "4x4, P=100 (quick: 30)", _jump_before_long,
-              repeats=1, quick_repeats=1, warmup=0),
-    Benchmark("bench.jump_table.after.long[1ms+inst]", "4x4, P=100 (quick: 30)", _jump_after_long,
-              repeats=1, quick_repeats=1, warmup=0),
+    *jump_table_benchmarks("1ms+inst", REAL_TIME),
 ]

@@ -45,6 +45,7 @@ from drivers.registry import open_instrument
 from hil import Pulse
 from hil.benchconfig import BenchConfig, load_bench_config
 from protocols.jumptable import measure_jump_table
+from simulators.virtual.bench import VirtualBench
 from simulators.virtual.launch import DEFAULT_CONFIG, start_virtual_bench
 
 PULSE = Pulse(4.75, 20e-9)  # the shipped bench's pulse (the 33500B's 16 ns minimum, 6 V limit)
@@ -63,25 +64,38 @@ def _close_at_exit(*callbacks: Callable[[], object]) -> None:
         _stack.callback(callback)
 
 
-def _open_bench(latency: float, switch_cable: bool = True) -> tuple[HardwareBench, HardwareCrossbar]:
-    """benches/virtual-bench.toml (4 x 4), or the same bench without the SMU -> 707B cable."""
+def _open_bench(
+    latency: float, switch_cable: bool = True, time_scale: float = 0.0
+) -> tuple[VirtualBench, HardwareBench, HardwareCrossbar]:
+    """benches/virtual-bench.toml (4 x 4), or the same bench without the SMU -> 707B cable;
+    time_scale: VirtualBench.time_scale (1.0: the instruments take as long as real ones)."""
     config = load_bench_config(DEFAULT_CONFIG)
     if not switch_cable:
         config = dataclasses.replace(config, smu_to_switch=None)
-    vb, config = start_virtual_bench(config, seed=0, latency=latency)
+    vb, config = start_virtual_bench(config, seed=0, latency=latency, time_scale=time_scale)
     bench = HardwareBench(config, conductance_range=vb.conductance_range)
     _close_at_exit(vb.stop, bench.close)
-    return bench, bench.array("A_main", (4, 4))
+    return vb, bench, bench.array("A_main", (4, 4))
 
 
 def _transactions(bench: HardwareBench) -> int:
     return sum(sum(c.values()) for c in bench.transactions().values())
 
 
-def _counted(bench: HardwareBench, run: Callable[[], object], what: str) -> Case:
-    before = _transactions(bench)
-    run()  # also the first warm-up
-    return Case(run, info=f"{_transactions(bench) - before} transactions per {what}")
+def _waited_for(vb: VirtualBench) -> float:
+    """Instrument seconds the client has waited for (busy_total: work started over a trigger
+    cable overlaps its sender's and is left out, so the instruments' times add up)."""
+    return sum(inst.clock.busy_total for inst in vb.instruments.values())
+
+
+def _counted(vb: VirtualBench, bench: HardwareBench, run: Callable[[], object], what: str) -> Case:
+    """run() once (also the first warm-up), counting its transactions and, when the instruments
+    take real time, the instrument seconds waited for."""
+    transactions, seconds = _transactions(bench), _waited_for(vb)
+    run()
+    transactions, seconds = _transactions(bench) - transactions, _waited_for(vb) - seconds
+    timed = f", {seconds:.3g} s instrument time" if vb.time_scale > 0 else ""
+    return Case(run, info=f"{transactions} transactions{timed} per {what}")
 
 
 def _counted_twice(bench: HardwareBench, run: Callable[[], object], what: str) -> Case:
@@ -160,7 +174,7 @@ def _idn_interleaved(quick: bool) -> Case:
 
 # ---------------------------------------------------------------------- protocol steps at 1 ms
 def _read_4x4(quick: bool, switch_cable: bool = True) -> Case:
-    bench, array = _open_bench(LATENCY, switch_cable)
+    _, bench, array = _open_bench(LATENCY, switch_cable)
     assert array.instrument_scans is switch_cable
     return _counted_twice(bench, array.read, "read of 16 devices")
 
@@ -170,7 +184,7 @@ def _read_4x4_devices(quick: bool) -> Case:
 
 
 def _symmetry_pair(quick: bool, switch_cable: bool = True) -> Case:
-    bench, array = _open_bench(LATENCY, switch_cable)
+    _, bench, array = _open_bench(LATENCY, switch_cable)
     assert array.instrument_scans is switch_cable
     up = np.ones(array.shape, dtype=np.int64)
 
@@ -187,9 +201,9 @@ def _symmetry_pair_devices(quick: bool) -> Case:
     return _symmetry_pair(quick, switch_cable=False)
 
 
-def _jump_table(p: int, trains: bool) -> Case:
+def _jump_table(p: int, trains: bool, time_scale: float) -> Case:
     """The 4 x 4 jump table with P = p; one call is one table (the first, counted, is the warm-up)."""
-    bench, array = _open_bench(LATENCY)
+    vb, bench, array = _open_bench(LATENCY, time_scale=time_scale)
     assert array.instrument_trains, "the shipped virtual bench has the SMU -> generator trigger cable"
 
     def table() -> float:
@@ -199,24 +213,27 @@ def _jump_table(p: int, trains: bool) -> Case:
         return time.perf_counter() - t0
 
     how = "trains" if trains else "per pulse"
-    case = _counted(bench, table, f"4x4 table, {p} up + {p} down per device, {how}")
+    case = _counted(vb, bench, table, f"4x4 table, {p} up + {p} down per device, {how}")
     return dataclasses.replace(case, self_timed=True)  # a table is long: no calibration call
 
 
-def _jump_before(quick: bool) -> Case:
-    return _jump_table(5 if quick else 10, trains=False)
+def jump_table_benchmarks(tag: str, time_scale: float = 0.0) -> list[Benchmark]:
+    """bench.jump_table.{before,after}[.long][tag]: pulse by pulse and by trains, P = 10 (quick: 5)
+    and P = 100 (quick: 30). A long table runs one timed repeat after the counted one (two by
+    trains without instrument time, where it takes seconds)."""
 
+    def case(p: int, quick_p: int, trains: bool) -> Callable[[bool], Case]:
+        return lambda quick: _jump_table(quick_p if quick else p, trains, time_scale)
 
-def _jump_after(quick: bool) -> Case:
-    return _jump_table(5 if quick else 10, trains=True)
-
-
-def _jump_before_long(quick: bool) -> Case:
-    return _jump_table(30 if quick else 100, trains=False)
-
-
-def _jump_after_long(quick: bool) -> Case:
-    return _jump_table(30 if quick else 100, trains=True)
+    rows = []
+    for name, trains in (("before", False), ("after", True)):
+        rows.append(Benchmark(f"bench.jump_table.{name}[{tag}]", "4x4, P=10 (quick: 5)", case(10, 5, trains),
+                              repeats=3 if time_scale else 5, quick_repeats=1 if time_scale else 2, warmup=0))
+    for name, trains in (("before", False), ("after", True)):
+        repeats = 2 if trains and not time_scale else 1
+        rows.append(Benchmark(f"bench.jump_table.{name}.long[{tag}]", "4x4, P=100 (quick: 30)",
+                              case(100, 30, trains), repeats=repeats, quick_repeats=1, warmup=0))
+    return rows
 
 
 BENCHMARKS: list[Benchmark] = [
@@ -229,13 +246,5 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("bench.symmetry_pair[1ms]", "4x4", _symmetry_pair, repeats=7, quick_repeats=3, warmup=1),
     Benchmark("bench.symmetry_pair.device_by_device[1ms]", "4x4", _symmetry_pair_devices, repeats=7,
               quick_repeats=3, warmup=1),
-    Benchmark("bench.jump_table.before[1ms]", "4x4, P=10 (quick: 5)", _jump_before, repeats=5,
-              quick_repeats=2, warmup=0),
-    Benchmark("bench.jump_table.after[1ms]", "4x4, P=10 (quick: 5)", _jump_after, repeats=5,
-              quick_repeats=2, warmup=0),
-    # ~2800 transactions (~5 s) per per-pulse table at P = 100: one timed repeat after the counted one.
-    Benchmark("bench.jump_table.before.long[1ms]", "4x4, P=100 (quick: 30)", _jump_before_long, repeats=1,
-              quick_repeats=1, warmup=0),
-    Benchmark("bench.jump_table.after.long[1ms]", "4x4, P=100 (quick: 30)", _jump_after_long, repeats=2,
-              quick_repeats=1, warmup=0),
+    *jump_table_benchmarks("1ms"),
 ]
