@@ -164,17 +164,8 @@ class Agilent81150A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue, 
             if done.strip() != "1":
                 raise InstrumentError(self.name, f"*OPC? answered {done!r} after the burst, expected '1'")
 
-    def output_on(self) -> None:
-        self._require_configured("output_on()")
-        with self._forget_on_error():
-            self.ch.output_enabled = True
-            self.raise_on_errors("output_on()")
-        self._output_enabled = True
-
-    def output_off(self) -> None:
-        self._output_enabled = False
-        with self._forget_on_error():
-            self.ch.output_enabled = False
+    def _switch_output(self, on: bool) -> None:
+        self.ch.output_enabled = on
 
     def shutdown(self) -> None:
         """Switch the role's output off; the next configuration sends everything."""

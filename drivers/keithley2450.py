@@ -121,22 +121,14 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         self.measure_current(nplc=cycles)  # sense CURR, NPLC, auto range, then the error queue
         self._bias, self._nplc = volts, cycles
 
-    def set_bias(self, volts: float) -> None:
-        self._require_configured("set_bias()")
-        value = self._check_bias(volts)
-        self.source_voltage = value
-        self.raise_on_errors("set_bias()")
-        self._bias = value
+    def _write_bias(self, volts: float) -> None:
+        self.source_voltage = volts
 
-    def output_on(self) -> None:
-        self._require_configured("output_on()")
-        self.enable_source()
-        self.raise_on_errors("output_on()")
-        self._output_enabled = True
-
-    def output_off(self) -> None:
-        self.disable_source()
-        self._output_enabled = False
+    def _switch_output(self, on: bool) -> None:
+        if on:
+            self.enable_source()
+        else:
+            self.disable_source()
 
     def read_current(self) -> float:
         self._require_output("read_current()")

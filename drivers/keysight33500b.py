@@ -172,17 +172,8 @@ class Keysight33500B(FastAttributeAccess, Agilent33500, ScpiErrorQueue, PulseGen
             self.raise_on_errors("setting " + " and ".join(changed))
         self._count, self._trigger = count, trigger
 
-    def output_on(self) -> None:
-        self._require_configured("output_on()")
-        with self._forget_on_error():
-            self.ch.output = True
-            self.raise_on_errors("output_on()")
-        self._output_enabled = True
-
-    def output_off(self) -> None:
-        self._output_enabled = False
-        with self._forget_on_error():
-            self.ch.output = False
+    def _switch_output(self, on: bool) -> None:
+        self.ch.output = on
 
     def shutdown(self) -> None:
         """Switch the role's output off; the next configuration sends everything."""

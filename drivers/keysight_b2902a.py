@@ -121,22 +121,11 @@ class KeysightB2902A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue,
         self.raise_on_errors("configure_read()")
         self._bias, self._nplc = volts, cycles
 
-    def set_bias(self, volts: float) -> None:
-        self._require_configured("set_bias()")
-        value = self._check_bias(volts)
-        self.smu.source_voltage = value
-        self.raise_on_errors("set_bias()")
-        self._bias = value
+    def _write_bias(self, volts: float) -> None:
+        self.smu.source_voltage = volts
 
-    def output_on(self) -> None:
-        self._require_configured("output_on()")
-        self.smu.output_enabled = True
-        self.raise_on_errors("output_on()")
-        self._output_enabled = True
-
-    def output_off(self) -> None:
-        self.smu.output_enabled = False
-        self._output_enabled = False
+    def _switch_output(self, on: bool) -> None:
+        self.smu.output_enabled = on
 
     def read_current(self) -> float:
         self._require_output("read_current()")

@@ -54,8 +54,9 @@ def check_whole(instrument: str, what: str, value: object, low: int, high: int) 
 class SourceMeter(ABC):
     """A source-measure unit that reads a device: source a voltage, measure the current.
 
-    Drivers define the instrument's windows below and keep `_bias` (volts, None until
-    configure_read), `_nplc` and `_output_enabled`.
+    Drivers define the instrument's windows below, keep `_bias` (volts, None until
+    configure_read), `_nplc` and `_output_enabled`, and send the bias and the output state
+    (_write_bias, _switch_output); the checks and the bookkeeping around them live here.
     """
 
     bias_range: ClassVar[tuple[float, float]]  # V, voltages the source can be set to
@@ -78,17 +79,33 @@ class SourceMeter(ABC):
         Raises InstrumentError if the instrument's error queue holds entries afterwards.
         """
 
-    @abstractmethod
     def set_bias(self, volts: float) -> None:
         """Change the source voltage (volts); configure_read must have run."""
+        self._require_configured("set_bias()")
+        value = self._check_bias(volts)
+        self._write_bias(value)
+        self.raise_on_errors("set_bias()")
+        self._bias = value
 
-    @abstractmethod
     def output_on(self) -> None:
         """Switch the output on; refused before configure_read, so that no unknown setting is applied."""
+        self._require_configured("output_on()")
+        self._switch_output(True)
+        self.raise_on_errors("output_on()")
+        self._output_enabled = True
 
-    @abstractmethod
     def output_off(self) -> None:
         """Switch the output off."""
+        self._switch_output(False)
+        self._output_enabled = False
+
+    @abstractmethod
+    def _write_bias(self, volts: float) -> None:
+        """Send the source voltage (checked by the caller)."""
+
+    @abstractmethod
+    def _switch_output(self, on: bool) -> None:
+        """Send output on or off."""
 
     @abstractmethod
     def read_current(self) -> float:
@@ -262,17 +279,27 @@ class PulseGenerator(ABC):
             self.forget_settings()
             raise
 
-    @abstractmethod
     def output_on(self) -> None:
         """Switch the output on; refused before configure_pulse."""
+        self._require_configured("output_on()")
+        with self._forget_on_error():
+            self._switch_output(True)
+            self.raise_on_errors("output_on()")
+        self._output_enabled = True
 
-    @abstractmethod
     def output_off(self) -> None:
         """Switch the output off."""
+        self._output_enabled = False
+        with self._forget_on_error():
+            self._switch_output(False)
 
     @abstractmethod
     def shutdown(self) -> None:
         """Switch the output off. Safe to call repeatedly."""
+
+    @abstractmethod
+    def _switch_output(self, on: bool) -> None:
+        """Send output on or off."""
 
     # ------------------------------------------------------------------ shared checks
     @property
