@@ -23,6 +23,7 @@ from simulators.virtual.bench import VirtualBench
 from simulators.virtual.launch import virtual_bench
 from tests.backends import QUIET, hardware_bench, one_array_bench
 from tests.hardware.conftest import SHAPE, assert_safe
+from tests.hil.delegating import DelegatingBackend
 
 PULSE = Pulse(4.75, 20e-9)
 DEVICE = (1, 2)
@@ -67,6 +68,20 @@ def test_an_instrument_train_costs_the_same_transactions_whatever_its_length() -
             costs.append(total(bench) - before)
         assert costs[0] == costs[1] < 60  # fewer transactions than cycles (pulse by pulse: ~13 per cycle)
         assert a.operations["pulse_trains"] == 3
+
+
+def test_a_wrapping_backend_passes_a_train_to_the_instruments_as_one_write() -> None:
+    """tests.hil.delegating.DelegatingBackend forwards instrument_trains and the train itself."""
+    with array(cable=True) as (_, bench, a):
+        writes: list[int] = []
+        wrapped = DelegatingBackend(a, around_write=lambda write: (writes.append(1), write()))
+        assert wrapped.instrument_trains
+        a.pulse_read_train(DEVICE, 2, +1, PULSE)  # first use: the generator's full configuration
+        before = total(bench)
+        g = wrapped.pulse_read_train(DEVICE, 40, +1, PULSE)
+        assert g.shape == (40,) and writes == [1] and wrapped.pulses[DEVICE] == 40
+        assert total(bench) - before < 40  # in the instruments, not 40 pulse-and-read pairs
+        assert a.operations["pulse_trains"] == 2
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,10 @@ class DelegatingBackend(CrossbarBackend):
     def read_voltage(self) -> float:
         return self.inner.read_voltage
 
+    @property
+    def instrument_trains(self) -> bool:
+        return self.inner.instrument_trains
+
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
         return self.inner.read(np.stack([rows, cols], axis=1))
 
@@ -72,6 +76,20 @@ class DelegatingBackend(CrossbarBackend):
 
         self._write(write)
         return fired[0]
+
+    def _pulse_read_train(self, row: int, col: int, count: int, sign: int, pulse: Pulse) -> FloatArray:
+        """Where the inner backend runs trains in its instruments, the whole train is one write
+        (as it is on the bench); else the per-cycle default, through this wrapper's writes."""
+        if not self.inner.instrument_trains:
+            return super()._pulse_read_train(row, col, count, sign, pulse)
+        read: list[FloatArray] = []
+
+        def write() -> None:
+            read.append(self.inner.pulse_read_train((row, col), count, sign, pulse))
+            self.pulses[row, col] += count
+
+        self._write(write)
+        return read[0]
 
     def _write(self, write: Callable[[], None]) -> None:
         if self.around_write is None:
