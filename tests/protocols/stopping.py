@@ -17,3 +17,27 @@ def stop_at(count: int) -> Callable[[int, int], None]:
             raise Stop(f"stopped after {done} of {total}")
 
     return progress
+
+
+def after_write(count: int, action: Callable[[], None]) -> Callable[[Callable[[], None]], None]:
+    """A DelegatingBackend around_write hook: every write runs, and right after the count-th one
+    action() runs (raise to make that write fail after its pulses landed, or send a signal)."""
+    done = 0
+
+    def around(write: Callable[[], None]) -> None:
+        nonlocal done
+        write()
+        done += 1
+        if done == count:
+            action()
+
+    return around
+
+
+def raise_error(message: str) -> Callable[[], None]:
+    """An action for after_write: RuntimeError(message)."""
+
+    def action() -> None:
+        raise RuntimeError(message)
+
+    return action

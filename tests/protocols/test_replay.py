@@ -38,7 +38,7 @@ from protocols.training.plots import plot_learning_curves
 from simulators.chip import SimulatedChip
 from simulators.crossbar import SimulatedCrossbar
 from tests.hil.delegating import DelegatingBackend
-from tests.protocols.stopping import Stop, stop_at
+from tests.protocols.stopping import Stop, after_write, raise_error, stop_at
 
 DEVICES = [(0, 0), (1, 1)]
 JUMP = {"n_cycles": 2, "n_up": 40, "n_down": 40, "n_bins": 8, "noise_reads": 3}
@@ -292,15 +292,8 @@ def test_stopped_train_run_replots_and_fits_what_every_device_reached(tmp_path: 
 
 def test_a_run_with_a_lost_train_rebuilds_its_gap_and_fits_without_that_device(tmp_path: Path) -> None:
     backend = DelegatingBackend(sim())
-    writes: list[int] = []
-
-    def fail_in_device_1s_down_train(write: Callable[[], None]) -> None:
-        write()
-        writes.append(1)
-        if len(writes) == 120 + 7:
-            raise RuntimeError("trigger cable unplugged")
-
-    backend.around_write = fail_in_device_1s_down_train
+    # 7 pulses into device 1's down train
+    backend.around_write = after_write(120 + 7, raise_error("trigger cable unplugged"))
     with RunStore(tmp_path / "runs.sqlite") as store:
         with pytest.raises(RuntimeError), store.start_run("jump-table", {}, {}) as run:
             jump_table(backend, trains=True, recorder=run)

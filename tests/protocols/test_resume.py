@@ -38,7 +38,7 @@ from protocols.training import (
 from protocols.training.sgd import SGDConfig, train_sgd
 from simulators.crossbar import SimulatedCrossbar
 from tests.hil.delegating import DelegatingBackend
-from tests.protocols.stopping import Stop, stop_at
+from tests.protocols.stopping import Stop, after_write, raise_error, stop_at
 
 PULSE = Pulse(amplitude=5.0, width=1e-6)
 QUICK_CAL = CalibrationSettings(symmetry_max_pairs=40, symmetry_window=10)
@@ -320,15 +320,7 @@ def test_resumed_train_run_records_every_step_once_and_equals_an_unbroken_run(tm
 def test_a_train_that_fails_part_way_is_never_sent_again(tmp_path: Path) -> None:
     """12 pulses into device 0's first down train the write fails (pulses applied, reads lost)."""
     backend = quiet_sim()
-    writes: list[int] = []
-
-    def fail_in_the_second_train(write: Callable[[], None]) -> None:
-        write()
-        writes.append(1)
-        if len(writes) == 30 + 12:
-            raise RuntimeError("pulse generator lost")
-
-    backend.around_write = fail_in_the_second_train
+    backend.around_write = after_write(30 + 12, raise_error("pulse generator lost"))  # 2nd train
     with RunStore(tmp_path / "runs.sqlite") as store:
         with pytest.raises(RuntimeError, match="lost"), store.start_run("jump-table", {}, {}) as run:
             train_table(backend, recorder=run)
@@ -359,15 +351,8 @@ def test_a_train_that_fails_part_way_is_never_sent_again(tmp_path: Path) -> None
 
 def test_ctrl_c_during_a_train_stops_once_the_train_is_recorded(tmp_path: Path) -> None:
     backend = quiet_sim()
-    writes: list[int] = []
-
-    def ctrl_c_in_the_second_train(write: Callable[[], None]) -> None:
-        write()
-        writes.append(1)
-        if len(writes) == 40:
-            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside the train
-
-    backend.around_write = ctrl_c_in_the_second_train
+    # Ctrl-C 10 pulses into the second train: the handler runs there, inside the train.
+    backend.around_write = after_write(40, lambda: os.kill(os.getpid(), signal.SIGINT))
     with RunStore(tmp_path / "runs.sqlite") as store:
         with pytest.raises(StopRequested), interrupt_guard(), store.start_run("jump-table", {}, {}) as run:
             train_table(backend, recorder=run)
