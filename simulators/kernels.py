@@ -1,18 +1,21 @@
 """Compiled (numba) kernels of the fast engine: one pass over the rows per stochastic update or burst.
 
-They compute exactly what simulators.fastpath computes with numpy (same random numbers, same
-closed forms, same float32 exponent); see that module for why the closed forms are faithful.
+They compute what simulators.fastpath computes with numpy (same random numbers, same closed
+forms, the same float32 exponent up to the fused multiply-adds of the vector loops); see that
+module for why the closed forms are faithful.
 Per row, by how many coincidences it has (known from the streams before any count):
 - few (under 1 / SPARSE_ROW of the row's devices; most rows of a low-density update): the
   coincidences themselves, from the columns that fire in each slot the row fires in, then just
-  the devices they land on. The work follows the pulses, not the columns.
+  the devices they land on (their constants gathered into compact arrays, the exponents and
+  their expm1 series in a vector loop). The work follows the pulses, not the columns.
 - more: the coincidence counts of every device (popcount of the row word AND each column word),
   then, if few devices are pulsed, just those; in a busier row, three branch-free loops over the
   whole row that the compiler vectorises 8 floats wide (normal deviates; exponents and their
-  expm1 series; the state update and clip). Randomness is counter-based (fastpath.splitmix64:
-the value of device k or stream slot t depends only on the call's key and k or t), so the
-result does not depend on how rows are split over threads (threads()), and the numpy
-fallback reproduces it.
+  expm1 series; the state update and clip).
+The calling thread and threads() - 1 helpers claim chunks of rows from a shared counter
+(_RowJob). Randomness is counter-based (fastpath.splitmix64: the value of device k or stream
+slot t depends only on the call's key and k or t), so the result does not depend on which
+thread did which row, and the numpy fallback reproduces it.
 
 numba is optional at import time: AVAILABLE says whether these kernels can run; the engine
 falls back to simulators.fastpath without them. Compiled code is cached in __pycache__
@@ -23,10 +26,10 @@ falls back to simulators.fastpath without them. Compiled code is cached in __pyc
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,6 +39,8 @@ from simulators.fastpath import GAUSSIAN_TABLE, Direction
 
 try:
     import numba
+    from llvmlite import ir
+    from numba.core import cgutils
     from numba.extending import intrinsic
 except ImportError:  # the numpy fast path (simulators.fastpath) does the same work
     numba = None
@@ -109,14 +114,23 @@ def stochastic_update(
     Returns the signed counts (rows, cols), int64, as fastpath.coincidences does for the same key.
     """
     rows, cols = p.size, q.size
-    counts = np.empty((rows, cols), np.int64)
-    row_words, col_words = _streams(p, q, bl, np.uint64(stream_key))
+    words = (bl + 31) // 32
+    row_words, col_words = np.empty((words, rows), np.uint32), np.empty((words, cols), np.uint32)
+    slot_cols, slot_size = np.empty((32 * words, cols), np.int32), np.empty(32 * words, np.int32)
+    col_sign, counts = np.empty(cols, np.int32), np.empty((rows, cols), np.int64)
     args = (
-        row_words, col_words, p, q, x.reshape(rows, cols),
+        row_words, col_words, slot_cols, slot_size, col_sign, p, x.reshape(rows, cols),
         d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative, d.noise, np.uint64(noise_key),
         GAUSSIAN_TABLE, d.series_suffices(bl), counts,
     )  # fmt: skip
-    _over_row_blocks(_update_rows, rows, cols, args)
+    job = _RowJob(_update_rows, rows, cols, args)  # helpers wake up while the streams are drawn
+    try:
+        _streams(p, q, bl, np.uint64(stream_key), row_words, col_words, slot_cols, slot_size, col_sign,
+                 job.progress)  # fmt: skip
+    except BaseException:
+        job.cancel()
+        raise
+    job.run()
     return counts
 
 
@@ -133,7 +147,7 @@ def apply_counts(
         counts, x.reshape(rows, cols), d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative,
         d.noise, np.uint64(noise_key), GAUSSIAN_TABLE, series,
     )  # fmt: skip
-    _over_row_blocks(_apply_rows, rows, cols, args)
+    _RowJob(_apply_rows, rows, cols, args, ready=True).run()
 
 
 PARALLEL_DEVICES = 1 << 16
@@ -148,11 +162,13 @@ def threads() -> int:
     (counter-based), so any split of the rows gives the same state, bit for bit."""
     setting = os.environ.get("HIL_SIM_THREADS", "").strip()
     if not setting:
-        return min(2, os.cpu_count() or 1)
+        return min(2, _CPUS)
     if not setting.isdigit() or int(setting) < 1:
         raise ValueError(f"HIL_SIM_THREADS must be a whole number >= 1, got {setting!r}")
     return int(setting)
 
+
+_CPUS = os.cpu_count() or 1  # read once: os.cpu_count() reads sysfs, ~9 us a call on this VM
 
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
 
@@ -165,16 +181,52 @@ def _workers(count: int) -> ThreadPoolExecutor:
     return _pool[2]
 
 
-def _over_row_blocks(kernel: Callable[..., None], rows: int, cols: int, args: tuple[object, ...]) -> None:
-    """kernel(lo, hi, *args) over rows lo..hi-1, in threads() contiguous blocks (the kernels release
-    the GIL); the calling thread runs the first block."""
-    count = min(threads(), rows) if rows * cols >= PARALLEL_DEVICES else 1
-    edges = [rows * b // count for b in range(count + 1)]
-    blocks = list(pairwise(edges))
-    futures = [_workers(count - 1).submit(kernel, lo, hi, *args) for lo, hi in blocks[1:]]
-    kernel(*blocks[0], *args)
-    for future in futures:
-        future.result()
+CHUNKS_PER_THREAD = 16
+"""Rows are claimed in chunks of about rows / (CHUNKS_PER_THREAD threads) at a time."""
+
+SPIN_WAITS = 1 << 16
+"""How many times (pause instructions, ~0.1-1 ms) a thread polls a shared counter (rows ready to
+claim, rows done) before it stops waiting on it."""
+
+
+class _RowJob:
+    """kernel(progress, chunk, *args) over the rows of one call, on the calling thread and
+    threads() - 1 helpers, which claim chunks of rows from the shared counter progress (the
+    kernels release the GIL).
+
+    Helpers are asked for at construction: waking a pool thread takes ~35 us on this 2-core VM, so
+    they wake while the caller draws the streams, then poll (_ready) until progress[2] says the
+    rows may be claimed. The caller starts on the rows at once; claiming, not a fixed split, keeps
+    a late helper off the critical path, and a helper that comes after the last row is claimed
+    does nothing (each call has its own counter: it cannot take rows of a later call). When no
+    row is left, the caller polls until every claimed row is done (a helper's last chunk:
+    microseconds) instead of sleeping on a future, which would cost another wake-up."""
+
+    def __init__(
+        self, kernel: Callable[..., None], rows: int, cols: int, args: tuple[object, ...], ready: bool = False
+    ):
+        self.kernel, self.rows, self.args = kernel, rows, args
+        count = min(threads(), rows) if rows * cols >= PARALLEL_DEVICES else 1
+        self.progress = np.zeros(3, np.int64)  # [next row to claim, rows done, 1 ready / -1 cancelled]
+        self.progress[2] = 1 if ready else 0
+        self.chunk = max(1, rows // (CHUNKS_PER_THREAD * count)) if count > 1 else rows
+        pool = _workers(count - 1) if count > 1 else None
+        self.helpers = [pool.submit(self._help) for _ in range(count - 1)] if pool else []
+
+    def _help(self) -> None:
+        if _ready(self.progress, SPIN_WAITS):
+            self.kernel(self.progress, self.chunk, *self.args)
+
+    def cancel(self) -> None:
+        """The rows will not be ready: helpers waiting for them return."""
+        self.progress[2] = -1
+
+    def run(self) -> None:
+        """The caller's share of the rows; returns when all rows are done."""
+        self.kernel(self.progress, self.chunk, *self.args)
+        if self.helpers and not _all_done(self.progress, self.rows, SPIN_WAITS):
+            for helper in self.helpers:  # a helper was held up mid-chunk (or raised): block on it
+                helper.result()
 
 
 if numba is not None:
@@ -206,6 +258,70 @@ if numba is not None:
             return builder.cttz(args[0], context.get_constant(numba.types.boolean, True))
 
         return v(v), codegen
+
+    @intrinsic
+    def _atomic_add(typingctx, array, index, value):  # type: ignore[no-untyped-def]
+        """array[index] += value atomically (sequentially consistent); returns the old value."""
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            array_type, _, value_type = signature.args
+            data = context.make_array(array_type)(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(context, builder, array_type, data, [args[1]])
+            value = context.cast(builder, args[2], value_type, array_type.dtype)
+            return builder.atomic_rmw("add", pointer, value, "seq_cst")
+
+        return array.dtype(array, index, value), codegen
+
+    @intrinsic
+    def _atomic_load(typingctx, array, index):  # type: ignore[no-untyped-def]
+        """array[index], read atomically (acquire: what the writer did before its store is visible)."""
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            array_type = signature.args[0]
+            data = context.make_array(array_type)(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(context, builder, array_type, data, [args[1]])
+            return builder.load_atomic(pointer, "acquire", array_type.dtype.bitwidth // 8)
+
+        return array.dtype(array, index), codegen
+
+    _X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+    @intrinsic
+    def _pause(typingctx):  # type: ignore[no-untyped-def]
+        """The spin-wait hint (x86 pause: frees the core's pipeline for its sibling); nothing elsewhere."""
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            if _X86:
+                hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                      "llvm.x86.sse2.pause")  # fmt: skip
+                builder.call(hint, [])
+            return context.get_dummy_value()
+
+        return numba.types.void(), codegen
+
+    @_jit
+    def _ready(progress, spins):  # type: ignore[no-untyped-def]
+        """Poll progress[2] up to spins times; True once it is 1 (rows ready), False if cancelled."""
+        for _ in range(spins):
+            state = _atomic_load(progress, 2)
+            if state != 0:
+                return state > 0
+            _pause()
+        return _atomic_load(progress, 2) > 0
+
+    @_jit
+    def _all_done(progress, rows, spins):  # type: ignore[no-untyped-def]
+        """Poll progress[1] (rows done) up to spins times; True once it reaches rows."""
+        for _ in range(spins):
+            if _atomic_load(progress, 1) >= rows:
+                return True
+            _pause()
+        return _atomic_load(progress, 1) >= rows
+
+    @_inline
+    def _claim(progress, chunk, rows):  # type: ignore[no-untyped-def]
+        """The first row of the next unclaimed chunk (rows or more: none is left)."""
+        return min(_atomic_add(progress, 0, chunk), rows)
 
     @_inline
     def _splitmix64(key, index):  # type: ignore[no-untyped-def]
@@ -273,31 +389,64 @@ if numba is not None:
         r = 0 if up else 1
         return log_rate[r, k] * nf + z * log_spread[r, k] * np.sqrt(nf)
 
-    @_jit
+    @_inline
     def _sparse_row(  # type: ignore[no-untyped-def]
-        pulsed, n, up, key, base, table, lr_up, lr_down, ls_up, ls_down, xi, fix_up, fix_down
+        i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix, series, sparse
     ):
-        """The pulsed devices of a row of multiplicative devices, one at a time (row slices)."""
-        for t in range(pulsed.size):
+        """Devices (i, pulsed[:m]) of multiplicative devices. With series (no exponent can leave
+        its range): their constants gathered into the compact scratch arrays sparse, a vector loop
+        for the exponents, then the states one by one. Otherwise one device at a time, each
+        checked against the series' range. Whole arrays, indexed: a row slice costs two atomic
+        reference-count updates (numba's runtime) on an array the other threads share."""
+        if not series:
+            _sparse_row_checked(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix)
+            return
+        z, nf, lr, ls, em = sparse
+        base = np.uint64(i * x.shape[1])
+        for t in range(m):
             j = np.uint64(pulsed[t])  # unsigned: no negative-index wraparound code on each access
-            u = up[j] != 0
+            r = np.uint64(up[j] == 0)  # constants row: 0 up, 1 down
+            z[t] = _device_normal(key, base + j, table)
+            nf[t] = _F32(n[j])
+            lr[t] = log_rate[r, base + j]
+            ls[t] = log_spread[r, base + j]
+        _sparse_series(z[:m], nf[:m], lr[:m], ls[:m], em[:m])
+        for t in range(m):
+            j = np.uint64(pulsed[t])
+            xs = x[i, j]
+            xs += (xs - x_fix[np.uint64(up[j] == 0)]) * np.float64(em[t])
+            x[i, j] = min(max(xs, 0.0), 1.0)
+
+    @_vector_jit
+    def _sparse_series(z, nf, lr, ls, em):  # type: ignore[no-untyped-def]
+        """em[t] = expm1 series of e = lr n + ls sqrt(n) z (compact arrays; all |e| in range)."""
+        for t in range(z.size):
+            em[t] = _expm1_series(lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t]))
+
+    @_inline
+    def _sparse_row_checked(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix):  # type: ignore[no-untyped-def]
+        """_sparse_row one device at a time, the library expm1 where the series would not do."""
+        base = np.uint64(i * x.shape[1])
+        for t in range(m):
+            j = np.uint64(pulsed[t])
+            r = np.uint64(up[j] == 0)
             nf = _F32(n[j])
             zk = _device_normal(key, base + j, table)
-            e = (lr_up[j] if u else lr_down[j]) * nf + zk * (ls_up[j] if u else ls_down[j]) * np.sqrt(nf)
+            e = log_rate[r, base + j] * nf + zk * log_spread[r, base + j] * np.sqrt(nf)
             em = _expm1_series(e) if abs(e) <= _F32(EXPM1_SERIES_LIMIT) else np.expm1(e)
-            xs = xi[j]
-            xs += (xs - (fix_up if u else fix_down)) * np.float64(em)
-            xi[j] = min(max(xs, 0.0), 1.0)
+            xs = x[i, j]
+            xs += (xs - x_fix[r]) * np.float64(em)
+            x[i, j] = min(max(xs, 0.0), 1.0)
 
     @_inline
     def _burst_row(  # type: ignore[no-untyped-def]
-        i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, key, table, series, h, z, em, pulsed
-    ):
+        i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, key, table, series, h, z, em, pulsed,
+        sparse,
+    ):  # fmt: skip
         """Apply n[j] >= 0 pulses (polarity up[j] in {0, 1}) to devices (i, j) of x, m of them
         nonzero: fastpath.apply_bursts."""
         cols = x.shape[1]
         base = i * cols
-        xi = x[i]
         # Only pulsed devices change. A row with few of them visits just those (their own normal
         # deviates, one hash each); a busier row runs branch-free vector loops over all of it.
         if m == 0:
@@ -309,15 +458,13 @@ if numba is not None:
                 pulsed[m] = j
                 m += np.int32(n[j] != 0)
             if multiplicative:
-                row = slice(base, base + cols)
-                _sparse_row(pulsed[:m], n, up, key, base, table, log_rate[0][row], log_rate[1][row],
-                            log_spread[0][row], log_spread[1][row], xi, x_fix[0], x_fix[1])  # fmt: skip
+                _sparse_row(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix, series, sparse)
                 return
             for t in range(m):
                 j = pulsed[t]
                 k = base + j
                 r = 0 if up[j] else 1
-                xs = xi[j]
+                xs = x[i, j]
                 if mult[r]:
                     zk = _device_normal(key, k, table)
                     e = _multiplicative_exponent(n[j], up[j], k, log_rate, log_spread, zk)
@@ -328,7 +475,7 @@ if numba is not None:
                     if noise > 0:
                         nd += noise * np.sqrt(nd) * np.float64(_device_normal(key, k, table))
                     xs += (1.0 if up[j] else -1.0) * step[r, k] * nd
-                xi[j] = min(max(xs, 0.0), 1.0)
+                x[i, j] = min(max(xs, 0.0), 1.0)
             return
         _row_normals(key, base, table, h, z)
         # Every device, pulsed or not: n = 0 gives e = 0, expm1 = 0, x unchanged (exactly).
@@ -342,7 +489,7 @@ if numba is not None:
                 e = _multiplicative_exponent(n[j], up[j], base + j, log_rate, log_spread, z[j])
                 if abs(e) > _F32(EXPM1_SERIES_LIMIT):
                     em[j] = np.expm1(e)
-        _row_states(xi, up, em, x_fix[0], x_fix[1])
+        _row_states(x[i], up, em, x_fix[0], x_fix[1])
 
     # The two dense loops are functions of their own, over 1-D contiguous arrays, with an int32
     # flag count and FMA contraction: so LLVM vectorises them 8 floats wide (measured: inlined into
@@ -382,74 +529,89 @@ if numba is not None:
             xi[j] = xs if xs < 1.0 else 1.0
 
     @_jit
-    def _streams(p, q, bl, stream_key):  # type: ignore[no-untyped-def]
-        """The row and column bit streams of probabilities |p|, |q| packed into 32-bit words:
-        (words, rows), (words, cols)."""
+    def _streams(  # type: ignore[no-untyped-def]
+        p, q, bl, stream_key, row_words, col_words, slot_cols, slot_size, col_sign, progress
+    ):
+        """Into the given arrays: the row and column bit streams of probabilities |p|, |q| packed
+        into 32-bit words, (words, rows) and (words, cols); the columns firing in each slot
+        (_slot_columns); the columns' signs. Then progress[2] = 1: the rows may be claimed."""
         rows, cols = p.size, q.size
-        n_words = (bl + 31) // 32
-        row_words = np.empty((n_words, rows), np.uint32)
-        col_words = np.empty((n_words, cols), np.uint32)
         _fill_streams(p, bl, stream_key, 0, rows + cols, row_words)
         _fill_streams(q, bl, stream_key, rows, rows + cols, col_words)
-        return row_words, col_words
+        _slot_columns(col_words, slot_cols, slot_size)
+        for j in range(cols):
+            col_sign[j] = np.int32(np.sign(q[j]))
+        _atomic_add(progress, 2, 1)
 
     @_jit
     def _update_rows(  # type: ignore[no-untyped-def]
-        lo, hi, row_words, col_words, p, q, x,
+        progress, chunk, row_words, col_words, slot_cols, slot_size, col_sign, p, x,
         log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series, counts,
     ):  # fmt: skip
-        """Rows lo..hi-1 of a stochastic update: coincidence counts into counts, bursts onto x."""
-        cols = col_words.shape[1]
-        n, up, pulsed, h, z, em = _row_scratch(cols)
+        """Chunks of rows claimed from progress (_RowJob) of a stochastic update: coincidence
+        counts into counts, bursts onto x."""
+        rows, cols = row_words.shape[1], col_words.shape[1]
+        n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
         n_clear = False  # _slot_row needs n all zero; the popcount rows overwrite all of it
-        col_sign = np.empty(cols, np.int32)
-        for j in range(cols):
-            col_sign[j] = np.int32(np.sign(q[j]))
-        slot_cols, slot_size = _slot_columns(col_words)
         multiplicative = mult[0] and mult[1]
-        for i in range(lo, hi):
-            fired = row_words[0, i]
-            for w in range(1, row_words.shape[0]):
-                fired |= row_words[w, i]
-            if fired == 0:  # the row's stream never fired: no device of it is pulsed
-                counts[i] = 0
-                continue
-            if multiplicative and _slot_bound(row_words, i, slot_size) * SPARSE_ROW < cols:
-                if not n_clear:
-                    n[:] = 0
-                    n_clear = True
-                row = slice(i * cols, (i + 1) * cols)
-                _slot_row(i, row_words, slot_cols, slot_size, np.int32(np.sign(p[i])), col_sign, n, up,
-                          pulsed, counts[i], x[i], noise_key, table, log_rate[0][row], log_rate[1][row],
-                          log_spread[0][row], log_spread[1][row], x_fix[0], x_fix[1])  # fmt: skip
-                continue
-            r = row_words[0, i]
-            n_clear = False
-            cw = col_words[0]
-            for j in range(cols):
-                n[j] = np.int32(_popcount(r & cw[j]))
-            for w in range(1, row_words.shape[0]):  # bl > 32
-                r = row_words[w, i]
-                cw = col_words[w]
-                for j in range(cols):
-                    n[j] += np.int32(_popcount(r & cw[j]))
-            ci = counts[i]
-            s = np.int32(np.sign(p[i]))
-            m = np.int32(0)
-            for j in range(cols):
-                sg = s * col_sign[j]
-                up[j] = sg > 0
-                ci[j] = n[j] * sg
-                m += np.int32(n[j] != 0)
-            _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
-                       series, h, z, em, pulsed)  # fmt: skip
+        lo = _claim(progress, chunk, rows)
+        while lo < rows:
+            hi = min(lo + chunk, rows)
+            for i in range(lo, hi):
+                s = np.int32(np.sign(p[i]))
+                if not _fires(row_words, i):  # no device of the row is pulsed
+                    for j in range(cols):
+                        counts[i, j] = 0
+                elif multiplicative and _slot_bound(row_words, i, slot_size) * SPARSE_ROW < cols:
+                    if not n_clear:
+                        n[:] = 0
+                        n_clear = True
+                    _slot_row(i, row_words, slot_cols, slot_size, s, col_sign, n, up, pulsed, counts, x,
+                              noise_key, table, log_rate, log_spread, x_fix, series, sparse)  # fmt: skip
+                else:
+                    n_clear = False
+                    m = _popcount_row(i, row_words, col_words, s, col_sign, n, up, counts)
+                    _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key,
+                               table, series, h, z, em, pulsed, sparse)  # fmt: skip
+            _atomic_add(progress, 1, hi - lo)
+            lo = _claim(progress, chunk, rows)
 
     @_inline
-    def _slot_columns(col_words):  # type: ignore[no-untyped-def]
+    def _fires(row_words, i):  # type: ignore[no-untyped-def]
+        """True if row i's stream fires in any slot."""
+        fired = row_words[0, i]
+        for w in range(1, row_words.shape[0]):
+            fired |= row_words[w, i]
+        return fired != 0
+
+    @_inline
+    def _popcount_row(i, row_words, col_words, s, col_sign, n, up, counts):  # type: ignore[no-untyped-def]
+        """n[j] = coincidences of device (i, j) (popcount of row word AND column word), up[j] its
+        polarity, counts[i] the signed counts; returns the number of pulsed devices."""
+        cols = col_words.shape[1]
+        r = row_words[0, i]
+        cw = col_words[0]
+        for j in range(cols):
+            n[j] = np.int32(_popcount(r & cw[j]))
+        for w in range(1, row_words.shape[0]):  # bl > 32
+            r = row_words[w, i]
+            cw = col_words[w]
+            for j in range(cols):
+                n[j] += np.int32(_popcount(r & cw[j]))
+        ci = counts[i]
+        m = np.int32(0)
+        for j in range(cols):
+            sg = s * col_sign[j]
+            up[j] = sg > 0
+            ci[j] = n[j] * sg
+            m += np.int32(n[j] != 0)
+        return m
+
+    @_inline
+    def _slot_columns(col_words, slot_cols, slot_size):  # type: ignore[no-untyped-def]
         """For every stream slot t, the columns that fire in it: slot_cols[t, :slot_size[t]]."""
         words, cols = col_words.shape
-        slot_cols = np.empty((32 * words, cols), np.int32)
-        slot_size = np.zeros(32 * words, np.int32)
+        slot_size[:] = 0
         for w in range(words):
             for j in range(cols):
                 c = col_words[w, j]
@@ -458,7 +620,6 @@ if numba is not None:
                     slot_cols[t, slot_size[t]] = j
                     slot_size[t] += 1
                     c &= c - np.uint32(1)
-        return slot_cols, slot_size
 
     @_inline
     def _slot_bound(row_words, i, slot_size):  # type: ignore[no-untyped-def]
@@ -472,10 +633,10 @@ if numba is not None:
                 r &= r - np.uint32(1)
         return total
 
-    @_jit
+    @_inline
     def _slot_row(  # type: ignore[no-untyped-def]
-        i, row_words, slot_cols, slot_size, s, col_sign, n, up, pulsed, ci, xi, key, table,
-        lr_up, lr_down, ls_up, ls_down, fix_up, fix_down,
+        i, row_words, slot_cols, slot_size, s, col_sign, n, up, pulsed, counts, x, key, table,
+        log_rate, log_spread, x_fix, series, sparse,
     ):  # fmt: skip
         """A sparse row of multiplicative devices from the coincidences themselves: for each slot
         the row fires in, the columns firing there each count one pulse. The work follows the
@@ -492,37 +653,45 @@ if numba is not None:
                     pulsed[m] = j  # kept only if j is new (branch-free)
                     m += np.int64(n[j] == 0)
                     n[j] += 1
-        ci[:] = 0
+        for j in range(counts.shape[1]):
+            counts[i, j] = 0
         for k in range(m):
             j = pulsed[k]
             sg = s * col_sign[j]
             up[j] = sg > 0
-            ci[j] = n[j] * sg
-        _sparse_row(pulsed[:m], n, up, key, i * xi.size, table, lr_up, lr_down, ls_up, ls_down, xi, fix_up,
-                    fix_down)  # fmt: skip
+            counts[i, j] = n[j] * sg
+        _sparse_row(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix, series, sparse)
         for k in range(m):
             n[pulsed[k]] = 0
 
     @_inline
     def _row_scratch(cols):  # type: ignore[no-untyped-def]
-        """Per-row work arrays: counts, polarities (1 up), pulsed columns, hashes, normals, expm1."""
+        """Per-row work arrays: counts, polarities (1 up), pulsed columns, hashes, normals, expm1;
+        and _sparse_row's compact ones (normals, counts, rates, spreads of the pulsed devices; expm1)."""
         f32 = np.float32
+        em = np.empty(cols, f32)
+        sparse = (np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), em)
         return (np.empty(cols, np.int32), np.empty(cols, np.uint8), np.empty(cols, np.int64),
-                np.empty(cols // 4 + 2, np.uint64), np.empty(cols, f32), np.empty(cols, f32))  # fmt: skip
+                np.empty(cols // 4 + 2, np.uint64), np.empty(cols, f32), em, sparse)  # fmt: skip
 
     @_jit
     def _apply_rows(  # type: ignore[no-untyped-def]
-        lo, hi, counts, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
+        progress, chunk, counts, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
     ):
-        """Rows lo..hi-1 of apply_counts."""
-        cols = counts.shape[1]
-        n, up, pulsed, h, z, em = _row_scratch(cols)
-        for i in range(lo, hi):
-            m = np.int32(0)
-            for j in range(cols):
-                c = counts[i, j]
-                n[j] = abs(c)
-                up[j] = c > 0
-                m += np.int32(c != 0)
-            _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
-                       series, h, z, em, pulsed)  # fmt: skip
+        """Chunks of rows claimed from progress (_RowJob) of apply_counts."""
+        rows, cols = counts.shape
+        n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
+        lo = _claim(progress, chunk, rows)
+        while lo < rows:
+            hi = min(lo + chunk, rows)
+            for i in range(lo, hi):
+                m = np.int32(0)
+                for j in range(cols):
+                    c = counts[i, j]
+                    n[j] = abs(c)
+                    up[j] = c > 0
+                    m += np.int32(c != 0)
+                _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
+                           series, h, z, em, pulsed, sparse)  # fmt: skip
+            _atomic_add(progress, 1, hi - lo)
+            lo = _claim(progress, chunk, rows)

@@ -2,14 +2,18 @@
 
 Both use the same counter-based random numbers, so for the same seed they fire the same streams
 (identical counts) and draw the same normal deviates; the exponent e of a burst is the same
-float32 computation. They differ only in expm1(e): a Taylor series or the library's expm1 in the
-kernel, numpy's float32 expm1 in the fallback, each within a few float32 ulps, so a state
+float32 computation (the kernel's vector loops fuse its multiply-adds: an ulp). They differ
+otherwise only in expm1(e): a Taylor series or the library's expm1 in the kernel, numpy's
+float32 expm1 in the fallback, each within a few float32 ulps, so a state
 change differs by at most EXPM1_ULPS * 2^-24 of its size (plus float64 rounding). The
 statistical comparison with the per-pulse reference is tests/simulators/test_fast_paths.py,
 whose "fast" engine is the kernel whenever numba is installed (asserted here).
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -122,6 +126,44 @@ def test_rows_split_over_threads_give_the_same_run_bit_for_bit(
         runs.append((np.array(counts), sim.conductance))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+def _two_thread_job(
+    monkeypatch: pytest.MonkeyPatch, kernel: Callable[..., None], ready: bool
+) -> kernels._RowJob:
+    monkeypatch.setenv("HIL_SIM_THREADS", "2")
+    job = kernels._RowJob(kernel, 512, 512, (), ready=ready)
+    assert len(job.helpers) == 1
+    return job
+
+
+def test_a_cancelled_row_job_runs_no_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The streams failed: the helper that was waiting for the rows returns without touching them."""
+    calls: list[object] = []
+    job = _two_thread_job(monkeypatch, lambda *args: calls.append(args), ready=False)
+    job.cancel()
+    assert job.helpers[0].result(timeout=10) is None
+    assert calls == []
+
+
+def test_a_helper_failing_mid_chunk_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller finishes its rows, finds a claimed chunk never done, and blocks on the helper:
+    the helper's exception reaches the caller (nothing is swallowed, nothing hangs)."""
+    claimed = threading.Event()
+
+    def kernel(progress: np.ndarray, chunk: int) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            progress[0] += chunk  # claims the first chunk and never finishes it
+            claimed.set()
+            raise RuntimeError("helper failed mid-chunk")
+        assert claimed.wait(10)
+        progress[1] += 512 - progress[0]  # the caller does the rest
+        progress[0] = 512
+
+    job = _two_thread_job(monkeypatch, kernel, ready=True)
+    with pytest.raises(RuntimeError, match="helper failed mid-chunk"):
+        job.run()
+    assert job.progress[1] == 512 - job.chunk
 
 
 @pytest.mark.parametrize("setting", ["0", "two", "-1"])
