@@ -390,31 +390,39 @@ if numba is not None:
         return log_rate[r, k] * nf + z * log_spread[r, k] * np.sqrt(nf)
 
     @_inline
-    def _sparse_row(  # type: ignore[no-untyped-def]
-        i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix, series, sparse
-    ):
-        """Devices (i, pulsed[:m]) of multiplicative devices. With series (no exponent can leave
-        its range): their constants gathered into the compact scratch arrays sparse, a vector loop
-        for the exponents, then the states one by one. Otherwise one device at a time, each
-        checked against the series' range. Whole arrays, indexed: a row slice costs two atomic
-        reference-count updates (numba's runtime) on an array the other threads share."""
-        if not series:
-            _sparse_row_checked(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix)
-            return
-        z, nf, lr, ls, em = sparse
+    def _sparse_row(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix, series, sparse):  # type: ignore[no-untyped-def]
+        """Devices (i, pulsed[:m]) of multiplicative devices, n[j] pulses of polarity up[j] each.
+        Whole arrays, indexed: a row slice costs two atomic reference-count updates (numba's
+        runtime) on an array the other threads share."""
+        z, nf, lr, ls, _, pol = sparse
         base = np.uint64(i * x.shape[1])
         for t in range(m):
             j = np.uint64(pulsed[t])  # unsigned: no negative-index wraparound code on each access
             r = np.uint64(up[j] == 0)  # constants row: 0 up, 1 down
+            pol[t] = r
             z[t] = _device_normal(key, base + j, table)
             nf[t] = _F32(n[j])
             lr[t] = log_rate[r, base + j]
             ls[t] = log_spread[r, base + j]
-        _sparse_series(z[:m], nf[:m], lr[:m], ls[:m], em[:m])
+        _pulsed_states(i, m, pulsed, x, x_fix, series, sparse)
+
+    @_inline
+    def _pulsed_states(i, m, pulsed, x, x_fix, series, sparse):  # type: ignore[no-untyped-def]
+        """x[i, pulsed[t]] after a burst of nf[t] pulses of polarity pol[t] (0 up, 1 down) with
+        constants lr[t], ls[t] and normal deviate z[t] (the compact arrays sparse). With series
+        (no exponent can leave its range) the exponents in a vector loop; otherwise each is
+        checked against the series' range."""
+        z, nf, lr, ls, em, pol = sparse
+        if series:
+            _sparse_series(z[:m], nf[:m], lr[:m], ls[:m], em[:m])
+        else:
+            for t in range(m):
+                e = lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t])
+                em[t] = _expm1_series(e) if abs(e) <= _F32(EXPM1_SERIES_LIMIT) else np.expm1(e)
         for t in range(m):
             j = np.uint64(pulsed[t])
             xs = x[i, j]
-            xs += (xs - x_fix[np.uint64(up[j] == 0)]) * np.float64(em[t])
+            xs += (xs - x_fix[pol[t]]) * np.float64(em[t])
             x[i, j] = min(max(xs, 0.0), 1.0)
 
     @_vector_jit
@@ -422,21 +430,6 @@ if numba is not None:
         """em[t] = expm1 series of e = lr n + ls sqrt(n) z (compact arrays; all |e| in range)."""
         for t in range(z.size):
             em[t] = _expm1_series(lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t]))
-
-    @_inline
-    def _sparse_row_checked(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix):  # type: ignore[no-untyped-def]
-        """_sparse_row one device at a time, the library expm1 where the series would not do."""
-        base = np.uint64(i * x.shape[1])
-        for t in range(m):
-            j = np.uint64(pulsed[t])
-            r = np.uint64(up[j] == 0)
-            nf = _F32(n[j])
-            zk = _device_normal(key, base + j, table)
-            e = log_rate[r, base + j] * nf + zk * log_spread[r, base + j] * np.sqrt(nf)
-            em = _expm1_series(e) if abs(e) <= _F32(EXPM1_SERIES_LIMIT) else np.expm1(e)
-            xs = x[i, j]
-            xs += (xs - x_fix[r]) * np.float64(em)
-            x[i, j] = min(max(xs, 0.0), 1.0)
 
     @_inline
     def _burst_row(  # type: ignore[no-untyped-def]
@@ -566,7 +559,7 @@ if numba is not None:
                     if not n_clear:
                         n[:] = 0
                         n_clear = True
-                    _slot_row(i, row_words, slot_cols, slot_size, s, col_sign, n, up, pulsed, counts, x,
+                    _slot_row(i, row_words, slot_cols, slot_size, s, col_sign, n, pulsed, counts, x,
                               noise_key, table, log_rate, log_spread, x_fix, series, sparse)  # fmt: skip
                 else:
                     n_clear = False
@@ -635,7 +628,7 @@ if numba is not None:
 
     @_inline
     def _slot_row(  # type: ignore[no-untyped-def]
-        i, row_words, slot_cols, slot_size, s, col_sign, n, up, pulsed, counts, x, key, table,
+        i, row_words, slot_cols, slot_size, s, col_sign, n, pulsed, counts, x, key, table,
         log_rate, log_spread, x_fix, series, sparse,
     ):  # fmt: skip
         """A sparse row of multiplicative devices from the coincidences themselves: for each slot
@@ -646,31 +639,41 @@ if numba is not None:
         for w in range(row_words.shape[0]):
             r = row_words[w, i]
             while r != 0:
-                t = 32 * w + np.int64(_trailing_zeros(r))
+                t = np.uint64(32 * w) + np.uint64(_trailing_zeros(r))
                 r &= r - np.uint32(1)
                 for k in range(slot_size[t]):
-                    j = slot_cols[t, k]
+                    j = np.uint64(slot_cols[t, k])
                     pulsed[m] = j  # kept only if j is new (branch-free)
                     m += np.int64(n[j] == 0)
                     n[j] += 1
-        for j in range(counts.shape[1]):
+        cols = x.shape[1]
+        for j in range(cols):
             counts[i, j] = 0
-        for k in range(m):
-            j = pulsed[k]
-            sg = s * col_sign[j]
-            up[j] = sg > 0
-            counts[i, j] = n[j] * sg
-        _sparse_row(i, m, pulsed, n, up, key, table, log_rate, log_spread, x, x_fix, series, sparse)
-        for k in range(m):
-            n[pulsed[k]] = 0
+        z, nf, lr, ls, _, pol = sparse
+        base = np.uint64(i * cols)
+        for t in range(m):  # one pass: counts, polarity, constants, normal deviate; n back to zero
+            j = np.uint64(pulsed[t])
+            sg = s * col_sign[j]  # +-1: a device with a coincidence has p_i, q_j != 0
+            c = n[j]
+            n[j] = 0
+            counts[i, j] = c * sg
+            r = np.uint64(sg < 0)  # constants row: 0 up, 1 down
+            pol[t] = r
+            z[t] = _device_normal(key, base + j, table)
+            nf[t] = _F32(c)
+            lr[t] = log_rate[r, base + j]
+            ls[t] = log_spread[r, base + j]
+        _pulsed_states(i, m, pulsed, x, x_fix, series, sparse)
 
     @_inline
     def _row_scratch(cols):  # type: ignore[no-untyped-def]
         """Per-row work arrays: counts, polarities (1 up), pulsed columns, hashes, normals, expm1;
-        and _sparse_row's compact ones (normals, counts, rates, spreads of the pulsed devices; expm1)."""
+        and the compact ones of sparse rows (_pulsed_states: normals, counts, rates, spreads,
+        expm1, polarities of the pulsed devices)."""
         f32 = np.float32
         em = np.empty(cols, f32)
-        sparse = (np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), em)
+        sparse = (np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), em,
+                  np.empty(cols, np.uint8))  # fmt: skip
         return (np.empty(cols, np.int32), np.empty(cols, np.uint8), np.empty(cols, np.int64),
                 np.empty(cols // 4 + 2, np.uint64), np.empty(cols, f32), em, sparse)  # fmt: skip
 
