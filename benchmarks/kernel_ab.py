@@ -8,7 +8,12 @@ simulators/kernels.py as it was at REV (git show) next to the working tree's, an
 the same inputs in alternation (5 updates of one, then 5 of the other, `rounds` times): a drift
 hits both alike and the ratio stays meaningful. It times the kernel call alone (the 512 x 512
 update of benchmarks.bench_simulator without plan_update and the contract's checks), on the
-devices of SimulatedCrossbar.from_preset("protonic-asymmetric", seed=0).
+devices of SimulatedCrossbar.from_preset("protonic-asymmetric", seed=0); every call fires other
+streams (the same keys for both).
+
+Where the hardware counters can be read (benchmarks.counters), it also prints the instructions
+and cycles per call on the calling thread, which is all of the kernel with --threads 1 (the
+default). Instructions do not drift with the machine at all; cycles much less than time.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from types import ModuleType
 
 import numpy as np
 
+from benchmarks.counters import CountersUnavailable, Counts, ThreadCounters
 from hil.update import plan_update
 from simulators import kernels
 from simulators.crossbar import SimulatedCrossbar
@@ -60,11 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     m = sim.config.pulse_factor(sim.nominal_pulse)
     directions = sim._burst_directions(m)  # the engine's own constants, as it passes them
     assert directions is not None
+    try:
+        counters: ThreadCounters | None = ThreadCounters()
+    except CountersUnavailable as e:
+        counters = None
+        print(f"(no instruction counts: {e})")
     with tempfile.TemporaryDirectory() as tmp:
         base = kernels_at(args.revision, Path(tmp))
         contenders = {f"{args.revision}": base, f"working tree ({args.threads} thr)": kernels}
         rng = np.random.default_rng(1)
-        print(f"{n} x {n}, BL 31, median time per kernel call over {args.rounds} rounds of 5 calls each")
+        print(f"{n} x {n}, BL 31, median per kernel call over {args.rounds} rounds of 5 calls each")
         for k in (0.1, 1.0, 2.5):
             x, d = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
             plan = plan_update(x, d, 4 * k, 1.0, 31, bl_management=False)
@@ -72,16 +83,29 @@ def main(argv: list[str] | None = None) -> int:
                       for name, mod in contenders.items()}  # fmt: skip
             states = {name: sim._x.copy() for name in contenders}
             times: dict[str, list[float]] = {name: [] for name in contenders}
-            for _ in range(args.rounds):
+            counts: dict[str, list[Counts]] = {name: [] for name in contenders}
+            for r in range(args.rounds):
                 for name, mod in contenders.items():
+                    before = counters.read() if counters else Counts(0, 0)
                     start = time.perf_counter()
-                    for _ in range(5):
-                        mod.stochastic_update(plan.p, plan.q, 31, 123, states[name], consts[name], 456)
+                    for call in range(5 * r, 5 * r + 5):
+                        key = 123 + call
+                        mod.stochastic_update(plan.p, plan.q, 31, key, states[name], consts[name], key + 1000)
                     times[name].append((time.perf_counter() - start) / 5)
-            medians = {name: float(np.median(t)) for name, t in times.items()}
-            first = medians[args.revision]
-            cells = [f"{name} {1e3 * t:.2f} ms ({t / first:.2f}x)" for name, t in medians.items()]
-            print(f"  {k:g} pulses/device: " + ", ".join(cells))
+                    if counters:
+                        counts[name].append(counters.read() - before)
+            first = float(np.median(times[args.revision]))
+            print(f"  {k:g} pulses/device:")
+            for name in contenders:
+                t = float(np.median(times[name]))
+                cell = f"    {name:28s} {1e3 * t:.2f} ms ({t / first:.2f}x)"
+                if counters:
+                    instructions = np.median([c.instructions for c in counts[name]]) / 5
+                    cycles = np.median([c.cycles for c in counts[name]]) / 5
+                    cell += f", {instructions / 1e6:.2f} M instructions, {cycles / 1e6:.2f} M cycles"
+                print(cell)
+    if counters:
+        counters.close()
     return 0
 
 
