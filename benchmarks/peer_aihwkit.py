@@ -10,7 +10,8 @@ Runs in a separate environment that has aihwkit (it needs PyTorch, which the pro
 (aihwkit 1.1.0's wheel fails with torch 2.9.1, an undefined symbol, and with torch 2.13,
 "x_input must be a CPU tensor": it was built against 2.10.)
 
-The workloads are those of benchmarks/bench_simulator.py: inputs x, d uniform in [-1, 1], update
+The workloads are those of benchmarks/bench_simulator.py (k = 0.1, 0.2, 0.3, 0.5, 1 and 2.5 pulses
+per device at BL 31; 0.1, 1 and 2.5 with BL management): inputs x, d uniform in [-1, 1], update
 management on, BL fixed at 31 ("bl31") or BL management on ("blm"), and a learning rate chosen
 for a mean of k pulses per device (k = lr / dw_min E|x| E|d| = lr / dw_min / 4). The device is
 aihwkit's SoftBoundsDevice with its defaults (dw_min 1e-3, 30 % cycle-to-cycle and 30 %
@@ -64,7 +65,7 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"aihwkit SoftBounds {args.size} x {args.size}, torch {torch.__version__}, {threads} threads")
     for mode in ("bl31", "blm"):
-        for k in (0.1, 1.0, 2.5):
+        for k in (0.1, 0.2, 0.3, 0.5, 1.0, 2.5) if mode == "bl31" else (0.1, 1.0, 2.5):
             median, spread = time_update(mode, k, args.size, args.repeats)
             print(f"  peer.aihwkit.update.{mode}[{k:g}/dev]  {1e3 * median:.2f} ms  +- {1e3 * spread:.2f} ms")
 
