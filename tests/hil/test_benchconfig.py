@@ -83,6 +83,14 @@ def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
+def assert_refused(text: str, message: str, line_needle: str) -> None:
+    """Loading text raises a BenchConfigError that names the problem and the line it is on."""
+    with pytest.raises(BenchConfigError) as info:
+        load(text)
+    assert message in str(info.value)
+    assert f"line {line_of(text, line_needle)}:" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message", "line_needle"),
     [
@@ -128,11 +136,7 @@ def line_of(text: str, needle: str) -> int:
 )
 def test_bad_configs_name_line_and_problem(old: str, new: str, message: str, line_needle: str) -> None:
     assert old in GOOD
-    text = GOOD.replace(old, new, 1)
-    with pytest.raises(BenchConfigError) as info:
-        load(text)
-    assert message in str(info.value)
-    assert f"line {line_of(text, line_needle)}:" in str(info.value)
+    assert_refused(GOOD.replace(old, new, 1), message, line_needle)
 
 
 def test_missing_instrument_and_bad_toml() -> None:
@@ -159,11 +163,7 @@ def test_trigger_cable_between_smu_and_pulser_is_optional_and_checked() -> None:
         ("smu_to_pulser = 1.5", "1 to 14"),
         ("pulser_to_smu = 1", "unknown trigger cable"),
     ):
-        text = GOOD + f"\n[triggers]\n{bad}\n"
-        with pytest.raises(BenchConfigError) as info:
-            load(text)
-        assert message in str(info.value)
-        assert f"line {line_of(text, bad)}:" in str(info.value)
+        assert_refused(GOOD + f"\n[triggers]\n{bad}\n", message, bad)
 
 
 def test_trigger_cable_between_smu_and_switch_names_both_ends_and_is_checked() -> None:
@@ -182,8 +182,4 @@ def test_trigger_cable_between_smu_and_switch_names_both_ends_and_is_checked() -
         ("smu_to_switch = { smu = 1, switch = 3 }", "line 1 is already cabled to the pulse generator"),
         ("switch_to_smu = 1", "expected smu_to_pulser or smu_to_switch"),
     ):
-        text = GOOD + f"\n[triggers]\nsmu_to_pulser = 1\n{bad}\n"
-        with pytest.raises(BenchConfigError) as info:
-            load(text)
-        assert message in str(info.value)
-        assert f"line {line_of(text, bad)}:" in str(info.value)
+        assert_refused(GOOD + f"\n[triggers]\nsmu_to_pulser = 1\n{bad}\n", message, bad)
