@@ -105,7 +105,11 @@ class _Scan:
     previous: frozenset[Crosspoint] = frozenset()  # what the last step closed
 
     def reset_settings(self) -> None:
-        self.bypass, self.mode, self.scancount, self.stimulus = True, 0, 1, EVENT_CHANNEL_READY
+        """scan.reset(): the settings back to their defaults (those of a new _Scan); the list stays."""
+        defaults = _Scan()
+        self.bypass, self.mode, self.scancount, self.stimulus = (
+            defaults.bypass, defaults.mode, defaults.scancount, defaults.stimulus
+        )
 
 
 class Keithley707B(VirtualInstrument):
