@@ -29,6 +29,7 @@ from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
 from hil.backend import BackendClosedError, DeviceKind
 from hil.bench import Bench
 from hil.benchconfig import ROLES, BenchConfig, InstrumentConfig
+from hil.benchlock import BenchInUseError, BenchLock
 from hil.pulses import SafetyLimits
 
 Opener = Callable[[InstrumentConfig, SafetyLimits], Driver]
@@ -110,11 +111,14 @@ class HardwareBench(Bench):
         self._arrays: dict[str, HardwareCrossbar] = {}
         self._closed = False
         self._drivers: dict[str, Any] = {}
+        # One controller per bench, taken before any instrument is touched (hil.benchlock).
+        self._lock = BenchLock.acquire(config.name, {r: i.address for r, i in config.instruments.items()})
         try:
             self._counters: dict[str, TransactionCounter] = {}
             self.identities: dict[str, str] = {}
             for role in ROLES:
                 driver = self._drivers[role] = _open(config.instrument(role), config.limits, opener)
+                _visa_lock(driver, config)
                 self._counters[role] = TransactionCounter(driver)
                 self.identities[role] = _identify(driver, config.instrument(role))
             self.instruments = BenchInstruments(
@@ -265,6 +269,7 @@ class HardwareBench(Bench):
                 driver.adapter.close()
             except Exception as exc:  # reported with the shutdown failures
                 failures.append((f"{role} disconnect", f"{type(exc).__name__}: {exc}"))
+        self._lock.release()  # only once every instrument is safe and disconnected
         return failures
 
 
@@ -272,6 +277,8 @@ def check_bench(config: BenchConfig, opener: Opener = open_instrument) -> list[C
     """Connect the bench, check it (HardwareBench.check) and close it; a failure is a row too."""
     try:
         bench = HardwareBench(config, opener=opener)
+    except BenchInUseError:  # a refusal, not a finding: checking would disturb the holder's run
+        raise
     except Exception as exc:  # the table reports it; nothing was left open
         return [CheckRow("bench", "connect and make safe", "FAIL", f"{type(exc).__name__}: {exc}")]
     try:
@@ -303,6 +310,32 @@ def _open(config: InstrumentConfig, limits: SafetyLimits, opener: Opener) -> Any
     if not isinstance(driver, _ROLE_TYPES[config.role]):
         raise TypeError(f"driver {config.driver!r} is not a {_ROLE_TYPES[config.role].__name__}")
     return driver
+
+
+def _visa_lock(driver: Any, config: BenchConfig) -> None:
+    """Take the VISA exclusive lock too where the resource has one (VXI-11, NI-VISA sessions).
+
+    It also keeps out software that does not know about hil.benchlock. pyvisa-py's raw sockets
+    and serial ports do not support it; the OS-level lock covers them.
+    """
+    from pyvisa.constants import StatusCode
+    from pyvisa.errors import VisaIOError
+
+    resource = getattr(getattr(driver, "adapter", None), "connection", None)
+    lock_excl = getattr(resource, "lock_excl", None)
+    if lock_excl is None:
+        return
+    try:
+        lock_excl(timeout=0)
+    except VisaIOError as exc:
+        if exc.error_code == StatusCode.error_nonsupported_operation:
+            return
+        if exc.error_code in (StatusCode.error_resource_locked, StatusCode.error_timeout):
+            address = getattr(resource, "resource_name", "?")
+            raise BenchInUseError(
+                config.name, address, {"command": "another VISA session (its exclusive lock)"}
+            ) from None
+        raise
 
 
 def _identify(driver: Any, config: InstrumentConfig) -> str:

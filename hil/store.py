@@ -26,6 +26,7 @@ from typing import Any, Self
 import numpy as np
 
 from hil import __version__
+from hil.benchlock import BenchLock
 from hil.interrupts import critical
 from hil.recording import Checkpoint, Point
 from hil.results import to_jsonable
@@ -321,6 +322,7 @@ class Run:
     def __init__(self, store: RunStore, run_id: int, uid: str, next_seq: int = 0):
         self.store, self.id, self.uid = store, run_id, uid
         self._seq = next_seq
+        BenchLock.note_run(uid)  # a refused second controller is told which run holds the bench
         self._finished = False
 
     def record(self, kind: str, step: int | None = None, /, **values: Any) -> None:
