@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil.faults import BenchBusyFault
+
 LOCK_DIR_ENV = "HIL_LOCK_DIR"
 
 # Addresses served by a program on this machine (the virtual bench): every port is its own
@@ -39,7 +41,7 @@ _LOOPBACK = ("127.", "localhost", "::1", "[::1]")
 _UNSHARED_URLS = ("loop://", "spy+loop://")
 
 
-class BenchInUseError(RuntimeError):
+class BenchInUseError(BenchBusyFault):
     """Another controller holds an instrument of this bench; nothing was sent to any instrument."""
 
     def __init__(self, bench: str, address: str, holder: dict[str, Any]):

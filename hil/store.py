@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ import numpy as np
 
 from hil import __version__
 from hil.benchlock import BenchLock
+from hil.faults import StoreFault
 from hil.interrupts import critical
 from hil.recording import Checkpoint, Point
 from hil.results import to_jsonable
@@ -143,6 +145,40 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+@contextmanager
+def _store_errors(path: Path, doing: str, kept: str = "") -> Iterator[None]:
+    """sqlite3 errors as StoreFault naming the file, what was being done and what is kept."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            why = (
+                "it is not a SQLite database, or it is damaged. Nothing was written to it. Move it "
+                "aside (a new store is then started) or pass --store PATH; `sqlite3 FILE .recover` "
+                "may save a damaged store's runs"
+            )
+        elif "readonly" in text or "read-only" in text:
+            why = "it is read-only. Make it writable or pass --store with another file"
+        else:
+            why = "check the disk (space, permissions) and the file"
+        raise StoreFault(f"run store {path}: could not {doing}: {text}; {why}{kept}") from exc
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write; on a write-protected folder SQLite cannot make the WAL
+    index file, and the store is then opened as immutable (nobody can be writing it)."""
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        db.close()
+        db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return db
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """A run's metadata as stored."""
@@ -167,24 +203,47 @@ class RunInfo:
 class RunStore:
     """A SQLite run database. Open one per process; it is safe to read while another writes."""
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, must_exist: bool = False):
+    def __init__(self, path: str | Path = DEFAULT_STORE, must_exist: bool = False, read_only: bool = False):
+        """Open (or create) the store at `path`; read_only opens an existing store for reading
+        only, which works on a write-protected file too. Raises StoreFault in plain words."""
         self.path = Path(path)
-        if must_exist and not self.path.is_file():
-            raise FileNotFoundError(
+        self.read_only = read_only
+        if self.path.is_dir():
+            raise StoreFault(
+                f"the run store {self.path} is a folder, not a file; pass --store with a file name, "
+                f"e.g. --store {self.path / 'hil-runs.sqlite'}"
+            )
+        if (must_exist or read_only) and not self.path.is_file():
+            raise StoreFault(
                 f"no run store at {self.path}; runs are stored there when a protocol runs, "
                 "or pass --store PATH"
             )
+        if not read_only and self.path.is_file() and not os.access(self.path, os.W_OK):
+            raise StoreFault(
+                f"the run store {self.path} is read-only: no run can be recorded in it. Make it "
+                "writable or pass --store with another file; reading it (hil runs list, show, "
+                "export) still works"
+            )
+        with _store_errors(self.path, "open"):
+            self._db = _connect_read_only(self.path) if read_only else self._connect_writable()
+
+    def _connect_writable(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives any crash of this process; only a power cut can lose
-        # the last commits.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(checkpoints)")}
-        if columns and "scope" not in columns:
-            self._db.executescript(f"BEGIN; {_MIGRATE_CHECKPOINTS} COMMIT;")
-        self._db.executescript(_SCHEMA)
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode survives any crash of this process; only a power cut can lose
+            # the last commits.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            columns = {row[1] for row in db.execute("PRAGMA table_info(checkpoints)")}
+            if columns and "scope" not in columns:
+                db.executescript(f"BEGIN; {_MIGRATE_CHECKPOINTS} COMMIT;")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -206,25 +265,27 @@ class RunStore:
         out_dir: str | Path | None = None,
     ) -> Run:
         """Register a new run (status running) and return its writer."""
-        software = {"protonic-hil": __version__, "git_commit": _git_commit()}
         uid = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        cur = self._db.execute(
-            "INSERT INTO runs (uid, protocol, params, bench, instruments, software, seed, out_dir,"
-            " host, pid, started, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'running')",
-            (
-                uid,
-                protocol,
-                json.dumps(to_jsonable(dict(params))),
-                json.dumps(to_jsonable(dict(bench))),
-                json.dumps(to_jsonable(dict(instruments or {}))),
-                json.dumps(software),
-                seed,
-                str(out_dir) if out_dir is not None else None,
-                socket.gethostname(),
-                os.getpid(),
-                time.time(),
-            ),
+        software = {"protonic-hil": __version__, "git_commit": _git_commit()}
+        row = (
+            uid,
+            protocol,
+            json.dumps(to_jsonable(dict(params))),
+            json.dumps(to_jsonable(dict(bench))),
+            json.dumps(to_jsonable(dict(instruments or {}))),
+            json.dumps(software),
+            seed,
+            str(out_dir) if out_dir is not None else None,
+            socket.gethostname(),
+            os.getpid(),
+            time.time(),
         )
+        with _store_errors(self.path, "start a run"):
+            cur = self._db.execute(
+                "INSERT INTO runs (uid, protocol, params, bench, instruments, software, seed, out_dir,"
+                " host, pid, started, status) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'running')",
+                row,
+            )
         return Run(self, int(cur.lastrowid), uid)
 
     def resume_run(self, key: str | int) -> Run:
@@ -251,11 +312,16 @@ class RunStore:
         return [self._info(row) for row in rows]
 
     def run(self, key: str | int) -> RunInfo:
-        """A run by numeric id or by a unique prefix of its uid."""
-        text = str(key)
+        """A run by numeric id or by a unique prefix of its uid.
+
+        A number that is no run's id is read as a uid prefix: uids start with the date
+        (20261207-...), and `--resume 20261207` means that day's run.
+        """
+        text = str(key).strip()
+        rows = []
         if text.isdigit():
             rows = self._db.execute(f"{self._select} WHERE r.id=? GROUP BY r.id", (int(text),)).fetchall()
-        else:
+        if not rows:
             rows = self._db.execute(
                 f"{self._select} WHERE r.uid LIKE ? GROUP BY r.id", (text.replace("%", "") + "%",)
             ).fetchall()
@@ -332,8 +398,9 @@ class Run:
         encoded = json.dumps(to_jsonable(scalars))
         blobs = [(name, _encode(a)) for name, a in arrays.items()]
         db = self.store._db
+        kept = f"; the {self._seq} points recorded before it are kept (hil runs show {self.uid})"
         # A first Ctrl-C waits for the commit and the sequence number to agree.
-        with critical():
+        with critical(), _store_errors(self.store.path, f"record a point of run {self.uid}", kept):
             db.execute("BEGIN")
             try:
                 cur = db.execute(
@@ -357,7 +424,7 @@ class Run:
         its scope replaces that state.
         """
         encoded = json.dumps(to_jsonable(dict(state)))
-        with critical():
+        with critical(), _store_errors(self.store.path, f"checkpoint run {self.uid}"):
             self.store._db.execute(
                 "INSERT OR REPLACE INTO checkpoints (run_id, scope, seq, t, state) VALUES (?,?,?,?,?)",
                 (self.id, scope, self._seq, time.time(), encoded),
@@ -366,6 +433,11 @@ class Run:
     def finish(self, status: str, error: str | None = None, summary: Mapping[str, Any] | None = None) -> None:
         if status not in ("completed", "aborted", "failed"):
             raise ValueError(f"a run finishes completed, aborted or failed, not {status!r}")
+        with _store_errors(self.store.path, f"mark run {self.uid} {status}"):
+            self._finish(status, error, summary)
+        self._finished = True
+
+    def _finish(self, status: str, error: str | None, summary: Mapping[str, Any] | None) -> None:
         self.store._db.execute(
             "UPDATE runs SET status=?, error=?, ended=?, summary=? WHERE id=?",
             (
@@ -376,7 +448,6 @@ class Run:
                 self.id,
             ),
         )
-        self._finished = True
 
     def __enter__(self) -> Self:
         return self

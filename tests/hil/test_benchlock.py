@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from drivers.bench import HardwareBench, check_bench
 from hil.benchlock import BenchInUseError, BenchLock, holders, instrument_key
+from simulators.virtual.bench import VirtualBench
 from simulators.virtual.launch import virtual_bench
 from tests.backends import hardware_bench, one_array_bench
 
@@ -165,6 +167,19 @@ print("checked")
 """
 
 
+def _settled_transactions(vb: VirtualBench) -> dict[str, int]:
+    """Messages each virtual instrument processed, once none has arrived for 0.2 s (a write is
+    not acknowledged on the wire, so the last ones may still be in the server's socket)."""
+    counts: dict[str, int] = {}
+    for _ in range(50):
+        seen = {name: inst.transactions for name, inst in vb.instruments.items()}
+        if seen == counts:
+            return seen
+        counts = seen
+        time.sleep(0.2)
+    raise AssertionError(f"the virtual instruments never went quiet: {counts}")
+
+
 def _child(config_addresses: list[str], mode: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", _OPEN_BENCH, json.dumps(config_addresses), mode],
@@ -179,13 +194,13 @@ def test_a_bench_in_use_refuses_a_second_process_which_sends_nothing() -> None:
     config = one_array_bench((2, 2))
     with virtual_bench(config, seed=1) as (vb, live), hardware_bench(vb, live) as bench:
         bench.array("A", (2, 2)).read()
-        served = {name: inst.transactions for name, inst in vb.instruments.items()}
+        served = _settled_transactions(vb)
         child = _child([i.address for i in live.instruments.values()], "check")
         out, err = child.communicate(timeout=60)
         assert child.returncode == 3, err
         assert f"pid {os.getpid()}" in out and "virtual-2x2" in out
         # the refused process sent not one message to any instrument
-        assert {name: inst.transactions for name, inst in vb.instruments.items()} == served
+        assert _settled_transactions(vb) == served
     # released on close: the same check now runs
     with virtual_bench(config, seed=1) as (vb, live):
         assert all(row.status == "ok" for row in check_bench(live) if row.check.startswith("identity"))
