@@ -2,8 +2,8 @@
 
 bench.idn.*: one *IDN? query to the virtual 2450 (no added latency), bare pyvisa-py against our
 driver (PyMeasure adapter, transaction counter), both to one virtual bench served by
-`hil bench up` in a child process (as a real instrument is another machine); the issue's bar
-is the driver no more than 10 % above bare pyvisa.
+`hil bench up` in a child process (as a real instrument is another machine); the goal is the
+driver no more than 10 % above bare pyvisa, so that the framework never sets a bench's pace.
 bench.*[1ms]: protocol steps with the virtual instruments' latency at 1 ms per transaction, so
 the time shows the round trips: a read() of the 4 x 4 array, a symmetry-point pair (all 16
 devices +1 pulse, read, -1 pulse, read, as protocols.symmetry does per pair), both as the shipped

@@ -108,7 +108,8 @@ def _vmm(name: str, n: int, batch: int | None = None) -> Benchmark:
 
 BENCHMARKS: list[Benchmark] = [
     # The peer figure: aihwkit 1.1.0 (C++, CPU), 512 x 512 soft bounds, BL 31: 1.5-2.0 ms per vector
-    # (re-measured here: aihwkit takes that long at about 0.3 pulses per device).
+    # (re-measured side by side in docs/benchmarks.md: aihwkit takes that long at about 0.3
+    # pulses per device, hence the densities around it).
     *(_update(f"sim.update.fast[{k:g}/dev]", 512, "fast", k) for k in (0.1, 0.2, 0.3, 0.5, 1.0, 2.5)),
     *(_update(f"sim.update.fast.1thread[{k:g}/dev]", 512, "fast", k, threads=1) for k in (0.1, 1.0, 2.5)),
     # The peer's 1.5 ms is with its BL management on: BL = the fewest slots that carry the update.

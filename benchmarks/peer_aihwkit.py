@@ -2,10 +2,10 @@
 
 Runs in a separate environment that has aihwkit (it needs PyTorch, which the project does not):
 
-    python3 -m venv /tmp/aihwkit-venv
-    /tmp/aihwkit-venv/bin/pip install torch==2.10.0 scipy scikit-learn requests protobuf tqdm
-    /tmp/aihwkit-venv/bin/pip install --no-deps aihwkit==1.1.0   # built against torch 2.10
-    /tmp/aihwkit-venv/bin/python benchmarks/peer_aihwkit.py
+    python3 -m venv .venv-aihwkit
+    .venv-aihwkit/bin/pip install torch==2.10.0 scipy scikit-learn requests protobuf tqdm
+    .venv-aihwkit/bin/pip install --no-deps aihwkit==1.1.0   # built against torch 2.10
+    .venv-aihwkit/bin/python benchmarks/peer_aihwkit.py
 
 (aihwkit 1.1.0's wheel fails with torch 2.9.1, an undefined symbol, and with torch 2.13,
 "x_input must be a CPU tensor": it was built against 2.10.)
