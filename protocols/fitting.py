@@ -60,7 +60,9 @@ from threadpoolctl import threadpool_limits
 
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
+from hil.recording import Point
 from hil.results import to_jsonable
+from hil.store import RunInfo, RunStore
 from protocols.records.jumptable import JumpPlan, RecordedPulses, recorded_trains
 
 MODELS = ("soft-bounds", "linear-step", "power-step")
@@ -454,12 +456,12 @@ def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
     return _summarise(chosen, selection, fits, traces.pulse)
 
 
-def fit_run(store: Any, run: str | int, model: str = "auto") -> ArrayFit:
+def fit_run(store: RunStore, run: str | int, model: str = "auto") -> ArrayFit:
     """Fit the traces of a stored jump-table run (see traces_from_run)."""
     return fit_traces(traces_from_run(store, run), model=model)
 
 
-def traces_from_run(store: Any, run: str | int) -> PulseTraces:
+def traces_from_run(store: RunStore, run: str | int) -> PulseTraces:
     """Rebuild PulseTraces from a jump-table run in a hil.store.RunStore.
 
     measure_jump_table records a "jump_start" point (g: the read before the first pulse,
@@ -520,13 +522,17 @@ def traces_from_run(store: Any, run: str | int) -> PulseTraces:
     if noise is not None and noise.shape != (g.shape[1],):
         noise = None  # a summary of another selection: σ_r is then estimated from the traces alone
     return PulseTraces(
-        g, direction, devices, noise, pulse,
-        np.array(sorted(resumes), dtype=np.int64),
-        np.array([resumes[k] for k in sorted(resumes)]).reshape(len(resumes), g.shape[1]),
-    )  # fmt: skip
+        g=g,
+        direction=direction,
+        devices=devices,
+        read_noise=noise,
+        pulse=pulse,
+        resumed_at=np.array(sorted(resumes), dtype=np.int64),
+        resume_reads=np.array([resumes[k] for k in sorted(resumes)]).reshape(len(resumes), g.shape[1]),
+    )
 
 
-def _traces_from_trains(info: Any, plan: JumpPlan, points: list[Any]) -> PulseTraces:
+def _traces_from_trains(info: RunInfo, plan: JumpPlan, points: list[Point]) -> PulseTraces:
     """PulseTraces of a train run: devices that lost a train left out, the pulses all others reached."""
     recorded = recorded_trains(plan, points, f"run {info.uid}")
     if recorded is None or recorded.trains_done == 0:
@@ -547,15 +553,18 @@ def _traces_from_trains(info: Any, plan: JumpPlan, points: list[Any]) -> PulseTr
     at, reads = recorded.resume_rows()
     inside = at < n_pulses
     stored = info.params.get("pulse")
-    pulse = (
-        Pulse(float(stored["amplitude"]), float(stored["width"]))
-        if isinstance(stored, dict)
-        else plan.pulse
-    )
+    pulse = plan.pulse
+    if isinstance(stored, dict):
+        pulse = Pulse(float(stored["amplitude"]), float(stored["width"]))
     return PulseTraces(
-        recorded.g[: n_pulses + 1][:, keep], recorded.direction[:n_pulses], devices[keep],
-        recorded.read_noise[keep], pulse, at[inside], reads[inside][:, keep],
-    )  # fmt: skip
+        g=recorded.g[: n_pulses + 1][:, keep],
+        direction=recorded.direction[:n_pulses],
+        devices=devices[keep],
+        read_noise=recorded.read_noise[keep],
+        pulse=pulse,
+        resumed_at=at[inside],
+        resume_reads=reads[inside][:, keep],
+    )
 
 
 def _check_model(model: str) -> None:
