@@ -30,6 +30,7 @@ import numpy as np
 from hil.backend import MAX_TRAIN, FloatArray, IntArray
 from hil.pulses import Pulse
 from hil.recording import Checkpoint, Point
+from hil.store import RunStore
 from protocols.records.base import Record
 
 SCOPE = "jump_table"  # checkpoint scope of the plan
@@ -202,7 +203,7 @@ class JumpPlan:
         return None if checkpoint is None else cls.from_state(checkpoint.state(SCOPE))
 
     @classmethod
-    def from_store(cls, store: Any, run: str | int) -> Self | None:
+    def from_store(cls, store: RunStore, run: str | int) -> Self | None:
         """The plan of stored run `run` of a hil.store.RunStore; None if it has none."""
         return cls.from_state(store.last_checkpoint(run, SCOPE))
 
@@ -279,7 +280,7 @@ def recorded_trains(plan: JumpPlan, points: Iterable[Point], run: str = "the run
     schedule = plan.schedule()
     g = np.full((plan.n_pulses + 1, len(plan.devices)), np.nan)
     g[0] = starts[-1].g
-    ran = [r for r in _read(points, (JumpTrain, JumpTrainLost))]
+    ran = _read(points, (JumpTrain, JumpTrainLost))
     lost = []
     reached = np.zeros(len(plan.devices), dtype=np.int64)
     for i, r in enumerate(ran):
