@@ -219,6 +219,7 @@ class RunStore:
         protocol: str,
         params: Mapping[str, Any],
         bench: Mapping[str, Any],
+        *,
         instruments: Mapping[str, Any] | None = None,
         seed: int | None = None,
         out_dir: str | Path | None = None,

@@ -173,6 +173,7 @@ def measure_jump_table(
     backend: CrossbarBackend,
     pulse: Pulse,
     devices: ArrayLike,
+    *,
     n_cycles: int = 5,
     n_up: int = 200,
     n_down: int | None = None,
@@ -247,7 +248,7 @@ def measure_jump_table(
         progress=progress,
     )
     (_run_trains if plan.trains else _run_pulses)(cycles, start)
-    return _result(backend, plan, binning, g, read_noise, restarts)
+    return _result(backend, plan, binning, g=g, read_noise=read_noise, restarts=restarts)
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,7 @@ def _result(
     backend: CrossbarBackend,
     plan: JumpPlan,
     binning: _Binning,
+    *,
     g: FloatArray,
     read_noise: FloatArray,
     restarts: dict[tuple[int, int], float],

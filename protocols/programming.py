@@ -114,6 +114,7 @@ def program_conductances(
     target: ArrayLike,
     pulse: Pulse,
     tolerance: float | ArrayLike,
+    *,
     max_iterations: int = 100,
     step: float | ArrayLike | None = None,
     max_pulses_per_iteration: int = 20,

@@ -229,6 +229,8 @@ class _Reads:
 
 
 def _recorded_reads(store: RunStore, info: RunInfo, plan: JumpPlan) -> _Reads:
+    """The reads of a pulse-by-pulse run as fitting reads them, of a train run as far as any
+    device got."""
     if not plan.trains:
         try:
             traces = traces_from_run(store, info.id)
@@ -236,7 +238,12 @@ def _recorded_reads(store: RunStore, info: RunInfo, plan: JumpPlan) -> _Reads:
             raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: {exc}") from exc
         done = f"{traces.direction.size} of {plan.n_pulses} pulses per device"
         return _Reads(
-            traces.g, traces.direction, traces.read_noise, traces.resumed_at, traces.resume_reads, done
+            g=traces.g,
+            direction=traces.direction,
+            read_noise=traces.read_noise,
+            resumed_at=traces.resumed_at,
+            resume_reads=traces.resume_reads,
+            done=done,
         )
     recorded = recorded_trains(plan, store.points(info.id), f"run {info.uid}")
     if recorded is None or recorded.trains_done == 0:
@@ -246,12 +253,12 @@ def _recorded_reads(store: RunStore, info: RunInfo, plan: JumpPlan) -> _Reads:
     inside = at < n_pulses
     lost = f", {len(recorded.lost)} lost to an error" if recorded.lost else ""
     return _Reads(
-        recorded.g[: n_pulses + 1],
-        recorded.direction[:n_pulses],
-        recorded.read_noise,
-        at[inside],
-        reads[inside],
-        f"{recorded.trains_done} of {recorded.n_trains} trains{lost}",
+        g=recorded.g[: n_pulses + 1],
+        direction=recorded.direction[:n_pulses],
+        read_noise=recorded.read_noise,
+        resumed_at=at[inside],
+        resume_reads=reads[inside],
+        done=f"{recorded.trains_done} of {recorded.n_trains} trains{lost}",
     )
 
 

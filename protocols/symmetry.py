@@ -147,6 +147,7 @@ def find_symmetry_point(
     max_pairs: int = 10_000,
     tolerance: float | None = None,
     window: int = 500,
+    *,
     progress: ProgressCallback | None = None,
     recorder: Recorder | None = None,
 ) -> SymmetryPointResult:
