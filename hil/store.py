@@ -103,6 +103,25 @@ DROP TABLE checkpoints_unscoped;
 """
 
 STATUSES = ("running", "completed", "aborted", "failed", "incomplete")
+# The runs columns RunStore reads, in the order of its SELECT.
+_RUN_COLUMNS = (
+    "id",
+    "uid",
+    "protocol",
+    "params",
+    "bench",
+    "instruments",
+    "software",
+    "seed",
+    "out_dir",
+    "host",
+    "pid",
+    "started",
+    "ended",
+    "status",
+    "error",
+    "summary",
+)
 
 
 class RunNotFoundError(LookupError):
@@ -260,6 +279,7 @@ class RunStore:
         protocol: str,
         params: Mapping[str, Any],
         bench: Mapping[str, Any],
+        *,
         instruments: Mapping[str, Any] | None = None,
         seed: int | None = None,
         out_dir: str | Path | None = None,
@@ -365,21 +385,19 @@ class RunStore:
         return Checkpoint(info.uid, states, tuple(self.points(info.id)))
 
     _select = (
-        "SELECT r.id, r.uid, r.protocol, r.params, r.bench, r.instruments, r.software, r.seed, r.out_dir,"
-        " r.host, r.pid, r.started, r.ended, r.status, r.error, r.summary, COUNT(p.id)"
+        f"SELECT {', '.join(f'r.{c}' for c in _RUN_COLUMNS)}, COUNT(p.id)"
         " FROM runs r LEFT JOIN points p ON p.run_id = r.id"
     )
 
     def _info(self, row: tuple[Any, ...]) -> RunInfo:
-        (rid, uid, protocol, params, bench, instruments, software, seed, out_dir, host, pid, started,
-         ended, status, error, summary, n) = row  # fmt: skip
-        if status == "running" and host == socket.gethostname() and not _process_alive(pid):
-            status = "incomplete"
-        return RunInfo(
-            rid, uid, protocol, json.loads(params), json.loads(bench), json.loads(instruments),
-            json.loads(software), seed, out_dir, started, ended, status, error,
-            json.loads(summary) if summary else None, n,
-        )  # fmt: skip
+        values = dict(zip((*_RUN_COLUMNS, "points"), row, strict=True))
+        host, pid = values.pop("host"), values.pop("pid")
+        for name in ("params", "bench", "instruments", "software"):
+            values[name] = json.loads(values[name])
+        values["summary"] = json.loads(values["summary"]) if values["summary"] else None
+        if values["status"] == "running" and host == socket.gethostname() and not _process_alive(pid):
+            values["status"] = "incomplete"
+        return RunInfo(**values)
 
 
 class Run:

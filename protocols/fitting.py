@@ -60,9 +60,10 @@ from threadpoolctl import threadpool_limits
 
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
+from hil.recording import Point
 from hil.results import to_jsonable
-from protocols.jumptable import SCOPE as JUMP_SCOPE
-from protocols.jumptable import recorded_trains
+from hil.store import RunInfo, RunStore
+from protocols.records.jumptable import JumpPlan, RecordedPulses, recorded_trains
 
 MODELS = ("soft-bounds", "linear-step", "power-step")
 PARAMETERS = ("g_min", "g_max", "step_up", "step_down", "gamma_up", "gamma_down")
@@ -455,12 +456,12 @@ def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
     return _summarise(chosen, selection, fits, traces.pulse)
 
 
-def fit_run(store: Any, run: str | int, model: str = "auto") -> ArrayFit:
+def fit_run(store: RunStore, run: str | int, model: str = "auto") -> ArrayFit:
     """Fit the traces of a stored jump-table run (see traces_from_run)."""
     return fit_traces(traces_from_run(store, run), model=model)
 
 
-def traces_from_run(store: Any, run: str | int) -> PulseTraces:
+def traces_from_run(store: RunStore, run: str | int) -> PulseTraces:
     """Rebuild PulseTraces from a jump-table run in a hil.store.RunStore.
 
     measure_jump_table records a "jump_start" point (g: the read before the first pulse,
@@ -473,45 +474,42 @@ def traces_from_run(store: Any, run: str | int) -> PulseTraces:
     points are fitted as far as they go.
 
     A train run (plan "trains": true; "jump_train" points, see protocols.jumptable) is read
-    back with protocols.jumptable.recorded_trains. Its devices ran one after another, so a
+    back with protocols.records.jumptable.recorded_trains. Its devices ran one after another, so a
     stopped run is fitted over the pulses every device went through. A device that lost a
     train to an error (an unknown number of pulses, no reads) has a gap no step model can
     bridge: it is left out, with a warning naming it.
     """
     info = store.run(run)
     points = list(store.points(run))
-    plan = (store.last_checkpoint(info.id, JUMP_SCOPE) or {}).get("plan") or {}
-    if plan.get("trains"):
+    plan = JumpPlan.from_store(store, info.id)
+    if plan is not None and plan.trains:
         return _traces_from_trains(info, plan, points)
-    jumps = [p for p in points if p.kind == "jump"]
-    if not jumps:
+    recorded = RecordedPulses.read(points)
+    if not recorded.jumps:
         raise ValueError(
             f"run {info.uid} ({info.protocol}) has no 'jump' points: fitting needs a jump-table run "
             "(`hil run jump-table`) recorded in a run store"
         )
-    steps = [p.step for p in jumps]
-    if steps != list(range(1, len(jumps) + 1)):
+    if not recorded.in_order:
         raise ValueError(
-            f"run {info.uid}: its jump points are not the pulses 1..{len(jumps)} in order; the trace has gaps"
+            f"run {info.uid}: its jump points are not the pulses 1..{len(recorded.jumps)} in order; "
+            "the trace has gaps"
         )
-    starts = [p for p in points if p.kind == "jump_start"]
-    reads = [np.atleast_1d(p.arrays["g"]) for p in jumps]
-    direction = [int(p.scalars["direction"]) for p in jumps]
+    g, direction = recorded.reads(), recorded.directions()
     noise = None
-    if starts:
-        reads.insert(0, np.atleast_1d(starts[-1].arrays["g"]))
-        noise = np.atleast_1d(starts[-1].arrays["read_noise"]).astype(np.float64)
+    if recorded.start is not None:
+        noise = np.atleast_1d(recorded.start.read_noise).astype(np.float64)
     else:  # no read before pulse 1: the first pulse has no step
         direction = direction[1:]
         per_device = ((info.summary or {}).get("read_noise_S") or {}).get("per_device")
         if per_device is not None:
             noise = np.array([np.nan if v is None else v for v in per_device], dtype=np.float64)
-    g = np.array(reads, dtype=np.float64)
-    offset = 0 if starts else 1  # pulse index k of a step in these traces is pulse k + offset of the run
+    # Pulse index k of a step in these traces is pulse k + offset of the run.
+    offset = 0 if recorded.start is not None else 1
     resumes = {
-        int(p.step) - offset: np.atleast_1d(p.arrays["g"])
-        for p in points
-        if p.kind == "jump_resume" and 0 <= int(p.step) - offset < len(direction)
+        int(r.step) - offset: np.atleast_1d(r.g)
+        for r in recorded.resumes
+        if 0 <= int(r.step) - offset < len(direction)
     }
     devices = info.params.get("devices")
     devices = None if devices is None else np.asarray(devices, dtype=np.int64).reshape(-1, 2)
@@ -524,18 +522,22 @@ def traces_from_run(store: Any, run: str | int) -> PulseTraces:
     if noise is not None and noise.shape != (g.shape[1],):
         noise = None  # a summary of another selection: σ_r is then estimated from the traces alone
     return PulseTraces(
-        g, np.array(direction, dtype=np.int64), devices, noise, pulse,
-        np.array(sorted(resumes), dtype=np.int64),
-        np.array([resumes[k] for k in sorted(resumes)]).reshape(len(resumes), g.shape[1]),
-    )  # fmt: skip
+        g=g,
+        direction=direction,
+        devices=devices,
+        read_noise=noise,
+        pulse=pulse,
+        resumed_at=np.array(sorted(resumes), dtype=np.int64),
+        resume_reads=np.array([resumes[k] for k in sorted(resumes)]).reshape(len(resumes), g.shape[1]),
+    )
 
 
-def _traces_from_trains(info: Any, plan: dict[str, Any], points: list[Any]) -> PulseTraces:
+def _traces_from_trains(info: RunInfo, plan: JumpPlan, points: list[Point]) -> PulseTraces:
     """PulseTraces of a train run: devices that lost a train left out, the pulses all others reached."""
     recorded = recorded_trains(plan, points, f"run {info.uid}")
     if recorded is None or recorded.trains_done == 0:
         raise ValueError(f"run {info.uid} ({info.protocol}) recorded no pulse-read train yet: nothing to fit")
-    devices = np.asarray(plan["devices"], dtype=np.int64).reshape(-1, 2)
+    devices = plan.pairs
     gaps = sorted({device for device, _, _ in recorded.lost})
     keep = np.array([d for d in range(devices.shape[0]) if d not in gaps], dtype=np.int64)
     if gaps:
@@ -551,15 +553,18 @@ def _traces_from_trains(info: Any, plan: dict[str, Any], points: list[Any]) -> P
     at, reads = recorded.resume_rows()
     inside = at < n_pulses
     stored = info.params.get("pulse")
-    pulse = (
-        Pulse(float(stored["amplitude"]), float(stored["width"]))
-        if isinstance(stored, dict)
-        else Pulse(float(plan["pulse"]["amplitude_V"]), float(plan["pulse"]["width_s"]))
-    )
+    pulse = plan.pulse
+    if isinstance(stored, dict):
+        pulse = Pulse(float(stored["amplitude"]), float(stored["width"]))
     return PulseTraces(
-        recorded.g[: n_pulses + 1][:, keep], recorded.direction[:n_pulses], devices[keep],
-        recorded.read_noise[keep], pulse, at[inside], reads[inside][:, keep],
-    )  # fmt: skip
+        g=recorded.g[: n_pulses + 1][:, keep],
+        direction=recorded.direction[:n_pulses],
+        devices=devices[keep],
+        read_noise=recorded.read_noise[keep],
+        pulse=pulse,
+        resumed_at=at[inside],
+        resume_reads=reads[inside][:, keep],
+    )
 
 
 def _check_model(model: str) -> None:

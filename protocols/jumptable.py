@@ -24,11 +24,11 @@ devices once more before their next pulse and that read, not the last one before
 starts the next step: whatever the devices did while the run stood still (relaxation) belongs
 to no pulse. A train that failed part-way (an unknown number of its pulses applied, its reads
 lost) is recorded as "jump_train_lost" and never sent again: its steps stay without reads.
+The points and the plan are written and read back as protocols.records.jumptable's records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,16 +36,29 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hil.backend import MAX_TRAIN, CrossbarBackend, FloatArray, IntArray
+from hil.backend import CrossbarBackend, FloatArray, IntArray
 from hil.interrupts import critical
 from hil.jumptable import JumpTable
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from hil.recording import Checkpoint, Point, Recorder
+from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
+from protocols.records.jumptable import (
+    SCOPE,
+    Jump,
+    JumpPlan,
+    JumpResume,
+    JumpStart,
+    JumpTrain,
+    JumpTrainLost,
+    RecordedPulses,
+    Train,
+    recorded_trains,
+    resume_rows,
+)
 
-SCOPE = "jump_table"  # checkpoint scope of this protocol
+__all__ = ["SCOPE", "JumpTableResult", "NoTableError", "measure_jump_table", "table_from_reads"]
 CONVENTION = "start"
 CONVENTION_TEXT = "each step's dG is assigned to the conductance read before the pulse (G_start)"
 
@@ -145,9 +158,14 @@ class JumpTableResult:
         self.table.save(table_path)
         traces = out / "jump_traces.npz"
         np.savez_compressed(
-            traces, g=self.g, direction=self.direction, cycle=self.cycle, devices=self.devices,
-            read_noise=self.read_noise, convention=np.array(self.convention),
-        )  # fmt: skip
+            traces,
+            g=self.g,
+            direction=self.direction,
+            cycle=self.cycle,
+            devices=self.devices,
+            read_noise=self.read_noise,
+            convention=np.array(self.convention),
+        )
         return [table_path, traces]
 
 
@@ -155,6 +173,7 @@ def measure_jump_table(
     backend: CrossbarBackend,
     pulse: Pulse,
     devices: ArrayLike,
+    *,
     n_cycles: int = 5,
     n_up: int = 200,
     n_down: int | None = None,
@@ -193,14 +212,9 @@ def measure_jump_table(
     progress: progress(done, total), called after every pulse (pulse by pulse: pulses per device)
         or after every train (trains: pulses summed over the devices).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
-        checkpoint (scope "jump_table", with "trains": true/false) and a "jump_start" point (g,
-        read_noise) before the first pulse. Pulse by pulse: a "jump" point with the direction
-        and the reads after every pulse, and "jump_resume" (g) where a resumed run reads the
-        devices again. Trains: one "jump_train" point per train (step: the train's first pulse
-        number, device: index into devices, direction, g: its reads; one store commit per
-        train), "jump_train_lost" (the same without reads, with count and error) for a train
-        that raised part-way, and "jump_resume" (step, device, g) for each device a resumed run
-        reads again before its next train.
+        checkpoint (scope "jump_table") and the first reads ("jump_start") before the first
+        pulse, then each pulse ("jump") or train ("jump_train", one store commit per train) with
+        its reads as it is measured; the points are listed in protocols.records.jumptable.
     resume_from: the Checkpoint of a stopped run of this measurement (hil.store.RunStore.
         load_checkpoint); the call must repeat its devices, pulse and train settings. Pulses
         already recorded are not applied again and their reads are kept; pass the resumed run
@@ -209,6 +223,58 @@ def measure_jump_table(
         again: the resumed run reads its device afresh and goes on with the next train, so the
         lost train's steps have no reads (NaN in g) and the next step starts at the fresh read.
     """
+    plan, binning = _checked_plan(
+        backend,
+        pulse,
+        devices,
+        n_cycles=n_cycles,
+        n_up=n_up,
+        n_down=n_down,
+        noise_reads=noise_reads,
+        binning=_Binning(n_bins, n_quantiles, g_range),
+        trains=trains,
+        resume_from=resume_from,
+    )
+    g = np.full((plan.n_pulses + 1, len(plan.devices)), np.nan)
+    resumed = _recorded_progress(resume_from, plan, g)
+    start, read_noise, restarts = resumed if resumed is not None else _begin(backend, plan, g, recorder)
+    cycles = _Cycles(
+        backend=backend,
+        plan=plan,
+        g=g,
+        restarts=restarts,
+        resumed=resumed is not None,
+        recorder=recorder,
+        progress=progress,
+    )
+    (_run_trains if plan.trains else _run_pulses)(cycles, start)
+    return _result(backend, plan, binning, g=g, read_noise=read_noise, restarts=restarts)
+
+
+@dataclass(frozen=True)
+class _Binning:
+    """How the steps are binned into the table (JumpTable.from_samples)."""
+
+    n_bins: int
+    n_quantiles: int
+    g_range: tuple[float, float] | None
+
+
+def _checked_plan(
+    backend: CrossbarBackend,
+    pulse: Pulse,
+    devices: ArrayLike,
+    *,
+    n_cycles: int,
+    n_up: int,
+    n_down: int | None,
+    noise_reads: int,
+    binning: _Binning,
+    trains: bool | None,
+    resume_from: Checkpoint | None,
+) -> tuple[JumpPlan, _Binning]:
+    """The plan and binning of measure_jump_table's arguments; raises before anything is read or
+    written if one is out of range. trains None: as the stopped run, else as the backend runs best."""
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
     pairs = _pairs(devices, backend.shape)
@@ -219,13 +285,7 @@ def measure_jump_table(
     if not whole or noise_reads < 0 or noise_reads == 1:  # one read has no spread
         raise ValueError(f"noise_reads must be 0 (skip) or a whole number >= 2, got {noise_reads!r}")
     # The table's own checks run after the measurement; bad settings must fail before it.
-    n_bins = positive_int(n_bins, "n_bins")
-    if isinstance(n_quantiles, bool) or not isinstance(n_quantiles, int | np.integer) or n_quantiles < 2:
-        raise ValueError(f"n_quantiles must be a whole number >= 2, got {n_quantiles!r}")
-    if g_range is not None:
-        low, high = (float(v) for v in g_range)
-        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high):
-            raise ValueError(f"g_range must be (low, high) siemens with 0 <= low < high, got {g_range!r}")
+    binning = _checked_binning(binning)
     if trains is not None and not isinstance(trains, bool):
         raise TypeError(
             f"trains must be True, False or None (trains when the backend runs them), got {trains!r}"
@@ -233,52 +293,78 @@ def measure_jump_table(
     # A train that raises is never sent again, so a pulse the backend refuses must fail here.
     backend.limits.check_pulse(pulse)
     if trains is None:
-        stopped = _checkpoint_plan(resume_from)
-        trains = stopped["trains"] if stopped is not None else bool(backend.instrument_trains)
+        stopped = JumpPlan.from_checkpoint(resume_from)
+        trains = stopped.trains if stopped is not None else bool(backend.instrument_trains)
+    plan = JumpPlan(
+        devices=tuple((int(r), int(c)) for r, c in pairs),
+        n_cycles=n_cycles,
+        n_up=n_up,
+        n_down=n_down,
+        noise_reads=int(noise_reads),
+        pulse=pulse,
+        trains=trains,
+    )
+    return plan, binning
 
-    direction = _directions(n_cycles, n_up, n_down)
-    cycle = np.repeat(np.arange(n_cycles, dtype=np.int64), n_up + n_down)
-    plan = {
-        "devices": pairs.tolist(),
-        "n_cycles": n_cycles,
-        "n_up": n_up,
-        "n_down": n_down,
-        "noise_reads": int(noise_reads),
-        "pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width},
-        "trains": trains,
-    }
 
-    g = np.full((direction.size + 1, len(pairs)), np.nan)
-    resumed = _recorded_progress(resume_from, plan, g)
-    restarts: dict[tuple[int, int], float] = {}
-    if resumed is None:
-        if recorder is not None:
-            recorder.checkpoint({"protocol": "jump_table", "plan": plan}, scope=SCOPE)
-        if noise_reads >= 2:
-            repeated = np.asarray([backend.read(pairs) for _ in range(noise_reads)])
-            read_noise = repeated.std(axis=0, ddof=1)
-            g[0] = repeated[-1]
-        else:
-            read_noise = np.full(len(pairs), np.nan)
-            g[0] = backend.read(pairs)
-        if recorder is not None:
-            recorder.record("jump_start", 0, g=g[0], read_noise=read_noise)
-        start = 0
+def _checked_binning(binning: _Binning) -> _Binning:
+    n_bins = positive_int(binning.n_bins, "n_bins")
+    n_quantiles = binning.n_quantiles
+    if isinstance(n_quantiles, bool) or not isinstance(n_quantiles, int | np.integer) or n_quantiles < 2:
+        raise ValueError(f"n_quantiles must be a whole number >= 2, got {n_quantiles!r}")
+    if binning.g_range is not None:
+        low, high = (float(v) for v in binning.g_range)
+        if not (np.isfinite(low) and np.isfinite(high) and 0 <= low < high):
+            raise ValueError(
+                f"g_range must be (low, high) siemens with 0 <= low < high, got {binning.g_range!r}"
+            )
+    return _Binning(n_bins, n_quantiles, binning.g_range)
+
+
+def _begin(
+    backend: CrossbarBackend, plan: JumpPlan, g: FloatArray, recorder: Recorder | None
+) -> tuple[int, FloatArray, dict[tuple[int, int], float]]:
+    """Checkpoint the plan and read the untouched devices (noise_reads times, or once) into g[0].
+    Returns (pulses done: 0, the read noise (n_devices,) siemens (NaN if not measured), no
+    restarts), as _recorded_progress does for a stopped run."""
+    if recorder is not None:
+        recorder.checkpoint(plan.to_state(), scope=SCOPE)
+    pairs = plan.pairs
+    if plan.noise_reads >= 2:
+        repeated = np.asarray([backend.read(pairs) for _ in range(plan.noise_reads)])
+        read_noise = repeated.std(axis=0, ddof=1)
+        g[0] = repeated[-1]
     else:
-        start, read_noise, restarts = resumed
-    if trains:
-        schedule = _schedule(len(pairs), n_cycles, n_up, n_down)
-        _run_trains(
-            backend, pulse, pairs, schedule, g, start, restarts, resumed is not None, recorder, progress
-        )
-    else:
-        _run_pulses(
-            backend, pulse, pairs, direction, g, start, restarts, resumed is not None, recorder, progress
-        )
+        read_noise = np.full(len(pairs), np.nan)
+        g[0] = backend.read(pairs)
+    if recorder is not None:
+        JumpStart(g=g[0], read_noise=read_noise).write(recorder)
+    return 0, read_noise, {}
 
-    at, reads = _resume_rows(g, restarts)
+
+def _result(
+    backend: CrossbarBackend,
+    plan: JumpPlan,
+    binning: _Binning,
+    *,
+    g: FloatArray,
+    read_noise: FloatArray,
+    restarts: dict[tuple[int, int], float],
+) -> JumpTableResult:
+    """The result of the reads g; NoTableError if their steps make no table."""
+    direction = plan.directions()
+    at, reads = resume_rows(g, restarts)
     try:
-        table = table_from_reads(g, direction, at, reads, n_bins, g_range, n_quantiles, pulse)
+        table = table_from_reads(
+            g,
+            direction,
+            at,
+            reads,
+            n_bins=binning.n_bins,
+            g_range=binning.g_range,
+            n_quantiles=binning.n_quantiles,
+            pulse=plan.pulse,
+        )
     except ValueError as exc:
         raise NoTableError(
             f"no jump table could be built from the measured steps ({exc}); did the devices move "
@@ -286,25 +372,25 @@ def measure_jump_table(
             "The reads are attached to this error as .g, .direction and .devices",
             g,
             direction,
-            pairs,
+            plan.pairs,
         ) from exc
     return JumpTableResult(
         table=table,
-        devices=pairs,
+        devices=plan.pairs,
         g=g,
         direction=direction,
-        cycle=cycle,
+        cycle=plan.cycles(),
         read_noise=read_noise,
-        pulse=pulse,
+        pulse=plan.pulse,
         parameters={
-            "n_cycles": n_cycles,
-            "n_up": n_up,
-            "n_down": n_down,
-            "n_bins": n_bins,
-            "n_quantiles": n_quantiles,
-            "g_range_S": g_range,
-            "noise_reads": noise_reads,
-            "trains": trains,
+            "n_cycles": plan.n_cycles,
+            "n_up": plan.n_up,
+            "n_down": plan.n_down,
+            "n_bins": binning.n_bins,
+            "n_quantiles": binning.n_quantiles,
+            "g_range_S": binning.g_range,
+            "noise_reads": plan.noise_reads,
+            "trains": plan.trains,
             "backend": backend.describe(),
         },
         resumed_at=at,
@@ -312,71 +398,103 @@ def measure_jump_table(
     )
 
 
-def _run_pulses(
-    backend: CrossbarBackend, pulse: Pulse, pairs: IntArray, direction: IntArray, g: FloatArray, start: int,
-    restarts: dict[tuple[int, int], float], resumed: bool, recorder: Recorder | None,
-    progress: ProgressCallback | None,
-) -> None:  # fmt: skip
+@dataclass(frozen=True)
+class _Cycles:
+    """What running the cycles needs: the plan, the reads so far g (filled in as measured), the
+    reads that start steps after a resume (filled in too), and where to report."""
+
+    backend: CrossbarBackend
+    plan: JumpPlan
+    g: FloatArray
+    restarts: dict[tuple[int, int], float]
+    resumed: bool
+    recorder: Recorder | None
+    progress: ProgressCallback | None
+
+
+def _run_pulses(run: _Cycles, start: int) -> None:
     """Pulses start.. of the plan, all chosen devices at once, a read of them all after each."""
-    if resumed and start < direction.size:
+    backend, pairs, g, recorder = run.backend, run.plan.pairs, run.g, run.recorder
+    direction = run.plan.directions()
+    if run.resumed and start < direction.size:
         fresh = backend.read(pairs)  # replaces a read of a resume that pulsed nothing
-        restarts.update({(start, d): float(v) for d, v in enumerate(fresh)})
+        run.restarts.update({(start, d): float(v) for d, v in enumerate(fresh)})
         if recorder is not None:
-            recorder.record("jump_resume", start, g=fresh)
+            JumpResume(step=start, g=fresh).write(recorder)
     up_counts = np.zeros(backend.shape, dtype=np.int64)
     up_counts[pairs[:, 0], pairs[:, 1]] = 1
     for k in range(start, direction.size):
-        sign = direction[k]
+        sign = int(direction[k])
         # A pulse and its read are recorded together: Ctrl-C waits for both (hil.interrupts).
         with critical():
-            backend.apply_pulses(sign * up_counts, pulse)
+            backend.apply_pulses(sign * up_counts, run.plan.pulse)
             g[k + 1] = backend.read(pairs)
             if recorder is not None:
-                recorder.record("jump", k + 1, direction=int(sign), g=g[k + 1])
-        if progress is not None:
-            progress(k + 1, direction.size)
+                Jump(step=k + 1, direction=sign, g=g[k + 1]).write(recorder)
+        if run.progress is not None:
+            run.progress(k + 1, direction.size)
 
 
-def _run_trains(
-    backend: CrossbarBackend, pulse: Pulse, pairs: IntArray, schedule: list[Train], g: FloatArray, start: int,
-    restarts: dict[tuple[int, int], float], resumed: bool, recorder: Recorder | None,
-    progress: ProgressCallback | None,
-) -> None:  # fmt: skip
-    """Trains start.. of the schedule, one pulse_read_train call each."""
+def _run_trains(run: _Cycles, start: int) -> None:
+    """Trains start.. of the plan's schedule, one pulse_read_train call each."""
+    schedule = run.plan.schedule()
     total = sum(t.count for t in schedule)
     done = sum(t.count for t in schedule[:start])
     read_again: set[int] = set()
     for t in schedule[start:]:
-        device = (int(pairs[t.device, 0]), int(pairs[t.device, 1]))
-        if resumed and t.device not in read_again:
+        if run.resumed and t.device not in read_again:
             # The device stood still (or a lost train left it anywhere): its next step starts here.
-            fresh = backend.read(pairs[[t.device]])
-            restarts[(t.first, t.device)] = float(fresh[0])
+            _read_again(run, t)
             read_again.add(t.device)
-            if recorder is not None:
-                recorder.record("jump_resume", t.first, device=t.device, g=fresh)
-        # A train and its record belong together: Ctrl-C waits for both (hil.interrupts).
-        with critical():
-            try:
-                reads = backend.pulse_read_train(device, t.count, t.sign, pulse)
-            except BaseException as exc:
-                # Some of its pulses may have reached the device: a resume must not send it again.
-                if recorder is not None:
-                    recorder.record("jump_train_lost", t.first + 1, device=t.device, direction=t.sign,
-                                    count=t.count, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-                raise
-            g[t.first + 1 : t.first + 1 + t.count, t.device] = reads
-            if recorder is not None:
-                recorder.record("jump_train", t.first + 1, device=t.device, direction=t.sign, g=reads)
+        _train(run, t)
         done += t.count
-        if progress is not None:
-            progress(done, total)
+        if run.progress is not None:
+            run.progress(done, total)
+
+
+def _read_again(run: _Cycles, t: Train) -> None:
+    """Read device t.device before train t of a resumed run: that read starts its next step."""
+    fresh = run.backend.read(run.plan.pairs[[t.device]])
+    run.restarts[(t.first, t.device)] = float(fresh[0])
+    if run.recorder is not None:
+        JumpResume(step=t.first, g=fresh, device=t.device).write(run.recorder)
+
+
+def _train(run: _Cycles, t: Train) -> None:
+    """Run train t and record it, or record it lost if it raises (and re-raise)."""
+    device = run.plan.devices[t.device]
+    # A train and its record belong together: Ctrl-C waits for both (hil.interrupts).
+    with critical():
+        try:
+            reads = run.backend.pulse_read_train(device, t.count, t.sign, run.plan.pulse)
+        except BaseException as exc:
+            # Some of its pulses may have reached the device: a resume must not send it again.
+            if run.recorder is not None:
+                lost = JumpTrainLost(
+                    step=t.first + 1,
+                    device=t.device,
+                    direction=t.sign,
+                    count=t.count,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                lost.write(run.recorder)
+            raise
+        run.g[t.first + 1 : t.first + 1 + t.count, t.device] = reads
+        if run.recorder is not None:
+            JumpTrain(step=t.first + 1, device=t.device, direction=t.sign, g=reads).write(run.recorder)
 
 
 def table_from_reads(
-    g: FloatArray, direction: IntArray, resumed_at: IntArray, resume_reads: FloatArray, n_bins: int,
-    g_range: tuple[float, float] | None, n_quantiles: int, pulse: Pulse | None,
-) -> JumpTable:  # fmt: skip
+    g: FloatArray,
+    direction: IntArray,
+    resumed_at: IntArray,
+    resume_reads: FloatArray,
+    *,
+    n_bins: int,
+    g_range: tuple[float, float] | None,
+    n_quantiles: int,
+    pulse: Pulse | None,
+) -> JumpTable:
     """The jump table of every step with its reads (JumpTable.from_samples; ValueError if none).
 
     g, direction, resumed_at, resume_reads: as in JumpTableResult (siemens); steps without reads
@@ -414,163 +532,39 @@ def _steps(g: FloatArray, resumed_at: IntArray, resume_reads: FloatArray) -> tup
     return g_start, g[1:] - g_start
 
 
-def _resume_rows(g: FloatArray, restarts: dict[tuple[int, int], float]) -> tuple[IntArray, FloatArray]:
-    """(resumed_at, resume_reads) from {(pulse count k, device index): fresh read}; a device not
-    read again at k keeps g[k] in its column."""
-    at = np.array(sorted({k for k, _ in restarts}), dtype=np.int64)
-    reads = g[at].copy()
-    row = {k: i for i, k in enumerate(at.tolist())}
-    for (k, d), value in restarts.items():
-        reads[row[k], d] = value
-    return at, reads
-
-
-def _directions(n_cycles: int, n_up: int, n_down: int) -> IntArray:
-    one_cycle = np.concatenate([np.ones(n_up, dtype=np.int64), -np.ones(n_down, dtype=np.int64)])
-    return np.tile(one_cycle, n_cycles)
-
-
-@dataclass(frozen=True)
-class Train:
-    """One pulse_read_train call of a train run: `count` pulses of polarity `sign` on chosen device
-    `device` (index into devices), its pulses first .. first + count - 1 (0-based), so that its
-    reads are g[first + 1 : first + 1 + count, device]."""
-
-    device: int
-    sign: int
-    first: int
-    count: int
-
-
-def _schedule(n_devices: int, n_cycles: int, n_up: int, n_down: int) -> list[Train]:
-    """The trains of a plan in the order they run: per cycle, per device, up then down, each
-    split into calls of at most MAX_TRAIN pulses."""
-    trains = []
-    for c in range(n_cycles):
-        begin = c * (n_up + n_down)
-        for d in range(n_devices):
-            for sign, first, n in ((1, begin, n_up), (-1, begin + n_up, n_down)):
-                trains += [Train(d, sign, first + s, min(MAX_TRAIN, n - s)) for s in range(0, n, MAX_TRAIN)]
-    return trains
-
-
-@dataclass(frozen=True)
-class RecordedTrains:
-    """What a train run (plan "trains": true) recorded, laid out as measure_jump_table's result.
-
-    g: (n_pulses + 1, n_devices) siemens, NaN where nothing was read (trains not run yet, or lost).
-    direction: (n_pulses,) of the whole plan. read_noise: (n_devices,) siemens.
-    trains_done: how many of the plan's trains ran (lost ones included); reached: (n_devices,)
-        pulses each device has been through. lost: (device index, first pulse, count) of each
-        lost train. restarts: {(pulse count k, device index): read in siemens that starts step k}.
-    """
-
-    g: FloatArray
-    direction: IntArray
-    read_noise: FloatArray
-    trains_done: int
-    n_trains: int
-    reached: IntArray
-    lost: tuple[tuple[int, int, int], ...]
-    restarts: dict[tuple[int, int], float]
-
-    def resume_rows(self) -> tuple[IntArray, FloatArray]:
-        """(resumed_at, resume_reads) as in JumpTableResult."""
-        return _resume_rows(self.g, self.restarts)
-
-
-def recorded_trains(
-    plan: dict[str, Any], points: Iterable[Point], run: str = "the run"
-) -> RecordedTrains | None:
-    """Read back the points of a train run of `plan` (its checkpointed jump-table plan); None if
-    it recorded no "jump_start" (stopped before its first pulse). Raises ValueError if the
-    trains recorded are not the plan's, in its order."""
-    n = len(plan["devices"])
-    schedule = _schedule(n, plan["n_cycles"], plan["n_up"], plan["n_down"])
-    direction = _directions(plan["n_cycles"], plan["n_up"], plan["n_down"])
-    points = list(points)
-    starts = [p for p in points if p.kind == "jump_start"]
-    if not starts:
-        return None
-    g = np.full((direction.size + 1, n), np.nan)
-    g[0] = starts[-1].arrays["g"]
-    ran = [p for p in points if p.kind in ("jump_train", "jump_train_lost")]
-    lost = []
-    reached = np.zeros(n, dtype=np.int64)
-    for i, p in enumerate(ran):
-        t = schedule[i] if i < len(schedule) else None
-        count = int(p.scalars["count"]) if p.kind == "jump_train_lost" else int(np.size(p.arrays["g"]))
-        got = (int(p.scalars["device"]), int(p.scalars["direction"]), int(p.step) - 1, count)
-        if t is None or got != (t.device, t.sign, t.first, t.count):
-            raise ValueError(
-                f"{run}: its train {i + 1} (device index, direction, first pulse, count) {got} is not the "
-                "plan's train in order; the run's trains cannot be read back (start a new run)"
-            )
-        if p.kind == "jump_train":
-            g[t.first + 1 : t.first + 1 + t.count, t.device] = p.arrays["g"]
-        else:
-            lost.append((t.device, t.first, t.count))
-        reached[t.device] = t.first + t.count
-    restarts = {
-        (int(p.step), int(p.scalars["device"])): float(np.ravel(p.arrays["g"])[0])
-        for p in points
-        if p.kind == "jump_resume"
-    }  # a later read of the same device before the same train replaces the earlier one
-    return RecordedTrains(
-        g, direction, np.asarray(starts[-1].arrays["read_noise"], dtype=np.float64), len(ran), len(schedule),
-        reached, tuple(lost), restarts,
-    )  # fmt: skip
-
-
-def _checkpoint_plan(checkpoint: Checkpoint | None) -> dict[str, Any] | None:
-    """The jump-table plan a checkpoint holds (runs recorded before trains existed: "trains" False)."""
-    state = None if checkpoint is None else checkpoint.state(SCOPE)
-    if state is None:
-        return None
-    return {"trains": False, **(state.get("plan") or {})}
-
-
 def _recorded_progress(
-    checkpoint: Checkpoint | None, plan: dict[str, Any], g: FloatArray
+    checkpoint: Checkpoint | None, plan: JumpPlan, g: FloatArray
 ) -> tuple[int, FloatArray, dict[tuple[int, int], float]] | None:
     """What a stopped run measured: fills g with its reads and returns (pulses done, or trains
     done for a train run; read noise; reads that start steps after earlier resumes, by (pulse
     count, device index)); None if nothing was pulsed yet."""
-    recorded = _checkpoint_plan(checkpoint)
+    recorded = JumpPlan.from_checkpoint(checkpoint)
     if checkpoint is None or recorded is None:
         return None
-    wanted = to_jsonable(plan)
-    if recorded != wanted:
-        differs = sorted(k for k in wanted if recorded.get(k) != wanted[k])
+    stored, wanted = recorded.to_dict(), plan.to_dict()
+    if stored != wanted:
+        differs = sorted(k for k in wanted if stored.get(k) != wanted[k])
         raise ValueError(
             f"run {checkpoint.run} measured a different jump table (differs in: {', '.join(differs)}); "
-            f"resume it with the settings it was started with: {recorded}"
+            f"resume it with the settings it was started with: {stored}"
         )
-    if plan["trains"]:
+    if plan.trains:
         trains = recorded_trains(plan, checkpoint.points, f"run {checkpoint.run}")
         if trains is None:
             return None
         g[:] = trains.g
         return trains.trains_done, trains.read_noise, dict(trains.restarts)
-    starts = checkpoint.of_kind("jump_start")
-    if not starts:
+    recorded_pulses = RecordedPulses.read(checkpoint.points)
+    if recorded_pulses.start is None:
         return None  # stopped during the noise reads: nothing was pulsed yet
-    steps = [p.step for p in checkpoint.of_kind("jump")]
-    done = len(steps)
-    if steps != list(range(1, done + 1)) or done > g.shape[0] - 1:
+    done = len(recorded_pulses.jumps)
+    if not recorded_pulses.in_order or done > g.shape[0] - 1:
         raise ValueError(
             f"run {checkpoint.run}: its jump points are not the pulses 1..{done} of this plan; "
             "the run cannot be resumed (start a new run)"
         )
-    g[0] = starts[-1].arrays["g"]
-    for p in checkpoint.of_kind("jump"):
-        g[p.step] = p.arrays["g"]
-    restarts = {
-        (int(p.step), d): float(v)
-        for p in checkpoint.of_kind("jump_resume")
-        for d, v in enumerate(p.arrays["g"])
-    }
-    return done, starts[-1].arrays["read_noise"], restarts
+    g[: done + 1] = recorded_pulses.reads()
+    return done, recorded_pulses.start.read_noise, recorded_pulses.restarts()
 
 
 def _pairs(devices: ArrayLike, shape: tuple[int, int]) -> IntArray:

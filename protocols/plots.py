@@ -53,9 +53,11 @@ def plot_programming(result: ProgrammingResult, out_dir: str | Path) -> list[Pat
     bins = np.linspace(-HIST_RANGE, HIST_RANGE, 41)
     ax_hist.hist(
         [ratio[shown & ok], ratio[shown & ~ok & ~stalled], ratio[shown & stalled]],
-        bins=bins, stacked=True, color=["tab:green", "tab:orange", "tab:gray"],
+        bins=bins,
+        stacked=True,
+        color=["tab:green", "tab:orange", "tab:gray"],
         label=["converged", "not converged", "given up (stalled)"],
-    )  # fmt: skip
+    )
     for x in (-1, 1):
         ax_hist.axvline(x, color="k", ls="--", lw=1)
     ax_hist.set_xlabel("residual / tolerance  (residual = final read − target)")
@@ -69,8 +71,9 @@ def plot_programming(result: ProgrammingResult, out_dir: str | Path) -> list[Pat
     )
     ax_hist.legend(fontsize=8)
 
-    im = ax_map.imshow(np.where(sel, np.abs(result.residual) / result.tolerance, np.nan), cmap="viridis",
-                       vmin=0, vmax=2)  # fmt: skip
+    im = ax_map.imshow(
+        np.where(sel, np.abs(result.residual) / result.tolerance, np.nan), cmap="viridis", vmin=0, vmax=2
+    )
     ax_map.set_title("|residual| / tolerance (blank: not selected)", fontsize=9)
     _array_axes(ax_map)
     ax_hist.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -126,10 +129,21 @@ def _symmetry_convergence(result: SymmetryPointResult, path: Path, max_devices: 
         g, e = result.g_sym[r, c] * US, result.g_sym_std[r, c] * US
         ax.axhline(g, color=EST_COLOR, lw=1, ls="--", label="estimate")
         if np.isfinite(e):
-            ax.fill_between([w0, pairs[-1]], g - 2 * e, g + 2 * e, color="0.5", alpha=0.35,
-                            label="±2 std. err. (last window)")  # fmt: skip
-        ax.plot(h["window_end"] - result.window / 2, h["window_mean"][:, r, c] * US, "ko", ms=3,
-                label="window means")  # fmt: skip
+            ax.fill_between(
+                [w0, pairs[-1]],
+                g - 2 * e,
+                g + 2 * e,
+                color="0.5",
+                alpha=0.35,
+                label="±2 std. err. (last window)",
+            )
+        ax.plot(
+            h["window_end"] - result.window / 2,
+            h["window_mean"][:, r, c] * US,
+            "ko",
+            ms=3,
+            label="window means",
+        )
         state = "converged" if result.converged[r, c] else "not converged"
         ax.set_title(f"device ({r}, {c}): {g:.4g} ± {e:.2g} µS, {state}", fontsize=9)
         ax.set_xlabel("up+down pair")
@@ -182,8 +196,9 @@ def _jump_steps(result: JumpTableResult, path: Path) -> Path:
         has = counts > 0
         med, spread = t.median(sign) * NS, t.spread(sign) * NS
         ax_med.plot(x[has], med[has], "o-", ms=3, color=color, label=f"{name} median")
-        ax_med.fill_between(x[has], (med - spread)[has], (med + spread)[has], color=color, alpha=0.2,
-                            label=f"{name} 16–84 %")  # fmt: skip
+        ax_med.fill_between(
+            x[has], (med - spread)[has], (med + spread)[has], color=color, alpha=0.2, label=f"{name} 16–84 %"
+        )
         ax_spread.plot(x[has], spread[has], "o-", ms=3, color=color, label=f"{name} spread")
     if np.isfinite(noise):
         ax_spread.axhline(np.sqrt(2) * noise, color="k", ls=":", lw=1, label="√2 × read noise")

@@ -33,6 +33,7 @@ from hil.pulses import Pulse
 from hil.recording import Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
+from protocols.records.programming import Verify
 
 BoolArray = NDArray[np.bool_]
 
@@ -113,6 +114,7 @@ def program_conductances(
     target: ArrayLike,
     pulse: Pulse,
     tolerance: float | ArrayLike,
+    *,
     max_iterations: int = 100,
     step: float | ArrayLike | None = None,
     max_pulses_per_iteration: int = 20,
@@ -144,6 +146,61 @@ def program_conductances(
     """
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    targets = _checked_targets(backend, target, tolerance=tolerance, step=step, devices=devices)
+    settings = _checked_settings(
+        backend,
+        max_iterations=max_iterations,
+        max_pulses_per_iteration=max_pulses_per_iteration,
+        patience=patience,
+    )
+    loop = _Loop(backend, pulse, settings, recorder)
+    groups = _singles(targets.mask) if serial else [targets.mask]
+    outcomes = []
+    for k, group in enumerate(groups):
+        prior = None if targets.step is None else targets.step[group]
+        out = loop.run(group, targets.goal[group], targets.tol[group], prior, None if serial else progress)
+        outcomes.append((group, out))
+        if serial and progress is not None:
+            progress(k + 1, len(groups))
+    return ProgrammingResult(
+        target=targets.goal,
+        tolerance=targets.tol,
+        selected=targets.mask,
+        **_per_device_outcome(targets, outcomes),
+        iterations=loop.rounds,
+        pulse=pulse,
+        serial=serial,
+        parameters={
+            "max_iterations": settings.max_iterations,
+            "max_pulses_per_iteration": settings.cap,
+            "patience": settings.patience,
+            "step_guess_S": "learned" if targets.step is None else "given",
+            "backend": backend.describe(),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """What to program, per device (rows, cols): selected, target and tolerance in siemens, and
+    the step guess (siemens per pulse; None: learned)."""
+
+    mask: BoolArray
+    goal: FloatArray
+    tol: FloatArray
+    step: FloatArray | None
+
+
+def _checked_targets(
+    backend: CrossbarBackend,
+    target: ArrayLike,
+    *,
+    tolerance: float | ArrayLike,
+    step: float | ArrayLike | None,
+    devices: ArrayLike | None,
+) -> _Targets:
+    """The targets, tolerances and step guesses per device; raises for a value no write-verify
+    can reach (outside the backend's nominal range, not finite, not > 0)."""
     shape = backend.shape
     mask = _mask(devices, shape)
     goal = _per_device(target, shape, "target")
@@ -163,6 +220,22 @@ def program_conductances(
     step0 = None if step is None else _per_device(step, shape, "step")
     if step0 is not None and not np.all(np.isfinite(step0[mask]) & (step0[mask] > 0)):
         raise ValueError("step must be finite and > 0 siemens for every selected device, or None")
+    return _Targets(mask, goal, tol, step0)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The loop's limits: pulse rounds, pulses per device per round (cap), rounds without
+    progress before giving up."""
+
+    max_iterations: int
+    cap: int
+    patience: int
+
+
+def _checked_settings(
+    backend: CrossbarBackend, *, max_iterations: int, max_pulses_per_iteration: int, patience: int
+) -> _Settings:
     max_iterations = positive_int(max_iterations, "max_iterations")
     patience = positive_int(patience, "patience")
     cap = positive_int(max_pulses_per_iteration, "max_pulses_per_iteration")
@@ -171,51 +244,7 @@ def program_conductances(
             f"max_pulses_per_iteration {cap} exceeds the bench limit max_pulses_per_call "
             f"{backend.limits.max_pulses_per_call}"
         )
-
-    loop = _Loop(backend, pulse, max_iterations, cap, patience, recorder)
-    g_final = np.full(shape, np.nan)
-    converged = np.zeros(shape, dtype=bool)
-    stalled = np.zeros(shape, dtype=bool)
-    pulses = np.zeros(shape, dtype=np.int64)
-    traces: list[tuple[BoolArray, FloatArray, IntArray]] = []
-    groups = _singles(mask) if serial else [mask]
-    for k, group in enumerate(groups):
-        prior = None if step0 is None else step0[group]
-        out = loop.run(group, goal[group], tol[group], prior, None if serial else progress)
-        g_final[group], converged[group], stalled[group] = out.g, out.converged, out.stalled
-        pulses[group] = out.pulses
-        traces.append((group, out.abs_error, out.counts))
-        if serial and progress is not None:
-            progress(k + 1, len(groups))
-
-    # Per-device trajectories aligned on each device's own rounds (row 0: before any pulse).
-    depth = max(e.shape[0] for _, e, _ in traces)
-    abs_error = np.full((depth, *shape), np.nan)
-    counts = np.zeros((depth - 1, *shape), dtype=np.int64)
-    for group, e, c in traces:
-        abs_error[: e.shape[0], group] = e
-        counts[: c.shape[0], group] = c
-    return ProgrammingResult(
-        target=goal,
-        tolerance=tol,
-        selected=mask,
-        g_final=g_final,
-        residual=np.where(mask, g_final - goal, np.nan),
-        converged=converged,
-        stalled=stalled,
-        pulses=pulses,
-        iterations=loop.rounds,
-        history={"abs_error": abs_error, "counts": counts},
-        pulse=pulse,
-        serial=serial,
-        parameters={
-            "max_iterations": max_iterations,
-            "max_pulses_per_iteration": cap,
-            "patience": patience,
-            "step_guess_S": "learned" if step0 is None else "given",
-            "backend": backend.describe(),
-        },
-    )
+    return _Settings(max_iterations, cap, patience)
 
 
 @dataclass(frozen=True)
@@ -228,29 +257,52 @@ class _GroupOutcome:
     counts: IntArray  # (rounds, n_dev) signed
 
 
+def _per_device_outcome(targets: _Targets, outcomes: list[tuple[BoolArray, _GroupOutcome]]) -> dict[str, Any]:
+    """ProgrammingResult's per-device fields from the outcome of each group of devices, the
+    trajectories aligned on each device's own rounds (row 0: before any pulse)."""
+    shape = targets.goal.shape
+    g_final = np.full(shape, np.nan)
+    converged = np.zeros(shape, dtype=bool)
+    stalled = np.zeros(shape, dtype=bool)
+    pulses = np.zeros(shape, dtype=np.int64)
+    depth = max(out.abs_error.shape[0] for _, out in outcomes)
+    abs_error = np.full((depth, *shape), np.nan)
+    counts = np.zeros((depth - 1, *shape), dtype=np.int64)
+    for group, out in outcomes:
+        g_final[group], converged[group], stalled[group] = out.g, out.converged, out.stalled
+        pulses[group] = out.pulses
+        abs_error[: out.abs_error.shape[0], group] = out.abs_error
+        counts[: out.counts.shape[0], group] = out.counts
+    return {
+        "g_final": g_final,
+        "residual": np.where(targets.mask, g_final - targets.goal, np.nan),
+        "converged": converged,
+        "stalled": stalled,
+        "pulses": pulses,
+        "history": {"abs_error": abs_error, "counts": counts},
+    }
+
+
 class _Loop:
     """The closed loop for one group of devices (all selected, or one in serial mode)."""
 
     def __init__(
-        self, backend: CrossbarBackend, pulse: Pulse, max_iterations: int, cap: int, patience: int,
-        recorder: Recorder | None,
-    ):  # fmt: skip
-        self.backend, self.pulse = backend, pulse
-        self.max_iterations, self.cap, self.patience = max_iterations, cap, patience
+        self, backend: CrossbarBackend, pulse: Pulse, settings: _Settings, recorder: Recorder | None
+    ):
+        self.backend, self.pulse, self.settings = backend, pulse, settings
         self.recorder = recorder
         self.rounds = 0
 
     def run(
-        self, mask: BoolArray, goal: FloatArray, tol: FloatArray, prior: FloatArray | None,
+        self,
+        mask: BoolArray,
+        goal: FloatArray,
+        tol: FloatArray,
+        prior: FloatArray | None,
         progress: ProgressCallback | None,
-    ) -> _GroupOutcome:  # fmt: skip
+    ) -> _GroupOutcome:
         n_dev = goal.size
-        # Signed response sums and pulse sums, index 0 for down, 1 for up.
-        resp = np.zeros((2, n_dev))
-        count = np.zeros((2, n_dev))
-        if prior is not None:
-            resp += PRIOR_PULSES * prior
-            count += PRIOR_PULSES
+        steps = _StepEstimate(n_dev, prior)
         stalled = np.zeros(n_dev, dtype=bool)
         pulses = np.zeros(n_dev, dtype=np.int64)
         g = self.backend.read(mask)
@@ -259,35 +311,18 @@ class _Loop:
         ever_inside = best <= tol
         errors, applied = [best], []
 
-        for it in range(self.max_iterations):
+        for it in range(self.settings.max_iterations):
             err = goal - g
             active = (np.abs(err) > tol) & ~stalled
             if not np.any(active):
                 break
             up = err > 0
-            with np.errstate(invalid="ignore", divide="ignore"):
-                est = resp / count  # (2, n_dev); NaN where no data
-            own = np.where(up, est[1], est[0])
-            other = np.where(up, est[0], est[1])
-            guess = np.where(own > 0, own, np.where(other > 0, other, np.nan))
-            with np.errstate(invalid="ignore"):
-                n = np.where(np.isfinite(guess), np.clip(np.rint(np.abs(err) / guess), 1, self.cap), 1)
-            n = np.where(active, n, 0).astype(np.int64)
+            n = np.where(active, steps.pulses_for(err, self.settings.cap), 0).astype(np.int64)
             signed = np.where(up, n, -n)
-            counts = np.zeros(self.backend.shape, dtype=np.int64)
-            counts[mask] = signed
-            self.backend.apply_pulses(counts, self.pulse)
-            g_new = self.backend.read(mask)
-
-            direction = up.astype(np.int64)
-            moved = (g_new - g) * np.sign(signed)  # response along the pulse direction
-            for d in (0, 1):
-                upd = active & (direction == d)
-                resp[d, upd] = FORGET * resp[d, upd] + moved[upd]
-                count[d, upd] = FORGET * count[d, upd] + n[upd]
+            g_new = self._pulse_and_read(mask, signed)
+            steps.learn(active, up, (g_new - g) * np.sign(signed), n)  # response along the pulse
             pulses += n
             g = g_new
-            self.rounds += 1
 
             abs_err = np.abs(goal - g)
             improved = abs_err < best - tol / 2
@@ -297,13 +332,11 @@ class _Loop:
             since_best = np.where(improved | inside, 0, since_best + active)
             # A device that has been inside once and was pushed out (read noise, a noisy step)
             # is near its target and keeps trying; one that never got there stops.
-            stalled |= ~inside & ~ever_inside & (since_best >= self.patience)
+            stalled |= ~inside & ~ever_inside & (since_best >= self.settings.patience)
             errors.append(abs_err)
             applied.append(signed)
-            if self.recorder is not None:
-                self.recorder.record("verify", self.rounds, g=g, counts=signed)
             if progress is not None:
-                progress(it + 1, self.max_iterations)
+                progress(it + 1, self.settings.max_iterations)
 
         converged = np.abs(goal - g) <= tol
         return _GroupOutcome(
@@ -314,6 +347,50 @@ class _Loop:
             abs_error=np.asarray(errors),
             counts=np.asarray(applied, dtype=np.int64).reshape(len(applied), n_dev),
         )
+
+    def _pulse_and_read(self, mask: BoolArray, signed: IntArray) -> FloatArray:
+        """Apply the signed pulse counts to the group's devices, read them, record the round."""
+        counts = np.zeros(self.backend.shape, dtype=np.int64)
+        counts[mask] = signed
+        self.backend.apply_pulses(counts, self.pulse)
+        g = self.backend.read(mask)
+        self.rounds += 1
+        if self.recorder is not None:
+            Verify(step=self.rounds, g=g, counts=signed).write(self.recorder)
+        return g
+
+
+class _StepEstimate:
+    """Each device's step per pulse (siemens) in each direction, learned from what its pulses did,
+    older rounds forgotten by FORGET each time."""
+
+    def __init__(self, n_dev: int, prior: FloatArray | None):
+        # Signed response sums and pulse sums, index 0 for down, 1 for up.
+        self.resp = np.zeros((2, n_dev))
+        self.count = np.zeros((2, n_dev))
+        if prior is not None:
+            self.resp += PRIOR_PULSES * prior
+            self.count += PRIOR_PULSES
+
+    def pulses_for(self, err: FloatArray, cap: int) -> FloatArray:
+        """Pulses (1 .. cap) that would close the error err (siemens) at the estimated step of its
+        direction, else of the other direction; 1 where neither is known yet."""
+        up = err > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = self.resp / self.count  # (2, n_dev); NaN where no data
+        own = np.where(up, est[1], est[0])
+        other = np.where(up, est[0], est[1])
+        guess = np.where(own > 0, own, np.where(other > 0, other, np.nan))
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(guess), np.clip(np.rint(np.abs(err) / guess), 1, cap), 1)
+
+    def learn(self, active: BoolArray, up: BoolArray, moved: FloatArray, n: IntArray) -> None:
+        """Add a round: moved (siemens, along the pulse direction) after n pulses."""
+        direction = up.astype(np.int64)
+        for d in (0, 1):
+            upd = active & (direction == d)
+            self.resp[d, upd] = FORGET * self.resp[d, upd] + moved[upd]
+            self.count[d, upd] = FORGET * self.count[d, upd] + n[upd]
 
 
 def _mask(devices: ArrayLike | None, shape: tuple[int, int]) -> BoolArray:

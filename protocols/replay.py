@@ -7,7 +7,7 @@ the live run used; a completed run's figures therefore equal the originals.
     symmetry-point  SymmetryPointResult from the "pair" and "window" points; per-device
                     responsiveness and relaxation time, pulse and settings from the summary.
     jump-table      JumpTableResult from the traces (protocols.fitting.traces_from_run; a
-                    train run's from protocols.jumptable.recorded_trains), the table binned
+                    train run's from protocols.records.jumptable.recorded_trains), the table binned
                     again with the stored settings (summary, else the plan).
     train           one TrainingResult per algorithm: the curve from the "epoch" points, the
                     rest from the summary's "runs", else from the algorithm's checkpoint.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
-from hil.recording import Point
 from hil.store import RunInfo, RunStore
 from protocols.fitting import traces_from_run
-from protocols.jumptable import SCOPE as JUMP_SCOPE
-from protocols.jumptable import JumpTableResult, measure_jump_table, recorded_trains, table_from_reads
+from protocols.jumptable import JumpTableResult, measure_jump_table, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
+from protocols.records.jumptable import JumpPlan, recorded_trains
+from protocols.records.symmetry import Pair, Window, stack
+from protocols.records.training import Epoch
 from protocols.symmetry import SymmetryPointResult
 from protocols.training.checkpoints import restore_result
 from protocols.training.plots import plot_learning_curves
@@ -102,8 +105,8 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
     """Reads from the "pair" points, estimates from the last "window" point (arrays stored
     exactly). The read before the first pulse and each window's relaxation time are not
     recorded, so history lacks "g_start" and "window_relaxation"."""
-    pairs = list(store.points(info.id, "pair"))
-    windows = list(store.points(info.id, "window"))
+    pairs = Pair.read(store.points(info.id, Pair.KIND))
+    windows = Window.read(store.points(info.id, Window.KIND))
     summary, params = info.summary or {}, info.params
     if not windows:
         raise ValueError(
@@ -111,14 +114,14 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
             f"of {params.get('window', '?')} pairs ended: it has no estimate to plot; "
             f"`hil runs export {info.uid}` gives its reads"
         )
-    last = windows[-1].arrays
+    last = windows[-1]
     history = {
-        "g_up": _stack(pairs, "g_up"),
-        "g_down": _stack(pairs, "g_down"),
-        "window_end": np.array([p.step for p in windows], dtype=np.int64),
-        "window_mean": _stack(windows, "mean"),
-        "window_sem": _stack(windows, "sem"),
-        "window_step": _stack(windows, "step_size"),
+        "g_up": stack(pairs, "g_up"),
+        "g_down": stack(pairs, "g_down"),
+        "window_end": np.array([w.step for w in windows], dtype=np.int64),
+        "window_mean": stack(windows, "mean"),
+        "window_sem": stack(windows, "sem"),
+        "window_step": stack(windows, "step_size"),
     }
     per_device = summary.get("per_device")
     if per_device is not None:
@@ -130,8 +133,8 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
         parameters = {k: v for k, v in stored.items() if k not in _SYMMETRY_SETTINGS}
         pulse = _pulse(summary.get("pulse"))
     else:
-        responsive = np.ones_like(last["converged"])
-        relaxation = np.full(last["mean"].shape, np.nan)
+        responsive = np.ones_like(last.converged)
+        relaxation = np.full(last.mean.shape, np.nan)
         missing = [k for k in ("pulse", "max_pairs", "window") if k not in params]
         if missing:
             raise ValueError(
@@ -147,11 +150,11 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
         if per_device is None:
             note += "; responsiveness is stored only with a summary: every device is shown as responsive"
     result = SymmetryPointResult(
-        g_sym=last["mean"],
-        g_sym_std=last["sem"],
-        step=last["step_size"],
+        g_sym=last.mean,
+        g_sym_std=last.sem,
+        step=last.step_size,
         pairs_used=int(summary.get("pairs_used", len(pairs))),
-        converged=last["converged"],
+        converged=last.converged,
         responsive=responsive,
         relaxation_pairs=relaxation,
         history=history,
@@ -172,69 +175,107 @@ def _replot_symmetry(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
 # ---------------------------------------------------------------------- jump table
 def _jump_table(store: RunStore, info: RunInfo) -> tuple[JumpTableResult, str | None]:
     """Traces from traces_from_run, or for a train run (plan "trains": true) from
-    protocols.jumptable.recorded_trains (NaN where a device has no read: trains not run yet or
-    lost, as in the live result); the plan (checkpoint) gives devices, pulse and trains when the
-    params do not; binning from the summary's parameters, else `hil run jump-table`'s --bins,
-    else measure_jump_table's defaults."""
-    plan = (store.last_checkpoint(info.id, JUMP_SCOPE) or {}).get("plan")
+    protocols.records.jumptable.recorded_trains (NaN where a device has no read: trains not run
+    yet or lost, as in the live result); the plan (checkpoint) gives devices, pulse and trains;
+    binning from the summary's parameters, else `hil run jump-table`'s --bins, else
+    measure_jump_table's defaults."""
+    plan = JumpPlan.from_store(store, info.id)
     if plan is None:
         raise ValueError(f"run {info.uid} holds no jump-table plan: it is not a measure_jump_table run")
-    total = plan["n_cycles"] * (plan["n_up"] + plan["n_down"])
-    if plan.get("trains"):
-        recorded = recorded_trains(plan, store.points(info.id), f"run {info.uid}")
-        if recorded is None or recorded.trains_done == 0:
-            raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: it recorded no train")
-        n_pulses = int(recorded.reached.max())  # the furthest any device got
-        g, direction = recorded.g[: n_pulses + 1], recorded.direction[:n_pulses]
-        read_noise = recorded.read_noise
-        at, reads = recorded.resume_rows()
-        inside = at < n_pulses
-        at, reads = at[inside], reads[inside]
-        lost = f", {len(recorded.lost)} lost to an error" if recorded.lost else ""
-        done = f"{recorded.trains_done} of {recorded.n_trains} trains{lost}"
-    else:
+    reads = _recorded_reads(store, info, plan)
+    summary = info.summary or {}
+    parameters = summary.get("parameters") or _default_binning(info, plan)
+    note = None
+    if info.status != "completed" or not summary:
+        note = f"{_status(info)}: {reads.done}"
+    pulse = _pulse(summary["pulse"]) if summary.get("pulse") else plan.pulse
+    g_range = parameters["g_range_S"]
+    table = table_from_reads(
+        reads.g,
+        reads.direction,
+        reads.resumed_at,
+        reads.resume_reads,
+        n_bins=parameters["n_bins"],
+        g_range=None if g_range is None else tuple(g_range),
+        n_quantiles=parameters["n_quantiles"],
+        pulse=pulse,
+    )
+    result = JumpTableResult(
+        table=table,
+        devices=plan.pairs,
+        g=reads.g,
+        direction=reads.direction,
+        cycle=plan.cycles()[: reads.direction.size],
+        read_noise=reads.read_noise,
+        pulse=pulse,
+        parameters=parameters,
+        resumed_at=reads.resumed_at,
+        resume_reads=reads.resume_reads,
+    )
+    return result, note
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """The reads of a stored jump-table run as JumpTableResult holds them (siemens), and how far
+    the run got (for the note)."""
+
+    g: FloatArray
+    direction: IntArray
+    read_noise: FloatArray | None
+    resumed_at: IntArray
+    resume_reads: FloatArray
+    done: str
+
+
+def _recorded_reads(store: RunStore, info: RunInfo, plan: JumpPlan) -> _Reads:
+    """The reads of a pulse-by-pulse run as fitting reads them, of a train run as far as any
+    device got."""
+    if not plan.trains:
         try:
             traces = traces_from_run(store, info.id)
         except ValueError as exc:
             raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: {exc}") from exc
-        g, direction, read_noise = traces.g, traces.direction, traces.read_noise
-        at, reads = traces.resumed_at, traces.resume_reads
-        done = f"{direction.size} of {total} pulses per device"
-    summary = info.summary or {}
-    parameters = summary.get("parameters")
-    if parameters is None:
-        defaults = inspect.signature(measure_jump_table).parameters
-        n_bins = info.params.get("cli", {}).get("bins", defaults["n_bins"].default)
-        parameters = {
-            **{k: plan[k] for k in ("n_cycles", "n_up", "n_down", "noise_reads")},
-            "n_bins": n_bins,
-            "n_quantiles": defaults["n_quantiles"].default,
-            "g_range_S": defaults["g_range"].default,
-            "trains": bool(plan.get("trains", False)),
-        }
-    note = None
-    if info.status != "completed" or not summary:
-        note = f"{_status(info)}: {done}"
-    pulse = _pulse(summary.get("pulse") or plan["pulse"])
-    g_range = parameters["g_range_S"]
-    table = table_from_reads(
-        g, direction, at, reads, parameters["n_bins"], None if g_range is None else tuple(g_range),
-        parameters["n_quantiles"], pulse,
-    )  # fmt: skip
-    one_cycle = plan["n_up"] + plan["n_down"]
-    result = JumpTableResult(
-        table=table,
-        devices=np.asarray(plan["devices"], dtype=np.int64).reshape(-1, 2),
-        g=g,
-        direction=direction,
-        cycle=np.arange(direction.size, dtype=np.int64) // one_cycle,
-        read_noise=read_noise,
-        pulse=pulse,
-        parameters=parameters,
-        resumed_at=at,
-        resume_reads=reads,
+        done = f"{traces.direction.size} of {plan.n_pulses} pulses per device"
+        return _Reads(
+            g=traces.g,
+            direction=traces.direction,
+            read_noise=traces.read_noise,
+            resumed_at=traces.resumed_at,
+            resume_reads=traces.resume_reads,
+            done=done,
+        )
+    recorded = recorded_trains(plan, store.points(info.id), f"run {info.uid}")
+    if recorded is None or recorded.trains_done == 0:
+        raise ValueError(f"run {info.uid} ({info.status}) cannot be replotted yet: it recorded no train")
+    n_pulses = int(recorded.reached.max())  # the furthest any device got
+    at, reads = recorded.resume_rows()
+    inside = at < n_pulses
+    lost = f", {len(recorded.lost)} lost to an error" if recorded.lost else ""
+    return _Reads(
+        g=recorded.g[: n_pulses + 1],
+        direction=recorded.direction[:n_pulses],
+        read_noise=recorded.read_noise,
+        resumed_at=at[inside],
+        resume_reads=reads[inside],
+        done=f"{recorded.trains_done} of {recorded.n_trains} trains{lost}",
     )
-    return result, note
+
+
+def _default_binning(info: RunInfo, plan: JumpPlan) -> dict[str, Any]:
+    """The parameters of a run without a summary: its plan, `hil run jump-table`'s --bins (if
+    the CLI ran it) and measure_jump_table's defaults."""
+    defaults = inspect.signature(measure_jump_table).parameters
+    return {
+        "n_cycles": plan.n_cycles,
+        "n_up": plan.n_up,
+        "n_down": plan.n_down,
+        "noise_reads": plan.noise_reads,
+        "n_bins": info.params.get("cli", {}).get("bins", defaults["n_bins"].default),
+        "n_quantiles": defaults["n_quantiles"].default,
+        "g_range_S": defaults["g_range"].default,
+        "trains": plan.trains,
+    }
 
 
 def _replot_jump_table(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
@@ -248,11 +289,10 @@ def _training(store: RunStore, info: RunInfo) -> tuple[list[TrainingResult], str
     comes from the summary's "runs" entry of its algorithm; without one (the run did not
     complete) from the algorithm's checkpoint, labelled with the epochs it got through."""
     epochs: dict[str, dict[int, EpochRecord]] = {}
-    for p in store.points(info.id, "epoch"):
-        scalars = {k: v for k, v in p.scalars.items() if k != "algorithm"}
+    for point in Epoch.read(store.points(info.id, Epoch.KIND)):
         # A run killed between an epoch's point and its checkpoint evaluates that epoch again on
         # resume: the newer point counts.
-        epochs.setdefault(p.scalars["algorithm"], {})[int(scalars["epoch"])] = EpochRecord(**scalars)
+        epochs.setdefault(point.algorithm, {})[int(point.record.epoch)] = point.record
     summaries = {s["algorithm"]: s for s in (info.summary or {}).get("runs", [])}
     order = [*info.params.get("algorithms", []), *epochs]
     results, partial = [], []
@@ -266,9 +306,12 @@ def _training(store: RunStore, info: RunInfo) -> tuple[list[TrainingResult], str
         else:
             state = store.last_checkpoint(info.id, algorithm) or {}
             result = TrainingResult(
-                algorithm, algorithm.upper(), state.get("dataset", info.params.get("dataset", {})),
-                state.get("network", info.params.get("network", {})), state.get("parameters", {}),
-            )  # fmt: skip
+                algorithm,
+                algorithm.upper(),
+                state.get("dataset", info.params.get("dataset", {})),
+                state.get("network", info.params.get("network", {})),
+                state.get("parameters", {}),
+            )
             if state.get("stage") == "training":
                 restore_result(result, state)
             planned = result.parameters.get("epochs", "?")
@@ -302,16 +345,14 @@ PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {
 
 
 # ---------------------------------------------------------------------- helpers
-def _stack(points: list[Point], name: str) -> np.ndarray:
-    return np.array([p.arrays[name] for p in points])
-
-
 def _pulse(stored: Any) -> Pulse:
     """A Pulse from a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}."""
     if not isinstance(stored, dict):
         raise ValueError(f"the run stores no pulse (got {stored!r}); it cannot be replotted")
-    return Pulse(float(stored.get("amplitude_V", stored.get("amplitude"))),
-                 float(stored.get("width_s", stored.get("width"))))  # fmt: skip
+    return Pulse(
+        float(stored.get("amplitude_V", stored.get("amplitude"))),
+        float(stored.get("width_s", stored.get("width"))),
+    )
 
 
 def _status(info: RunInfo) -> str:
@@ -329,8 +370,7 @@ def _with_note(paths: list[Path], note: str | None) -> list[Path]:
         dpi = 100
         fig = Figure(figsize=(width / dpi, (height + NOTE_PX) / dpi), dpi=dpi)
         fig.figimage(image, xo=0, yo=0)
-        fig.text(0.01, 1 - NOTE_PX / 2 / (height + NOTE_PX), note, va="center", fontsize=9,
-                 color="tab:red")  # fmt: skip
+        fig.text(0.01, 1 - NOTE_PX / 2 / (height + NOTE_PX), note, va="center", fontsize=9, color="tab:red")
         FigureCanvasAgg(fig)
         fig.savefig(path, dpi=dpi)
     return paths

@@ -32,6 +32,7 @@ from hil.pulses import Pulse
 from hil.recording import Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
+from protocols.records.symmetry import Pair, Window
 
 BoolArray = NDArray[np.bool_]
 
@@ -146,6 +147,7 @@ def find_symmetry_point(
     max_pairs: int = 10_000,
     tolerance: float | None = None,
     window: int = 500,
+    *,
     progress: ProgressCallback | None = None,
     recorder: Recorder | None = None,
 ) -> SymmetryPointResult:
@@ -172,6 +174,20 @@ def find_symmetry_point(
     every responsive device has converged, or at max_pairs. Estimates always come from the last
     complete window.
     """
+    window, max_pairs = _checked(pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
+    search = _Search(backend, pulse, window=window, tolerance=tolerance, recorder=recorder)
+    budget = (max_pairs // window) * window  # only complete windows count
+    for pairs in range(1, budget + 1):
+        search.pair(pairs)
+        if progress is not None:
+            progress(pairs, budget)
+        if pairs % window == 0 and search.end_window(pairs):
+            break
+    return search.result(max_pairs=max_pairs, parameters={"backend": backend.describe()})
+
+
+def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int) -> tuple[int, int]:
+    """(window, max_pairs) as ints; raises if a setting cannot give an estimate."""
     if not isinstance(pulse, Pulse):
         raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
     window = positive_int(window, "window")
@@ -185,85 +201,106 @@ def find_symmetry_point(
         )
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance > 0):
         raise ValueError(f"tolerance must be a finite number of siemens > 0 or None, got {tolerance!r}")
+    return window, max_pairs
 
-    shape = backend.shape
-    up = np.ones(shape, dtype=np.int64)
-    g_start = backend.read()
-    g_up: list[FloatArray] = []
-    g_down: list[FloatArray] = []
-    windows: dict[str, list[Any]] = {"end": [], "mean": [], "sem": [], "step": [], "relaxation": []}
-    converged = np.zeros(shape, dtype=bool)
-    responsive = np.zeros(shape, dtype=bool)
 
-    relaxation = _Relaxation(shape)
-    midpoints: list[FloatArray] = []
-    budget = (max_pairs // window) * window  # only complete windows count
-    pairs = 0
-    while pairs < budget:
-        backend.apply_pulses(up, pulse)
-        g_up.append(backend.read())
-        backend.apply_pulses(-up, pulse)
-        g_down.append(backend.read())
-        pairs += 1
-        midpoints.append((g_up[-1] + g_down[-1]) / 2.0)
-        if len(midpoints) == 3:
-            relaxation.add(*midpoints)
-            midpoints.pop(0)
-        if recorder is not None:
-            recorder.record("pair", pairs, g_up=g_up[-1], g_down=g_down[-1])
-        if progress is not None:
-            progress(pairs, budget)
-        if pairs % window:
-            continue
+class _Search:
+    """The reads and window estimates of one alternating-pulse run, pair by pair."""
 
-        u = np.asarray(g_up[-window - 1 :])
-        d = np.asarray(g_down[-window - 1 :])
-        if pairs == window:  # the read before the first up pulse ends the first "down" step
-            u, d = np.concatenate([[g_start], u]), np.concatenate([[g_start], d])
-        mean, sem, tau = relaxation.window_stats((u[1:] + d[1:]) / 2.0)
+    def __init__(
+        self,
+        backend: CrossbarBackend,
+        pulse: Pulse,
+        *,
+        window: int,
+        tolerance: float | None,
+        recorder: Recorder | None,
+    ):
+        self.backend, self.pulse, self.window, self.tolerance = backend, pulse, window, tolerance
+        self.recorder = recorder
+        self.up = np.ones(backend.shape, dtype=np.int64)
+        self.g_start = backend.read()
+        self.g_up: list[FloatArray] = []
+        self.g_down: list[FloatArray] = []
+        self.windows: dict[str, list[Any]] = {"end": [], "mean": [], "sem": [], "step": [], "relaxation": []}
+        self.converged = np.zeros(backend.shape, dtype=bool)
+        self.responsive = np.zeros(backend.shape, dtype=bool)
+        self.relaxation = _Relaxation(backend.shape)
+        self.midpoints: list[FloatArray] = []
+        self.pairs = 0
+
+    def pair(self, pairs: int) -> None:
+        """Pair number `pairs`: an up pulse on every device, a read, a down pulse, a read."""
+        self.backend.apply_pulses(self.up, self.pulse)
+        self.g_up.append(self.backend.read())
+        self.backend.apply_pulses(-self.up, self.pulse)
+        self.g_down.append(self.backend.read())
+        self.pairs = pairs
+        self.midpoints.append((self.g_up[-1] + self.g_down[-1]) / 2.0)
+        if len(self.midpoints) == 3:
+            self.relaxation.add(*self.midpoints)
+            self.midpoints.pop(0)
+        if self.recorder is not None:
+            Pair(step=pairs, g_up=self.g_up[-1], g_down=self.g_down[-1]).write(self.recorder)
+
+    def end_window(self, pairs: int) -> bool:
+        """Estimate over the window ending at pair `pairs` and test convergence; True when every
+        responsive device has converged (from the second window on)."""
+        w, windows = self.window, self.windows
+        u = np.asarray(self.g_up[-w - 1 :])
+        d = np.asarray(self.g_down[-w - 1 :])
+        if pairs == w:  # the read before the first up pulse ends the first "down" step
+            u, d = np.concatenate([[self.g_start], u]), np.concatenate([[self.g_start], d])
+        mean, sem, tau = self.relaxation.window_stats((u[1:] + d[1:]) / 2.0)
         step, step_sem = _step(u[1:], d[1:], d[:-1])
-        responsive = step > RESPONSIVE_Z * step_sem
+        self.responsive = step > RESPONSIVE_Z * step_sem
         if windows["mean"]:
             change = np.abs(mean - windows["mean"][-1])
-            if tolerance is None:
-                noise = DRIFT_Z * np.hypot(sem, windows["sem"][-1])
-                limit = np.maximum(step, np.where(np.isfinite(noise), noise, 0.0))
-            else:
-                limit = np.full(shape, tolerance)
-            converged |= responsive & (change <= limit) & (tau <= window)
-        converged &= responsive
+            limit = self._drift_limit(step, sem)
+            self.converged |= self.responsive & (change <= limit) & (tau <= w)
+        self.converged &= self.responsive
         for key, value in zip(windows, (pairs, mean, sem, step, tau), strict=True):
             windows[key].append(value)
-        if recorder is not None:
-            recorder.record("window", pairs, mean=mean, sem=sem, step_size=step, converged=converged.copy())
-        if len(windows["mean"]) >= 2 and np.all(converged | ~responsive):
-            break
+        if self.recorder is not None:
+            window = Window(step=pairs, mean=mean, sem=sem, step_size=step, converged=self.converged.copy())
+            window.write(self.recorder)
+        return len(windows["mean"]) >= 2 and bool(np.all(self.converged | ~self.responsive))
 
-    history = {
-        "g_start": g_start,
-        "g_up": np.asarray(g_up),
-        "g_down": np.asarray(g_down),
-        "window_end": np.asarray(windows["end"], dtype=np.int64),
-        "window_mean": np.asarray(windows["mean"]),
-        "window_sem": np.asarray(windows["sem"]),
-        "window_step": np.asarray(windows["step"]),
-        "window_relaxation": np.asarray(windows["relaxation"]),
-    }
-    return SymmetryPointResult(
-        g_sym=windows["mean"][-1],
-        g_sym_std=windows["sem"][-1],
-        step=windows["step"][-1],
-        pairs_used=pairs,
-        converged=converged,
-        responsive=responsive,
-        relaxation_pairs=windows["relaxation"][-1],
-        history=history,
-        pulse=pulse,
-        max_pairs=max_pairs,
-        window=window,
-        tolerance=tolerance,
-        parameters={"backend": backend.describe()},
-    )
+    def _drift_limit(self, step: FloatArray, sem: FloatArray) -> FloatArray:
+        """The largest change of the windowed mean that counts as no drift (siemens)."""
+        if self.tolerance is not None:
+            return np.full(step.shape, self.tolerance)
+        noise = DRIFT_Z * np.hypot(sem, self.windows["sem"][-1])
+        return np.maximum(step, np.where(np.isfinite(noise), noise, 0.0))
+
+    def result(self, *, max_pairs: int, parameters: dict[str, Any]) -> SymmetryPointResult:
+        """The estimates of the last window and the whole read history."""
+        windows = self.windows
+        history = {
+            "g_start": self.g_start,
+            "g_up": np.asarray(self.g_up),
+            "g_down": np.asarray(self.g_down),
+            "window_end": np.asarray(windows["end"], dtype=np.int64),
+            "window_mean": np.asarray(windows["mean"]),
+            "window_sem": np.asarray(windows["sem"]),
+            "window_step": np.asarray(windows["step"]),
+            "window_relaxation": np.asarray(windows["relaxation"]),
+        }
+        return SymmetryPointResult(
+            g_sym=windows["mean"][-1],
+            g_sym_std=windows["sem"][-1],
+            step=windows["step"][-1],
+            pairs_used=self.pairs,
+            converged=self.converged,
+            responsive=self.responsive,
+            relaxation_pairs=windows["relaxation"][-1],
+            history=history,
+            pulse=self.pulse,
+            max_pairs=max_pairs,
+            window=self.window,
+            tolerance=self.tolerance,
+            parameters=parameters,
+        )
 
 
 class _Relaxation:

@@ -14,9 +14,9 @@ from hil import LimitError, Pulse
 from hil.backend import FloatArray, IntArray
 from hil.jumptable import JumpTable
 from hil.mock import IdealCrossbar
-from protocols import jumptable
 from protocols.jumptable import NoTableError, measure_jump_table
 from protocols.plots import plot_jump_table
+from protocols.records import jumptable as jump_records
 from simulators.crossbar import SimulatedCrossbar
 
 PULSE = Pulse(amplitude=5.0, width=1e-6)
@@ -201,7 +201,7 @@ def test_trains_on_the_ideal_array_read_exactly_what_pulse_by_pulse_reads(monkey
     expected = measure_jump_table(pulsed, PULSE, chosen, **settings)  # trains=None: the mock has none
     assert expected.parameters["trains"] is False and pulsed.trains == []
 
-    monkeypatch.setattr(jumptable, "MAX_TRAIN", 12)  # 30 pulses split as 12 + 12 + 6, 20 as 12 + 8
+    monkeypatch.setattr(jump_records, "MAX_TRAIN", 12)  # 30 pulses split as 12 + 12 + 6, 20 as 12 + 8
     trained = TrainSpy((3, 3), g_init=g0, g_step=STEP)
     calls: list[tuple[int, int]] = []
     result = measure_jump_table(trained, PULSE, chosen, trains=True, **settings,
