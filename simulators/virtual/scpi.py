@@ -134,7 +134,9 @@ def _match(
     return None
 
 
-Handler = Callable[[list[str], Mapping[str, int | None]], str | None]
+#: numeric suffixes of a matched header, by long node name (None: the node had none)
+Suffix = Mapping[str, int | None]
+Handler = Callable[[list[str], Suffix], str | None]
 
 
 @dataclass(frozen=True)
@@ -277,10 +279,10 @@ class ScpiEngine:
             esb = 32 if self.esr & self.ese else 0
             return str(eav | esb)
 
-        def set_ese(args: list[str], _: Mapping[str, int | None]) -> None:
+        def set_ese(args: list[str], _: Suffix) -> None:
             self.ese = integer(one_arg(args), 0, 255)
 
-        def set_sre(args: list[str], _: Mapping[str, int | None]) -> None:
+        def set_sre(args: list[str], _: Suffix) -> None:
             self.sre = integer(one_arg(args), 0, 255)
 
         def opc() -> None:
@@ -294,7 +296,7 @@ class ScpiEngine:
         self.common("*OPC", write=action(opc), query=answer(lambda: "1"))
         self.common("*WAI", write=action(lambda: None))
 
-    def error_next(self, args: list[str], _: Mapping[str, int | None]) -> str:
+    def error_next(self, args: list[str], _: Suffix) -> str:
         """Handler for SYSTem:ERRor[:NEXT]?: pop the oldest entry and format it."""
         no_args(args)
         code, message = self.errors.pop()
@@ -304,7 +306,7 @@ class ScpiEngine:
 # ---------------------------------------------------------------------------- handlers
 def action(fn: Callable[[], object]) -> Handler:
     """A handler for a command that takes no parameters."""
-    def write(args: list[str], _: Mapping[str, int | None]) -> None:
+    def write(args: list[str], _: Suffix) -> None:
         no_args(args)
         fn()
     return write
@@ -312,7 +314,7 @@ def action(fn: Callable[[], object]) -> Handler:
 
 def answer(fn: Callable[[], str]) -> Handler:
     """A handler for a query that takes no parameters."""
-    def query(args: list[str], _: Mapping[str, int | None]) -> str:
+    def query(args: list[str], _: Suffix) -> str:
         no_args(args)
         return fn()
     return query
@@ -386,6 +388,11 @@ def integer(arg: str, lo: int | None = None, hi: int | None = None) -> int:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ScpiError(-222)
     return value
+
+
+def flag(value: bool) -> str:
+    """A boolean as SCPI instruments answer it: 1 or 0."""
+    return "1" if value else "0"
 
 
 def boolean(arg: str) -> bool:
