@@ -39,8 +39,13 @@ class RelayMatrix(VirtualInstrument):
     #: an injected error replaces the reply and the command is not executed
     reject_on_injected_error = True
 
-    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 serial: str = "RM0001", firmware: str = "1.0"):
+    def __init__(
+        self,
+        chip: VirtualChip,
+        rows: Sequence[str | None] = DEFAULT_ROWS,
+        serial: str = "RM0001",
+        firmware: str = "1.0",
+    ):
         super().__init__()
         self.chip = chip
         self.rows = tuple(rows)

@@ -117,7 +117,10 @@ def _compile(spec: str) -> tuple[_Node, ...]:
 
 
 def _match(
-    nodes: tuple[_Node, ...], i: int, tokens: list[tuple[str, int | None]], j: int,
+    nodes: tuple[_Node, ...],
+    i: int,
+    tokens: list[tuple[str, int | None]],
+    j: int,
     suffix: dict[str, int | None],
 ) -> dict[str, int | None] | None:
     if i == len(nodes):
@@ -306,17 +309,21 @@ class ScpiEngine:
 # ---------------------------------------------------------------------------- handlers
 def action(fn: Callable[[], object]) -> Handler:
     """A handler for a command that takes no parameters."""
+
     def write(args: list[str], _: Suffix) -> None:
         no_args(args)
         fn()
+
     return write
 
 
 def answer(fn: Callable[[], str]) -> Handler:
     """A handler for a query that takes no parameters."""
+
     def query(args: list[str], _: Suffix) -> str:
         no_args(args)
         return fn()
+
     return query
 
 
@@ -359,7 +366,9 @@ _NUMBER_WITH_SUFFIX = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*[A-Za
 
 
 def number(
-    arg: str, lo: float | None = None, hi: float | None = None,
+    arg: str,
+    lo: float | None = None,
+    hi: float | None = None,
     keywords: Mapping[str, float] | None = None,
 ) -> float:
     """A decimal numeric parameter; `keywords` maps specs such as 'MINimum' to values.

@@ -118,7 +118,8 @@ class PinMap:
                 for c in range(cols):
                     k = r * cols + c
                     devices[(name, r, c)] = DevicePads(
-                        gate=offset + 1 + k, drain=offset + 1 + n + k, source=offset + 1 + 2 * n)
+                        gate=offset + 1 + k, drain=offset + 1 + n + k, source=offset + 1 + 2 * n
+                    )
             offset += 2 * n + 1
         return cls(devices)
 
@@ -244,8 +245,9 @@ class VirtualChip:
                 self._levels[terminal] = float(volts)
             self._check_static()
 
-    def set_drive(self, terminal: str, rate: float, peak: float, width: float,
-                  waveform: str = "PULS") -> None:
+    def set_drive(
+        self, terminal: str, rate: float, peak: float, width: float, waveform: str = "PULS"
+    ) -> None:
         """A free-running output: `rate` pulses per second of `peak` volts, `width` seconds.
 
         The pulses that accrue in wall-clock time are delivered to whatever the output is
@@ -324,8 +326,9 @@ class VirtualChip:
         roots = np.array([find(i) for i in range(len(parent))], dtype=np.int64)
         return roots, {name: int(roots[index[name]]) for name in names}
 
-    def _fixed(self, node_net: Mapping[str, int], exclude: str | None = None
-               ) -> tuple[dict[int, float], dict[int, list[str]]]:
+    def _fixed(
+        self, node_net: Mapping[str, int], exclude: str | None = None
+    ) -> tuple[dict[int, float], dict[int, list[str]]]:
         """Nets held at a potential, and which terminals hold them."""
         sources = {t: 0.0 for t in _GROUNDED} | self._levels
         fixed: dict[int, float] = {}
@@ -376,8 +379,13 @@ class VirtualChip:
         return idx, g
 
     def _current(
-        self, pad_net: np.ndarray, idx: np.ndarray, g: np.ndarray, fixed: Mapping[int, float],
-        hi: int, v_hi: float,
+        self,
+        pad_net: np.ndarray,
+        idx: np.ndarray,
+        g: np.ndarray,
+        fixed: Mapping[int, float],
+        hi: int,
+        v_hi: float,
     ) -> tuple[float, dict[int, float]]:
         """Current (A) out of the HI net with HI at v_hi, and every net's potential (V)."""
         held = {**fixed, hi: v_hi}
@@ -403,8 +411,9 @@ class VirtualChip:
         i_hi = float(np.sum(g * ((a == at_hi) * (v[a] - v[b]) + (b == at_hi) * (v[b] - v[a]))))
         return i_hi, potentials
 
-    def _shorted_smu(self, source: str, level: float, limit: float, other: float, names: list[str]
-                     ) -> SmuReading:
+    def _shorted_smu(
+        self, source: str, level: float, limit: float, other: float, names: list[str]
+    ) -> SmuReading:
         self.note(f"short circuit: SMU HI is connected to {', '.join(names)}")
         if source == "VOLT":
             diff = level - other
@@ -440,11 +449,20 @@ class VirtualChip:
             applied = self._apply(name, backend, live, sign, count, amplitude, width)
             for k in mine:
                 _, r, c = self.pins.keys[k]
-                self.pulse_log.append(PulseRecord(
-                    terminal, name, r, c, sign * count, amplitude, width, applied and k in live))
+                self.pulse_log.append(
+                    PulseRecord(terminal, name, r, c, sign * count, amplitude, width, applied and k in live)
+                )
 
-    def _apply(self, name: str, backend: CrossbarBackend, devices: list[int], sign: int, count: int,
-               amplitude: float, width: float) -> bool:
+    def _apply(
+        self,
+        name: str,
+        backend: CrossbarBackend,
+        devices: list[int],
+        sign: int,
+        count: int,
+        amplitude: float,
+        width: float,
+    ) -> bool:
         if not devices:
             return False
         try:
@@ -503,8 +521,10 @@ class VirtualChip:
             name = self.pins.keys[k][0]
             limit = self.arrays[name].limits.max_read_voltage
             if abs(vds) > limit * (1 + 1e-9):
-                self.note(f"read bias {vds:.4g} V across device {self.pins.keys[k]} exceeds "
-                           f"max_read_voltage {limit:g} V")
+                self.note(
+                    f"read bias {vds:.4g} V across device {self.pins.keys[k]} exceeds "
+                    f"max_read_voltage {limit:g} V"
+                )
 
     def describe(self) -> dict[str, object]:
         """JSON-ready description: arrays, backends and the pin map."""
