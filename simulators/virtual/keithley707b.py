@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from simulators.virtual.scpi import ErrorQueue
-from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.switching import SwitchMatrix
 from simulators.virtual.timing import SETTLE_707B
 from simulators.virtual.tsp import TspError, TspRuntime
 from simulators.virtual.wiring import DEFAULT_ROWS, VirtualChip
@@ -124,25 +124,20 @@ class _Scan:
         )
 
 
-class Keithley707B(VirtualInstrument):
+class Keithley707B(SwitchMatrix):
     """TSP switch matrix; every change of the closed set is pushed to the chip at once."""
 
     kind = "keithley707b"
     queue_injected_first = True
+    settle = SETTLE_707B  # waitcomplete() waits for it
+    serial, firmware = "04440707", "01.60a"
 
     def __init__(
-        self,
-        chip: VirtualChip,
-        rows: Sequence[str | None] = DEFAULT_ROWS,
-        serial: str = "04440707",
-        firmware: str = "01.60a",
-        slots: int | None = None,
+        self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS, slots: int | None = None
     ):
-        super().__init__()
         if len(rows) > len(ROW_LETTERS):
             raise ValueError(f"the 707B has 8 rows (A..H); got {len(rows)} row assignments")
-        self.chip = chip
-        self.rows = tuple(rows)
+        super().__init__(chip, rows)
         # A chip with more pads than six cards reach keeps the rest off this matrix (route it
         # with the relay board); a bench file that needs them fails its driver's reach check.
         needed = min(-(-chip.pins.n_pads // COLUMNS_PER_SLOT), MAX_SLOTS)
@@ -152,9 +147,7 @@ class Keithley707B(VirtualInstrument):
             )
         #: cards fitted, in slots 1..slots (default: as many as the chip's pads need, at most 6)
         self.slots = needed if slots is None else slots
-        self.serial, self.firmware = serial, firmware
         self.errors = ErrorQueue(capacity=100)
-        self.closed: set[Crosspoint] = set()
         self.patterns: dict[str, frozenset[Crosspoint]] = {}  # channel.pattern.setimage names
         self.scan = _Scan()
         self.digio_modes = dict.fromkeys(range(1, DIGITAL_LINES + 1), 0)  # digio.TRIG_BYPASS
@@ -337,17 +330,14 @@ class Keithley707B(VirtualInstrument):
         if slot > self.slots:
             raise _param_error(f"slot {slot} is empty ('{text}')")
 
-    def _apply(self, closed: set[Crosspoint]) -> None:
-        if closed != self.closed:  # the relays move together and settle (waitcomplete() waits)
-            self.clock.spend(SETTLE_707B)
-        self.closed = closed
+    def _crosspoints(self, closed: set[Crosspoint]) -> list[tuple[str, int | str]]:
         pairs = []
         for slot, row, column in closed:
             spare = row >= len(self.rows) or self.rows[row] is None
             node = f"707B.row{ROW_LETTERS[row]}" if spare else self.rows[row]
             pad = (slot - 1) * COLUMNS_PER_SLOT + column
             pairs.append((node, pad if pad <= self.chip.pins.n_pads else f"707B.col{pad}"))
-        self.chip.set_crosspoints(self.kind, pairs)
+        return pairs
 
     # ------------------------------------------------------------------ TSP functions
     def _close(self, channel_list: object = None) -> tuple[object, ...]:
