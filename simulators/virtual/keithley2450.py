@@ -184,10 +184,11 @@ class _State:
     )
     sense: str = "CURR"
     senses: dict[str, _SenseSettings] = field(
-        default_factory=lambda: (
-            {f: _SenseSettings(range=_RANGES[f][0]) for f in ("VOLT", "CURR")}
-            | {"RES": _SenseSettings(range=2e5)}
-        )
+        default_factory=lambda: {
+            "VOLT": _SenseSettings(range=0.02),
+            "CURR": _SenseSettings(range=1e-8),
+            "RES": _SenseSettings(range=2e5),
+        }
     )
     count: int = 1
     output: bool = False
@@ -666,7 +667,7 @@ class Keithley2450(VirtualInstrument):
         levels = self._source_list(function)
         start = scpi.integer(args[0], 1, len(levels))
         if len(args) > 1:
-            scpi.number(args[1], 0, 1e4)  # delay, seconds; readings take no time here
+            scpi.number(args[1], 0, 1e4)  # delay, seconds: checked, not modelled (docs/virtual-timing.md)
         # count 0 (run until aborted) is not simulated: a reading never ends otherwise
         repeats = scpi.integer(args[2], 1, MAX_COUNT) if len(args) > 2 else 1
         abort = scpi.boolean(args[3]) if len(args) > 3 else True
