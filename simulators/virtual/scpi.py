@@ -137,6 +137,17 @@ def _match(
     return None
 
 
+def _tokens(header: str) -> list[tuple[str, int | None]]:
+    """('SOUR', 2), ('FUNC', None) for 'SOUR2:FUNC' (a leading ':' is ignored)."""
+    tokens = []
+    for raw in header.lstrip(":").split(":"):
+        m = _TOKEN.fullmatch(raw)
+        if m is None:
+            raise ScpiError(-113)
+        tokens.append((m.group(1).upper(), int(m.group(2)) if m.group(2) else None))
+    return tokens
+
+
 #: numeric suffixes of a matched header, by long node name (None: the node had none)
 Suffix = Mapping[str, int | None]
 Handler = Callable[[list[str], Suffix], str | None]
@@ -144,6 +155,7 @@ Handler = Callable[[list[str], Suffix], str | None]
 
 @dataclass(frozen=True)
 class _Command:
+    spec: str
     nodes: tuple[_Node, ...]
     write: Handler | None
     query: Handler | None
@@ -192,7 +204,12 @@ class ScpiEngine:
     # ------------------------------------------------------------------ registration
     def command(self, spec: str, *, write: Handler | None = None, query: Handler | None = None) -> None:
         """Register a header; `write` handles the command form, `query` the '?' form."""
-        self._commands.append(_Command(_compile(spec), write, query))
+        self._commands.append(_Command(spec, _compile(spec), write, query))
+
+    @property
+    def specs(self) -> list[str]:
+        """Every registered header spec, in registration order."""
+        return [cmd.spec for cmd in self._commands]
 
     def common(self, name: str, *, write: Handler | None = None, query: Handler | None = None) -> None:
         """Register (or replace) a common command such as '*IDN' or '*RST'."""
@@ -249,14 +266,8 @@ class ScpiEngine:
             if handler is None:
                 raise ScpiError(-113)
             return handler(args, {}), path
-        absolute = header.startswith(":")
-        tokens = []
-        for raw in header.lstrip(":").split(":"):
-            m = _TOKEN.fullmatch(raw)
-            if m is None:
-                raise ScpiError(-113)
-            tokens.append((m.group(1).upper(), int(m.group(2)) if m.group(2) else None))
-        full = tokens if absolute else [*path, *tokens]
+        tokens = _tokens(header)
+        full = tokens if header.startswith(":") else [*path, *tokens]
         for cmd in self._commands:
             suffix = _match(cmd.nodes, 0, full, 0, {})
             if suffix is None:
@@ -266,6 +277,13 @@ class ScpiEngine:
                 raise ScpiError(-113)
             return handler(args, suffix), full[:-1]
         raise ScpiError(-113)
+
+    def resolve(self, header: str) -> list[str]:
+        """The specs of every registered command a header (as on the wire, without '?' and
+        parameters, taken as absolute) matches; the engine runs the first. An instrument whose
+        headers each match one spec behaves the same whatever order its table registers them in."""
+        tokens = _tokens(header)
+        return [cmd.spec for cmd in self._commands if _match(cmd.nodes, 0, tokens, 0, {}) is not None]
 
     # ------------------------------------------------------------------ IEEE 488.2 built-ins
     def _register_builtins(self) -> None:
