@@ -263,6 +263,7 @@ def _bounded(lo: float, hi: float) -> Callable[[str], float]:
 
 
 _SOURCE = "[:SOURce#]"
+_TRIGGER_SOURCES = {"IMMediate": "IMM", "EXTernal": "EXT", "TIMer": "TIM", "BUS": "BUS"}
 # Settings stored as sent: header, _Channel field, parser, reply format.
 _STORED: tuple[tuple[str, str, Callable[[str], object], Callable[..., str]], ...] = (
     (f"{_SOURCE}:FUNCtion:PULSe:HOLD", "hold", _keyword({"WIDTh": "WIDT", "DCYCle": "DCYC"}), str),
@@ -278,12 +279,7 @@ _STORED: tuple[tuple[str, str, Callable[[str], object], Callable[..., str]], ...
     ("OUTPut#[:STATe]", "output", scpi.boolean, flag),
     ("OUTPut#:LOAD", "load", _load, lambda load: fmt(HIGH_Z if math.isinf(load) else load)),
     ("OUTPut#:POLarity", "polarity", _keyword({"NORMal": "NORM", "INVerted": "INV"}), str),
-    (
-        "TRIGger#:SOURce",
-        "trigger",
-        _keyword({"IMMediate": "IMM", "EXTernal": "EXT", "TIMer": "TIM", "BUS": "BUS"}),
-        str,
-    ),
+    ("TRIGger#:SOURce", "trigger", _keyword(_TRIGGER_SOURCES), str),
     ("TRIGger#:TIMer", "timer", _bounded(1e-6, 8000), fmt),
 )
 
