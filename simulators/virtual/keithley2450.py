@@ -67,8 +67,22 @@ class _Source:
 
 
 _SOURCES = {
-    "VOLT": _Source("VOLTage", "ILIMit", 210.0, 1e-9, 1.05, "VoltCustomSweepList"),
-    "CURR": _Source("CURRent", "VLIMit", 1.05, 0.02, 210.0, "CurrCustomSweepList"),
+    "VOLT": _Source(
+        node="VOLTage",
+        limit_node="ILIMit",
+        top=210.0,
+        limit_lo=1e-9,
+        limit_hi=1.05,
+        configuration_list="VoltCustomSweepList",
+    ),
+    "CURR": _Source(
+        node="CURRent",
+        limit_node="VLIMit",
+        top=1.05,
+        limit_lo=0.02,
+        limit_hi=210.0,
+        configuration_list="CurrCustomSweepList",
+    ),
 }
 _SOURCE_FUNCS = {source.node: name for name, source in _SOURCES.items()}
 # Sense function -> header node, the :SENSe:FUNCtion? reply, and the value a reading reports.

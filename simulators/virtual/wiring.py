@@ -180,6 +180,29 @@ class PulseRecord:
     applied: bool
 
 
+def _operating_point(source: str, level: float, limit: float, slope: float, offset: float) -> SmuReading:
+    """Where a source with a compliance limit settles on the load line I = slope * V + offset
+    (amperes, volts). source "VOLT": `level` volts, current limit `limit` amperes; "CURR":
+    `level` amperes, voltage limit `limit` volts. At the limit the source gives way: the other
+    quantity sits at the limit and the reading is flagged limited."""
+    limited = False
+    if source == "VOLT":
+        volts, amps = level, slope * level + offset
+        if abs(amps) > limit:
+            limited = True
+            amps = math.copysign(limit, amps)
+            volts = (amps - offset) / slope if slope > 0 else level
+        return SmuReading(volts, amps, limited)
+    if slope > 0:
+        volts = (level - offset) / slope
+    else:  # open circuit: the source drives to its voltage limit unless asked for 0 A
+        volts = math.copysign(limit, level - offset) if level != offset else 0.0
+    if abs(volts) > limit:
+        limited = True
+        volts = math.copysign(limit, volts)
+    return SmuReading(volts, slope * volts + offset, limited)
+
+
 @dataclass
 class _FreeRun:
     rate: float  # pulses per second
@@ -281,27 +304,12 @@ class VirtualChip:
             if hi in fixed:
                 return self._shorted_smu(source, level, limit, fixed[hi], names[hi])
             active, g = self._conducting(pad_net, {*fixed, hi})
-            currents = [self._current(pad_net, active, g, fixed, hi, v)[0] for v in (1.0, 0.0)]
+            currents = [self._current(pad_net, active, g, fixed, hi=hi, v_hi=v)[0] for v in (1.0, 0.0)]
             slope, offset = currents[0] - currents[1], currents[1]  # I = slope * V + offset
-            limited = False
-            if source == "VOLT":
-                volts, amps = level, slope * level + offset
-                if abs(amps) > limit:
-                    limited = True
-                    amps = math.copysign(limit, amps)
-                    volts = (amps - offset) / slope if slope > 0 else level
-            else:
-                if slope > 0:
-                    volts = (level - offset) / slope
-                else:  # open circuit: the source drives to its voltage limit unless asked for 0 A
-                    volts = math.copysign(limit, level - offset) if level != offset else 0.0
-                if abs(volts) > limit:
-                    limited = True
-                    volts = math.copysign(limit, volts)
-                amps = slope * volts + offset
-            _, potentials = self._current(pad_net, active, g, fixed, hi, volts)
+            reading = _operating_point(source, level, limit, slope, offset)
+            _, potentials = self._current(pad_net, active, g, fixed, hi=hi, v_hi=reading.voltage)
             self._check_read_bias(pad_net, active, potentials)
-            return SmuReading(volts, amps, limited)
+            return reading
 
     # ------------------------------------------------------------------ nets
     def _nets(self) -> tuple[np.ndarray, dict[str, int]]:
@@ -384,6 +392,7 @@ class VirtualChip:
         idx: np.ndarray,
         g: np.ndarray,
         fixed: Mapping[int, float],
+        *,
         hi: int,
         v_hi: float,
     ) -> tuple[float, dict[int, float]]:
@@ -446,18 +455,29 @@ class VirtualChip:
             if not mine:
                 continue
             live = [k for k in mine if self.pins.keys[k] not in self.stuck]
-            applied = self._apply(name, backend, live, sign, count, amplitude, width)
+            applied = self._apply(
+                name, backend, live, sign=sign, count=count, amplitude=amplitude, width=width
+            )
             for k in mine:
                 _, r, c = self.pins.keys[k]
-                self.pulse_log.append(
-                    PulseRecord(terminal, name, r, c, sign * count, amplitude, width, applied and k in live)
+                record = PulseRecord(
+                    terminal=terminal,
+                    array=name,
+                    row=r,
+                    col=c,
+                    count=sign * count,
+                    amplitude=amplitude,
+                    width=width,
+                    applied=applied and k in live,
                 )
+                self.pulse_log.append(record)
 
     def _apply(
         self,
         name: str,
         backend: CrossbarBackend,
         devices: list[int],
+        *,
         sign: int,
         count: int,
         amplitude: float,
