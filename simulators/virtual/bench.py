@@ -53,9 +53,14 @@ class VirtualBench:
     `smu.force_compliance` and `chip.stuck`.
     """
 
-    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 matrix_slots: int | None = None, smu_to_pulser: int | None = None,
-                 smu_to_switch: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        chip: VirtualChip,
+        rows: Sequence[str | None] = DEFAULT_ROWS,
+        matrix_slots: int | None = None,
+        smu_to_pulser: int | None = None,
+        smu_to_switch: tuple[int, int] | None = None,
+    ):
         self.chip = chip
         self.rows = tuple(rows)
         self.smu = Keithley2450(chip)
@@ -98,8 +103,13 @@ class VirtualBench:
         slots = None
         if matrix is not None and matrix.driver == "keithley707b":
             slots = matrix.options.get("slots")
-        return cls(chip, rows_from_wiring(config.wiring), matrix_slots=slots,
-                   smu_to_pulser=config.smu_to_pulser, smu_to_switch=config.smu_to_switch)
+        return cls(
+            chip,
+            rows_from_wiring(config.wiring),
+            matrix_slots=slots,
+            smu_to_pulser=config.smu_to_pulser,
+            smu_to_switch=config.smu_to_switch,
+        )
 
     @property
     def instruments(self) -> dict[str, VirtualInstrument]:
@@ -162,8 +172,10 @@ class VirtualBench:
     @property
     def addresses(self) -> dict[str, str]:
         """VISA resource names (pyvisa-py: TCPIP SOCKET) and the relay matrix's pyserial URL."""
-        out = {name: f"TCPIP0::127.0.0.1::{self.port(name)}::SOCKET"
-               for name in ("smu", "pulse_generator", "switch_matrix")}
+        out = {
+            name: f"TCPIP0::127.0.0.1::{self.port(name)}::SOCKET"
+            for name in ("smu", "pulse_generator", "switch_matrix")
+        }
         out["relay_matrix"] = f"socket://127.0.0.1:{self.port('relay_matrix')}"
         return out
 
@@ -200,7 +212,7 @@ class VirtualBench:
         ranges = {tuple(b.conductance_range) for b in self.chip.arrays.values()}
         if len(ranges) != 1:
             raise ValueError(f"the chip's arrays have different conductance ranges: {sorted(ranges)}")
-        (g_min, g_max), = ranges
+        ((g_min, g_max),) = ranges
         return float(g_min), float(g_max)
 
     def describe(self) -> dict[str, object]:

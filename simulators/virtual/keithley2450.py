@@ -17,23 +17,12 @@ import math
 import re
 import statistics
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
-from simulators.virtual.scpi import (
-    ScpiEngine,
-    ScpiError,
-    action,
-    answer,
-    arg_count,
-    boolean,
-    choice,
-    integer,
-    no_args,
-    number,
-    one_arg,
-    string,
-)
+from simulators.virtual import scpi
+from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, arg_count, flag
 from simulators.virtual.server import VirtualInstrument
 from simulators.virtual.wiring import SMU_HI, SmuReading, VirtualChip
 
@@ -43,7 +32,6 @@ LINE_FREQUENCY = 60.0  # hertz; an NPLC of integration lasts NPLC / LINE_FREQUEN
 # :SOURce:LIST:<function> takes up to 100 values per command, 2500 in all (reference manual,
 # :SOURce[1]:LIST:<function> and :APPend).
 LIST_CHUNK, LIST_TOTAL = 100, 2500
-_LIST_NAMES = {"VOLT": "VoltCustomSweepList", "CURR": "CurrCustomSweepList"}
 
 # Rear-panel digital I/O lines, and the most blocks a trigger model holds (reference manual,
 # "Digital I/O" and :TRIGger:BLOCk commands).
@@ -51,6 +39,9 @@ DIGITAL_LINES = 6
 MAX_BLOCKS = 63
 # A trigger model that has not ended after this many block steps is taken as an endless loop.
 MAX_MODEL_STEPS = 10_000_000
+MAX_COUNT = 268_435_455  # the largest repeat or reading count the 2450 takes
+MAX_BUFFER = 11_000_000  # readings a buffer holds at most
+DEFAULT_BUFFER = "defbuffer1"
 
 # Buffer status bits (2450 reference manual, bufferVar.statuses / .sourcestatuses).
 STAT_TERMINAL = 8  # measure terminal: front is 1
@@ -58,16 +49,55 @@ SOURCE_STAT_LIMIT = 32  # source level was limited (compliance)
 SOURCE_STAT_READBACK = 8
 SOURCE_STAT_OUTPUT = 128
 
-_SOURCE_FUNCS = {"VOLTage": "VOLT", "CURRent": "CURR"}
+
+@dataclass(frozen=True)
+class _Source:
+    """What differs between the voltage and the current source (reference manual, :SOURce)."""
+
+    node: str  # header node of the function
+    limit_node: str  # the limit on the other quantity: a voltage source limits the current
+    top: float  # largest |level|
+    limit_lo: float
+    limit_hi: float
+    configuration_list: str  # name of the list :SOURce:LIST:<function> fills
+
+    def measured(self, reading: SmuReading) -> float:
+        """The sourced quantity as read back."""
+        return reading.voltage if self.node == "VOLTage" else reading.current
+
+
+_SOURCES = {
+    "VOLT": _Source(
+        node="VOLTage",
+        limit_node="ILIMit",
+        top=210.0,
+        limit_lo=1e-9,
+        limit_hi=1.05,
+        configuration_list="VoltCustomSweepList",
+    ),
+    "CURR": _Source(
+        node="CURRent",
+        limit_node="VLIMit",
+        top=1.05,
+        limit_lo=0.02,
+        limit_hi=210.0,
+        configuration_list="CurrCustomSweepList",
+    ),
+}
+_SOURCE_FUNCS = {source.node: name for name, source in _SOURCES.items()}
+# Sense function -> header node, the :SENSe:FUNCtion? reply, and the value a reading reports.
 _SENSE_FUNCS = {"VOLT": "VOLTage[:DC]", "CURR": "CURRent[:DC]", "RES": "RESistance"}
 _SENSE_NAMES = {"VOLT": '"VOLT:DC"', "CURR": '"CURR:DC"', "RES": '"RES"'}
+_SENSE_VALUE: dict[str, Callable[[SmuReading], float]] = {
+    "VOLT": lambda r: r.voltage,
+    "CURR": lambda r: r.current,
+    "RES": lambda r: r.voltage / r.current if r.current else OVERFLOW,
+}
 _RANGES = {
     "VOLT": (0.02, 0.2, 2.0, 20.0, 200.0),
     "CURR": (10e-9, 100e-9, 1e-6, 10e-6, 100e-6, 1e-3, 10e-3, 100e-3, 1.0),
     "RES": (20.0, 200.0, 2e3, 20e3, 200e3, 2e6, 20e6, 200e6),
 }
-_ELEMENTS = {"READing": "READ", "SOURce": "SOUR", "RELative": "REL", "STATus": "STAT",
-             "SOURSTATus": "SOURSTAT"}
 
 
 def fmt(value: float) -> str:
@@ -86,6 +116,16 @@ class Reading:
     source_status: int
 
 
+# Buffer elements of :READ?, :FETCh? and :TRACe:DATA?, and how each shows a reading.
+_ELEMENTS: dict[str, Callable[[Reading], str]] = {
+    "READing": lambda r: fmt(r.value),
+    "SOURce": lambda r: fmt(r.source),
+    "RELative": lambda r: fmt(r.relative),
+    "STATus": lambda r: str(r.status),
+    "SOURSTATus": lambda r: str(r.source_status),
+}
+
+
 @dataclass
 class Buffer:
     capacity: int
@@ -97,48 +137,161 @@ class Buffer:
         self.readings.append(reading)
 
 
-def _per_line(value: object) -> dict:
-    return dict.fromkeys(range(1, DIGITAL_LINES + 1), value)
+@dataclass
+class _SourceSettings:
+    """One source function's settings; `limit` is its ILIMit (voltage) or VLIMit (current)."""
+
+    limit: float
+    range: float
+    level: float = 0.0
+    auto_range: bool = True
+    delay: float = 0.0
+    delay_auto: bool = True
+    readback: bool = True
+    off_mode: str = "NORM"  # :OUTPut:<function>:SMODe
+
+
+@dataclass
+class _SenseSettings:
+    """One measure function's settings."""
+
+    range: float
+    auto_range: bool = True
+    nplc: float = 1.0
+    azero: bool = True
+    rsense: bool = False
+    average: bool = False
+    average_control: str = "REP"
+    average_count: int = 10
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    """A sweep :INITiate runs: source `function` through `levels`, `repeats` times."""
+
+    function: str
+    levels: list[float]
+    repeats: int
+    buffer: str
+    abort_on_limit: bool
+
+
+@dataclass
+class _Line:
+    """A digital I/O line: mode "DIG"/"TRIG", direction "IN"/"OUT"/"OPEN", and as a trigger
+    output its stimulus (notify event number, 0 = none), logic and pulse width (s)."""
+
+    mode: tuple[str, str] = ("DIG", "IN")
+    stimulus: int = 0
+    logic: str = "NEG"
+    pulse: float = 10e-6
 
 
 @dataclass
 class _State:
     source: str = "VOLT"
-    level: dict[str, float] = field(default_factory=lambda: {"VOLT": 0.0, "CURR": 0.0})
-    ilim: float = 105e-6
-    vlim: float = 21.0
-    source_range: dict[str, float] = field(default_factory=lambda: {"VOLT": 0.02, "CURR": 1e-8})
-    source_auto: dict[str, bool] = field(default_factory=lambda: {"VOLT": True, "CURR": True})
-    delay: dict[str, float] = field(default_factory=lambda: {"VOLT": 0.0, "CURR": 0.0})
-    delay_auto: dict[str, bool] = field(default_factory=lambda: {"VOLT": True, "CURR": True})
-    readback: dict[str, bool] = field(default_factory=lambda: {"VOLT": True, "CURR": True})
-    off_mode: dict[str, str] = field(default_factory=lambda: {"VOLT": "NORM", "CURR": "NORM"})
+    sources: dict[str, _SourceSettings] = field(
+        default_factory=lambda: {
+            "VOLT": _SourceSettings(limit=105e-6, range=0.02),
+            "CURR": _SourceSettings(limit=21.0, range=1e-8),
+        }
+    )
     sense: str = "CURR"
-    sense_range: dict[str, float] = field(default_factory=lambda: {"VOLT": 0.02, "CURR": 1e-8, "RES": 2e5})
-    sense_auto: dict[str, bool] = field(default_factory=lambda: {"VOLT": True, "CURR": True, "RES": True})
-    nplc: dict[str, float] = field(default_factory=lambda: {"VOLT": 1.0, "CURR": 1.0, "RES": 1.0})
-    azero: dict[str, bool] = field(default_factory=lambda: {"VOLT": True, "CURR": True, "RES": True})
-    rsense: dict[str, bool] = field(default_factory=lambda: {"VOLT": False, "CURR": False, "RES": False})
-    average: dict[str, tuple[bool, str, int]] = field(
-        default_factory=lambda: {f: (False, "REP", 10) for f in ("VOLT", "CURR", "RES")})
+    senses: dict[str, _SenseSettings] = field(
+        default_factory=lambda: {
+            "VOLT": _SenseSettings(range=0.02),
+            "CURR": _SenseSettings(range=1e-8),
+            "RES": _SenseSettings(range=2e5),
+        }
+    )
     count: int = 1
     output: bool = False
     terminals: str = "FRON"
     precision: int = 0
     tripped: bool = False
-    sweep: tuple[str, list[float], int, str, bool] | None = None  # func, levels, count, buffer, abort
+    sweep: _Sweep | None = None
     # :SOURce:LIST:<function> values, the configuration lists VoltCustomSweepList / CurrCustomSweepList
     lists: dict[str, list[float]] = field(default_factory=dict)
     # A trigger model built block by block after :TRIGger:LOAD "Empty" (None: none loaded);
     # block number -> (kind, arguments).
-    blocks: dict[int, tuple] | None = None
-    # Digital I/O lines 1-6: (mode "DIG"/"TRIG", direction "IN"/"OUT"/"OPEN"), and for trigger
-    # outputs the stimulus (notify event number, 0 = none), logic and pulse width in seconds.
-    line_mode: dict[int, tuple[str, str]] = field(default_factory=lambda: _per_line(("DIG", "IN")))
-    line_stimulus: dict[int, int] = field(default_factory=lambda: _per_line(0))
-    line_logic: dict[int, str] = field(default_factory=lambda: _per_line("NEG"))
-    line_pulse: dict[int, float] = field(
-        default_factory=lambda: _per_line(10e-6))
+    blocks: dict[int, tuple[str, tuple]] | None = None
+    lines: dict[int, _Line] = field(default_factory=lambda: {n: _Line() for n in range(1, DIGITAL_LINES + 1)})
+
+
+_AVERAGE_CONTROLS = {"REPeat": "REP", "MOVing": "MOV"}
+# One-parameter settings of each measure function, below [:SENSe#]:<function>: header node,
+# _SenseSettings field, parser, reply format.
+_SENSE_SETTINGS: tuple[tuple[str, str, Callable[[str], object], Callable[..., str]], ...] = (
+    ("RANGe:AUTO", "auto_range", scpi.boolean, flag),
+    ("NPLCycles", "nplc", lambda a: scpi.number(a, 0.01, 10), fmt),
+    ("AZERo[:STATe]", "azero", scpi.boolean, flag),
+    ("RSENse", "rsense", scpi.boolean, flag),
+    ("AVERage[:STATe]", "average", scpi.boolean, flag),
+    ("AVERage:TCONtrol", "average_control", lambda a: scpi.choice(a, _AVERAGE_CONTROLS), str),
+    ("AVERage:COUNt", "average_count", lambda a: scpi.integer(a, 1, 100), str),
+)
+_OFF_MODES = {"NORMal": "NORM", "HIMPedance": "HIMP", "ZERO": "ZERO", "GUARd": "GUAR"}
+
+
+def _channel_one(sfx: Suffix) -> None:
+    """The 2450 has one channel: :SOURce, :SENSe and :OUTPut take no suffix or 1."""
+    for node in ("SOURCE", "SENSE", "OUTPUT"):
+        if sfx.get(node) not in (None, 1):
+            raise ScpiError(-114)
+
+
+def _pick_range(function: str, value: float) -> float:
+    """The smallest range of `function` that holds |value|."""
+    for r in _RANGES[function]:
+        if abs(value) <= r * (1 + 1e-9):
+            return r
+    raise ScpiError(-222)
+
+
+def _buffer_name(args: list[str], most: int = 1) -> str:
+    arg_count(args, 0, most)
+    return scpi.string(args[0]) if args else DEFAULT_BUFFER
+
+
+def _one(parse: Callable[[str], object]) -> Callable[[list[str]], tuple]:
+    """Block arguments of exactly one parameter."""
+
+    def read(args: list[str]) -> tuple:
+        arg_count(args, 1, 1)
+        return (parse(args[0]),)
+
+    return read
+
+
+def _counter_block(args: list[str]) -> tuple[int, int]:
+    arg_count(args, 2, 2)
+    return scpi.integer(args[0], 1, MAX_COUNT), scpi.integer(args[1], 1, MAX_BLOCKS)
+
+
+def _stimulus(arg: str) -> int:
+    """A trigger output's stimulus: NONE -> 0, NOTify<n> -> n."""
+    text = arg.strip().upper()
+    notify = re.fullmatch(r"NOT(?:IFY)?(\d+)", text)
+    if text == "NONE":
+        return 0
+    if notify is not None:
+        return scpi.integer(notify.group(1), 1, 8)
+    raise ScpiError(-224, "only NONE and NOTify<n> stimuli are simulated")
+
+
+def _statistic(values: list[float], fn: Callable[[list[float]], float]) -> str:
+    if not values:
+        raise ScpiError(-230, "the reading buffer is empty")
+    return fmt(fn(values))
+
+
+_STATISTICS: dict[str, Callable[[list[float]], float]] = {
+    "AVERage": statistics.fmean,
+    "MAXimum": max,
+    "MINimum": min,
+    "PK2Pk": lambda v: max(v) - min(v),
+    "STDDev": lambda v: statistics.stdev(v) if len(v) > 1 else 0.0,
+}
 
 
 class Keithley2450(VirtualInstrument):
@@ -158,6 +311,15 @@ class Keithley2450(VirtualInstrument):
         self.state = _State()
         self.buffers: dict[str, Buffer] = {}
         self._epoch = 0.0  # clock.elapsed at the last reset: readings' RELative times count from it
+        # What each kind of trigger-model block does when the model reaches it (the counter
+        # block, which moves the model, is run by _run_model itself).
+        self._block_actions: dict[str, Callable[..., None]] = {
+            "clear": lambda buffer: self._buffer(buffer).readings.clear(),
+            "notify": self._notify,
+            "delay": self.clock.spend,
+            "measure": self._acquire,
+            "source": self._source_block,
+        }
         self._register()
         self._reset()
 
@@ -172,7 +334,7 @@ class Keithley2450(VirtualInstrument):
     # ------------------------------------------------------------------ state changes
     def _reset(self) -> None:
         self.state = _State()
-        self.buffers = {"defbuffer1": Buffer(100_000), "defbuffer2": Buffer(10)}
+        self.buffers = {DEFAULT_BUFFER: Buffer(100_000), "defbuffer2": Buffer(10)}
         self._epoch = self.clock.elapsed
         self._sync()
 
@@ -180,44 +342,48 @@ class Keithley2450(VirtualInstrument):
         """Tell the chip what HI holds when no reading is running (for stress checks)."""
         s = self.state
         if s.output and s.source == "VOLT":
-            self.chip.set_level(SMU_HI, s.level["VOLT"])
-        elif not s.output and s.off_mode[s.source] != "HIMP":
+            self.chip.set_level(SMU_HI, s.sources["VOLT"].level)
+        elif not s.output and s.sources[s.source].off_mode != "HIMP":
             self.chip.set_level(SMU_HI, 0.0)  # NORMal off state: 0 V source
         else:
             self.chip.set_level(SMU_HI, None)
 
-    def _measure(self) -> Reading:
+    # ------------------------------------------------------------------ readings
+    def _solve(self) -> SmuReading:
+        """What HI sees for the output state, with the compliance fault applied."""
         s = self.state
+        source = s.sources[s.source]
         if s.output:
-            limit = s.ilim if s.source == "VOLT" else s.vlim
-            r = self.chip.measure_smu(s.source, s.level[s.source], limit)
-        elif s.off_mode[s.source] == "HIMP":
+            r = self.chip.measure_smu(s.source, source.level, source.limit)
+        elif source.off_mode == "HIMP":
             r = SmuReading(0.0, 0.0, False)  # output relay open
         else:
-            r = self.chip.measure_smu("VOLT", 0.0, s.ilim)
-        if self.force_compliance:
-            if s.source == "VOLT":
-                r = SmuReading(r.voltage, math.copysign(s.ilim, r.voltage or 1.0), True)
-            else:
-                r = SmuReading(math.copysign(s.vlim, r.current or 1.0), r.current, True)
+            r = self.chip.measure_smu("VOLT", 0.0, s.sources["VOLT"].limit)
+        if not self.force_compliance:
+            return r
+        if s.source == "VOLT":
+            return SmuReading(r.voltage, math.copysign(source.limit, r.voltage or 1.0), True)
+        return SmuReading(math.copysign(source.limit, r.current or 1.0), r.current, True)
+
+    def _measure(self) -> Reading:
+        s = self.state
+        source, sense = s.sources[s.source], s.senses[s.sense]
+        r = self._solve()
         s.tripped = r.limited
-        if s.sense == "CURR":
-            value = r.current
-        elif s.sense == "VOLT":
-            value = r.voltage
-        else:
-            value = r.voltage / r.current if r.current else OVERFLOW
-        if not s.sense_auto[s.sense] and abs(value) > 1.05 * s.sense_range[s.sense]:
+        value = _SENSE_VALUE[s.sense](r)
+        if not sense.auto_range and abs(value) > 1.05 * sense.range:
             value = OVERFLOW
-        measured_source = r.voltage if s.source == "VOLT" else r.current
-        source_value = measured_source if s.readback[s.source] else s.level[s.source]
-        source_status = ((SOURCE_STAT_OUTPUT if s.output else 0) | (SOURCE_STAT_LIMIT if r.limited else 0)
-                         | (SOURCE_STAT_READBACK if s.readback[s.source] else 0))
-        reading = Reading(value, source_value, self.clock.elapsed - self._epoch,
-                          STAT_TERMINAL if s.terminals == "FRON" else 0, source_status)
+        source_value = _SOURCES[s.source].measured(r) if source.readback else source.level
+        source_status = (
+            (SOURCE_STAT_OUTPUT if s.output else 0)
+            | (SOURCE_STAT_LIMIT if r.limited else 0)
+            | (SOURCE_STAT_READBACK if source.readback else 0)
+        )
+        status = STAT_TERMINAL if s.terminals == "FRON" else 0
+        reading = Reading(value, source_value, self.clock.elapsed - self._epoch, status, source_status)
         # The integration: NPLC power-line cycles, 1/60 s each at 60 Hz (2450/2461 reference
         # manual, :SENSe:<function>:NPLCycles). Autozero and source delays are not modelled.
-        self.clock.spend(s.nplc[s.sense] / LINE_FREQUENCY)
+        self.clock.spend(sense.nplc / LINE_FREQUENCY)
         return reading
 
     def _acquire(self, buffer: str, count: int) -> Reading:
@@ -238,48 +404,46 @@ class Keithley2450(VirtualInstrument):
         try:
             return list(self.state.lists[function])
         except KeyError:
-            raise ScpiError(-221, f"configuration list {_LIST_NAMES[function]} does not exist; "
-                                  f"send :SOURce:LIST first") from None
-
-    def _format(self, reading: Reading, elements: list[str]) -> str:
-        parts = []
-        for element in elements or ["READ"]:
-            if element == "READ":
-                parts.append(fmt(reading.value))
-            elif element == "SOUR":
-                parts.append(fmt(reading.source))
-            elif element == "REL":
-                parts.append(fmt(reading.relative))
-            elif element == "STAT":
-                parts.append(str(reading.status))
-            else:
-                parts.append(str(reading.source_status))
-        return ",".join(parts)
+            raise ScpiError(
+                -221,
+                f"configuration list {_SOURCES[function].configuration_list} does not exist; "
+                f"send :SOURce:LIST first",
+            ) from None
 
     @staticmethod
-    def _buffer_and_elements(args: list[str]) -> tuple[str, list[str]]:
-        name = string(args[0]) if args else "defbuffer1"
+    def _format(reading: Reading, elements: list[Callable[[Reading], str]]) -> str:
+        return ",".join(show(reading) for show in elements or [_ELEMENTS["READing"]])
+
+    @staticmethod
+    def _buffer_and_elements(args: list[str]) -> tuple[str, list[Callable[[Reading], str]]]:
+        name = scpi.string(args[0]) if args else DEFAULT_BUFFER
         try:
-            elements = [choice(a, _ELEMENTS) for a in args[1:]]
+            elements = [scpi.choice(a, _ELEMENTS) for a in args[1:]]
         except ScpiError:
             raise ScpiError(-224, "buffer element not supported by the virtual 2450") from None
         return name, elements
 
+    # ------------------------------------------------------------------ sweeps and trigger models
+    def _arm_sweep(self, sweep: _Sweep) -> None:
+        self._buffer(sweep.buffer)
+        self.state.sweep = sweep
+        self.state.blocks = None  # a sweep builds its own trigger model
+
     def _run_sweep(self) -> None:
-        s = self.state
-        function, levels, repeats, buffer, abort = s.sweep
-        saved_level, saved_output, saved_source = s.level[function], s.output, s.source
-        s.source, s.output = function, True
+        s, sweep = self.state, self.state.sweep
+        source = s.sources[sweep.function]
+        saved_level, saved_output, saved_source = source.level, s.output, s.source
+        s.source, s.output = sweep.function, True
         try:
-            for _ in range(repeats):
-                for level in levels:
-                    s.level[function] = level
+            for _ in range(sweep.repeats):
+                for level in sweep.levels:
+                    source.level = level
                     self._sync()
-                    self._buffer(buffer).add(self._measure())
-                    if abort and s.tripped:
+                    self._buffer(sweep.buffer).add(self._measure())
+                    if sweep.abort_on_limit and s.tripped:
                         return
         finally:
-            s.level[function], s.output, s.source = saved_level, saved_output, saved_source
+            source.level, s.output, s.source = saved_level, saved_output, saved_source
             self._sync()
 
     def _run_model(self) -> None:
@@ -290,8 +454,7 @@ class Keithley2450(VirtualInstrument):
         sends a trigger pulse out of every digital line in trigger-output mode whose stimulus is
         that event, to whatever trigger_links wires the line to.
         """
-        s = self.state
-        blocks = s.blocks or {}
+        blocks = self.state.blocks or {}
         if sorted(blocks) != list(range(1, len(blocks) + 1)):
             raise ScpiError(-221, f"trigger model blocks must be numbered 1 to {len(blocks)} without gaps")
         counters: dict[int, int] = {}
@@ -301,77 +464,100 @@ class Keithley2450(VirtualInstrument):
             if steps > MAX_MODEL_STEPS:
                 raise ScpiError(-200, "trigger model did not end; aborted")
             kind, args = blocks[k]
-            if kind == "clear":
-                self._buffer(args[0]).readings.clear()
-            elif kind == "notify":
-                for line in range(1, DIGITAL_LINES + 1):
-                    if s.line_mode[line] == ("TRIG", "OUT") and s.line_stimulus[line] == args[0]:
-                        link = self.trigger_links.get(line)
-                        if link is not None:
-                            link()
-            elif kind == "delay":
-                self.clock.spend(args[0])
-            elif kind == "measure":
-                buffer, count = args
-                for _ in range(count):
-                    self._buffer(buffer).add(self._measure())
-            elif kind == "source":
-                s.output = args[0]
-                self._sync()
-            elif kind == "counter":
-                target, to = args
-                counters[k] = counters.get(k, 0) + 1
-                if counters[k] < target:  # the loop body runs `target` times in all
-                    k = to
-                    continue
-                counters[k] = 0
-            k += 1
+            if kind == "counter":
+                k = self._branch(k, *args, counters)
+            else:
+                self._block_actions[kind](*args)
+                k += 1
+
+    @staticmethod
+    def _branch(k: int, target: int, to: int, counters: dict[int, int]) -> int:
+        """A counter block at `k`: back to block `to` until the loop body has run `target` times."""
+        counters[k] = counters.get(k, 0) + 1
+        if counters[k] < target:
+            return to
+        counters[k] = 0
+        return k + 1
+
+    def _notify(self, event: int) -> None:
+        for number, line in self.state.lines.items():
+            if line.mode == ("TRIG", "OUT") and line.stimulus == event:
+                link = self.trigger_links.get(number)
+                if link is not None:
+                    link()
+
+    def _source_block(self, on: bool) -> None:
+        self.state.output = on
+        self._sync()
 
     # ------------------------------------------------------------------ command table
     def _register(self) -> None:
-        e, s = self.engine, lambda: self.state
+        """The command table, one subsystem at a time."""
+        self._common_commands()
+        self._system_commands()
+        self._source_commands()
+        for function in _SOURCES:
+            self._source_function_commands(function)
+            self._source_list_commands(function)
+        self._sense_commands()
+        for function in _SENSE_FUNCS:
+            self._sense_function_commands(function)
+        self._reading_commands()
+        self._trace_commands()
+        self._trigger_model_commands()
+        self._digital_io_commands()
+        self._output_commands()
 
-        def chan1(sfx: Mapping[str, int | None], node: str) -> None:
-            if sfx.get(node) not in (None, 1):
-                raise ScpiError(-114)
+    def _setting(
+        self, spec: str, apply: Callable[[str], object] | None, show: Callable[[], str] | None = None
+    ) -> None:
+        """A one-parameter setting: `apply` validates and stores the parameter, `show` answers
+        the query; the chip learns of every change at once."""
 
-        def setter(fn):  # wrap a one-argument setter that needs no suffix check
-            def write(args: list[str], sfx: Mapping[str, int | None]) -> None:
-                for node in ("SOURCE", "SENSE", "OUTPUT"):
-                    chan1(sfx, node)
-                fn(one_arg(args))
-                self._sync()
-            return write
+        def write(args: list[str], sfx: Suffix) -> None:
+            _channel_one(sfx)
+            apply(scpi.one_arg(args))
+            self._sync()
 
-        def getter(fn):
-            def query(args: list[str], sfx: Mapping[str, int | None]) -> str:
-                for node in ("SOURCE", "SENSE", "OUTPUT"):
-                    chan1(sfx, node)
-                no_args(args)
-                return fn()
-            return query
+        def query(args: list[str], sfx: Suffix) -> str:
+            _channel_one(sfx)
+            scpi.no_args(args)
+            return show()
 
-        def flag(value: bool) -> str:
-            return "1" if value else "0"
+        self.engine.command(spec, write=write if apply else None, query=query if show else None)
 
-        def pick_range(func: str, value: float) -> float:
-            for r in _RANGES[func]:
-                if abs(value) <= r * (1 + 1e-9):
-                    return r
-            raise ScpiError(-222)
+    def _field(
+        self,
+        spec: str,
+        settings: Callable[[], object],
+        name: str,
+        parse: Callable[[str], object],
+        show: Callable[[object], str],
+    ) -> None:
+        """A setting that is field `name` of the object `settings()` returns."""
+        self._setting(
+            spec, lambda a: setattr(settings(), name, parse(a)), lambda: show(getattr(settings(), name))
+        )
 
-        def beep(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            arg_count(args, 2, 2)
-            number(args[0], 20, 8e3)  # hertz
-            number(args[1], 1e-3, 100)  # seconds
-
-        # common commands
+    def _common_commands(self) -> None:
+        e = self.engine
         e.common("*IDN", query=answer(lambda: self.idn))
         e.common("*RST", write=action(self._reset))
         e.common("*TRG", write=action(lambda: None))
-        e.common("*LANG", query=answer(lambda: "SCPI"), write=lambda a, x: choice(one_arg(a), {"SCPI": None}))
+        e.common(
+            "*LANG",
+            query=answer(lambda: "SCPI"),
+            write=lambda a, x: scpi.choice(scpi.one_arg(a), {"SCPI": None}),
+        )
 
-        # system and status
+    def _system_commands(self) -> None:
+        e = self.engine
+
+        def beep(args: list[str], sfx: Suffix) -> None:
+            arg_count(args, 2, 2)
+            scpi.number(args[0], 20, 8e3)  # hertz
+            scpi.number(args[1], 1e-3, 100)  # seconds
+
         e.command(":SYSTem:ERRor[:NEXT]", query=e.error_next)
         e.command(":SYSTem:ERRor:COUNt", query=answer(lambda: str(len(e.errors))))
         e.command(":SYSTem:CLEar", write=action(e.errors.clear))
@@ -380,180 +566,170 @@ class Keithley2450(VirtualInstrument):
         e.command(":STATus:PRESet", write=action(lambda: None))
         e.command(":STATus:CLEar", write=action(lambda: None))
 
-        # source
+    # :SOURce
+    def _source_commands(self) -> None:
         def set_function(arg: str) -> None:
-            s().source = choice(arg, _SOURCE_FUNCS)
+            self.state.source = scpi.choice(arg, _SOURCE_FUNCS)
 
-        def list_values(args: list[str], function: str) -> list[float]:
-            top = 210.0 if function == "VOLT" else 1.05
-            arg_count(args, 1, LIST_CHUNK)
-            return [number(a, -top, top) for a in args]
+        self._setting(":SOURce#:FUNCtion[:MODE]", set_function, lambda: self.state.source)
 
-        e.command(":SOURce#:FUNCtion[:MODE]", write=setter(set_function), query=getter(lambda: s().source))
-        for spec, func in _SOURCE_FUNCS.items():
-            top = 210.0 if func == "VOLT" else 1.05
-            lim_spec = "ILIMit" if func == "VOLT" else "VLIMit"
-            lim_lo, lim_hi = (1e-9, 1.05) if func == "VOLT" else (0.02, 210.0)
+    def _source_function_commands(self, function: str) -> None:
+        """Level, limit, range, delay and read-back of the voltage or the current source."""
+        spec = _SOURCES[function]
+        base = f":SOURce#:{spec.node}"
 
-            def set_level(arg: str, f: str = func, top: float = top) -> None:
-                s().level[f] = number(arg, -top, top, {"MINimum": -top, "MAXimum": top, "DEFault": 0.0})
+        def settings() -> _SourceSettings:
+            return self.state.sources[function]
 
-            def set_limit(arg: str, f: str = func, lo: float = lim_lo, hi: float = lim_hi) -> None:
-                value = number(arg, lo, hi, {"MINimum": lo, "MAXimum": hi})
-                if f == "VOLT":
-                    s().ilim = value
-                else:
-                    s().vlim = value
+        def set_level(arg: str) -> None:
+            top = spec.top
+            settings().level = scpi.number(arg, -top, top, {"MINimum": -top, "MAXimum": top, "DEFault": 0.0})
 
-            def set_range(arg: str, f: str = func) -> None:
-                top = _RANGES[f][-1] * 1.05
-                s().source_range[f] = pick_range(f, number(arg, -top, top))
-                s().source_auto[f] = False
+        def set_limit(arg: str) -> None:
+            lo, hi = spec.limit_lo, spec.limit_hi
+            settings().limit = scpi.number(arg, lo, hi, {"MINimum": lo, "MAXimum": hi})
 
-            e.command(f":SOURce#:{spec}[:LEVel][:IMMediate][:AMPLitude]", write=setter(set_level),
-                      query=getter(lambda f=func: fmt(s().level[f])))
-            e.command(f":SOURce#:{spec}:{lim_spec}[:LEVel]", write=setter(set_limit),
-                      query=getter(lambda f=func: fmt(s().ilim if f == "VOLT" else s().vlim)))
-            e.command(f":SOURce#:{spec}:{lim_spec}[:LEVel]:TRIPped",
-                      query=getter(lambda f=func: flag(s().tripped and s().source == f)))
-            e.command(f":SOURce#:{spec}:RANGe", write=setter(set_range),
-                      query=getter(lambda f=func: fmt(s().source_range[f])))
-            e.command(f":SOURce#:{spec}:RANGe:AUTO",
-                      write=setter(lambda a, f=func: s().source_auto.__setitem__(f, boolean(a))),
-                      query=getter(lambda f=func: flag(s().source_auto[f])))
-            e.command(f":SOURce#:{spec}:DELay",
-                      write=setter(lambda a, f=func: (s().delay.__setitem__(f, number(a, 0, 1e4)),
-                                                      s().delay_auto.__setitem__(f, False))),
-                      query=getter(lambda f=func: fmt(s().delay[f])))
-            e.command(f":SOURce#:{spec}:DELay:AUTO",
-                      write=setter(lambda a, f=func: s().delay_auto.__setitem__(f, boolean(a))),
-                      query=getter(lambda f=func: flag(s().delay_auto[f])))
-            e.command(f":SOURce#:{spec}:READ:BACK",
-                      write=setter(lambda a, f=func: s().readback.__setitem__(f, boolean(a))),
-                      query=getter(lambda f=func: flag(s().readback[f])))
+        def set_delay(arg: str) -> None:
+            settings().delay = scpi.number(arg, 0, 1e4)
+            settings().delay_auto = False
 
-            def sweep(args: list[str], sfx: Mapping[str, int | None], f: str = func, top: float = top
-                      ) -> None:
-                chan1(sfx, "SOURCE")
-                arg_count(args, 3, 9)
-                start, stop = number(args[0], -top, top), number(args[1], -top, top)
-                points = integer(args[2], 2, 1_000_000)
-                repeats = integer(args[4], 1, 268_435_455) if len(args) > 4 else 1
-                abort = boolean(args[6]) if len(args) > 6 else True
-                buffer = string(args[8]) if len(args) > 8 else "defbuffer1"
-                self._buffer(buffer)
-                step = (stop - start) / (points - 1)
-                s().sweep = (f, [start + k * step for k in range(points)], repeats, buffer, abort)
-                s().blocks = None  # a sweep builds its own trigger model
+        self._setting(f"{base}[:LEVel][:IMMediate][:AMPLitude]", set_level, lambda: fmt(settings().level))
+        self._setting(f"{base}:{spec.limit_node}[:LEVel]", set_limit, lambda: fmt(settings().limit))
+        self._setting(
+            f"{base}:{spec.limit_node}[:LEVel]:TRIPped",
+            None,
+            lambda: flag(self.state.tripped and self.state.source == function),
+        )
+        self._setting(
+            f"{base}:RANGe",
+            lambda a: self._fixed_range(settings(), function, a),
+            lambda: fmt(settings().range),
+        )
+        self._field(f"{base}:RANGe:AUTO", settings, "auto_range", scpi.boolean, flag)
+        self._setting(f"{base}:DELay", set_delay, lambda: fmt(settings().delay))
+        self._field(f"{base}:DELay:AUTO", settings, "delay_auto", scpi.boolean, flag)
+        self._field(f"{base}:READ:BACK", settings, "readback", scpi.boolean, flag)
 
-            e.command(f":SOURce#:SWEep:{spec}:LINear", write=sweep)
+    @staticmethod
+    def _fixed_range(settings: _SourceSettings | _SenseSettings, function: str, arg: str) -> None:
+        """A fixed range: the smallest that holds the value, up to 1.05 x the largest."""
+        top = _RANGES[function][-1] * 1.05
+        settings.range = _pick_range(function, scpi.number(arg, -top, top))
+        settings.auto_range = False
 
-            def set_list(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> None:
-                chan1(sfx, "SOURCE")
-                s().lists[f] = list_values(args, f)  # replaces an existing list
+    def _source_list_commands(self, function: str) -> None:
+        """Linear sweeps, and the source list (its values and the sweep that runs through them)."""
+        node = _SOURCES[function].node
+        e = self.engine
+        e.command(f":SOURce#:SWEep:{node}:LINear", write=partial(self._linear_sweep, function))
+        e.command(
+            f":SOURce#:LIST:{node}",
+            write=partial(self._set_list, function),
+            query=partial(self._show_list, function),
+        )
+        e.command(f":SOURce#:LIST:{node}:APPend", write=partial(self._append_list, function))
+        e.command(f":SOURce#:LIST:{node}:POINts", query=partial(self._list_points, function))
+        e.command(f":SOURce#:SWEep:{node}:LIST", write=partial(self._list_sweep, function))
 
-            def append_list(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> None:
-                chan1(sfx, "SOURCE")
-                values = s().lists.get(f, []) + list_values(args, f)
-                if len(values) > LIST_TOTAL:
-                    raise ScpiError(-221, f"a source list holds at most {LIST_TOTAL} values")
-                s().lists[f] = values
+    def _linear_sweep(self, function: str, args: list[str], sfx: Suffix) -> None:
+        """<start>, <stop>, <points>[, <delay>[, <count>[, <rangeType>[, <failAbort>[, <dual>[,
+        "<buffer>"]]]]]]"""
+        _channel_one(sfx)
+        arg_count(args, 3, 9)
+        top = _SOURCES[function].top
+        start, stop = scpi.number(args[0], -top, top), scpi.number(args[1], -top, top)
+        points = scpi.integer(args[2], 2, 1_000_000)
+        repeats = scpi.integer(args[4], 1, MAX_COUNT) if len(args) > 4 else 1
+        abort = scpi.boolean(args[6]) if len(args) > 6 else True
+        buffer = scpi.string(args[8]) if len(args) > 8 else DEFAULT_BUFFER
+        step = (stop - start) / (points - 1)
+        self._arm_sweep(_Sweep(function, [start + k * step for k in range(points)], repeats, buffer, abort))
 
-            def show_list(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> str:
-                chan1(sfx, "SOURCE")
-                no_args(args)
-                return ",".join(fmt(v) for v in self._source_list(f))
+    @staticmethod
+    def _list_values(function: str, args: list[str]) -> list[float]:
+        top = _SOURCES[function].top
+        arg_count(args, 1, LIST_CHUNK)
+        return [scpi.number(a, -top, top) for a in args]
 
-            def list_points(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> str:
-                chan1(sfx, "SOURCE")
-                no_args(args)
-                return str(len(self._source_list(f)))
+    def _set_list(self, function: str, args: list[str], sfx: Suffix) -> None:
+        _channel_one(sfx)
+        self.state.lists[function] = self._list_values(function, args)  # replaces an existing list
 
-            def list_sweep(args: list[str], sfx: Mapping[str, int | None], f: str = func) -> None:
-                # <startIndex>[, <delay>[, <count>[, <failAbort>[, "<buffer>"[, "<configList>"]]]]]
-                chan1(sfx, "SOURCE")
-                arg_count(args, 1, 6)
-                if len(args) > 5 and string(args[5]) != _LIST_NAMES[f]:
-                    raise ScpiError(-224, "only the :SOURce:LIST configuration lists are simulated")
-                levels = self._source_list(f)
-                start = integer(args[0], 1, len(levels))
-                if len(args) > 1:
-                    number(args[1], 0, 1e4)  # delay, seconds; readings take no time here
-                # count 0 (run until aborted) is not simulated: a reading never ends otherwise
-                repeats = integer(args[2], 1, 268_435_455) if len(args) > 2 else 1
-                abort = boolean(args[3]) if len(args) > 3 else True
-                buffer = string(args[4]) if len(args) > 4 else "defbuffer1"
-                self._buffer(buffer)
-                s().sweep = (f, levels[start - 1:], repeats, buffer, abort)
-                s().blocks = None  # a sweep builds its own trigger model
+    def _append_list(self, function: str, args: list[str], sfx: Suffix) -> None:
+        _channel_one(sfx)
+        values = self.state.lists.get(function, []) + self._list_values(function, args)
+        if len(values) > LIST_TOTAL:
+            raise ScpiError(-221, f"a source list holds at most {LIST_TOTAL} values")
+        self.state.lists[function] = values
 
-            e.command(f":SOURce#:LIST:{spec}", write=set_list, query=show_list)
-            e.command(f":SOURce#:LIST:{spec}:APPend", write=append_list)
-            e.command(f":SOURce#:LIST:{spec}:POINts", query=list_points)
-            e.command(f":SOURce#:SWEep:{spec}:LIST", write=list_sweep)
+    def _show_list(self, function: str, args: list[str], sfx: Suffix) -> str:
+        _channel_one(sfx)
+        scpi.no_args(args)
+        return ",".join(fmt(v) for v in self._source_list(function))
 
-        # sense
+    def _list_points(self, function: str, args: list[str], sfx: Suffix) -> str:
+        _channel_one(sfx)
+        scpi.no_args(args)
+        return str(len(self._source_list(function)))
+
+    def _list_sweep(self, function: str, args: list[str], sfx: Suffix) -> None:
+        """<startIndex>[, <delay>[, <count>[, <failAbort>[, "<buffer>"[, "<configList>"]]]]]"""
+        _channel_one(sfx)
+        arg_count(args, 1, 6)
+        if len(args) > 5 and scpi.string(args[5]) != _SOURCES[function].configuration_list:
+            raise ScpiError(-224, "only the :SOURce:LIST configuration lists are simulated")
+        levels = self._source_list(function)
+        start = scpi.integer(args[0], 1, len(levels))
+        if len(args) > 1:
+            scpi.number(args[1], 0, 1e4)  # delay, seconds: checked, not modelled (docs/virtual-timing.md)
+        # count 0 (run until aborted) is not simulated: a reading never ends otherwise
+        repeats = scpi.integer(args[2], 1, MAX_COUNT) if len(args) > 2 else 1
+        abort = scpi.boolean(args[3]) if len(args) > 3 else True
+        buffer = scpi.string(args[4]) if len(args) > 4 else DEFAULT_BUFFER
+        self._arm_sweep(_Sweep(function, levels[start - 1 :], repeats, buffer, abort))
+
+    # :SENSe
+    def _sense_commands(self) -> None:
         def set_sense(arg: str) -> None:
-            text = string(arg)
-            s().sense = choice(text.replace(":DC", "").replace(":dc", ""),
-                               {"VOLTage": "VOLT", "CURRent": "CURR", "RESistance": "RES"})
+            text = scpi.string(arg).replace(":DC", "").replace(":dc", "")
+            self.state.sense = scpi.choice(text, {"VOLTage": "VOLT", "CURRent": "CURR", "RESistance": "RES"})
 
-        e.command("[:SENSe#]:FUNCtion[:ON]", write=setter(set_sense),
-                  query=getter(lambda: _SENSE_NAMES[s().sense]))
-        e.command("[:SENSe#]:COUNt", write=setter(lambda a: setattr(s(), "count", integer(a, 1, 300_000))),
-                  query=getter(lambda: str(s().count)))
-        for func, spec in _SENSE_FUNCS.items():
-            base = f"[:SENSe#]:{spec}"
+        def set_count(arg: str) -> None:
+            self.state.count = scpi.integer(arg, 1, 300_000)
 
-            def set_srange(arg: str, f: str = func) -> None:
-                top = _RANGES[f][-1]
-                s().sense_range[f] = pick_range(f, number(arg, -top * 1.05, top * 1.05))
-                s().sense_auto[f] = False
+        self._setting("[:SENSe#]:FUNCtion[:ON]", set_sense, lambda: _SENSE_NAMES[self.state.sense])
+        self._setting("[:SENSe#]:COUNt", set_count, lambda: str(self.state.count))
 
-            def set_average(value: object, f: str = func, part: int = 0) -> None:
-                values = list(s().average[f])
-                values[part] = value
-                s().average[f] = (values[0], values[1], values[2])
+    def _sense_function_commands(self, function: str) -> None:
+        """Range, integration time, autozero, remote sense and filter of one measure function."""
+        base = f"[:SENSe#]:{_SENSE_FUNCS[function]}"
 
-            e.command(f"{base}:RANGe[:UPPer]", write=setter(set_srange),
-                      query=getter(lambda f=func: fmt(s().sense_range[f])))
-            e.command(f"{base}:RANGe:AUTO",
-                      write=setter(lambda a, f=func: s().sense_auto.__setitem__(f, boolean(a))),
-                      query=getter(lambda f=func: flag(s().sense_auto[f])))
-            e.command(f"{base}:NPLCycles",
-                      write=setter(lambda a, f=func: s().nplc.__setitem__(f, number(a, 0.01, 10))),
-                      query=getter(lambda f=func: fmt(s().nplc[f])))
-            e.command(f"{base}:AZERo[:STATe]",
-                      write=setter(lambda a, f=func: s().azero.__setitem__(f, boolean(a))),
-                      query=getter(lambda f=func: flag(s().azero[f])))
-            e.command(f"{base}:RSENse",
-                      write=setter(lambda a, f=func: s().rsense.__setitem__(f, boolean(a))),
-                      query=getter(lambda f=func: flag(s().rsense[f])))
-            e.command(f"{base}:AVERage[:STATe]",
-                      write=setter(lambda a, f=func: set_average(boolean(a), f, 0)),
-                      query=getter(lambda f=func: flag(s().average[f][0])))
-            e.command(f"{base}:AVERage:TCONtrol",
-                      write=setter(lambda a, f=func: set_average(
-                          choice(a, {"REPeat": "REP", "MOVing": "MOV"}), f, 1)),
-                      query=getter(lambda f=func: s().average[f][1]))
-            e.command(f"{base}:AVERage:COUNt",
-                      write=setter(lambda a, f=func: set_average(integer(a, 1, 100), f, 2)),
-                      query=getter(lambda f=func: str(s().average[f][2])))
+        def settings() -> _SenseSettings:
+            return self.state.senses[function]
 
-        # measurements and buffers
-        def read_q(args: list[str], sfx: Mapping[str, int | None]) -> str:
+        self._setting(
+            f"{base}:RANGe[:UPPer]",
+            lambda a: self._fixed_range(settings(), function, a),
+            lambda: fmt(settings().range),
+        )
+        for node, name, parse, show in _SENSE_SETTINGS:
+            self._field(f"{base}:{node}", settings, name, parse, show)
+
+    # :READ?, :MEASure?, :FETCh?, :INITiate, :FORMat
+    def _reading_commands(self) -> None:
+        e = self.engine
+
+        def read(args: list[str], sfx: Suffix) -> str:
             arg_count(args, 0, 15)
             name, elements = self._buffer_and_elements(args)
-            return self._format(self._acquire(name, s().count), elements)
+            return self._format(self._acquire(name, self.state.count), elements)
 
-        def measure_q(func: str | None):
-            def query(args: list[str], sfx: Mapping[str, int | None]) -> str:
-                if func is not None:
-                    s().sense = func
-                return read_q(args, sfx)
-            return query
+        def measure(function: str | None, args: list[str], sfx: Suffix) -> str:
+            if function is not None:
+                self.state.sense = function
+            return read(args, sfx)
 
-        def fetch_q(args: list[str], sfx: Mapping[str, int | None]) -> str:
+        def fetch(args: list[str], sfx: Suffix) -> str:
             arg_count(args, 0, 15)
             name, elements = self._buffer_and_elements(args)
             readings = self._buffer(name).readings
@@ -561,184 +737,183 @@ class Keithley2450(VirtualInstrument):
                 raise ScpiError(-230, "the reading buffer is empty")
             return self._format(readings[-1], elements)
 
-        def initiate(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            no_args(args)
-            if s().blocks is not None:
-                self._run_model()
-            elif s().sweep is not None:
-                self._run_sweep()
-            else:
-                self._acquire("defbuffer1", s().count)
+        def set_precision(arg: str) -> None:
+            self.state.precision = scpi.integer(arg, 0, 16)
 
-        def trace_trigger(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            arg_count(args, 0, 1)
-            self._acquire(string(args[0]) if args else "defbuffer1", s().count)
+        e.command(":READ", query=read)
+        e.command(":MEASure", query=partial(measure, None))
+        for function, node in _SENSE_FUNCS.items():
+            e.command(f":MEASure:{node}", query=partial(measure, function))
+        e.command(":FETCh", query=fetch)
+        e.command(":INITiate[:IMMediate]", write=action(self._initiate))
+        e.command(":ABORt", write=action(lambda: None))
+        self._setting(":FORMat[:DATA]", lambda a: scpi.choice(a, {"ASCii": "ASC"}), lambda: "ASC")
+        self._setting(":FORMat:ASCii:PRECision", set_precision, lambda: str(self.state.precision))
 
-        def trace_data(args: list[str], sfx: Mapping[str, int | None]) -> str:
+    def _initiate(self) -> None:
+        """Run the loaded trigger model, else the armed sweep, else :SENSe:COUNt readings."""
+        if self.state.blocks is not None:
+            self._run_model()
+        elif self.state.sweep is not None:
+            self._run_sweep()
+        else:
+            self._acquire(DEFAULT_BUFFER, self.state.count)
+
+    # :TRACe: reading buffers
+    def _trace_commands(self) -> None:
+        e = self.engine
+
+        def trigger(args: list[str], sfx: Suffix) -> None:
+            self._acquire(_buffer_name(args), self.state.count)
+
+        def data(args: list[str], sfx: Suffix) -> str:
             arg_count(args, 2, 16)
-            start, end = integer(args[0], 1), integer(args[1], 1)
+            start, end = scpi.integer(args[0], 1), scpi.integer(args[1], 1)
             name, elements = self._buffer_and_elements(args[2:])
             readings = list(self._buffer(name).readings)
             if start > end or end > len(readings):
                 raise ScpiError(-222, f"buffer {name} holds {len(readings)} readings")
-            return ",".join(self._format(r, elements) for r in readings[start - 1:end])
+            return ",".join(self._format(r, elements) for r in readings[start - 1 : end])
 
-        def buffer_name(args: list[str], most: int = 1) -> str:
-            arg_count(args, 0, most)
-            return string(args[0]) if args else "defbuffer1"
+        def actual(args: list[str], sfx: Suffix) -> str:
+            return str(len(self._buffer(_buffer_name(args)).readings))
 
-        def trace_points(args: list[str], sfx: Mapping[str, int | None]) -> None:
+        def set_points(args: list[str], sfx: Suffix) -> None:
             arg_count(args, 1, 2)
-            buf = self._buffer(string(args[1]) if len(args) > 1 else "defbuffer1")
-            buf.capacity = integer(args[0], 1, 11_000_000)
-            buf.readings.clear()
+            buffer = self._buffer(scpi.string(args[1]) if len(args) > 1 else DEFAULT_BUFFER)
+            buffer.capacity = scpi.integer(args[0], 1, MAX_BUFFER)
+            buffer.readings.clear()
 
-        def trace_make(args: list[str], sfx: Mapping[str, int | None]) -> None:
+        def make(args: list[str], sfx: Suffix) -> None:
             arg_count(args, 2, 3)
-            name = string(args[0])
+            name = scpi.string(args[0])
             if name in self.buffers:
                 raise ScpiError(-221, f"reading buffer {name} already exists")
-            self.buffers[name] = Buffer(integer(args[1], 1, 11_000_000))
+            self.buffers[name] = Buffer(scpi.integer(args[1], 1, MAX_BUFFER))
 
-        def trace_delete(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            name = string(one_arg(args))
-            if name in ("defbuffer1", "defbuffer2"):
+        def delete(args: list[str], sfx: Suffix) -> None:
+            name = scpi.string(scpi.one_arg(args))
+            if name in (DEFAULT_BUFFER, "defbuffer2"):
                 raise ScpiError(-221, "default buffers cannot be deleted")
             self._buffer(name)
             del self.buffers[name]
 
-        def statistic(fn):
-            def query(args: list[str], sfx: Mapping[str, int | None]) -> str:
-                values = [r.value for r in self._buffer(buffer_name(args)).readings]
-                if not values:
-                    raise ScpiError(-230, "the reading buffer is empty")
-                return fmt(fn(values))
-            return query
+        def statistic(fn: Callable[[list[float]], float], args: list[str], sfx: Suffix) -> str:
+            return _statistic([r.value for r in self._buffer(_buffer_name(args)).readings], fn)
 
-        e.command(":READ", query=read_q)
-        e.command(":MEASure", query=measure_q(None))
-        for func, spec in _SENSE_FUNCS.items():
-            e.command(f":MEASure:{spec}", query=measure_q(func))
-        e.command(":FETCh", query=fetch_q)
-        e.command(":INITiate[:IMMediate]", write=initiate)
-        e.command(":ABORt", write=action(lambda: None))
-        e.command(":TRACe:TRIGger", write=trace_trigger)
-        e.command(":TRACe:DATA", query=trace_data)
-        def count_q(args: list[str], sfx: Mapping[str, int | None]) -> str:
-            return str(len(self._buffer(buffer_name(args)).readings))
+        e.command(":TRACe:TRIGger", write=trigger)
+        e.command(":TRACe:DATA", query=data)
+        e.command(":TRACe:ACTual", query=actual)
+        e.command(":TRACe:ACTual:STARt", query=lambda a, x: "1" if actual(a, x) != "0" else "0")
+        e.command(":TRACe:ACTual:END", query=actual)
+        e.command(":TRACe:CLEar", write=lambda a, x: self._buffer(_buffer_name(a)).readings.clear())
+        e.command(
+            ":TRACe:POINts", write=set_points, query=lambda a, x: str(self._buffer(_buffer_name(a)).capacity)
+        )
+        e.command(":TRACe:MAKE", write=make)
+        e.command(":TRACe:DELete", write=delete)
+        for node, fn in _STATISTICS.items():
+            e.command(f":TRACe:STATistics:{node}", query=partial(statistic, fn))
 
-        e.command(":TRACe:ACTual", query=count_q)
-        e.command(":TRACe:ACTual:STARt", query=lambda a, x: "1" if count_q(a, x) != "0" else "0")
-        e.command(":TRACe:ACTual:END", query=count_q)
-        e.command(":TRACe:CLEar", write=lambda a, x: self._buffer(buffer_name(a)).readings.clear())
-        e.command(":TRACe:POINts", write=trace_points,
-                  query=lambda a, x: str(self._buffer(buffer_name(a)).capacity))
-        e.command(":TRACe:MAKE", write=trace_make)
-        e.command(":TRACe:DELete", write=trace_delete)
-        e.command(":TRACe:STATistics:AVERage", query=statistic(statistics.fmean))
-        e.command(":TRACe:STATistics:MAXimum", query=statistic(max))
-        e.command(":TRACe:STATistics:MINimum", query=statistic(min))
-        e.command(":TRACe:STATistics:PK2Pk", query=statistic(lambda v: max(v) - min(v)))
-        e.command(":TRACe:STATistics:STDDev",
-                  query=statistic(lambda v: statistics.stdev(v) if len(v) > 1 else 0.0))
-        e.command(":FORMat[:DATA]", write=setter(lambda a: choice(a, {"ASCii": "ASC"})),
-                  query=getter(lambda: "ASC"))
-        e.command(":FORMat:ASCii:PRECision",
-                  write=setter(lambda a: setattr(s(), "precision", integer(a, 0, 16))),
-                  query=getter(lambda: str(s().precision)))
+    # :TRIGger:LOAD and :TRIGger:BLOCk: a trigger model built block by block
+    def _trigger_model_commands(self) -> None:
+        e = self.engine
 
-        # trigger model and digital I/O
-        def block(args: list[str], least: int, most: int) -> int:
-            arg_count(args, least, most)
-            if s().blocks is None:
-                raise ScpiError(-221, 'load a trigger model first (:TRIGger:LOAD "Empty")')
-            return integer(args[0], 1, MAX_BLOCKS)
-
-        def define(kind: str, parse):
-            def write(args: list[str], sfx: Mapping[str, int | None]) -> None:
-                number_ = block(args, 1, 4)
-                s().blocks[number_] = (kind, parse(args[1:]))
-            return write
+        def load(args: list[str], sfx: Suffix) -> None:
+            arg_count(args, 1, 1)
+            if scpi.string(args[0]).upper() != "EMPTY":
+                raise ScpiError(-224, 'only the "Empty" trigger model template is simulated')
+            self.state.blocks, self.state.sweep = {}, None
 
         def buffer_arg(args: list[str]) -> str:
-            name = string(args[0]) if args else "defbuffer1"
+            name = scpi.string(args[0]) if args else DEFAULT_BUFFER
             self._buffer(name)
             return name
 
-        def load_model(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            arg_count(args, 1, 1)
-            if string(args[0]).upper() != "EMPTY":
-                raise ScpiError(-224, 'only the "Empty" trigger model template is simulated')
-            s().blocks, s().sweep = {}, None
-
         def measure_block(args: list[str]) -> tuple[str, int]:
             arg_count(args, 0, 2)
-            return buffer_arg(args[:1]), integer(args[1], 1, 268_435_455) if len(args) > 1 else 1
+            return buffer_arg(args[:1]), scpi.integer(args[1], 1, MAX_COUNT) if len(args) > 1 else 1
 
-        def counter_block(args: list[str]) -> tuple[int, int]:
+        def define(kind: str, parse: Callable[[list[str]], tuple], args: list[str], sfx: Suffix) -> None:
+            """<block number>, <the block's parameters>"""
+            arg_count(args, 1, 4)
+            if self.state.blocks is None:
+                raise ScpiError(-221, 'load a trigger model first (:TRIGger:LOAD "Empty")')
+            number = scpi.integer(args[0], 1, MAX_BLOCKS)
+            self.state.blocks[number] = (kind, parse(args[1:]))
+
+        # header below :TRIGger:BLOCk -> (kind of block, parser of its parameters)
+        blocks: dict[str, tuple[str, Callable[[list[str]], tuple]]] = {
+            "BUFFer:CLEar": ("clear", lambda a: (buffer_arg(a[:1]),)),
+            "NOTify": ("notify", _one(lambda a: scpi.integer(a, 1, 8))),
+            "DELay:CONStant": ("delay", _one(lambda a: scpi.number(a, 0, 1e4))),
+            "MEASure": ("measure", measure_block),
+            "SOURce:STATe": ("source", _one(scpi.boolean)),
+            "BRANch:COUNter": ("counter", _counter_block),
+        }
+        e.command(":TRIGger:LOAD", write=load)
+        for node, (kind, parse) in blocks.items():
+            e.command(f":TRIGger:BLOCk:{node}", write=partial(define, kind, parse))
+
+    # :DIGital:LINE<n> and :TRIGger:DIGital<n>: digital I/O lines as trigger outputs
+    def _line(self, sfx: Suffix, node: str) -> _Line:
+        number = sfx.get(node)
+        if number is None or not 1 <= number <= DIGITAL_LINES:
+            raise ScpiError(-114)
+        return self.state.lines[number]
+
+    def _digital_io_commands(self) -> None:
+        e = self.engine
+
+        def set_mode(args: list[str], sfx: Suffix) -> None:
             arg_count(args, 2, 2)
-            return integer(args[0], 1, 268_435_455), integer(args[1], 1, MAX_BLOCKS)
+            mode = scpi.choice(args[0], {"DIGital": "DIG", "TRIGger": "TRIG"})
+            direction = scpi.choice(args[1], {"OUT": "OUT", "IN": "IN", "OPENdrain": "OPEN"})
+            self._line(sfx, "LINE").mode = (mode, direction)
 
-        def one(parse):
-            def read(args: list[str]):
-                arg_count(args, 1, 1)
-                return (parse(args[0]),)
-            return read
+        def set_stimulus(args: list[str], sfx: Suffix) -> None:
+            event = _stimulus(scpi.one_arg(args))
+            self._line(sfx, "DIGITAL").stimulus = event
 
-        e.command(":TRIGger:LOAD", write=load_model)
-        e.command(":TRIGger:BLOCk:BUFFer:CLEar", write=define("clear", lambda a: (buffer_arg(a[:1]),)))
-        e.command(":TRIGger:BLOCk:NOTify", write=define("notify", one(lambda a: integer(a, 1, 8))))
-        e.command(":TRIGger:BLOCk:DELay:CONStant", write=define("delay", one(lambda a: number(a, 0, 1e4))))
-        e.command(":TRIGger:BLOCk:MEASure", write=define("measure", measure_block))
-        e.command(":TRIGger:BLOCk:SOURce:STATe", write=define("source", one(boolean)))
-        e.command(":TRIGger:BLOCk:BRANch:COUNter", write=define("counter", counter_block))
+        def set_logic(args: list[str], sfx: Suffix) -> None:
+            line = self._line(sfx, "DIGITAL")
+            line.logic = scpi.choice(scpi.one_arg(args), {"POSitive": "POS", "NEGative": "NEG"})
 
-        def line_of(sfx: Mapping[str, int | None], node: str) -> int:
-            line = sfx.get(node)
-            if line is None or not 1 <= line <= DIGITAL_LINES:
-                raise ScpiError(-114)
-            return line
+        def set_pulse(args: list[str], sfx: Suffix) -> None:
+            line = self._line(sfx, "DIGITAL")
+            line.pulse = scpi.number(scpi.one_arg(args), 0, 100)
 
-        def set_line_mode(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            arg_count(args, 2, 2)
-            mode = choice(args[0], {"DIGital": "DIG", "TRIGger": "TRIG"})
-            direction = choice(args[1], {"OUT": "OUT", "IN": "IN", "OPENdrain": "OPEN"})
-            s().line_mode[line_of(sfx, "LINE")] = (mode, direction)
+        def show_mode(args: list[str], sfx: Suffix) -> str:
+            return ",".join(self._line(sfx, "LINE").mode)
 
-        def set_stimulus(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            text = one_arg(args).strip().upper()
-            notify = re.fullmatch(r"NOT(?:IFY)?(\d+)", text)
-            if text == "NONE":
-                event = 0
-            elif notify is not None:
-                event = integer(notify.group(1), 1, 8)
-            else:
-                raise ScpiError(-224, "only NONE and NOTify<n> stimuli are simulated")
-            s().line_stimulus[line_of(sfx, "DIGITAL")] = event
+        def show_stimulus(args: list[str], sfx: Suffix) -> str:
+            event = self._line(sfx, "DIGITAL").stimulus
+            return f"NOT{event}" if event else "NONE"
 
-        e.command(":DIGital:LINE#:MODE", write=set_line_mode,
-                  query=lambda a, x: ",".join(s().line_mode[line_of(x, "LINE")]))
-        e.command(":TRIGger:DIGital#:OUT:STIMulus", write=set_stimulus,
-                  query=lambda a, x: (f"NOT{s().line_stimulus[line_of(x, 'DIGITAL')]}"
-                                      if s().line_stimulus[line_of(x, "DIGITAL")] else "NONE"))
-        e.command(":TRIGger:DIGital#:OUT:LOGic",
-                  write=lambda a, x: s().line_logic.__setitem__(
-                      line_of(x, "DIGITAL"), choice(one_arg(a), {"POSitive": "POS", "NEGative": "NEG"})),
-                  query=lambda a, x: s().line_logic[line_of(x, "DIGITAL")])
-        e.command(":TRIGger:DIGital#:OUT:PULSewidth",
-                  write=lambda a, x: s().line_pulse.__setitem__(
-                      line_of(x, "DIGITAL"), number(one_arg(a), 0, 100)),
-                  query=lambda a, x: fmt(s().line_pulse[line_of(x, "DIGITAL")]))
+        def trigger_out(x: Suffix) -> _Line:
+            return self._line(x, "DIGITAL")
 
-        # output and terminals
-        e.command(":OUTPut#[:STATe]", write=setter(lambda a: setattr(s(), "output", boolean(a))),
-                  query=getter(lambda: flag(s().output)))
-        for spec, func in _SOURCE_FUNCS.items():
-            e.command(f":OUTPut#:{spec}:SMODe",
-                      write=setter(lambda a, f=func: s().off_mode.__setitem__(
-                          f, choice(a, {"NORMal": "NORM", "HIMPedance": "HIMP", "ZERO": "ZERO",
-                                        "GUARd": "GUAR"}))),
-                      query=getter(lambda f=func: s().off_mode[f]))
-        terminals = {"FRONt": "FRON", "REAR": "REAR"}
-        e.command(":ROUTe:TERMinals", write=setter(lambda a: setattr(s(), "terminals", choice(a, terminals))),
-                  query=getter(lambda: s().terminals))
+        out = ":TRIGger:DIGital#:OUT"
+        e.command(":DIGital:LINE#:MODE", write=set_mode, query=show_mode)
+        e.command(f"{out}:STIMulus", write=set_stimulus, query=show_stimulus)
+        e.command(f"{out}:LOGic", write=set_logic, query=lambda a, x: trigger_out(x).logic)
+        e.command(f"{out}:PULSewidth", write=set_pulse, query=lambda a, x: fmt(trigger_out(x).pulse))
+
+    # :OUTPut and :ROUTe
+    def _output_commands(self) -> None:
+        def set_output(arg: str) -> None:
+            self.state.output = scpi.boolean(arg)
+
+        def set_terminals(arg: str) -> None:
+            self.state.terminals = scpi.choice(arg, {"FRONt": "FRON", "REAR": "REAR"})
+
+        self._setting(":OUTPut#[:STATe]", set_output, lambda: flag(self.state.output))
+        for function, source in _SOURCES.items():
+            self._field(
+                f":OUTPut#:{source.node}:SMODe",
+                lambda f=function: self.state.sources[f],
+                "off_mode",
+                lambda a: scpi.choice(a, _OFF_MODES),
+                str,
+            )
+        self._setting(":ROUTe:TERMinals", set_terminals, lambda: self.state.terminals)

@@ -34,9 +34,10 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from simulators.virtual.scpi import ErrorQueue
-from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.switching import SwitchMatrix
 from simulators.virtual.timing import SETTLE_707B
 from simulators.virtual.tsp import TspError, TspRuntime
 from simulators.virtual.wiring import DEFAULT_ROWS, VirtualChip
@@ -54,9 +55,17 @@ DIGITAL_LINES = 14  # rear digital I/O lines; digio.trigger[N].EVENT_ID is N (ma
 # digio.trigger[N].mode values (ICL digio.TRIG_*; 707B manual 3, "Hardware trigger modes"): how
 # many trigger events one pulse into the line makes (both edges for TRIG_EITHER; none when the
 # line is not a trigger input: TRIG_BYPASS, TRIG_RISINGM).
-_TRIG_MODES = {"TRIG_BYPASS": 0, "TRIG_FALLING": 1, "TRIG_RISING": 2, "TRIG_EITHER": 3,
-               "TRIG_SYNCHRONOUSA": 4, "TRIG_SYNCHRONOUS": 5, "TRIG_SYNCHRONOUSM": 6, "TRIG_RISINGA": 7,
-               "TRIG_RISINGM": 8}  # fmt: skip
+_TRIG_MODES = {
+    "TRIG_BYPASS": 0,
+    "TRIG_FALLING": 1,
+    "TRIG_RISING": 2,
+    "TRIG_EITHER": 3,
+    "TRIG_SYNCHRONOUSA": 4,
+    "TRIG_SYNCHRONOUS": 5,
+    "TRIG_SYNCHRONOUSM": 6,
+    "TRIG_RISINGA": 7,
+    "TRIG_RISINGM": 8,
+}
 _EVENTS_PER_PULSE = {0: 0, 3: 2, 8: 0}  # every other mode: 1
 # scan.state() states (manual 7, scan.state()).
 SCAN_STATES = ("EMPTY", "BUILDING", "RUNNING", "ABORTED", "FAILED", "FAILED_INIT", "SUCCESS")
@@ -108,34 +117,37 @@ class _Scan:
         """scan.reset(): the settings back to their defaults (those of a new _Scan); the list stays."""
         defaults = _Scan()
         self.bypass, self.mode, self.scancount, self.stimulus = (
-            defaults.bypass, defaults.mode, defaults.scancount, defaults.stimulus
+            defaults.bypass,
+            defaults.mode,
+            defaults.scancount,
+            defaults.stimulus,
         )
 
 
-class Keithley707B(VirtualInstrument):
+class Keithley707B(SwitchMatrix):
     """TSP switch matrix; every change of the closed set is pushed to the chip at once."""
 
     kind = "keithley707b"
     queue_injected_first = True
+    settle = SETTLE_707B  # waitcomplete() waits for it
+    serial, firmware = "04440707", "01.60a"
 
-    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 serial: str = "04440707", firmware: str = "01.60a", slots: int | None = None):
-        super().__init__()
+    def __init__(
+        self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS, slots: int | None = None
+    ):
         if len(rows) > len(ROW_LETTERS):
             raise ValueError(f"the 707B has 8 rows (A..H); got {len(rows)} row assignments")
-        self.chip = chip
-        self.rows = tuple(rows)
+        super().__init__(chip, rows)
         # A chip with more pads than six cards reach keeps the rest off this matrix (route it
         # with the relay board); a bench file that needs them fails its driver's reach check.
         needed = min(-(-chip.pins.n_pads // COLUMNS_PER_SLOT), MAX_SLOTS)
         if slots is not None and not needed <= slots <= MAX_SLOTS:
-            raise ValueError(f"{slots} cards do not reach the chip's {chip.pins.n_pads} pads: fit "
-                             f"{needed} to {MAX_SLOTS}")
+            raise ValueError(
+                f"{slots} cards do not reach the chip's {chip.pins.n_pads} pads: fit {needed} to {MAX_SLOTS}"
+            )
         #: cards fitted, in slots 1..slots (default: as many as the chip's pads need, at most 6)
         self.slots = needed if slots is None else slots
-        self.serial, self.firmware = serial, firmware
         self.errors = ErrorQueue(capacity=100)
-        self.closed: set[Crosspoint] = set()
         self.patterns: dict[str, frozenset[Crosspoint]] = {}  # channel.pattern.setimage names
         self.scan = _Scan()
         self.digio_modes = dict.fromkeys(range(1, DIGITAL_LINES + 1), 0)  # digio.TRIG_BYPASS
@@ -143,7 +155,13 @@ class Keithley707B(VirtualInstrument):
         self.ignored_triggers = 0
         # The server thread and trigger cables from other instruments share the state.
         self._lock = threading.RLock()
-        functions: dict[str, Callable[..., tuple[object, ...]]] = {
+        self.runtime = TspRuntime(self._tsp_functions(), self._tsp_getters(), self._tsp_setters())
+
+    # ------------------------------------------------------------------ TSP names
+    def _tsp_functions(self) -> dict[str, Callable[..., tuple[object, ...]]]:
+        """What each TSP function name calls."""
+        lines = range(1, DIGITAL_LINES + 1)
+        return {
             "channel.close": self._close,
             "channel.open": self._open,
             "channel.exclusiveclose": self._exclusive_close,
@@ -164,8 +182,13 @@ class Keithley707B(VirtualInstrument):
             "waitcomplete": lambda *a: (),
             "errorqueue.next": self._next_error,
             "errorqueue.clear": self._clear_errors,
+            **{f"digio.trigger__{n}.clear": lambda *a: () for n in lines},  # no detector state is kept
         }
-        getters: dict[str, Callable[[], object]] = {
+
+    def _tsp_getters(self) -> dict[str, Callable[[], object]]:
+        """What each readable TSP attribute reads: settings, constants, digital I/O lines."""
+        lines = range(1, DIGITAL_LINES + 1)
+        return {
             "errorqueue.count": lambda: float(len(self.errors)),
             "localnode.model": lambda: "707B",
             "localnode.serialno": lambda: self.serial,
@@ -182,20 +205,25 @@ class Keithley707B(VirtualInstrument):
             "scan.MODE_OPEN_SELECTIVE": lambda: 1.0,
             **{f"scan.{name}": (lambda k=k: float(k)) for k, name in enumerate(SCAN_STATES)},
             **{f"digio.{name}": (lambda v=v: float(v)) for name, v in _TRIG_MODES.items()},
+            **{f"digio.trigger__{n}.EVENT_ID": (lambda n=n: float(n)) for n in lines},
+            **{f"digio.trigger__{n}.mode": (lambda n=n: float(self.digio_modes[n])) for n in lines},
         }
-        setters: dict[str, Callable[[object], None]] = {
+
+    def _tsp_setters(self) -> dict[str, Callable[[object], None]]:
+        """What each writable TSP attribute validates and sets."""
+        return {
             "scan.scancount": lambda v: self._set_scan("scancount", self._whole(v, "scan count", 1)),
             "scan.mode": lambda v: self._set_scan("mode", self._choice(v, "scan mode", (0, 1))),
             "scan.bypass": lambda v: self._set_scan("bypass", bool(self._choice(v, "scan bypass", (0, 1)))),
             "scan.trigger.channel.stimulus": lambda v: self._set_scan("stimulus", self._stimulus(v)),
+            **{
+                f"digio.trigger__{n}.mode": partial(self._set_trigger_mode, n)
+                for n in range(1, DIGITAL_LINES + 1)
+            },
         }
-        for n in range(1, DIGITAL_LINES + 1):
-            functions[f"digio.trigger__{n}.clear"] = lambda *a: ()  # no detector state is kept here
-            getters[f"digio.trigger__{n}.EVENT_ID"] = lambda n=n: float(n)
-            getters[f"digio.trigger__{n}.mode"] = lambda n=n: float(self.digio_modes[n])
-            setters[f"digio.trigger__{n}.mode"] = lambda v, n=n: self.digio_modes.__setitem__(
-                n, self._choice(v, "trigger mode", tuple(_TRIG_MODES.values())))
-        self.runtime = TspRuntime(functions, getters, setters)
+
+    def _set_trigger_mode(self, line: int, value: object) -> None:
+        self.digio_modes[line] = self._choice(value, "trigger mode", tuple(_TRIG_MODES.values()))
 
     # ------------------------------------------------------------------ wire
     def handle(self, line: str) -> str | None:
@@ -279,8 +307,11 @@ class Keithley707B(VirtualInstrument):
             first, last = (self._channel(p.strip()) for p in item.split(":", 1))
             if first[0] != last[0] or first[1] > last[1] or first[2] > last[2]:
                 raise _param_error(f"invalid channel range '{item}'")
-            return [frozenset({(first[0], r, c)}) for r in range(first[1], last[1] + 1)
-                    for c in range(first[2], last[2] + 1)]  # fmt: skip
+            return [
+                frozenset({(first[0], r, c)})
+                for r in range(first[1], last[1] + 1)
+                for c in range(first[2], last[2] + 1)
+            ]
         if _CHANNEL.fullmatch(item) is None and item in self.patterns:
             return [self.patterns[item]]
         return [frozenset({self._channel(item)})]
@@ -299,17 +330,14 @@ class Keithley707B(VirtualInstrument):
         if slot > self.slots:
             raise _param_error(f"slot {slot} is empty ('{text}')")
 
-    def _apply(self, closed: set[Crosspoint]) -> None:
-        if closed != self.closed:  # the relays move together and settle (waitcomplete() waits)
-            self.clock.spend(SETTLE_707B)
-        self.closed = closed
+    def _crosspoints(self, closed: set[Crosspoint]) -> list[tuple[str, int | str]]:
         pairs = []
         for slot, row, column in closed:
             spare = row >= len(self.rows) or self.rows[row] is None
             node = f"707B.row{ROW_LETTERS[row]}" if spare else self.rows[row]
             pad = (slot - 1) * COLUMNS_PER_SLOT + column
             pairs.append((node, pad if pad <= self.chip.pins.n_pads else f"707B.col{pad}"))
-        self.chip.set_crosspoints(self.kind, pairs)
+        return pairs
 
     # ------------------------------------------------------------------ TSP functions
     def _close(self, channel_list: object = None) -> tuple[object, ...]:
@@ -398,8 +426,10 @@ class Keithley707B(VirtualInstrument):
     def _stimulus(value: object) -> float:
         if isinstance(value, float) and (value == EVENT_CHANNEL_READY or value in range(DIGITAL_LINES + 1)):
             return value
-        raise _param_error(f"channel stimulus {value!r}: the virtual 707B takes 0, "
-                           "scan.trigger.EVENT_CHANNEL_READY or digio.trigger[N].EVENT_ID")  # fmt: skip
+        raise _param_error(
+            f"channel stimulus {value!r}: the virtual 707B takes 0, "
+            "scan.trigger.EVENT_CHANNEL_READY or digio.trigger[N].EVENT_ID"
+        )
 
     def _scan_create(self, channel_list: object = None) -> tuple[object, ...]:
         """A new scan list; scan.create() or scan.create("") leaves it empty."""
@@ -429,8 +459,10 @@ class Keithley707B(VirtualInstrument):
         sc = self.scan
         self._not_running("start another scan")
         if sc.stimulus != 0 and not (sc.stimulus == EVENT_CHANNEL_READY and sc.bypass):
-            raise _param_error("scan.execute() of a scan that waits for triggers is not simulated by "
-                               "the virtual 707B; use scan.background()")  # fmt: skip
+            raise _param_error(
+                "scan.execute() of a scan that waits for triggers is not simulated by "
+                "the virtual 707B; use scan.background()"
+            )
         self._scan_start()
         return ()
 

@@ -37,22 +37,11 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from simulators.virtual.scpi import (
-    ScpiEngine,
-    ScpiError,
-    action,
-    answer,
-    boolean,
-    choice,
-    integer,
-    no_args,
-    number,
-    one_arg,
-    string,
-)
+from simulators.virtual import scpi
+from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, flag
 from simulators.virtual.server import VirtualInstrument
 from simulators.virtual.wiring import AWG_CH1, AWG_CH2, VirtualChip
 
@@ -61,8 +50,18 @@ MAX_EMF = 10.0  # volts open circuit (+-5 V into 50 ohm)
 MIN_WIDTH = 16e-9  # seconds
 HIGH_Z = 9.9e37  # how OUTPut:LOAD? reports INFinity
 
-_FUNCTIONS = {"SINusoid": "SIN", "SQUare": "SQU", "TRIangle": "TRI", "RAMP": "RAMP", "PULSe": "PULS",
-              "PRBS": "PRBS", "NOISe": "NOIS", "ARB": "ARB", "DC": "DC"}
+_FUNCTIONS = {
+    "SINusoid": "SIN",
+    "SQUare": "SQU",
+    "TRIangle": "TRI",
+    "RAMP": "RAMP",
+    "PULSe": "PULS",
+    "PRBS": "PRBS",
+    "NOISe": "NOIS",
+    "ARB": "ARB",
+    "DC": "DC",
+}
+_NO_BURST = ("DC", "NOIS")  # functions a burst cannot carry
 
 
 def fmt(value: float) -> str:
@@ -72,6 +71,9 @@ def fmt(value: float) -> str:
 
 @dataclass
 class _Channel:
+    """One output's settings. Levels and limits are kept as open-circuit volts; `shown`
+    converts them to what the instrument displays for the configured load."""
+
     function: str = "SIN"
     period: float = 1e-3
     width: float = 100e-6
@@ -104,6 +106,183 @@ class _Channel:
         """(idle, peak) open-circuit volts of a pulse."""
         return (self.low, self.high) if self.polarity == "NORM" else (self.high, self.low)
 
+    @property
+    def triggered_burst(self) -> bool:
+        return self.burst and self.burst_mode == "TRIG"
+
+    def pulse_rate(self) -> float | None:
+        """Pulses per second of a free-running output; None when it waits for triggers."""
+        if not self.burst:
+            return 1.0 / self.period
+        if self.triggered_burst and self.trigger == "IMM":
+            return self.ncycles / max(self.burst_period, self.ncycles * self.period)
+        if self.triggered_burst and self.trigger == "TIM":
+            return self.ncycles / max(self.timer, self.ncycles * self.period)
+        return None
+
+    # ------------------------------------------------------------------ checked changes
+    def set_levels(self, high: float, low: float) -> None:
+        """New open-circuit levels (V), refused if beyond the output or its voltage limits."""
+        if max(abs(high), abs(low)) > MAX_EMF * (1 + 1e-12):
+            raise ScpiError(-222, f"levels must stay within +-{MAX_EMF * self.shown:g} V for this load")
+        if high - low < 1e-3 * (1 - 1e-9):
+            raise ScpiError(-221, "high level must exceed low level by at least 1 mV")
+        if self.limits_on and not _within(high, low, self.limit_high, self.limit_low):
+            raise ScpiError(-221, "output would exceed the voltage limits")
+        self.high, self.low = high, low
+
+    def set_amplitude(self, arg: str) -> None:
+        amp = scpi.number(arg, 1e-3 * self.shown, 2 * MAX_EMF * self.shown) / self.shown
+        mid = (self.high + self.low) / 2
+        self.set_levels(mid + amp / 2, mid - amp / 2)
+
+    def set_offset(self, arg: str) -> None:
+        mid = scpi.number(arg, -MAX_EMF * self.shown, MAX_EMF * self.shown) / self.shown
+        half = (self.high - self.low) / 2
+        self.set_levels(mid + half, mid - half)
+
+    def limit(self, arg: str) -> float:
+        """A voltage limit parameter as open-circuit volts."""
+        top = MAX_EMF * self.shown
+        return scpi.number(arg, -top, top, {"MINimum": -top, "MAXimum": top}) / self.shown
+
+    def set_limits(self, high: float, low: float) -> None:
+        if high <= low:
+            raise ScpiError(-221, "the high voltage limit must exceed the low limit")
+        if self.limits_on and not _within(self.high, self.low, high, low):
+            raise ScpiError(-221, "the present output lies outside the new voltage limits")
+        self.limit_high, self.limit_low = high, low
+
+    def set_limits_on(self, on: bool) -> None:
+        if on and not _within(self.high, self.low, self.limit_high, self.limit_low):
+            raise ScpiError(-221, "the present output lies outside the voltage limits")
+        self.limits_on = on
+
+    def set_period(self, period: float) -> None:
+        if self.function == "PULS" and self.width > period - MIN_WIDTH:
+            raise ScpiError(-221, "pulse width must be shorter than the period by 16 ns")
+        self.period = period
+
+    def set_width(self, width: float) -> None:
+        if width > self.period - MIN_WIDTH:
+            raise ScpiError(-221, "pulse width must be shorter than the period by 16 ns")
+        self.width = width
+
+    def set_function(self, arg: str) -> None:
+        function = scpi.choice(arg, _FUNCTIONS)
+        if self.burst and function in _NO_BURST:
+            raise ScpiError(-221, f"{function} is not allowed in burst mode")
+        if function == "PULS" and self.width > self.period - MIN_WIDTH:
+            self.width = self.period / 10  # the instrument's default 10 % duty cycle
+        self.function = function
+
+    def set_burst(self, on: bool) -> None:
+        if on and self.function in _NO_BURST:
+            raise ScpiError(-221, f"burst is not allowed with {self.function}")
+        self.burst = on
+
+
+def _within(high: float, low: float, limit_high: float, limit_low: float) -> bool:
+    """Levels inside voltage limits (all open-circuit volts)."""
+    slack = 1e-12 * MAX_EMF  # round-off of the displayed <-> open-circuit conversion
+    return high <= limit_high + slack and low >= limit_low - slack
+
+
+Apply = Callable[[_Channel, str], object]
+Show = Callable[[_Channel], str]
+
+# Settings with checks, below [:SOURce#]: header, apply(channel, parameter), reply.
+_CHECKED: tuple[tuple[str, Apply, Show], ...] = (
+    ("FUNCtion", _Channel.set_function, lambda ch: ch.function),
+    (
+        "FREQuency",
+        lambda ch, a: ch.set_period(1.0 / scpi.number(a, 1e-6, 30e6)),
+        lambda ch: fmt(1.0 / ch.period),
+    ),
+    (
+        "FUNCtion:PULSe:PERiod",
+        lambda ch, a: ch.set_period(scpi.number(a, 33e-9, 1e6)),
+        lambda ch: fmt(ch.period),
+    ),
+    (
+        "FUNCtion:PULSe:WIDTh",
+        lambda ch, a: ch.set_width(scpi.number(a, MIN_WIDTH, 1e6)),
+        lambda ch: fmt(ch.width),
+    ),
+    (
+        "FUNCtion:PULSe:DCYCle",
+        lambda ch, a: ch.set_width(scpi.number(a, 0, 100) / 100 * ch.period),
+        lambda ch: fmt(100 * ch.width / ch.period),
+    ),
+    (
+        "VOLTage[:LEVel][:IMMediate][:AMPLitude]",
+        _Channel.set_amplitude,
+        lambda ch: fmt((ch.high - ch.low) * ch.shown),
+    ),
+    (
+        "VOLTage[:LEVel][:IMMediate]:OFFSet",
+        _Channel.set_offset,
+        lambda ch: fmt((ch.high + ch.low) / 2 * ch.shown),
+    ),
+    (
+        "VOLTage[:LEVel][:IMMediate]:HIGH",
+        lambda ch, a: ch.set_levels(scpi.number(a) / ch.shown, ch.low),
+        lambda ch: fmt(ch.high * ch.shown),
+    ),
+    (
+        "VOLTage[:LEVel][:IMMediate]:LOW",
+        lambda ch, a: ch.set_levels(ch.high, scpi.number(a) / ch.shown),
+        lambda ch: fmt(ch.low * ch.shown),
+    ),
+    (
+        "VOLTage:LIMit:HIGH",
+        lambda ch, a: ch.set_limits(ch.limit(a), ch.limit_low),
+        lambda ch: fmt(ch.limit_high * ch.shown),
+    ),
+    (
+        "VOLTage:LIMit:LOW",
+        lambda ch, a: ch.set_limits(ch.limit_high, ch.limit(a)),
+        lambda ch: fmt(ch.limit_low * ch.shown),
+    ),
+    ("VOLTage:LIMit:STATe", lambda ch, a: ch.set_limits_on(scpi.boolean(a)), lambda ch: flag(ch.limits_on)),
+    ("VOLTage:UNIT", lambda ch, a: scpi.choice(a, {"VPP": "VPP"}), lambda ch: "VPP"),
+    ("BURSt:STATe", lambda ch, a: ch.set_burst(scpi.boolean(a)), lambda ch: flag(ch.burst)),
+)
+
+
+def _load(arg: str) -> float:
+    return scpi.number(arg, 1.0, 10e3, {"INFinity": math.inf, "MINimum": 1.0, "MAXimum": math.inf})
+
+
+def _keyword(options: dict[str, str]) -> Callable[[str], str]:
+    return lambda arg: scpi.choice(arg, options)
+
+
+def _bounded(lo: float, hi: float) -> Callable[[str], float]:
+    return lambda arg: scpi.number(arg, lo, hi)
+
+
+_SOURCE = "[:SOURce#]"
+_TRIGGER_SOURCES = {"IMMediate": "IMM", "EXTernal": "EXT", "TIMer": "TIM", "BUS": "BUS"}
+# Settings stored as sent: header, _Channel field, parser, reply format.
+_STORED: tuple[tuple[str, str, Callable[[str], object], Callable[..., str]], ...] = (
+    (f"{_SOURCE}:FUNCtion:PULSe:HOLD", "hold", _keyword({"WIDTh": "WIDT", "DCYCle": "DCYC"}), str),
+    (f"{_SOURCE}:FUNCtion:PULSe:TRANsition[:BOTH]", "edge", _bounded(8.4e-9, 1e-6), fmt),
+    (f"{_SOURCE}:FUNCtion:PULSe:TRANsition:LEADing", "edge", _bounded(8.4e-9, 1e-6), fmt),
+    (f"{_SOURCE}:FUNCtion:PULSe:TRANsition:TRAiling", "edge", _bounded(8.4e-9, 1e-6), fmt),
+    (f"{_SOURCE}:FUNCtion:SQUare:DCYCle", "square_duty", _bounded(0.01, 99.99), fmt),
+    (f"{_SOURCE}:FUNCtion:RAMP:SYMMetry", "ramp_symmetry", _bounded(0, 100), fmt),
+    (f"{_SOURCE}:PHASe", "phase", _bounded(-360, 360), fmt),
+    (f"{_SOURCE}:BURSt:MODE", "burst_mode", _keyword({"TRIGgered": "TRIG", "GATed": "GAT"}), str),
+    (f"{_SOURCE}:BURSt:NCYCles", "ncycles", lambda a: scpi.integer(a, 1, 100_000_000), fmt),
+    (f"{_SOURCE}:BURSt:INTernal:PERiod", "burst_period", _bounded(1e-6, 8000), fmt),
+    ("OUTPut#[:STATe]", "output", scpi.boolean, flag),
+    ("OUTPut#:LOAD", "load", _load, lambda load: fmt(HIGH_Z if math.isinf(load) else load)),
+    ("OUTPut#:POLarity", "polarity", _keyword({"NORMal": "NORM", "INVerted": "INV"}), str),
+    ("TRIGger#:SOURce", "trigger", _keyword(_TRIGGER_SOURCES), str),
+    ("TRIGger#:TIMer", "timer", _bounded(1e-6, 8000), fmt),
+)
+
 
 class Keysight33500B(VirtualInstrument):
     """Two output channels speaking the 33500 Series SCPI that PyMeasure's Agilent33500 uses."""
@@ -131,14 +310,18 @@ class Keysight33500B(VirtualInstrument):
         from that instrument's thread): every channel in triggered burst mode with trigger source
         EXTernal fires one burst; others ignore it, as the instrument does."""
         with self._lock:
-            armed = [k for k, ch in enumerate(self.channels)
-                     if ch.burst and ch.burst_mode == "TRIG" and ch.trigger == "EXT"]
+            armed = self._armed("EXT")
             if armed:
                 self._fire_together(armed)
 
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
         self.engine.push_error(code, message)
         return reply
+
+    def _reset(self) -> None:
+        self.channels = [_Channel(), _Channel()]
+        for k in range(len(self.channels)):
+            self._sync(k)
 
     # ------------------------------------------------------------------ physics hooks
     def _sync(self, index: int) -> None:
@@ -150,13 +333,7 @@ class Keysight33500B(VirtualInstrument):
         idle, peak = ch.levels()
         if ch.function != "PULS":
             idle = (ch.high + ch.low) / 2  # the DC level, or the mean of a periodic waveform
-        rate = None
-        if not ch.burst:
-            rate = 1.0 / ch.period
-        elif ch.burst_mode == "TRIG" and ch.trigger == "IMM":
-            rate = ch.ncycles / max(ch.burst_period, ch.ncycles * ch.period)
-        elif ch.burst_mode == "TRIG" and ch.trigger == "TIM":
-            rate = ch.ncycles / max(ch.timer, ch.ncycles * ch.period)
+        rate = ch.pulse_rate()
         if rate is None or ch.function == "DC":
             self.chip.clear_drive(terminal)
         else:
@@ -180,184 +357,81 @@ class Keysight33500B(VirtualInstrument):
             self._fire(k)
         self.clock.spend(max(self.channels[k].ncycles * self.channels[k].period for k in indices))
 
-    def _bus_trigger(self, args: list[str], _: Mapping[str, int | None]) -> None:
-        no_args(args)
-        armed = [k for k, ch in enumerate(self.channels)
-                 if ch.burst and ch.burst_mode == "TRIG" and ch.trigger == "BUS"]
+    def _armed(self, source: str) -> list[int]:
+        """Channels in triggered burst mode waiting for a trigger from `source` (BUS, EXT)."""
+        return [k for k, ch in enumerate(self.channels) if ch.triggered_burst and ch.trigger == source]
+
+    def _bus_trigger(self, args: list[str], _: Suffix) -> None:
+        scpi.no_args(args)
+        armed = self._armed("BUS")
         if not armed:
             raise ScpiError(-211)
         self._fire_together(armed)
 
     # ------------------------------------------------------------------ command table
     def _register(self) -> None:
-        e = self.engine
+        """The command table: per-channel settings from the tables above, then triggers and
+        the instrument-wide subsystems."""
+        for spec, apply, show in _CHECKED:
+            self._setting(f"{_SOURCE}:{spec}", apply, show)
+        for spec, name, parse, show in _STORED:
+            self._setting(
+                spec,
+                lambda ch, a, name=name, parse=parse: setattr(ch, name, parse(a)),
+                lambda ch, name=name, show=show: show(getattr(ch, name)),
+            )
+        self._trigger_commands()
+        self._system_commands()
 
-        def index(sfx: Mapping[str, int | None]) -> int:
-            for node in ("SOURCE", "OUTPUT", "TRIGGER"):
-                if sfx.get(node) is not None:
-                    if sfx[node] not in (1, 2):
-                        raise ScpiError(-114)
-                    return sfx[node] - 1
-            return 0
+    @staticmethod
+    def _index(sfx: Suffix) -> int:
+        """The channel a header's suffix names (0 or 1; no suffix: 0)."""
+        for node in ("SOURCE", "OUTPUT", "TRIGGER"):
+            if sfx.get(node) is not None:
+                if sfx[node] not in (1, 2):
+                    raise ScpiError(-114)
+                return sfx[node] - 1
+        return 0
 
-        def setting(apply, show):
-            """A per-channel setting: apply(channel, arg) validates and sets; show(channel) -> str."""
-            def write(args: list[str], sfx: Mapping[str, int | None]) -> None:
-                k = index(sfx)
-                apply(self.channels[k], one_arg(args))
-                self._sync(k)
+    def _setting(self, spec: str, apply: Apply, show: Show) -> None:
+        """A per-channel setting: apply(channel, parameter) validates and sets; show(channel)
+        answers the query. The chip learns of every change at once."""
 
-            def query(args: list[str], sfx: Mapping[str, int | None]) -> str:
-                no_args(args)
-                return show(self.channels[index(sfx)])
-            return write, query
+        def write(args: list[str], sfx: Suffix) -> None:
+            k = self._index(sfx)
+            apply(self.channels[k], scpi.one_arg(args))
+            self._sync(k)
 
-        def register(spec: str, apply, show) -> None:
-            write, query = setting(apply, show)
-            e.command(spec, write=write, query=query)
+        def query(args: list[str], sfx: Suffix) -> str:
+            scpi.no_args(args)
+            return show(self.channels[self._index(sfx)])
 
-        def set_levels(ch: _Channel, high: float, low: float) -> None:
-            if max(abs(high), abs(low)) > MAX_EMF * (1 + 1e-12):
-                raise ScpiError(-222, f"levels must stay within +-{MAX_EMF * ch.shown:g} V for this load")
-            if high - low < 1e-3 * (1 - 1e-9):
-                raise ScpiError(-221, "high level must exceed low level by at least 1 mV")
-            if ch.limits_on and not within_limits(ch, high, low, ch.limit_high, ch.limit_low):
-                raise ScpiError(-221, "output would exceed the voltage limits")
-            ch.high, ch.low = high, low
+        self.engine.command(spec, write=write, query=query)
 
-        def within_limits(ch: _Channel, high: float, low: float, limit_high: float, limit_low: float
-                          ) -> bool:
-            slack = 1e-12 * MAX_EMF  # round-off of the displayed <-> open-circuit conversion
-            return high <= limit_high + slack and low >= limit_low - slack
-
-        def set_limit(ch: _Channel, arg: str, which: str) -> None:
-            top = MAX_EMF * ch.shown
-            value = number(arg, -top, top, {"MINimum": -top, "MAXimum": top}) / ch.shown
-            high, low = (value, ch.limit_low) if which == "high" else (ch.limit_high, value)
-            if high <= low:
-                raise ScpiError(-221, "the high voltage limit must exceed the low limit")
-            if ch.limits_on and not within_limits(ch, ch.high, ch.low, high, low):
-                raise ScpiError(-221, "the present output lies outside the new voltage limits")
-            ch.limit_high, ch.limit_low = high, low
-
-        def set_limit_state(ch: _Channel, arg: str) -> None:
-            on = boolean(arg)
-            if on and not within_limits(ch, ch.high, ch.low, ch.limit_high, ch.limit_low):
-                raise ScpiError(-221, "the present output lies outside the voltage limits")
-            ch.limits_on = on
-
-        def set_amplitude(ch: _Channel, arg: str) -> None:
-            amp = number(arg, 1e-3 * ch.shown, 2 * MAX_EMF * ch.shown) / ch.shown
-            mid = (ch.high + ch.low) / 2
-            set_levels(ch, mid + amp / 2, mid - amp / 2)
-
-        def set_offset(ch: _Channel, arg: str) -> None:
-            mid = number(arg, -MAX_EMF * ch.shown, MAX_EMF * ch.shown) / ch.shown
-            half = (ch.high - ch.low) / 2
-            set_levels(ch, mid + half, mid - half)
-
-        def set_high(ch: _Channel, arg: str) -> None:
-            set_levels(ch, number(arg) / ch.shown, ch.low)
-
-        def set_low(ch: _Channel, arg: str) -> None:
-            set_levels(ch, ch.high, number(arg) / ch.shown)
-
-        def set_period(ch: _Channel, period: float) -> None:
-            if ch.function == "PULS" and ch.width > period - MIN_WIDTH:
-                raise ScpiError(-221, "pulse width must be shorter than the period by 16 ns")
-            ch.period = period
-
-        def set_width(ch: _Channel, width: float) -> None:
-            if width > ch.period - MIN_WIDTH:
-                raise ScpiError(-221, "pulse width must be shorter than the period by 16 ns")
-            ch.width = width
-
-        def set_load(ch: _Channel, arg: str) -> None:
-            ch.load = number(arg, 1.0, 10e3, {"INFinity": math.inf, "MINimum": 1.0, "MAXimum": math.inf})
-
-        def show_load(ch: _Channel) -> str:
-            return fmt(HIGH_Z if math.isinf(ch.load) else ch.load)
-
-        def set_function(ch: _Channel, arg: str) -> None:
-            function = choice(arg, _FUNCTIONS)
-            if ch.burst and function in ("DC", "NOIS"):
-                raise ScpiError(-221, f"{function} is not allowed in burst mode")
-            if function == "PULS" and ch.width > ch.period - MIN_WIDTH:
-                ch.width = ch.period / 10  # the instrument's default 10 % duty cycle
-            ch.function = function
-
-        def set_burst(ch: _Channel, arg: str) -> None:
-            on = boolean(arg)
-            if on and ch.function in ("DC", "NOIS"):
-                raise ScpiError(-221, f"burst is not allowed with {ch.function}")
-            ch.burst = on
-
-        on_off = {True: "1", False: "0"}
-        src = "[:SOURce#]"
-        register(f"{src}:FUNCtion", set_function, lambda ch: ch.function)
-        register(f"{src}:FREQuency",
-                 lambda ch, a: set_period(ch, 1.0 / number(a, 1e-6, 30e6)), lambda ch: fmt(1.0 / ch.period))
-        register(f"{src}:FUNCtion:PULSe:PERiod",
-                 lambda ch, a: set_period(ch, number(a, 33e-9, 1e6)), lambda ch: fmt(ch.period))
-        register(f"{src}:FUNCtion:PULSe:WIDTh",
-                 lambda ch, a: set_width(ch, number(a, MIN_WIDTH, 1e6)), lambda ch: fmt(ch.width))
-        register(f"{src}:FUNCtion:PULSe:DCYCle",
-                 lambda ch, a: set_width(ch, number(a, 0, 100) / 100 * ch.period),
-                 lambda ch: fmt(100 * ch.width / ch.period))
-        def simple(spec: str, attr: str, parse, show=fmt) -> None:
-            register(spec, lambda ch, a: setattr(ch, attr, parse(a)), lambda ch: show(getattr(ch, attr)))
-
-        simple(f"{src}:FUNCtion:PULSe:HOLD", "hold", lambda a: choice(a, {"WIDTh": "WIDT", "DCYCle": "DCYC"}),
-               str)
-        for edge in ("[:BOTH]", ":LEADing", ":TRAiling"):
-            simple(f"{src}:FUNCtion:PULSe:TRANsition{edge}", "edge", lambda a: number(a, 8.4e-9, 1e-6))
-        simple(f"{src}:FUNCtion:SQUare:DCYCle", "square_duty", lambda a: number(a, 0.01, 99.99))
-        simple(f"{src}:FUNCtion:RAMP:SYMMetry", "ramp_symmetry", lambda a: number(a, 0, 100))
-        simple(f"{src}:PHASe", "phase", lambda a: number(a, -360, 360))
-        register(f"{src}:VOLTage[:LEVel][:IMMediate][:AMPLitude]", set_amplitude,
-                 lambda ch: fmt((ch.high - ch.low) * ch.shown))
-        register(f"{src}:VOLTage[:LEVel][:IMMediate]:OFFSet", set_offset,
-                 lambda ch: fmt((ch.high + ch.low) / 2 * ch.shown))
-        register(f"{src}:VOLTage[:LEVel][:IMMediate]:HIGH", set_high, lambda ch: fmt(ch.high * ch.shown))
-        register(f"{src}:VOLTage[:LEVel][:IMMediate]:LOW", set_low, lambda ch: fmt(ch.low * ch.shown))
-        register(f"{src}:VOLTage:LIMit:HIGH", lambda ch, a: set_limit(ch, a, "high"),
-                 lambda ch: fmt(ch.limit_high * ch.shown))
-        register(f"{src}:VOLTage:LIMit:LOW", lambda ch, a: set_limit(ch, a, "low"),
-                 lambda ch: fmt(ch.limit_low * ch.shown))
-        register(f"{src}:VOLTage:LIMit:STATe", set_limit_state, lambda ch: on_off[ch.limits_on])
-        register(f"{src}:VOLTage:UNIT", lambda ch, a: choice(a, {"VPP": "VPP"}), lambda ch: "VPP")
-        register(f"{src}:BURSt:STATe", set_burst, lambda ch: on_off[ch.burst])
-        burst_modes = {"TRIGgered": "TRIG", "GATed": "GAT"}
-        simple(f"{src}:BURSt:MODE", "burst_mode", lambda a: choice(a, burst_modes), str)
-        simple(f"{src}:BURSt:NCYCles", "ncycles", lambda a: integer(a, 1, 100_000_000))
-        simple(f"{src}:BURSt:INTernal:PERiod", "burst_period", lambda a: number(a, 1e-6, 8000))
-        simple("OUTPut#[:STATe]", "output", boolean, on_off.__getitem__)
-        register("OUTPut#:LOAD", set_load, show_load)
-        polarities = {"NORMal": "NORM", "INVerted": "INV"}
-        simple("OUTPut#:POLarity", "polarity", lambda a: choice(a, polarities), str)
-        sources = {"IMMediate": "IMM", "EXTernal": "EXT", "TIMer": "TIM", "BUS": "BUS"}
-        simple("TRIGger#:SOURce", "trigger", lambda a: choice(a, sources), str)
-        simple("TRIGger#:TIMer", "timer", lambda a: number(a, 1e-6, 8000))
-
-        def trigger_now(args: list[str], sfx: Mapping[str, int | None]) -> None:
-            no_args(args)
-            k = index(sfx)
-            if not (self.channels[k].burst and self.channels[k].burst_mode == "TRIG"):
+    def _trigger_commands(self) -> None:
+        def trigger_now(args: list[str], sfx: Suffix) -> None:
+            scpi.no_args(args)
+            k = self._index(sfx)
+            if not self.channels[k].triggered_burst:
                 raise ScpiError(-211)
             self._fire_together([k])
 
-        e.command("TRIGger#[:IMMediate]", write=trigger_now)
-        e.common("*TRG", write=self._bus_trigger)
+        self.engine.command("TRIGger#[:IMMediate]", write=trigger_now)
+        self.engine.common("*TRG", write=self._bus_trigger)
+
+    def _system_commands(self) -> None:
+        e = self.engine
+
+        def set_text(text: str) -> None:
+            self.display_text = text
+
         e.common("*IDN", query=answer(lambda: self.idn))
         e.common("*RST", write=action(self._reset))
         e.command("SYSTem:ERRor[:NEXT]", query=e.error_next)
         e.command("SYSTem:BEEPer[:IMMediate]", write=action(lambda: None))
-        e.command("DISPlay:TEXT[:DATA]",
-                  write=lambda a, x: setattr(self, "display_text", string(one_arg(a))),
-                  query=answer(lambda: f'"{self.display_text}"'))
-        e.command("DISPlay:TEXT:CLEar", write=action(lambda: setattr(self, "display_text", "")))
-
-    def _reset(self) -> None:
-        self.channels = [_Channel(), _Channel()]
-        for k in range(len(self.channels)):
-            self._sync(k)
+        e.command(
+            "DISPlay:TEXT[:DATA]",
+            write=lambda a, x: set_text(scpi.string(scpi.one_arg(a))),
+            query=answer(lambda: f'"{self.display_text}"'),
+        )
+        e.command("DISPlay:TEXT:CLEar", write=action(lambda: set_text("")))

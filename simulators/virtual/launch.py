@@ -38,6 +38,7 @@ _SERVED_BY = {
 
 def start_virtual_bench(
     config_path: str | Path | BenchConfig | None = None,
+    *,
     preset: str = "protonic-asymmetric",
     seed: int = 0,
     latency: float = 0.0,
@@ -84,15 +85,10 @@ def start_virtual_bench(
 
 @contextmanager
 def virtual_bench(
-    config_path: str | Path | BenchConfig | None = None,
-    preset: str = "protonic-asymmetric",
-    seed: int = 0,
-    latency: float = 0.0,
-    time_scale: float = 0.0,
-    **overrides: Any,
+    config_path: str | Path | BenchConfig | None = None, **options: Any
 ) -> Iterator[tuple[VirtualBench, BenchConfig]]:
-    """start_virtual_bench as a context manager: the servers stop on exit."""
-    bench, config = start_virtual_bench(config_path, preset, seed, latency, time_scale, **overrides)
+    """start_virtual_bench (the same arguments) as a context manager: the servers stop on exit."""
+    bench, config = start_virtual_bench(config_path, **options)
     try:
         yield bench, config
     finally:

@@ -23,30 +23,28 @@ relays move together; the reply comes once they have settled); one that moves no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.switching import SwitchMatrix
 from simulators.virtual.timing import SETTLE_RELAY_BOARD
-from simulators.virtual.wiring import DEFAULT_ROWS, VirtualChip
 
 ERR_UNKNOWN, ERR_ARGUMENTS, ERR_RANGE = 1, 2, 3
 
 
-class RelayMatrix(VirtualInstrument):
+class RelayMatrix(SwitchMatrix):
     """len(rows) x n_pads crosspoint relays."""
 
     kind = "relay_matrix"
     #: an injected error replaces the reply and the command is not executed
     reject_on_injected_error = True
+    settle = SETTLE_RELAY_BOARD
+    serial, firmware = "RM0001", "1.0"
 
-    def __init__(self, chip: VirtualChip, rows: Sequence[str | None] = DEFAULT_ROWS,
-                 serial: str = "RM0001", firmware: str = "1.0"):
-        super().__init__()
-        self.chip = chip
-        self.rows = tuple(rows)
-        self.n_rows, self.n_cols = len(self.rows), chip.pins.n_pads
-        self.serial, self.firmware = serial, firmware
-        self.closed: set[tuple[int, int]] = set()
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def n_cols(self) -> int:
+        return self.chip.pins.n_pads
 
     def handle(self, line: str) -> str:
         words = line.split()
@@ -102,11 +100,5 @@ class RelayMatrix(VirtualInstrument):
     def report_error(self, code: int, message: str, reply: str | None) -> str:
         return f"ERR {code} {message}"
 
-    def _apply(self, closed: set[tuple[int, int]]) -> None:
-        if closed != self.closed:
-            self.clock.spend(SETTLE_RELAY_BOARD)
-        self.closed = closed
-        self.chip.set_crosspoints(
-            self.kind,
-            [(self.rows[r - 1] or f"relay.row{r}", c) for r, c in closed],
-        )
+    def _crosspoints(self, closed: set[tuple[int, int]]) -> list[tuple[str, int]]:
+        return [(self.rows[r - 1] or f"relay.row{r}", c) for r, c in closed]

@@ -117,7 +117,10 @@ def _compile(spec: str) -> tuple[_Node, ...]:
 
 
 def _match(
-    nodes: tuple[_Node, ...], i: int, tokens: list[tuple[str, int | None]], j: int,
+    nodes: tuple[_Node, ...],
+    i: int,
+    tokens: list[tuple[str, int | None]],
+    j: int,
     suffix: dict[str, int | None],
 ) -> dict[str, int | None] | None:
     if i == len(nodes):
@@ -134,11 +137,25 @@ def _match(
     return None
 
 
-Handler = Callable[[list[str], Mapping[str, int | None]], str | None]
+def _tokens(header: str) -> list[tuple[str, int | None]]:
+    """('SOUR', 2), ('FUNC', None) for 'SOUR2:FUNC' (a leading ':' is ignored)."""
+    tokens = []
+    for raw in header.lstrip(":").split(":"):
+        m = _TOKEN.fullmatch(raw)
+        if m is None:
+            raise ScpiError(-113)
+        tokens.append((m.group(1).upper(), int(m.group(2)) if m.group(2) else None))
+    return tokens
+
+
+#: numeric suffixes of a matched header, by long node name (None: the node had none)
+Suffix = Mapping[str, int | None]
+Handler = Callable[[list[str], Suffix], str | None]
 
 
 @dataclass(frozen=True)
 class _Command:
+    spec: str
     nodes: tuple[_Node, ...]
     write: Handler | None
     query: Handler | None
@@ -187,7 +204,12 @@ class ScpiEngine:
     # ------------------------------------------------------------------ registration
     def command(self, spec: str, *, write: Handler | None = None, query: Handler | None = None) -> None:
         """Register a header; `write` handles the command form, `query` the '?' form."""
-        self._commands.append(_Command(_compile(spec), write, query))
+        self._commands.append(_Command(spec, _compile(spec), write, query))
+
+    @property
+    def specs(self) -> list[str]:
+        """Every registered header spec, in registration order."""
+        return [cmd.spec for cmd in self._commands]
 
     def common(self, name: str, *, write: Handler | None = None, query: Handler | None = None) -> None:
         """Register (or replace) a common command such as '*IDN' or '*RST'."""
@@ -244,14 +266,8 @@ class ScpiEngine:
             if handler is None:
                 raise ScpiError(-113)
             return handler(args, {}), path
-        absolute = header.startswith(":")
-        tokens = []
-        for raw in header.lstrip(":").split(":"):
-            m = _TOKEN.fullmatch(raw)
-            if m is None:
-                raise ScpiError(-113)
-            tokens.append((m.group(1).upper(), int(m.group(2)) if m.group(2) else None))
-        full = tokens if absolute else [*path, *tokens]
+        tokens = _tokens(header)
+        full = tokens if header.startswith(":") else [*path, *tokens]
         for cmd in self._commands:
             suffix = _match(cmd.nodes, 0, full, 0, {})
             if suffix is None:
@@ -261,6 +277,13 @@ class ScpiEngine:
                 raise ScpiError(-113)
             return handler(args, suffix), full[:-1]
         raise ScpiError(-113)
+
+    def resolve(self, header: str) -> list[str]:
+        """The specs of every registered command a header (as on the wire, without '?' and
+        parameters, taken as absolute) matches; the engine runs the first. An instrument whose
+        headers each match one spec behaves the same whatever order its table registers them in."""
+        tokens = _tokens(header)
+        return [cmd.spec for cmd in self._commands if _match(cmd.nodes, 0, tokens, 0, {}) is not None]
 
     # ------------------------------------------------------------------ IEEE 488.2 built-ins
     def _register_builtins(self) -> None:
@@ -277,10 +300,10 @@ class ScpiEngine:
             esb = 32 if self.esr & self.ese else 0
             return str(eav | esb)
 
-        def set_ese(args: list[str], _: Mapping[str, int | None]) -> None:
+        def set_ese(args: list[str], _: Suffix) -> None:
             self.ese = integer(one_arg(args), 0, 255)
 
-        def set_sre(args: list[str], _: Mapping[str, int | None]) -> None:
+        def set_sre(args: list[str], _: Suffix) -> None:
             self.sre = integer(one_arg(args), 0, 255)
 
         def opc() -> None:
@@ -294,7 +317,7 @@ class ScpiEngine:
         self.common("*OPC", write=action(opc), query=answer(lambda: "1"))
         self.common("*WAI", write=action(lambda: None))
 
-    def error_next(self, args: list[str], _: Mapping[str, int | None]) -> str:
+    def error_next(self, args: list[str], _: Suffix) -> str:
         """Handler for SYSTem:ERRor[:NEXT]?: pop the oldest entry and format it."""
         no_args(args)
         code, message = self.errors.pop()
@@ -304,17 +327,21 @@ class ScpiEngine:
 # ---------------------------------------------------------------------------- handlers
 def action(fn: Callable[[], object]) -> Handler:
     """A handler for a command that takes no parameters."""
-    def write(args: list[str], _: Mapping[str, int | None]) -> None:
+
+    def write(args: list[str], _: Suffix) -> None:
         no_args(args)
         fn()
+
     return write
 
 
 def answer(fn: Callable[[], str]) -> Handler:
     """A handler for a query that takes no parameters."""
-    def query(args: list[str], _: Mapping[str, int | None]) -> str:
+
+    def query(args: list[str], _: Suffix) -> str:
         no_args(args)
         return fn()
+
     return query
 
 
@@ -357,7 +384,9 @@ _NUMBER_WITH_SUFFIX = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*[A-Za
 
 
 def number(
-    arg: str, lo: float | None = None, hi: float | None = None,
+    arg: str,
+    lo: float | None = None,
+    hi: float | None = None,
     keywords: Mapping[str, float] | None = None,
 ) -> float:
     """A decimal numeric parameter; `keywords` maps specs such as 'MINimum' to values.
@@ -386,6 +415,11 @@ def integer(arg: str, lo: int | None = None, hi: int | None = None) -> int:
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ScpiError(-222)
     return value
+
+
+def flag(value: bool) -> str:
+    """A boolean as SCPI instruments answer it: 1 or 0."""
+    return "1" if value else "0"
 
 
 def boolean(arg: str) -> bool:

@@ -116,8 +116,12 @@ class LineServer:
     recorder to see the waits without taking them.
     """
 
-    def __init__(self, instrument: VirtualInstrument, name: str | None = None,
-                 sleep: Callable[[float], bool] | None = None):
+    def __init__(
+        self,
+        instrument: VirtualInstrument,
+        name: str | None = None,
+        sleep: Callable[[float], bool] | None = None,
+    ):
         self.instrument = instrument
         self.name = name or instrument.kind
         self._listener: socket.socket | None = None

@@ -118,7 +118,8 @@ class PinMap:
                 for c in range(cols):
                     k = r * cols + c
                     devices[(name, r, c)] = DevicePads(
-                        gate=offset + 1 + k, drain=offset + 1 + n + k, source=offset + 1 + 2 * n)
+                        gate=offset + 1 + k, drain=offset + 1 + n + k, source=offset + 1 + 2 * n
+                    )
             offset += 2 * n + 1
         return cls(devices)
 
@@ -177,6 +178,29 @@ class PulseRecord:
     amplitude: float
     width: float
     applied: bool
+
+
+def _operating_point(source: str, level: float, limit: float, slope: float, offset: float) -> SmuReading:
+    """Where a source with a compliance limit settles on the load line I = slope * V + offset
+    (amperes, volts). source "VOLT": `level` volts, current limit `limit` amperes; "CURR":
+    `level` amperes, voltage limit `limit` volts. At the limit the source gives way: the other
+    quantity sits at the limit and the reading is flagged limited."""
+    limited = False
+    if source == "VOLT":
+        volts, amps = level, slope * level + offset
+        if abs(amps) > limit:
+            limited = True
+            amps = math.copysign(limit, amps)
+            volts = (amps - offset) / slope if slope > 0 else level
+        return SmuReading(volts, amps, limited)
+    if slope > 0:
+        volts = (level - offset) / slope
+    else:  # open circuit: the source drives to its voltage limit unless asked for 0 A
+        volts = math.copysign(limit, level - offset) if level != offset else 0.0
+    if abs(volts) > limit:
+        limited = True
+        volts = math.copysign(limit, volts)
+    return SmuReading(volts, slope * volts + offset, limited)
 
 
 @dataclass
@@ -244,8 +268,9 @@ class VirtualChip:
                 self._levels[terminal] = float(volts)
             self._check_static()
 
-    def set_drive(self, terminal: str, rate: float, peak: float, width: float,
-                  waveform: str = "PULS") -> None:
+    def set_drive(
+        self, terminal: str, rate: float, peak: float, width: float, waveform: str = "PULS"
+    ) -> None:
         """A free-running output: `rate` pulses per second of `peak` volts, `width` seconds.
 
         The pulses that accrue in wall-clock time are delivered to whatever the output is
@@ -279,27 +304,12 @@ class VirtualChip:
             if hi in fixed:
                 return self._shorted_smu(source, level, limit, fixed[hi], names[hi])
             active, g = self._conducting(pad_net, {*fixed, hi})
-            currents = [self._current(pad_net, active, g, fixed, hi, v)[0] for v in (1.0, 0.0)]
+            currents = [self._current(pad_net, active, g, fixed, hi=hi, v_hi=v)[0] for v in (1.0, 0.0)]
             slope, offset = currents[0] - currents[1], currents[1]  # I = slope * V + offset
-            limited = False
-            if source == "VOLT":
-                volts, amps = level, slope * level + offset
-                if abs(amps) > limit:
-                    limited = True
-                    amps = math.copysign(limit, amps)
-                    volts = (amps - offset) / slope if slope > 0 else level
-            else:
-                if slope > 0:
-                    volts = (level - offset) / slope
-                else:  # open circuit: the source drives to its voltage limit unless asked for 0 A
-                    volts = math.copysign(limit, level - offset) if level != offset else 0.0
-                if abs(volts) > limit:
-                    limited = True
-                    volts = math.copysign(limit, volts)
-                amps = slope * volts + offset
-            _, potentials = self._current(pad_net, active, g, fixed, hi, volts)
+            reading = _operating_point(source, level, limit, slope, offset)
+            _, potentials = self._current(pad_net, active, g, fixed, hi=hi, v_hi=reading.voltage)
             self._check_read_bias(pad_net, active, potentials)
-            return SmuReading(volts, amps, limited)
+            return reading
 
     # ------------------------------------------------------------------ nets
     def _nets(self) -> tuple[np.ndarray, dict[str, int]]:
@@ -324,8 +334,9 @@ class VirtualChip:
         roots = np.array([find(i) for i in range(len(parent))], dtype=np.int64)
         return roots, {name: int(roots[index[name]]) for name in names}
 
-    def _fixed(self, node_net: Mapping[str, int], exclude: str | None = None
-               ) -> tuple[dict[int, float], dict[int, list[str]]]:
+    def _fixed(
+        self, node_net: Mapping[str, int], exclude: str | None = None
+    ) -> tuple[dict[int, float], dict[int, list[str]]]:
         """Nets held at a potential, and which terminals hold them."""
         sources = {t: 0.0 for t in _GROUNDED} | self._levels
         fixed: dict[int, float] = {}
@@ -376,8 +387,14 @@ class VirtualChip:
         return idx, g
 
     def _current(
-        self, pad_net: np.ndarray, idx: np.ndarray, g: np.ndarray, fixed: Mapping[int, float],
-        hi: int, v_hi: float,
+        self,
+        pad_net: np.ndarray,
+        idx: np.ndarray,
+        g: np.ndarray,
+        fixed: Mapping[int, float],
+        *,
+        hi: int,
+        v_hi: float,
     ) -> tuple[float, dict[int, float]]:
         """Current (A) out of the HI net with HI at v_hi, and every net's potential (V)."""
         held = {**fixed, hi: v_hi}
@@ -403,8 +420,9 @@ class VirtualChip:
         i_hi = float(np.sum(g * ((a == at_hi) * (v[a] - v[b]) + (b == at_hi) * (v[b] - v[a]))))
         return i_hi, potentials
 
-    def _shorted_smu(self, source: str, level: float, limit: float, other: float, names: list[str]
-                     ) -> SmuReading:
+    def _shorted_smu(
+        self, source: str, level: float, limit: float, other: float, names: list[str]
+    ) -> SmuReading:
         self.note(f"short circuit: SMU HI is connected to {', '.join(names)}")
         if source == "VOLT":
             diff = level - other
@@ -437,14 +455,34 @@ class VirtualChip:
             if not mine:
                 continue
             live = [k for k in mine if self.pins.keys[k] not in self.stuck]
-            applied = self._apply(name, backend, live, sign, count, amplitude, width)
+            applied = self._apply(
+                name, backend, live, sign=sign, count=count, amplitude=amplitude, width=width
+            )
             for k in mine:
                 _, r, c = self.pins.keys[k]
-                self.pulse_log.append(PulseRecord(
-                    terminal, name, r, c, sign * count, amplitude, width, applied and k in live))
+                record = PulseRecord(
+                    terminal=terminal,
+                    array=name,
+                    row=r,
+                    col=c,
+                    count=sign * count,
+                    amplitude=amplitude,
+                    width=width,
+                    applied=applied and k in live,
+                )
+                self.pulse_log.append(record)
 
-    def _apply(self, name: str, backend: CrossbarBackend, devices: list[int], sign: int, count: int,
-               amplitude: float, width: float) -> bool:
+    def _apply(
+        self,
+        name: str,
+        backend: CrossbarBackend,
+        devices: list[int],
+        *,
+        sign: int,
+        count: int,
+        amplitude: float,
+        width: float,
+    ) -> bool:
         if not devices:
             return False
         try:
@@ -503,8 +541,10 @@ class VirtualChip:
             name = self.pins.keys[k][0]
             limit = self.arrays[name].limits.max_read_voltage
             if abs(vds) > limit * (1 + 1e-9):
-                self.note(f"read bias {vds:.4g} V across device {self.pins.keys[k]} exceeds "
-                           f"max_read_voltage {limit:g} V")
+                self.note(
+                    f"read bias {vds:.4g} V across device {self.pins.keys[k]} exceeds "
+                    f"max_read_voltage {limit:g} V"
+                )
 
     def describe(self) -> dict[str, object]:
         """JSON-ready description: arrays, backends and the pin map."""
