@@ -247,7 +247,8 @@ class HardwareCrossbar(CrossbarBackend):
         self._latest = np.full(region.shape, np.nan)
         #: operations done through the instruments (for transaction accounting)
         self.operations = dict.fromkeys(
-            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0)
+            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0
+        )
 
     # ------------------------------------------------------------------ description
     @property

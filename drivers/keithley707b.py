@@ -154,7 +154,7 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         patterns = [SCAN_PATTERN.format(k) for k in range(1, len(wanted) + 1)]
         for i in range(0, len(patterns), 50):
             function = "scan.create" if i == 0 else "scan.add"
-            statements.append(f'{function}("{",".join(patterns[i:i + 50])}")')
+            statements.append(f'{function}("{",".join(patterns[i : i + 50])}")')
         statements += [
             "scan.bypass = scan.OFF",
             f"scan.trigger.channel.stimulus = digio.trigger[{dio}].EVENT_ID",

@@ -96,7 +96,7 @@ def open_instrument(config: InstrumentConfig, limits: SafetyLimits) -> Driver:
     if entry.visa:
         library = kwargs.pop(VISA_LIBRARY, default_visa_library(config.address))
         if not isinstance(library, str):
-            raise ValueError(f"option visa_library must be a string such as \"@py\", got {library!r}")
+            raise ValueError(f'option visa_library must be a string such as "@py", got {library!r}')
         if library:
             kwargs[VISA_LIBRARY] = library
     if entry.role != "matrix":
