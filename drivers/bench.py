@@ -153,10 +153,16 @@ class HardwareBench(Bench):
         if existing is not None and not existing.closed:
             return existing
         stream = np.random.SeedSequence(self._seed.entropy, spawn_key=tuple(name.encode("utf-8")))
+        seed = int(stream.generate_state(1, np.uint64)[0])
         array = HardwareCrossbar(
-            name, self._config, self.instruments, self._range, self._kind,
-            seed=int(stream.generate_state(1, np.uint64)[0]), vmm_reads=self._vmm_reads,
-        )  # fmt: skip
+            name,
+            self._config,
+            self.instruments,
+            self._range,
+            device_kind=self._kind,
+            seed=seed,
+            vmm_reads=self._vmm_reads,
+        )
         self._arrays[name] = array
         return array
 
@@ -235,10 +241,14 @@ class HardwareBench(Bench):
             seen = inst.matrix.closed_crosspoints()
             inst.router.release()
             ok = seen == frozenset({point})
-            rows.append(CheckRow(
-                "matrix", f"route {terminal} -> pad {point[1]} ({pad_of})", "ok" if ok else "FAIL",
-                f"closed row {point[0]}, column {point[1]}; read back {sorted(seen)}",
-            ))  # fmt: skip
+            rows.append(
+                CheckRow(
+                    "matrix",
+                    f"route {terminal} -> pad {point[1]} ({pad_of})",
+                    "ok" if ok else "FAIL",
+                    f"closed row {point[0]}, column {point[1]}; read back {sorted(seen)}",
+                )
+            )
         rows += _limit_rows(cfg, inst)
         return rows
 

@@ -34,6 +34,7 @@ class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
     Other keyword arguments go to the VISA connection (e.g. timeout in ms).
     """
 
+    model = "Keithley 2450 SourceMeter"
     bias_range = (-210.0, 210.0)
     compliance_range = (1e-9, 1.05)  # :SOUR:VOLT:ILIM, 1 nA to 1.05 A
     nplc_range = (0.01, 10.0)
@@ -49,25 +50,35 @@ class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
         ":SOUR:CURR:VLIM?", ":SOUR:CURR:VLIM %g", "Voltage limit of the current source, volts.", (0.02, 210)
     )
     current_range = _strict(
-        ":SENS:CURR:RANG?", ":SENS:CURR:RANG:AUTO 0;:SENS:CURR:RANG %g",
-        "Current measurement range in amperes (disables auto range).", (-1.05, 1.05),
-    )  # fmt: skip
+        ":SENS:CURR:RANG?",
+        ":SENS:CURR:RANG:AUTO 0;:SENS:CURR:RANG %g",
+        "Current measurement range in amperes (disables auto range).",
+        (-1.05, 1.05),
+    )
     voltage_range = _strict(
-        ":SENS:VOLT:RANG?", ":SENS:VOLT:RANG:AUTO 0;:SENS:VOLT:RANG %g",
-        "Voltage measurement range in volts (disables auto range).", (-210, 210),
-    )  # fmt: skip
+        ":SENS:VOLT:RANG?",
+        ":SENS:VOLT:RANG:AUTO 0;:SENS:VOLT:RANG %g",
+        "Voltage measurement range in volts (disables auto range).",
+        (-210, 210),
+    )
     resistance_range = _strict(
-        ":SENS:RES:RANG?", ":SENS:RES:RANG:AUTO 0;:SENS:RES:RANG %g",
-        "Resistance measurement range in ohms (disables auto range).", (0, 210e6),
-    )  # fmt: skip
+        ":SENS:RES:RANG?",
+        ":SENS:RES:RANG:AUTO 0;:SENS:RES:RANG %g",
+        "Resistance measurement range in ohms (disables auto range).",
+        (0, 210e6),
+    )
     source_current_range = _strict(
-        ":SOUR:CURR:RANG?", ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG %g",
-        "Current source range in amperes (disables auto range).", (-1.05, 1.05),
-    )  # fmt: skip
+        ":SOUR:CURR:RANG?",
+        ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG %g",
+        "Current source range in amperes (disables auto range).",
+        (-1.05, 1.05),
+    )
     source_voltage_range = _strict(
-        ":SOUR:VOLT:RANG?", ":SOUR:VOLT:RANG:AUTO 0;:SOUR:VOLT:RANG %g",
-        "Voltage source range in volts (disables auto range).", (-210, 210),
-    )  # fmt: skip
+        ":SOUR:VOLT:RANG?",
+        ":SOUR:VOLT:RANG:AUTO 0;:SOUR:VOLT:RANG %g",
+        "Voltage source range in volts (disables auto range).",
+        (-210, 210),
+    )
     source_current_delay = _strict(
         ":SOUR:CURR:DEL?", ":SOUR:CURR:DEL %g", "Current source delay in seconds.", (0, 999.9999)
     )
@@ -85,13 +96,14 @@ class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
         ":SENS:VOLT:AVER:COUNT?", ":SENS:VOLT:AVER:COUNT %d", "Readings the filter averages.", (1, 100), int
     )
 
-    model = "Keithley 2450 SourceMeter"
-    read_query = ":READ?"
-    # No ramp down (PyMeasure's shutdown ramps): this driver only sources small read biases.
-    safe_state = (":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF")
     output_enabled = Instrument.setting(
         "OUTPUT %s", "Output state (bool).", validator=strict_discrete_set, values=_ON_OFF, map_values=True
     )
+
+    # ------------------------------------------------ the template's table
+    read_query = ":READ?"
+    # No ramp down (PyMeasure's shutdown ramps): this driver only sources small read biases.
+    safe_state = (":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF")
     # (readings, line, settle s) of the confirmed trigger sequence; None: send it (again)
     _triggered: tuple[int, int, float] | None = None
     _notify_line: int | None = None  # the line a sequence last made follow notify 1

@@ -141,8 +141,9 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         """
         wanted = [frozenset(self._check_crosspoint(r, c) for r, c in step) for step in steps]
         if not 1 <= len(wanted) <= MAX_SCAN_STEPS:
-            raise ValueError(f"{self.name}: a scan takes 1 to {MAX_SCAN_STEPS} steps, got {len(wanted)}; "
-                             "nothing was sent")  # fmt: skip
+            raise ValueError(
+                f"{self.name}: a scan takes 1 to {MAX_SCAN_STEPS} steps, got {len(wanted)}; nothing was sent"
+            )
         for k, step in enumerate(wanted):
             if not step:
                 raise ValueError(f"{self.name}: scan step {k} closes no crosspoint; nothing was sent")

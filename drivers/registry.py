@@ -66,9 +66,10 @@ def driver_options(driver: str) -> list[str]:
     entry = _entry(driver)
     parameters = inspect.signature(entry.load().__init__).parameters
     names = [
-        p.name for p in parameters.values()
+        p.name
+        for p in parameters.values()
         if p.name not in _NOT_OPTIONS and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    ]  # fmt: skip
+    ]
     return [*names, VISA_LIBRARY] if entry.visa else names
 
 
