@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,15 @@ from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
 from hil.pulses import Pulse
 
-VMM_READS = ("fresh", "after_write")
+
+class VmmReads(StrEnum):
+    """Where a VMM's conductances come from (HardwareCrossbar's vmm_reads)."""
+
+    FRESH = "fresh"
+    AFTER_WRITE = "after_write"
+
+
+VMM_READS = tuple(policy.value for policy in VmmReads)
 Crosspoint = tuple[int, int]  # (matrix row = instrument line, matrix column = chip pad), 1-based
 
 # A reading within this fraction of the current compliance counts as limited: the SMU held the
@@ -259,7 +268,7 @@ class HardwareCrossbar(CrossbarBackend):
             for terminal in ("gate", "drain", "source")
         }
         self._wiring = dict(config.wiring)
-        self.vmm_reads = vmm_reads
+        self.vmm_reads = VmmReads(vmm_reads)
         # Latest reading per device (siemens); NaN once a device may have changed since.
         self._latest = np.full(region.shape, np.nan)
         #: operations done through the instruments (for transaction accounting)
@@ -376,7 +385,7 @@ class HardwareCrossbar(CrossbarBackend):
 
     def _vmm_conductances(self) -> FloatArray:
         """The conductances a VMM multiplies with, per the vmm_reads policy."""
-        if self.vmm_reads == "fresh":
+        if self.vmm_reads is VmmReads.FRESH:
             return self._read_all()
         stale = np.isnan(self._latest)
         if stale.any():

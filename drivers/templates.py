@@ -17,6 +17,7 @@ channel commands. Units: volts, seconds, amperes, ohms.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Hashable, Sequence
 from typing import Any, ClassVar
 
@@ -174,13 +175,10 @@ class SourceMeterTemplate(FastAttributeAccess, SourceMeter):
     name: defaults to the model. Other keyword arguments go to the VISA connection.
 
     A driver subclasses it before its PyMeasure base and gives `smu`, the object holding the
-    properties compliance_current (A), source_voltage (V), current_nplc (PLC) and
-    output_enabled (bool), and the table below.
+    properties source_voltage (V) and output_enabled (bool), the table below and _setup_read.
     """
 
     model: ClassVar[str]  # the default name
-    voltage_source_setup: ClassVar[Settings]  # makes `smu` a voltage source (before compliance, bias)
-    current_measure_setup: ClassVar[Settings]  # makes it measure current, auto range (before NPLC)
     read_query: ClassVar[str]  # one current reading in amperes at the present bias
     safe_state: ClassVar[tuple[str, ...]]  # abort any sweep, source 0 V, output off
     smu: Any
@@ -200,15 +198,9 @@ class SourceMeterTemplate(FastAttributeAccess, SourceMeter):
         self._setup_read(volts, amps, cycles)
         self._bias, self._nplc = volts, cycles
 
+    @abstractmethod
     def _setup_read(self, volts: float, amps: float, cycles: float) -> None:
         """Send the read configuration (checked values), then read the error queue."""
-        smu = self.smu
-        apply_settings(smu, self.voltage_source_setup)
-        smu.compliance_current = amps  # before the bias, so that the bias never meets an old limit
-        smu.source_voltage = volts
-        apply_settings(smu, self.current_measure_setup)
-        smu.current_nplc = cycles
-        self.raise_on_errors("configure_read()")
 
     def _write_bias(self, volts: float) -> None:
         self.smu.source_voltage = volts
@@ -239,9 +231,13 @@ class SourceMeterTemplate(FastAttributeAccess, SourceMeter):
 
 class ChannelSourceMeter(SourceMeterTemplate):
     """SourceMeterTemplate on one channel of a multi-channel SMU: `channel` (default the first
-    of channel_ids) picks it, and `smu` is that PyMeasure channel."""
+    of channel_ids) picks it, and `smu` is that PyMeasure channel, with the properties
+    compliance_current (A), source_voltage (V), current_nplc (PLC) and output_enabled (bool).
+    """
 
     channel_ids: ClassVar[tuple[Hashable, ...]]
+    voltage_source_setup: ClassVar[Settings]  # makes `smu` a voltage source (before compliance, bias)
+    current_measure_setup: ClassVar[Settings]  # makes it measure current, auto range (before NPLC)
 
     def __init__(
         self,
@@ -256,3 +252,12 @@ class ChannelSourceMeter(SourceMeterTemplate):
         super().__init__(adapter, limits, name, **kwargs)
         self.channel_number = number
         self.smu = self.channels[number]
+
+    def _setup_read(self, volts: float, amps: float, cycles: float) -> None:
+        smu = self.smu
+        apply_settings(smu, self.voltage_source_setup)
+        smu.compliance_current = amps  # before the bias, so that the bias never meets an old limit
+        smu.source_voltage = volts
+        apply_settings(smu, self.current_measure_setup)
+        smu.current_nplc = cycles
+        self.raise_on_errors("configure_read()")
