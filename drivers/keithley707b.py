@@ -37,6 +37,7 @@ from pyvisa.errors import VisaIOError
 from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, TspErrorQueue
 from drivers.roles import SwitchMatrix, check_whole
+from drivers.templates import visa_defaults
 
 ROW_LETTERS = "ABCDEFGH"
 COLUMNS_PER_CARD = 12
@@ -66,9 +67,7 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
 
     def __init__(self, adapter: Any, slots: int = 1, name: str = "Keithley 707B", **kwargs: Any):
         self.slots = check_whole(name, "slots", slots, 1, 6)
-        kwargs.setdefault("read_termination", "\n")
-        kwargs.setdefault("write_termination", "\n")
-        super().__init__(adapter, name, includeSCPI=False, **kwargs)
+        super().__init__(adapter, name, **visa_defaults(kwargs))
         self._scan: tuple[int, int] | None = None  # (steps, digital I/O line) of the confirmed scan
         # True from a scan's start until it is seen finished or aborted: open_all() aborts it.
         self._scan_started = False

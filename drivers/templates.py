@@ -51,9 +51,10 @@ def check_channel(instrument: str, channel: object, ids: Sequence[Hashable]) -> 
     )
 
 
-def _visa_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Newline terminations (raw sockets need them; GPIB and USB do not mind); SCPI basics
-    come from SCPIMixin where a driver inherits it, never from the deprecated includeSCPI."""
+def visa_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The VISA keywords every driver defaults: newline terminations (raw sockets need them;
+    GPIB and USB do not mind), and SCPI basics from SCPIMixin where a driver inherits it,
+    never from PyMeasure's deprecated includeSCPI."""
     kwargs.setdefault("read_termination", "\n")
     kwargs.setdefault("write_termination", "\n")
     kwargs.setdefault("includeSCPI", False)
@@ -103,7 +104,7 @@ class ScpiPulseGenerator(FastAttributeAccess, ScpiErrorQueue, PulseGenerator):
                 raise ValueError(
                     f"{name}: load_ohms must be {low:g} to {high:g} ohms, or None for high impedance"
                 )
-        super().__init__(adapter, name, **_visa_defaults(kwargs))
+        super().__init__(adapter, name, **visa_defaults(kwargs))
         self.limits = limits
         self.load_ohms = load_ohms
         self.channel_number = number
@@ -187,7 +188,7 @@ class SourceMeterTemplate(FastAttributeAccess, SourceMeter):
     def __init__(
         self, adapter: Any, limits: SafetyLimits | None = None, name: str | None = None, **kwargs: Any
     ):
-        super().__init__(adapter, name or self.model, **_visa_defaults(kwargs))
+        super().__init__(adapter, name or self.model, **visa_defaults(kwargs))
         self.limits = limits
 
     def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
