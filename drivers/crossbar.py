@@ -40,6 +40,7 @@ from drivers.errors import (
     WriteStage,
 )
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from drivers.safestate import attempt_each
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
@@ -184,13 +185,7 @@ class BenchInstruments:
             ("pulse generator output off (confirmed)", lambda: _confirm(self.pulser)),
             ("SMU output off (confirmed)", lambda: _confirm(self.smu)),
         ]
-        failures = []
-        for what, step in steps:
-            try:
-                step()
-            except Exception as exc:  # carry on towards the safe state; reported to the caller
-                failures.append((what, f"{type(exc).__name__}: {exc}"))
-        return failures
+        return [(what, f"{type(exc).__name__}: {exc}") for what, exc in attempt_each(steps)]
 
 
 def _note_safe_state(exc: BaseException, failures: list[tuple[str, str]], after: str) -> None:
