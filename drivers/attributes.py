@@ -2,8 +2,8 @@
 
 PyMeasure's CommonBase.__getattribute__ guards the reserved names of "dynamic" properties on
 every attribute access, with hasattr() going through the same hook again: an ask() touches
-about a dozen attributes, each three lookups deep. On the virtual bench that put our driver's
-*IDN? 10-11 % above a bare pyvisa query (interleaved, 2000 queries each; the issue's bar is 10 %).
+about a dozen attributes, each three lookups deep, which on the virtual bench put a driver's
+*IDN? 10-11 % above a bare pyvisa query (interleaved, 2000 queries each).
 FastAttributeAccess keeps the guard, reading the reserved names straight from the instance
 dictionary, so an instrument without dynamic properties pays one dictionary lookup per access.
 """

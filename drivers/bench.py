@@ -157,10 +157,16 @@ class HardwareBench(Bench):
         if existing is not None and not existing.closed:
             return existing
         stream = np.random.SeedSequence(self._seed.entropy, spawn_key=tuple(name.encode("utf-8")))
+        seed = int(stream.generate_state(1, np.uint64)[0])
         array = HardwareCrossbar(
-            name, self._config, self.instruments, self._range, self._kind,
-            seed=int(stream.generate_state(1, np.uint64)[0]), vmm_reads=self._vmm_reads,
-        )  # fmt: skip
+            name,
+            self._config,
+            self.instruments,
+            self._range,
+            device_kind=self._kind,
+            seed=seed,
+            vmm_reads=self._vmm_reads,
+        )
         self._arrays[name] = array
         return array
 
@@ -239,10 +245,14 @@ class HardwareBench(Bench):
             seen = inst.matrix.closed_crosspoints()
             inst.router.release()
             ok = seen == frozenset({point})
-            rows.append(CheckRow(
-                "matrix", f"route {terminal} -> pad {point[1]} ({pad_of})", "ok" if ok else "FAIL",
-                f"closed row {point[0]}, column {point[1]}; read back {sorted(seen)}",
-            ))  # fmt: skip
+            rows.append(
+                CheckRow(
+                    "matrix",
+                    f"route {terminal} -> pad {point[1]} ({pad_of})",
+                    "ok" if ok else "FAIL",
+                    f"closed row {point[0]}, column {point[1]}; read back {sorted(seen)}",
+                )
+            )
         rows += _limit_rows(cfg, inst)
         return rows
 
@@ -375,17 +385,39 @@ def _limit_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRow]:
     def row(who: str, what: str, ok: bool, detail: str, fail: str = "FAIL") -> None:
         rows.append(CheckRow(who, what, "ok" if ok else fail, detail))
 
-    row("pulser", "max_pulse_amplitude", lim.max_pulse_amplitude <= pulser.max_amplitude,
-        f"limit {lim.max_pulse_amplitude:g} V, generator reaches {pulser.max_amplitude:g} V at the load")
+    row(
+        "pulser",
+        "max_pulse_amplitude",
+        lim.max_pulse_amplitude <= pulser.max_amplitude,
+        f"limit {lim.max_pulse_amplitude:g} V, generator reaches {pulser.max_amplitude:g} V at the load",
+    )
     low, high = pulser.width_range
-    row("pulser", "pulse widths", low <= lim.min_pulse_width and lim.max_pulse_width <= high,
+    row(
+        "pulser",
+        "pulse widths",
+        low <= lim.min_pulse_width and lim.max_pulse_width <= high,
         f"limits {lim.min_pulse_width:g}-{lim.max_pulse_width:g} s, generator {low:g}-{high:g} s; "
-        "widths outside the generator's range are refused", fail="warn")
-    row("pulser", "max_pulses_per_call", lim.max_pulses_per_call <= pulser.max_count,
-        f"limit {lim.max_pulses_per_call}, longest burst {pulser.max_count}", fail="warn")
+        "widths outside the generator's range are refused",
+        fail="warn",
+    )
+    row(
+        "pulser",
+        "max_pulses_per_call",
+        lim.max_pulses_per_call <= pulser.max_count,
+        f"limit {lim.max_pulses_per_call}, longest burst {pulser.max_count}",
+        fail="warn",
+    )
     c_low, c_high = smu.compliance_range
-    row("smu", "current_compliance", c_low <= lim.current_compliance <= c_high,
-        f"limit {lim.current_compliance:g} A, SMU accepts {c_low:g}-{c_high:g} A")
-    row("smu", "read voltage", smu.bias_range[0] <= config.read_voltage <= smu.bias_range[1],
-        f"{config.read_voltage:g} V (max_read_voltage {lim.max_read_voltage:g} V)")
+    row(
+        "smu",
+        "current_compliance",
+        c_low <= lim.current_compliance <= c_high,
+        f"limit {lim.current_compliance:g} A, SMU accepts {c_low:g}-{c_high:g} A",
+    )
+    row(
+        "smu",
+        "read voltage",
+        smu.bias_range[0] <= config.read_voltage <= smu.bias_range[1],
+        f"{config.read_voltage:g} V (max_read_voltage {lim.max_read_voltage:g} V)",
+    )
     return rows

@@ -24,19 +24,37 @@ amperes, siemens. See docs/hardware-backend.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-from drivers.errors import InstrumentError, PartialWriteError, PulseGroup, SafeStateError
+from drivers.errors import (
+    InstrumentError,
+    PartialWriteError,
+    PulseGroup,
+    SafeStateError,
+    WriteProgress,
+    WriteStage,
+)
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from drivers.safestate import attempt_each
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
 from hil.pulses import Pulse
 
-VMM_READS = ("fresh", "after_write")
+
+class VmmReads(StrEnum):
+    """Where a VMM's conductances come from (HardwareCrossbar's vmm_reads)."""
+
+    FRESH = "fresh"
+    AFTER_WRITE = "after_write"
+
+
+VMM_READS = tuple(policy.value for policy in VmmReads)
 Crosspoint = tuple[int, int]  # (matrix row = instrument line, matrix column = chip pad), 1-based
 
 # A reading within this fraction of the current compliance counts as limited: the SMU held the
@@ -96,9 +114,13 @@ class BenchInstruments:
     """
 
     def __init__(
-        self, smu: SourceMeter, pulser: PulseGenerator, matrix: SwitchMatrix, config: BenchConfig,
+        self,
+        smu: SourceMeter,
+        pulser: PulseGenerator,
+        matrix: SwitchMatrix,
+        config: BenchConfig,
         nplc: float = 1.0,
-    ):  # fmt: skip
+    ):
         self.smu, self.pulser, self.matrix, self.config = smu, pulser, matrix, config
         self.nplc = float(nplc)
         self.router = MatrixRouter(matrix)
@@ -163,21 +185,17 @@ class BenchInstruments:
             ("pulse generator output off (confirmed)", lambda: _confirm(self.pulser)),
             ("SMU output off (confirmed)", lambda: _confirm(self.smu)),
         ]
-        failures = []
-        for what, step in steps:
-            try:
-                step()
-            except Exception as exc:  # carry on towards the safe state; reported to the caller
-                failures.append((what, f"{type(exc).__name__}: {exc}"))
-        return failures
+        return [(what, f"{type(exc).__name__}: {exc}") for what, exc in attempt_each(steps)]
 
 
 def _note_safe_state(exc: BaseException, failures: list[tuple[str, str]], after: str) -> None:
     """Add to `exc` whether the bench reached its safe state, and what to do next."""
     if failures:
         listed = "; ".join(f"{what}: {error}" for what, error in failures)
-        exc.add_note(f"making the bench safe failed too: {listed}. Check the instruments by hand "
-                     "(outputs off, switch matrix open) before touching the chip")  # fmt: skip
+        exc.add_note(
+            f"making the bench safe failed too: {listed}. Check the instruments by hand "
+            "(outputs off, switch matrix open) before touching the chip"
+        )
     else:
         exc.add_note(f"the bench is in its safe state; {after}")
 
@@ -214,6 +232,7 @@ class HardwareCrossbar(CrossbarBackend):
         config: BenchConfig,
         instruments: BenchInstruments,
         conductance_range: tuple[float, float],
+        *,
         device_kind: DeviceKind = DeviceKind.PROTONIC,
         seed: int | None = None,
         vmm_reads: str = "fresh",
@@ -226,8 +245,10 @@ class HardwareCrossbar(CrossbarBackend):
             )
         g_min, g_max = (float(g) for g in conductance_range)
         if not (math.isfinite(g_min) and math.isfinite(g_max) and 0 < g_min < g_max):
-            raise ValueError(f"conductance_range must be (G_min, G_max) siemens with 0 < G_min < G_max, "
-                             f"got {conductance_range!r}")  # fmt: skip
+            raise ValueError(
+                f"conductance_range must be (G_min, G_max) siemens with 0 < G_min < G_max, "
+                f"got {conductance_range!r}"
+            )
         region = config.arrays[name]
         super().__init__(region.shape, config.limits, seed)
         self.name = name
@@ -242,12 +263,13 @@ class HardwareCrossbar(CrossbarBackend):
             for terminal in ("gate", "drain", "source")
         }
         self._wiring = dict(config.wiring)
-        self.vmm_reads = vmm_reads
+        self.vmm_reads = VmmReads(vmm_reads)
         # Latest reading per device (siemens); NaN once a device may have changed since.
         self._latest = np.full(region.shape, np.nan)
         #: operations done through the instruments (for transaction accounting)
         self.operations = dict.fromkeys(
-            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0)
+            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0
+        )
 
     # ------------------------------------------------------------------ description
     @property
@@ -322,8 +344,8 @@ class HardwareCrossbar(CrossbarBackend):
 
     def _read_route(self, r: int, c: int) -> frozenset[Crosspoint]:
         """Drain to SMU HI, source to SMU LO."""
-        return frozenset({(self._wiring["smu_hi"], int(self._pads["drain"][r, c])),
-                          (self._wiring["smu_lo"], int(self._pads["source"][r, c]))})  # fmt: skip
+        w, pads = self._wiring, self._pads
+        return frozenset({(w["smu_hi"], int(pads["drain"][r, c])), (w["smu_lo"], int(pads["source"][r, c]))})
 
     def _device_reads(self, rows: IntArray, cols: IntArray) -> FloatArray:
         """One routing and one :READ? per device, each reading checked before the next device."""
@@ -358,7 +380,7 @@ class HardwareCrossbar(CrossbarBackend):
 
     def _vmm_conductances(self) -> FloatArray:
         """The conductances a VMM multiplies with, per the vmm_reads policy."""
-        if self.vmm_reads == "fresh":
+        if self.vmm_reads is VmmReads.FRESH:
             return self._read_all()
         stale = np.isnan(self._latest)
         if stale.any():
@@ -386,40 +408,43 @@ class HardwareCrossbar(CrossbarBackend):
 
     def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
         self._latest[counts != 0] = np.nan  # before anything is sent: a failure may leave them moved
-        groups = self.pulse_groups(counts)
         inst = self._inst
-        out, ref = self._wiring["pulse_out"], self._wiring["pulse_ref"]
-        applied: list[PulseGroup] = []
-        group: PulseGroup | None = None
-        stage = "routing"
         self.operations["pulse_calls"] += 1
-        try:
-            for group in groups:
+        with self._pulse_write(self.pulse_groups(counts)) as progress:
+            for group in progress.groups:
                 # A Ctrl-C during a group is held until the group is done (hil.interrupts).
                 with critical():
-                    stage = "routing"
-                    points = {(out, int(self._pads["gate"][r, c])) for r, c in group.devices}
-                    points |= {(ref, int(self._pads["source"][r, c])) for r, c in group.devices}
-                    inst.router.connect(frozenset(points))
-                    stage = "configuring"
+                    progress.start(group)
+                    inst.router.connect(self._pulse_route(group))
+                    progress.stage = WriteStage.CONFIGURING
                     inst.prepare_pulse(pulse.amplitude, pulse.width, 1 if group.count > 0 else -1)
                     inst.pulser.output_on()
-                    stage = "firing"
+                    progress.stage = WriteStage.FIRING
                     inst.pulser.fire(abs(group.count))
-                    applied.append(group)
+                    progress.finish()
                     self.operations["pulse_groups"] += 1
-                    group, stage = None, "after"
                     inst.pulser.output_off()
             inst.router.release()
+
+    def _pulse_route(self, group: PulseGroup) -> frozenset[Crosspoint]:
+        """Every gate of the group to the generator's output, their sources to its reference."""
+        out, ref = self._wiring["pulse_out"], self._wiring["pulse_ref"]
+        gates = {(out, int(self._pads["gate"][r, c])) for r, c in group.devices}
+        return frozenset(gates | {(ref, int(self._pads["source"][r, c])) for r, c in group.devices})
+
+    @contextmanager
+    def _pulse_write(self, groups: Sequence[PulseGroup]) -> Iterator[WriteProgress]:
+        """Track a pulse write over `groups`. On any error the bench is made safe first; an
+        Exception then becomes a PartialWriteError saying how far the write came, while
+        KeyboardInterrupt and SystemExit go on as they are. Nothing is retried."""
+        progress = WriteProgress(tuple(groups))
+        try:
+            yield progress
         except Exception as exc:
-            failures = inst.make_safe()
-            started = len(applied) + (group is not None)
-            raise PartialWriteError(
-                self.name, applied, group, stage, groups[started:], exc,
-                [f"{what}: {error}" for what, error in failures],
-            ) from exc  # fmt: skip
-        except BaseException:  # KeyboardInterrupt, SystemExit: safe first, then let it through
-            inst.make_safe()
+            failures = [f"{what}: {error}" for what, error in self._inst.make_safe()]
+            raise PartialWriteError(self.name, progress, exc, failures) from exc
+        except BaseException:
+            self._inst.make_safe()
             raise
 
     # ------------------------------------------------------------------ pulse-read trains
@@ -457,37 +482,28 @@ class HardwareCrossbar(CrossbarBackend):
         inst = self._inst
         w = self._wiring
         gate, drain, source = (int(self._pads[t][r, c]) for t in ("gate", "drain", "source"))
-        points = frozenset({(w["pulse_out"], gate), (w["pulse_ref"], source),
-                            (w["smu_hi"], drain), (w["smu_lo"], source)})  # fmt: skip
+        points = frozenset(
+            {(w["pulse_out"], gate), (w["pulse_ref"], source), (w["smu_hi"], drain), (w["smu_lo"], source)}
+        )
         group = PulseGroup(sign * n, ((r, c),))
-        stage = "routing"
         self.operations["pulse_trains"] += 1
-        try:
+        with self._pulse_write((group,)) as progress:
             with critical():
+                progress.start(group)
                 inst.router.connect(points)
-                stage = "configuring"
+                progress.stage = WriteStage.CONFIGURING
                 inst.prepare_read()
                 inst.prepare_pulse(pulse.amplitude, pulse.width, sign)
                 inst.pulser.arm_external_trigger()
                 inst.smu.configure_triggered_reads(n, self._config.smu_to_pulser, TRAIN_SETTLE_S)
                 inst.smu.output_on()
                 inst.pulser.output_on()
-                stage = "firing"
+                progress.stage = WriteStage.FIRING
                 amps = inst.smu.run_triggered_reads()
                 inst.pulser.output_off()
                 inst.smu.output_off()
-                stage = "after"
+                progress.finish()
             inst.router.release()
-        except Exception as exc:
-            failures = inst.make_safe()
-            done = stage == "after"
-            raise PartialWriteError(
-                self.name, [group] if done else [], None if done else group, stage, [], exc,
-                [f"{what}: {error}" for what, error in failures],
-            ) from exc  # fmt: skip
-        except BaseException:
-            inst.make_safe()
-            raise
         self.operations["device_reads"] += n
         volts = self.read_voltage
         g = np.array([self._conductance(a, volts, r, c) for a in amps])

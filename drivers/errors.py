@@ -9,7 +9,8 @@ perhaps replaced by another value) never goes unnoticed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 # A queue that never reports "no error" after this many reads is itself a fault.
 MAX_QUEUE_READS = 32
@@ -117,6 +118,49 @@ class PulseGroup:
     devices: tuple[tuple[int, int], ...]
 
 
+class WriteStage(StrEnum):
+    """How far the group in flight had come when a pulse write stopped.
+
+    ROUTING (its crosspoints were being closed) and CONFIGURING (the generator was being set
+    up): no pulse of it reached a device. FIRING: its burst was triggered, an unknown number
+    of its pulses reached the devices. AFTER: its burst had completed (or no group was in
+    flight).
+    """
+
+    ROUTING = "routing"
+    CONFIGURING = "configuring"
+    FIRING = "firing"
+    AFTER = "after"
+
+
+@dataclass
+class WriteProgress:
+    """How far a pulse write over `groups` (written in this order) has come.
+
+    applied: groups whose bursts completed; in_flight: the group being written, at `stage`.
+    """
+
+    groups: tuple[PulseGroup, ...]
+    applied: list[PulseGroup] = field(default_factory=list)
+    in_flight: PulseGroup | None = None
+    stage: WriteStage = WriteStage.ROUTING
+
+    def start(self, group: PulseGroup) -> None:
+        """`group` is in flight; its crosspoints are about to be closed."""
+        self.in_flight, self.stage = group, WriteStage.ROUTING
+
+    def finish(self) -> None:
+        """The group in flight has completed its burst."""
+        if self.in_flight is not None:
+            self.applied.append(self.in_flight)
+        self.in_flight, self.stage = None, WriteStage.AFTER
+
+    @property
+    def not_applied(self) -> tuple[PulseGroup, ...]:
+        """Groups never started."""
+        return self.groups[len(self.applied) + (self.in_flight is not None) :]
+
+
 class PartialWriteError(RuntimeError):
     """A pulse write stopped part-way; the bench was taken to its safe state, nothing was retried.
 
@@ -131,23 +175,20 @@ class PartialWriteError(RuntimeError):
     def __init__(
         self,
         array: str,
-        applied: Sequence[PulseGroup],
-        in_flight: PulseGroup | None,
-        stage: str,
-        not_applied: Sequence[PulseGroup],
+        progress: WriteProgress,
         cause: BaseException,
         safe_state_errors: Sequence[str] = (),
     ):
         self.array = array
-        self.applied = tuple(applied)
-        self.in_flight = in_flight
-        self.stage = stage
-        self.not_applied = tuple(not_applied)
+        self.applied = tuple(progress.applied)
+        self.in_flight = in_flight = progress.in_flight
+        self.stage = stage = progress.stage
+        self.not_applied = progress.not_applied
         self.cause = cause
         self.safe_state_errors = tuple(safe_state_errors)
         if in_flight is None:
             flight = "no group was in flight"
-        elif stage == "firing":
+        elif stage is WriteStage.FIRING:
             flight = f"in flight, reached the devices or not (unknown): {in_flight!r}"
         else:
             flight = f"in flight while {stage}, its burst was not triggered: {in_flight!r}"

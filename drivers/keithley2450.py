@@ -13,27 +13,28 @@ from typing import Any
 
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2450
-from pymeasure.instruments.validators import strict_range
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.attributes import FastAttributeAccess
-from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
-from drivers.roles import SourceMeter, check_real, check_whole, check_window
-from drivers.safestate import send_all
+from drivers.errors import ScpiErrorQueue, parse_floats
+from drivers.roles import check_real, check_whole, check_window
+from drivers.templates import SourceMeterTemplate
 from drivers.timeouts import timeout_at_least
-from hil.pulses import SafetyLimits
+
+_ON_OFF = {True: "ON", False: "OFF"}
 
 
 def _strict(get: str, set_: str, doc: str, values: tuple[float, float], cast: type = float) -> Any:
     return Instrument.control(get, set_, doc, validator=strict_range, values=values, cast=cast)
 
 
-class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceMeter):
+class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
     """Keithley 2450 as the bench's read instrument (voltage source, current measure).
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.
     Other keyword arguments go to the VISA connection (e.g. timeout in ms).
     """
 
+    model = "Keithley 2450 SourceMeter"
     bias_range = (-210.0, 210.0)
     compliance_range = (1e-9, 1.05)  # :SOUR:VOLT:ILIM, 1 nA to 1.05 A
     nplc_range = (0.01, 10.0)
@@ -49,25 +50,35 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         ":SOUR:CURR:VLIM?", ":SOUR:CURR:VLIM %g", "Voltage limit of the current source, volts.", (0.02, 210)
     )
     current_range = _strict(
-        ":SENS:CURR:RANG?", ":SENS:CURR:RANG:AUTO 0;:SENS:CURR:RANG %g",
-        "Current measurement range in amperes (disables auto range).", (-1.05, 1.05),
-    )  # fmt: skip
+        ":SENS:CURR:RANG?",
+        ":SENS:CURR:RANG:AUTO 0;:SENS:CURR:RANG %g",
+        "Current measurement range in amperes (disables auto range).",
+        (-1.05, 1.05),
+    )
     voltage_range = _strict(
-        ":SENS:VOLT:RANG?", ":SENS:VOLT:RANG:AUTO 0;:SENS:VOLT:RANG %g",
-        "Voltage measurement range in volts (disables auto range).", (-210, 210),
-    )  # fmt: skip
+        ":SENS:VOLT:RANG?",
+        ":SENS:VOLT:RANG:AUTO 0;:SENS:VOLT:RANG %g",
+        "Voltage measurement range in volts (disables auto range).",
+        (-210, 210),
+    )
     resistance_range = _strict(
-        ":SENS:RES:RANG?", ":SENS:RES:RANG:AUTO 0;:SENS:RES:RANG %g",
-        "Resistance measurement range in ohms (disables auto range).", (0, 210e6),
-    )  # fmt: skip
+        ":SENS:RES:RANG?",
+        ":SENS:RES:RANG:AUTO 0;:SENS:RES:RANG %g",
+        "Resistance measurement range in ohms (disables auto range).",
+        (0, 210e6),
+    )
     source_current_range = _strict(
-        ":SOUR:CURR:RANG?", ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG %g",
-        "Current source range in amperes (disables auto range).", (-1.05, 1.05),
-    )  # fmt: skip
+        ":SOUR:CURR:RANG?",
+        ":SOUR:CURR:RANG:AUTO 0;:SOUR:CURR:RANG %g",
+        "Current source range in amperes (disables auto range).",
+        (-1.05, 1.05),
+    )
     source_voltage_range = _strict(
-        ":SOUR:VOLT:RANG?", ":SOUR:VOLT:RANG:AUTO 0;:SOUR:VOLT:RANG %g",
-        "Voltage source range in volts (disables auto range).", (-210, 210),
-    )  # fmt: skip
+        ":SOUR:VOLT:RANG?",
+        ":SOUR:VOLT:RANG:AUTO 0;:SOUR:VOLT:RANG %g",
+        "Voltage source range in volts (disables auto range).",
+        (-210, 210),
+    )
     source_current_delay = _strict(
         ":SOUR:CURR:DEL?", ":SOUR:CURR:DEL %g", "Current source delay in seconds.", (0, 999.9999)
     )
@@ -85,23 +96,22 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         ":SENS:VOLT:AVER:COUNT?", ":SENS:VOLT:AVER:COUNT %d", "Readings the filter averages.", (1, 100), int
     )
 
-    def __init__(
-        self,
-        adapter: Any,
-        limits: SafetyLimits | None = None,
-        name: str = "Keithley 2450 SourceMeter",
-        **kwargs: Any,
-    ):
-        kwargs.setdefault("read_termination", "\n")
-        kwargs.setdefault("write_termination", "\n")
-        super().__init__(adapter, name, **kwargs)
-        self.limits = limits
-        self._bias: float | None = None
-        self._nplc = 1.0
-        self._output_enabled = False
-        # (readings, line, settle s) of the confirmed trigger sequence; None: send it (again)
-        self._triggered: tuple[int, int, float] | None = None
-        self._notify_line: int | None = None  # the line a sequence last made follow notify 1
+    output_enabled = Instrument.setting(
+        "OUTPUT %s", "Output state (bool).", validator=strict_discrete_set, values=_ON_OFF, map_values=True
+    )
+
+    # ------------------------------------------------ the template's table
+    read_query = ":READ?"
+    # No ramp down (PyMeasure's shutdown ramps): this driver only sources small read biases.
+    safe_state = (":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF")
+    # (readings, line, settle s) of the confirmed trigger sequence; None: send it (again)
+    _triggered: tuple[int, int, float] | None = None
+    _notify_line: int | None = None  # the line a sequence last made follow notify 1
+
+    @property
+    def smu(self) -> Keithley2450SMU:
+        """The 2450's one source-measure channel is the instrument itself."""
+        return self
 
     def check_errors(self) -> list:
         """Raise InstrumentError if the error queue holds entries (PyMeasure's version only logs)."""
@@ -109,34 +119,12 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         return []
 
     # ------------------------------------------------------------------ SourceMeter role
-    def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
-        volts = self._check_bias(bias)
-        amps = self._check_compliance(compliance)
-        cycles = self._check_nplc(nplc)
-        self._bias = None  # unconfigured until the error queue comes back empty
+    def _setup_read(self, volts: float, amps: float, cycles: float) -> None:
         self._triggered = None  # a fresh read set-up (as after an error) sends the sequence again too
         self.source_mode = "voltage"
         self.compliance_current = amps
         self.source_voltage = volts
         self.measure_current(nplc=cycles)  # sense CURR, NPLC, auto range, then the error queue
-        self._bias, self._nplc = volts, cycles
-
-    def _write_bias(self, volts: float) -> None:
-        self.source_voltage = volts
-
-    def _switch_output(self, on: bool) -> None:
-        if on:
-            self.enable_source()
-        else:
-            self.disable_source()
-
-    def read_current(self) -> float:
-        self._require_output("read_current()")
-        reply = self.ask(":READ?")
-        try:
-            return float(reply)
-        except ValueError:
-            raise InstrumentError(self.name, f"unreadable :READ? reply {reply!r}") from None
 
     def read_currents(self, biases: Sequence[float]) -> list[float]:
         self._require_output("read_currents()")
@@ -156,7 +144,7 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
             reply = self.ask(f':TRAC:DATA? 1, {n}, "defbuffer1", READ')
         # The sweep leaves the last list level (and may switch the output off): restore both.
         self.source_voltage = bias
-        self.enable_source()
+        self.output_enabled = True
         self.raise_on_errors("a list sweep")
         return parse_floats(self.name, reply, n, "list sweep")
 
@@ -215,8 +203,6 @@ class Keithley2450SMU(FastAttributeAccess, Keithley2450, ScpiErrorQueue, SourceM
         return parse_floats(self.name, reply, n, "triggered read sequence")
 
     def shutdown(self) -> None:
-        """Abort any sweep, source 0 V, output off (no ramp: this driver only sources small read biases)."""
-        self._output_enabled = False
+        """Abort any sweep, source 0 V, output off; the trigger sequence is forgotten."""
         self._triggered = None
-        send_all(self.write, [":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF"])
-        Instrument.shutdown(self)
+        super().shutdown()

@@ -37,6 +37,7 @@ from pyvisa.errors import VisaIOError
 from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, TspErrorQueue
 from drivers.roles import SwitchMatrix, check_whole
+from drivers.templates import visa_defaults
 
 ROW_LETTERS = "ABCDEFGH"
 COLUMNS_PER_CARD = 12
@@ -66,9 +67,7 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
 
     def __init__(self, adapter: Any, slots: int = 1, name: str = "Keithley 707B", **kwargs: Any):
         self.slots = check_whole(name, "slots", slots, 1, 6)
-        kwargs.setdefault("read_termination", "\n")
-        kwargs.setdefault("write_termination", "\n")
-        super().__init__(adapter, name, includeSCPI=False, **kwargs)
+        super().__init__(adapter, name, **visa_defaults(kwargs))
         self._scan: tuple[int, int] | None = None  # (steps, digital I/O line) of the confirmed scan
         # True from a scan's start until it is seen finished or aborted: open_all() aborts it.
         self._scan_started = False
@@ -141,8 +140,9 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         """
         wanted = [frozenset(self._check_crosspoint(r, c) for r, c in step) for step in steps]
         if not 1 <= len(wanted) <= MAX_SCAN_STEPS:
-            raise ValueError(f"{self.name}: a scan takes 1 to {MAX_SCAN_STEPS} steps, got {len(wanted)}; "
-                             "nothing was sent")  # fmt: skip
+            raise ValueError(
+                f"{self.name}: a scan takes 1 to {MAX_SCAN_STEPS} steps, got {len(wanted)}; nothing was sent"
+            )
         for k, step in enumerate(wanted):
             if not step:
                 raise ValueError(f"{self.name}: scan step {k} closes no crosspoint; nothing was sent")
@@ -154,7 +154,7 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         patterns = [SCAN_PATTERN.format(k) for k in range(1, len(wanted) + 1)]
         for i in range(0, len(patterns), 50):
             function = "scan.create" if i == 0 else "scan.add"
-            statements.append(f'{function}("{",".join(patterns[i:i + 50])}")')
+            statements.append(f'{function}("{",".join(patterns[i : i + 50])}")')
         statements += [
             "scan.bypass = scan.OFF",
             f"scan.trigger.channel.stimulus = digio.trigger[{dio}].EVENT_ID",

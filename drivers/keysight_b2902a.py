@@ -8,17 +8,13 @@ both channels are reachable as `smu1` and `smu2`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.attributes import FastAttributeAccess
-from drivers.errors import InstrumentError, ScpiErrorQueue, parse_floats
-from drivers.roles import SourceMeter, check_whole
-from drivers.safestate import send_all
+from drivers.errors import ScpiErrorQueue, parse_floats
+from drivers.templates import ChannelSourceMeter
 from drivers.timeouts import timeout_at_least
-from hil.pulses import SafetyLimits
 
 _ON_OFF = {True: "ON", False: "OFF"}
 
@@ -27,54 +23,83 @@ class B2902AChannel(Channel):
     """One SMU channel; `{ch}` is 1 or 2."""
 
     source_mode = Channel.control(
-        ":SOUR{ch}:FUNC:MODE?", ":SOUR{ch}:FUNC:MODE %s", "Source function, VOLT or CURR.",
-        validator=strict_discrete_set, values=["VOLT", "CURR"], cast=str,
-    )  # fmt: skip
+        ":SOUR{ch}:FUNC:MODE?",
+        ":SOUR{ch}:FUNC:MODE %s",
+        "Source function, VOLT or CURR.",
+        validator=strict_discrete_set,
+        values=["VOLT", "CURR"],
+        cast=str,
+    )
     voltage_mode = Channel.control(
-        ":SOUR{ch}:VOLT:MODE?", ":SOUR{ch}:VOLT:MODE %s",
+        ":SOUR{ch}:VOLT:MODE?",
+        ":SOUR{ch}:VOLT:MODE %s",
         "Voltage output mode: FIX (level), LIST (list sweep) or SWE (linear sweep).",
-        validator=strict_discrete_set, values=["FIX", "LIST", "SWE"], cast=str,
-    )  # fmt: skip
+        validator=strict_discrete_set,
+        values=["FIX", "LIST", "SWE"],
+        cast=str,
+    )
     source_voltage = Channel.control(
-        ":SOUR{ch}:VOLT?", ":SOUR{ch}:VOLT %g", "Voltage level in volts.",
-        validator=strict_range, values=[-210, 210],
-    )  # fmt: skip
-    current_compliance = Channel.control(
-        ":SENS{ch}:CURR:PROT?", ":SENS{ch}:CURR:PROT %g", "Current compliance in amperes.",
-        validator=strict_range, values=[1e-9, 3.03],
-    )  # fmt: skip
+        ":SOUR{ch}:VOLT?",
+        ":SOUR{ch}:VOLT %g",
+        "Voltage level in volts.",
+        validator=strict_range,
+        values=[-210, 210],
+    )
+    compliance_current = Channel.control(
+        ":SENS{ch}:CURR:PROT?",
+        ":SENS{ch}:CURR:PROT %g",
+        "Current compliance in amperes.",
+        validator=strict_range,
+        values=[1e-9, 3.03],
+    )
     sense_function = Channel.setting(
-        ':SENS{ch}:FUNC "%s"', "Measurement function: CURR, VOLT or RES.",
-        validator=strict_discrete_set, values=["CURR", "VOLT", "RES"],
-    )  # fmt: skip
+        ':SENS{ch}:FUNC "%s"',
+        "Measurement function: CURR, VOLT or RES.",
+        validator=strict_discrete_set,
+        values=["CURR", "VOLT", "RES"],
+    )
     current_auto_range = Channel.setting(
-        ":SENS{ch}:CURR:RANG:AUTO %s", "Auto range of the current measurement (bool).",
-        validator=strict_discrete_set, values=_ON_OFF, map_values=True,
-    )  # fmt: skip
+        ":SENS{ch}:CURR:RANG:AUTO %s",
+        "Auto range of the current measurement (bool).",
+        validator=strict_discrete_set,
+        values=_ON_OFF,
+        map_values=True,
+    )
     current_nplc = Channel.control(
-        ":SENS{ch}:CURR:NPLC?", ":SENS{ch}:CURR:NPLC %g", "Integration time in power-line cycles.",
-        validator=strict_range, values=[4e-4, 100],
-    )  # fmt: skip
+        ":SENS{ch}:CURR:NPLC?",
+        ":SENS{ch}:CURR:NPLC %g",
+        "Integration time in power-line cycles.",
+        validator=strict_range,
+        values=[4e-4, 100],
+    )
     auto_output_on = Channel.setting(
-        ":OUTP{ch}:ON:AUTO %s", "Whether :INIT/:READ switch the output on by themselves (bool).",
-        validator=strict_discrete_set, values=_ON_OFF, map_values=True,
-    )  # fmt: skip
+        ":OUTP{ch}:ON:AUTO %s",
+        "Whether :INIT/:READ switch the output on by themselves (bool).",
+        validator=strict_discrete_set,
+        values=_ON_OFF,
+        map_values=True,
+    )
     output_enabled = Channel.setting(
         ":OUTP{ch} %s", "Output state (bool).", validator=strict_discrete_set, values=_ON_OFF, map_values=True
     )
     trigger_count = Channel.control(
-        ":TRIG{ch}:COUN?", ":TRIG{ch}:COUN %d", "Trigger count of the channel (points of a list sweep).",
-        validator=strict_range, values=[1, 100000], cast=int,
-    )  # fmt: skip
+        ":TRIG{ch}:COUN?",
+        ":TRIG{ch}:COUN %d",
+        "Trigger count of the channel (points of a list sweep).",
+        validator=strict_range,
+        values=[1, 100000],
+        cast=int,
+    )
 
 
-class KeysightB2902A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue, SourceMeter):
+class KeysightB2902A(ChannelSourceMeter, ScpiErrorQueue, SCPIMixin, Instrument):
     """Keysight B2902A as the bench's read instrument on channel `channel` (1 or 2).
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.
     Other keyword arguments go to the VISA connection.
     """
 
+    model = "Keysight B2902A"
     bias_range = (-210.0, 210.0)
     compliance_range = (1e-9, 3.03)
     nplc_range = (4e-4, 100.0)
@@ -82,58 +107,16 @@ class KeysightB2902A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue,
 
     smu1 = Instrument.ChannelCreator(B2902AChannel, 1)
     smu2 = Instrument.ChannelCreator(B2902AChannel, 2)
+    channel_ids = (1, 2)
 
-    def __init__(
-        self,
-        adapter: Any,
-        limits: SafetyLimits | None = None,
-        channel: int = 1,
-        name: str = "Keysight B2902A",
-        **kwargs: Any,
-    ):
-        check_whole(name, "channel", channel, 1, 2)
-        kwargs.setdefault("read_termination", "\n")
-        kwargs.setdefault("write_termination", "\n")
-        super().__init__(adapter, name, **kwargs)
-        self.limits = limits
-        self.channel_number = int(channel)
-        self.smu: B2902AChannel = self.channels[self.channel_number]
-        self._bias: float | None = None
-        self._nplc = 1.0
-        self._output_enabled = False
-
-    # ------------------------------------------------------------------ SourceMeter role
-    def configure_read(self, bias: float, compliance: float, nplc: float = 1.0) -> None:
-        volts = self._check_bias(bias)
-        amps = self._check_compliance(compliance)
-        cycles = self._check_nplc(nplc)
-        self._bias = None
-        smu = self.smu
-        # By default :INIT switches the output on by itself; the role decides that explicitly.
-        smu.auto_output_on = False
-        smu.source_mode = "VOLT"
-        smu.voltage_mode = "FIX"
-        smu.current_compliance = amps
-        smu.source_voltage = volts
-        smu.sense_function = "CURR"
-        smu.current_auto_range = True
-        smu.current_nplc = cycles
-        self.raise_on_errors("configure_read()")
-        self._bias, self._nplc = volts, cycles
-
-    def _write_bias(self, volts: float) -> None:
-        self.smu.source_voltage = volts
-
-    def _switch_output(self, on: bool) -> None:
-        self.smu.output_enabled = on
-
-    def read_current(self) -> float:
-        self._require_output("read_current()")
-        reply = self.ask(f":MEAS:CURR? (@{self.channel_number})")
-        try:
-            return float(reply)
-        except ValueError:
-            raise InstrumentError(self.name, f"unreadable :MEAS:CURR? reply {reply!r}") from None
+    voltage_source_setup = (
+        ("auto_output_on", False),  # by default :INIT switches the output on; the role decides that
+        ("source_mode", "VOLT"),
+        ("voltage_mode", "FIX"),
+    )
+    current_measure_setup = (("sense_function", "CURR"), ("current_auto_range", True))
+    read_query = ":MEAS:CURR? (@{ch})"
+    safe_state = (":ABOR (@{ch})", ":SOUR{ch}:VOLT 0", ":OUTP{ch} OFF")
 
     def read_currents(self, biases: Sequence[float]) -> list[float]:
         self._require_output("read_currents()")
@@ -152,10 +135,3 @@ class KeysightB2902A(FastAttributeAccess, SCPIMixin, Instrument, ScpiErrorQueue,
         smu.trigger_count = 1
         self.raise_on_errors("a list sweep")
         return parse_floats(self.name, reply, len(values), "list sweep")
-
-    def shutdown(self) -> None:
-        """Abort any sweep, source 0 V, output off, on the role's channel."""
-        self._output_enabled = False
-        ch = self.channel_number
-        send_all(self.write, [f":ABOR (@{ch})", f":SOUR{ch}:VOLT 0", f":OUTP{ch} OFF"])
-        super().shutdown()

@@ -15,13 +15,20 @@ from drivers.errors import InstrumentError
 
 
 def set_timing(
-    channel: Any, width: float, period: float, edge_time: float, instrument: str,
-    present: float | None = None, min_gap: float = 0.0,
+    channel: Any,
+    width: float,
+    period: float,
+    *,
+    edge_time: float,
+    instrument: str,
+    present: float | None = None,
+    min_gap: float = 0.0,
 ) -> None:
     """Write width and period (seconds); the present period (seconds) chooses the order, and
-    is asked from the instrument when the caller does not know it. min_gap: the least period -
-    width the instrument accepts besides the edges (the 33500B's 16 ns), so that the width
-    written first also fits the present period."""
+    is asked from the instrument when the caller does not know it. edge_time: seconds of each
+    edge; instrument: the name errors give. min_gap: the least period - width the instrument
+    accepts besides the edges (the 33500B's 16 ns), so that the width written first also fits
+    the present period."""
     if present is None:
         reply = channel.pulse_period
         try:

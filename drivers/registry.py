@@ -66,9 +66,10 @@ def driver_options(driver: str) -> list[str]:
     entry = _entry(driver)
     parameters = inspect.signature(entry.load().__init__).parameters
     names = [
-        p.name for p in parameters.values()
+        p.name
+        for p in parameters.values()
         if p.name not in _NOT_OPTIONS and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    ]  # fmt: skip
+    ]
     return [*names, VISA_LIBRARY] if entry.visa else names
 
 
@@ -96,7 +97,7 @@ def open_instrument(config: InstrumentConfig, limits: SafetyLimits) -> Driver:
     if entry.visa:
         library = kwargs.pop(VISA_LIBRARY, default_visa_library(config.address))
         if not isinstance(library, str):
-            raise ValueError(f"option visa_library must be a string such as \"@py\", got {library!r}")
+            raise ValueError(f'option visa_library must be a string such as "@py", got {library!r}')
         if library:
             kwargs[VISA_LIBRARY] = library
     if entry.role != "matrix":

@@ -54,9 +54,9 @@ def check_whole(instrument: str, what: str, value: object, low: int, high: int) 
 class SourceMeter(ABC):
     """A source-measure unit that reads a device: source a voltage, measure the current.
 
-    Drivers define the instrument's windows below, keep `_bias` (volts, None until
-    configure_read), `_nplc` and `_output_enabled`, and send the bias and the output state
-    (_write_bias, _switch_output); the checks and the bookkeeping around them live here.
+    Drivers define the instrument's windows below and send the bias and the output state
+    (_write_bias, _switch_output); the checks and the bookkeeping around them live here, and
+    so does the state they keep, with its value before the first configuration.
     """
 
     bias_range: ClassVar[tuple[float, float]]  # V, voltages the source can be set to
@@ -65,10 +65,10 @@ class SourceMeter(ABC):
     max_list_points: ClassVar[int]  # most biases one read_currents call may take
 
     name: str
-    limits: SafetyLimits | None
-    _bias: float | None
-    _nplc: float
-    _output_enabled: bool
+    limits: SafetyLimits | None = None  # the bench's limits, if the driver was given them
+    _bias: float | None = None  # V, the configured read bias; None: not configured
+    _nplc: float = 1.0  # power-line cycles per reading
+    _output_enabled: bool = False
     raise_on_errors: Callable[[str], None]  # drivers.errors.ScpiErrorQueue: InstrumentError if any
 
     @abstractmethod
@@ -186,8 +186,9 @@ class PulseGenerator(ABC):
     """A pulse generator that writes a device: bursts of gate pulses fired by a bus trigger.
 
     Pulses start and end at 0 V and reach +amplitude (polarity +1) or -amplitude (polarity -1).
-    Drivers define the windows below, `load_ohms` (None for a high-impedance load such as a
-    gate) and keep `_pulse` (None until configure_pulse) and `_output_enabled`.
+    Drivers define the windows below and `load_ohms` (None for a high-impedance load such as
+    a gate); the state the role keeps is declared here with its value before the first
+    configuration.
     """
 
     max_open_circuit_level: ClassVar[float]  # V, largest |level| into a high-impedance load
@@ -202,15 +203,17 @@ class PulseGenerator(ABC):
     supports_external_trigger: ClassVar[bool] = False
 
     name: str
-    limits: SafetyLimits | None
-    load_ohms: float | None
+    limits: SafetyLimits | None = None  # the bench's limits, if the driver was given them
+    load_ohms: float | None = None  # ohms; None: a high-impedance load
     ch: Any  # the output channel: PyMeasure channel properties set_timing and set_levels use
     # The settings the instrument confirmed (error queue empty afterwards); None: unknown, so
-    # the next configuration sends everything. _count: pulses per burst; _trigger: "BUS"/"EXT".
-    _pulse: tuple[float, float, int, float] | None
-    _count: int | None
-    _trigger: str | None
-    _output_enabled: bool
+    # the next configuration sends everything. _pulse: (amplitude, width, polarity, period);
+    # _count: pulses per burst; _trigger: what starts a burst (e.g. "BUS", "EXT").
+    _pulse: tuple[float, float, int, float] | None = None
+    _count: int | None = None
+    _trigger: str | None = None
+    _output_enabled: bool = False
+    raise_on_errors: Callable[[str], None]  # drivers.errors.ScpiErrorQueue: InstrumentError if any
 
     def configure_pulse(
         self, amplitude: float, width: float, polarity: int, period: float | None = None
@@ -233,7 +236,7 @@ class PulseGenerator(ABC):
             else:  # only what changed since the confirmed configuration
                 changed = False
                 if (known[1], known[3]) != (w, p):
-                    set_timing(self.ch, w, p, self.edge_time, self.name, known[3], self.min_gap)
+                    self._write_timing(w, p, present=known[3])
                     changed = True
                 if (known[0], known[2]) != (a, pol):
                     set_levels(self.ch, a, pol)
@@ -245,6 +248,18 @@ class PulseGenerator(ABC):
     @abstractmethod
     def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
         """Send the whole pulse configuration (checked values) and read the error queue."""
+
+    def _write_timing(self, width: float, period: float, present: float | None = None) -> None:
+        """Width and period in seconds, in an order valid from the `present` period (None: ask)."""
+        set_timing(
+            self.ch,
+            width,
+            period,
+            edge_time=self.edge_time,
+            instrument=self.name,
+            present=present,
+            min_gap=self.min_gap,
+        )
 
     @abstractmethod
     def fire(self, count: int) -> None:
