@@ -18,11 +18,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
-from hil.benchconfig import BenchConfig, InstrumentConfig
+from hil.benchconfig import BenchConfig, InstrumentConfig, LimitProblem
 from hil.pulses import SafetyLimits
 
 Driver = SourceMeter | PulseGenerator | SwitchMatrix
@@ -30,6 +31,7 @@ Driver = SourceMeter | PulseGenerator | SwitchMatrix
 
 @dataclass(frozen=True)
 class DriverEntry:
+    name: str  # as written in a bench file
     role: str  # "smu", "pulser" or "matrix", as in hil.benchconfig.ROLES
     module: str
     cls: str
@@ -38,15 +40,29 @@ class DriverEntry:
     def load(self) -> type:
         return getattr(importlib.import_module(self.module), self.cls)
 
+    def limit_problems(
+        self, limits: SafetyLimits, read_voltage: float, options: Mapping[str, Any]
+    ) -> list[LimitProblem]:
+        """The bench limits this instrument cannot honour, from its class's own windows (no
+        connection): hil.benchconfig's loader refuses them at their line."""
+        if self.role == "smu":
+            return _smu_problems(self.name, self.load(), limits, read_voltage)
+        if self.role == "pulser":
+            return _pulser_problems(self.name, self.load(), limits, options)
+        return []
+
 
 DRIVERS: dict[str, DriverEntry] = {
-    "keithley2450": DriverEntry("smu", "drivers.keithley2450", "Keithley2450SMU"),
-    "keysightb2902a": DriverEntry("smu", "drivers.keysight_b2902a", "KeysightB2902A"),
-    "keithley2636b": DriverEntry("smu", "drivers.keithley2636b", "Keithley2636B"),
-    "keysight33500b": DriverEntry("pulser", "drivers.keysight33500b", "Keysight33500B"),
-    "agilent81150a": DriverEntry("pulser", "drivers.agilent81150a", "Agilent81150A"),
-    "keithley707b": DriverEntry("matrix", "drivers.keithley707b", "Keithley707B"),
-    "serialrelay": DriverEntry("matrix", "drivers.serial_relay", "SerialRelayMatrix", visa=False),
+    entry.name: entry
+    for entry in (
+        DriverEntry("keithley2450", "smu", "drivers.keithley2450", "Keithley2450SMU"),
+        DriverEntry("keysightb2902a", "smu", "drivers.keysight_b2902a", "KeysightB2902A"),
+        DriverEntry("keithley2636b", "smu", "drivers.keithley2636b", "Keithley2636B"),
+        DriverEntry("keysight33500b", "pulser", "drivers.keysight33500b", "Keysight33500B"),
+        DriverEntry("agilent81150a", "pulser", "drivers.agilent81150a", "Agilent81150A"),
+        DriverEntry("keithley707b", "matrix", "drivers.keithley707b", "Keithley707B"),
+        DriverEntry("serialrelay", "matrix", "drivers.serial_relay", "SerialRelayMatrix", visa=False),
+    )
 }
 
 # The connection itself and the safety limits are not bench options.
@@ -56,9 +72,10 @@ VISA_LIBRARY = "visa_library"
 _PYVISA_PY_ADDRESS = re.compile(r"^(TCPIP\d*::.+::SOCKET|ASRL.+)$", re.IGNORECASE)
 
 
-def known_drivers() -> dict[str, str]:
-    """Driver name -> role, the form hil.benchconfig.load_bench_config checks against."""
-    return {name: entry.role for name, entry in DRIVERS.items()}
+def known_drivers() -> dict[str, DriverEntry]:
+    """Driver name -> entry (its role and limit checks), what hil.benchconfig.load_bench_config
+    checks a bench file against."""
+    return dict(DRIVERS)
 
 
 def driver_options(driver: str) -> list[str]:
@@ -116,31 +133,69 @@ def limit_problems(config: BenchConfig) -> list[str]:
     """What the named instruments cannot honour of the bench's limits, found from the drivers'
     instrument windows without connecting anything (empty when all is well).
 
-    A current compliance or read bias outside what the SMU accepts, and a pulse-width window
-    that the generator cannot produce any part of, are problems: the bench could not run as
-    its file says. (A limit the instrument exceeds, e.g. a generator that can make more volts,
-    is fine: the drivers refuse anything beyond the bench's limit.)
+    The loader refuses these at their line when it is given known_drivers(); this catches a
+    configuration built in code. A compliance or read bias outside what the SMU accepts, a
+    pulse-width window the generator cannot make any part of, and a maximum pulse amplitude
+    above what it can reach at its load are problems: the bench could not run as configured.
     """
-    lim = config.limits
     problems = []
-    smu = _entry(config.instrument("smu").driver).load()
+    for instrument in config.instruments.values():
+        entry = _entry(instrument.driver)
+        found = entry.limit_problems(config.limits, config.read_voltage, instrument.options)
+        problems += [f"[{p.table}] {p.key}: {p.message}" for p in found]
+    return problems
+
+
+def _smu_problems(name: str, smu: type, limits: SafetyLimits, read_voltage: float) -> list[LimitProblem]:
+    problems = []
     low, high = smu.compliance_range
-    if not low <= lim.current_compliance <= high:
+    if not low <= limits.current_compliance <= high:
         problems.append(
-            f"[limits] current_compliance {lim.current_compliance:g} A is outside what the "
-            f"{config.instrument('smu').driver} accepts ({low:g} to {high:g} A); choose a value inside it"
+            LimitProblem(
+                "limits",
+                "current_compliance",
+                f"{limits.current_compliance:g} A is outside what the {name} accepts "
+                f"({low:g} to {high:g} A); choose a value inside it",
+            )
         )
     low, high = smu.bias_range
-    if not low <= config.read_voltage <= high:
+    if not low <= read_voltage <= high:
         problems.append(
-            f"[read] voltage {config.read_voltage:g} V is outside the {config.instrument('smu').driver}'s "
-            f"source range ({low:g} to {high:g} V)"
+            LimitProblem(
+                "read",
+                "voltage",
+                f"{read_voltage:g} V is outside the {name}'s source range ({low:g} to {high:g} V)",
+            )
         )
-    pulser = _entry(config.instrument("pulser").driver).load()
+    return problems
+
+
+def _pulser_problems(
+    name: str, pulser: type, limits: SafetyLimits, options: Mapping[str, Any]
+) -> list[LimitProblem]:
+    problems = []
     low, high = pulser.width_range
-    if lim.max_pulse_width < low or lim.min_pulse_width > high:
+    if limits.max_pulse_width < low or limits.min_pulse_width > high:
         problems.append(
-            f"[limits] pulse widths {lim.min_pulse_width:g}-{lim.max_pulse_width:g} s lie outside the "
-            f"{config.instrument('pulser').driver}'s range ({low:g} to {high:g} s): no pulse could be made"
+            LimitProblem(
+                "limits",
+                "max_pulse_width" if limits.max_pulse_width < low else "min_pulse_width",
+                f"pulse widths {limits.min_pulse_width:g}-{limits.max_pulse_width:g} s lie outside the "
+                f"{name}'s range ({low:g} to {high:g} s): no pulse could be made",
+            )
+        )
+    load = options.get("load_ohms")
+    reach = pulser.max_open_circuit_level
+    if isinstance(load, int | float) and not isinstance(load, bool) and load > 0:
+        reach = reach * load / (load + pulser.source_impedance)
+    if limits.max_pulse_amplitude > reach:
+        at_load = "into a high-impedance load" if load is None else f"into {load:g} ohms"
+        problems.append(
+            LimitProblem(
+                "limits",
+                "max_pulse_amplitude",
+                f"{limits.max_pulse_amplitude:g} V is more than the {name} can make {at_load} "
+                f"({reach:g} V); set at most {reach:g} V",
+            )
         )
     return problems

@@ -57,8 +57,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from hil.faults import UsageFault
 from hil.pulses import SafetyLimits
 
 ROLES = ("smu", "pulser", "matrix")
@@ -69,8 +70,29 @@ TERMINALS = ("gate", "drain", "source")
 DIGITAL_LINES = 14
 
 
-class BenchConfigError(ValueError):
+class BenchConfigError(UsageFault):
     """A bench configuration is wrong; the message names the file, the line and the fix."""
+
+
+@dataclass(frozen=True)
+class LimitProblem:
+    """A limit of the bench file that an instrument cannot honour: where it is and why."""
+
+    table: str  # "limits" or "read"
+    key: str
+    message: str
+
+
+class DriverInfo(Protocol):
+    """What the loader needs to know of a driver (drivers.registry.DriverEntry provides it)."""
+
+    role: str
+
+    def limit_problems(
+        self, limits: SafetyLimits, read_voltage: float, options: Mapping[str, Any]
+    ) -> list[LimitProblem]:
+        """The bench's limits this instrument, set up with `options`, cannot honour."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -175,13 +197,18 @@ class _Locator:
 
 
 def load_bench_config(
-    source: str | Path, known_drivers: Mapping[str, str] | None = None, text: str | None = None
+    source: str | Path,
+    known_drivers: Mapping[str, str | DriverInfo] | None = None,
+    text: str | None = None,
 ) -> BenchConfig:
     """Load and validate a bench TOML file.
 
-    known_drivers maps driver name -> role ("smu", "pulser", "matrix"); when given, unknown
-    drivers and drivers in the wrong role are errors. `text` parses a string instead of reading
-    `source` (then `source` only names it in messages).
+    known_drivers maps driver name -> role ("smu", "pulser", "matrix") or to a DriverInfo
+    (drivers.registry.known_drivers()); when given, unknown drivers and drivers in the wrong role
+    are errors, and with DriverInfo so are limits the named instruments cannot honour (a
+    compliance the SMU does not accept, a pulse amplitude the generator cannot reach), each with
+    its line. `text` parses a string instead of reading `source` (then `source` only names it in
+    messages).
     """
     path = Path(source)
     if text is None:
@@ -223,12 +250,22 @@ def load_bench_config(
         )  # fmt: skip
 
     instruments = _instruments(_table(data, "instruments", loc), known_drivers, loc)
+    _check_instrument_limits(instruments, known_drivers, limits, read_voltage, loc)
     wiring = _wiring(_table(data, "wiring", loc), loc)
     chip_shape, pins = _chip(_table(data, "chip", loc), loc)
     arrays = _arrays(_table(data, "arrays", loc), chip_shape, loc)
     smu_to_pulser, smu_to_switch = _triggers(data.get("triggers", {}), loc)
     return BenchConfig(
-        name, path, limits, read_voltage, instruments, wiring, chip_shape, pins, arrays, smu_to_pulser,
+        name,
+        path,
+        limits,
+        read_voltage,
+        instruments,
+        wiring,
+        chip_shape,
+        pins,
+        arrays,
+        smu_to_pulser,
         smu_to_switch,
     )
 
@@ -274,7 +311,7 @@ def _limits(table: Mapping[str, Any], loc: _Locator) -> SafetyLimits:
 
 
 def _instruments(
-    table: Mapping[str, Any], known: Mapping[str, str] | None, loc: _Locator
+    table: Mapping[str, Any], known: Mapping[str, str | DriverInfo] | None, loc: _Locator
 ) -> dict[str, InstrumentConfig]:
     out = {}
     for role in table:
@@ -295,8 +332,10 @@ def _instruments(
                 raise loc.error(
                     f"unknown driver {driver!r}; known drivers: {', '.join(sorted(known))}", where, "driver"
                 )
-            if known[driver] != role:
-                raise loc.error(f"driver {driver!r} is a {known[driver]}, not a {role}", where, "driver")
+            info = known[driver]
+            kind = info if isinstance(info, str) else info.role
+            if kind != role:
+                raise loc.error(f"driver {driver!r} is a {kind}, not a {role}", where, "driver")
         if not isinstance(address, str) or not address:
             raise loc.error('needs address = "..." (a VISA resource or a pyserial URL)', where, "address")
         options = entry.get("options", {})
@@ -307,6 +346,25 @@ def _instruments(
             raise loc.error("options must be a table", where, "options")
         out[role] = InstrumentConfig(role, driver, address, dict(options))
     return out
+
+
+def _check_instrument_limits(
+    instruments: Mapping[str, InstrumentConfig],
+    known: Mapping[str, str | DriverInfo] | None,
+    limits: SafetyLimits,
+    read_voltage: float,
+    loc: _Locator,
+) -> None:
+    """Refuse, at its line, the first limit an instrument cannot honour (others are listed)."""
+    problems = []
+    for instrument in instruments.values():
+        info = None if known is None else known.get(instrument.driver)
+        if info is not None and not isinstance(info, str) and isinstance(instrument.options, Mapping):
+            problems += info.limit_problems(limits, read_voltage, instrument.options)
+    if problems:
+        first, *others = problems
+        more = "".join(f"; also [{p.table}] {p.key}: {p.message}" for p in others)
+        raise loc.error(first.message + more, first.table, first.key)
 
 
 def _wiring(table: Mapping[str, Any], loc: _Locator) -> dict[str, int]:
