@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hil.stepmodels import model_class
 from protocols.fitting import ArrayFit, DeviceFit, PulseTraces, model_step, model_trajectory
 
 US, NS = 1e6, 1e9
@@ -94,11 +95,10 @@ def _parameters_figure(array_fit: ArrayFit, path: Path) -> Path:
         ("step_up a⁺ (fraction of range)", array_fit.param_array("step_up"), nominal["step_up"]),
         ("step_down a⁻ (fraction of range)", array_fit.param_array("step_down"), nominal["step_down"]),
     ]  # fmt: skip
-    if array_fit.model != "soft-bounds":
-        panels += [
-            ("gamma_up γ⁺", array_fit.param_array("gamma_up"), array_fit.nominal["gamma_up"]["value"]),
-            ("gamma_down γ⁻", array_fit.param_array("gamma_down"), array_fit.nominal["gamma_down"]["value"]),
-        ]
+    panels += [  # the shape parameters the fit estimated
+        (name, array_fit.param_array(name), array_fit.nominal[name]["value"])
+        for name in model_class(array_fit.model).fit_free
+    ]
     panels += [
         ("c2c noise s (relative std of a step)", np.array([d.c2c_noise for d in moving]),
          array_fit.c2c_noise["value"]),

@@ -19,8 +19,8 @@ from protocols.fitting_plots import plot_fit
 from protocols.jumptable import measure_jump_table
 from simulators.config import DeviceConfig
 from simulators.crossbar import SimulatedCrossbar
-from simulators.preset_files import config_from_fit, load_preset, preset_source, save_preset
-from simulators.presets import preset
+from simulators.preset_files import load_preset, preset_source, save_preset
+from simulators.presets import config_from_fit, preset
 
 Z = 4.0  # tolerance in standard errors
 

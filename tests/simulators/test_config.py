@@ -19,7 +19,7 @@ def test_presets_exist_and_print() -> None:
         assert config.model in text and "V" in text, name
         assert config.to_dict()["model"] == config.model
         # Round trip: the printed dict rebuilds the same config.
-        assert DeviceConfig(**config.to_dict()) == config
+        assert DeviceConfig.from_dict(config.to_dict()) == config
 
 
 def test_preset_overrides_and_unknown_names() -> None:
