@@ -8,6 +8,7 @@ registry is the one place a model's name is looked up.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -50,11 +51,12 @@ def parameter_names() -> tuple[str, ...]:
 def with_parameters(model: StepModel, changes: Mapping[str, Any]) -> StepModel:
     """`model` with parameters (and, under the key "model", the model's name) changed.
 
-    Switching models keeps the parameters the new model shares with the old one (step sizes,
-    γ± between linear and power step, soft bounds' γ± = 1) and takes the new model's defaults
-    for the rest.
+    Switching models keeps the parameters of the old model that the new one has by name (step
+    sizes; γ± between linear and power step) and takes the new model's defaults for the rest
+    (the values an old model holds fixed, e.g. soft bounds' γ± = 1, are not carried).
     """
     changes = dict(changes)
     cls = model_class(changes.pop("model", model.name))
-    kept = {k: v for k, v in model.parameters().items() if k in cls.parameter_names() and k not in cls.fixed}
+    own = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+    kept = {k: v for k, v in own.items() if k in cls.parameter_names() and k not in cls.fixed}
     return cls.from_parameters({**kept, **changes})
