@@ -15,9 +15,11 @@ from typing import Any
 
 from hil.stepmodels.base import FitStart, StepModel
 from hil.stepmodels.classic import LinearStep, PowerStep, SoftBounds, TableSteps
+from hil.stepmodels.exp import ExpStep
 
 __all__ = [
     "MODELS",
+    "ExpStep",
     "FitStart",
     "LinearStep",
     "PowerStep",
@@ -30,7 +32,7 @@ __all__ = [
 ]
 
 MODELS: Mapping[str, type[StepModel]] = MappingProxyType(
-    {cls.name: cls for cls in (SoftBounds, LinearStep, PowerStep, TableSteps)}
+    {cls.name: cls for cls in (SoftBounds, LinearStep, PowerStep, TableSteps, ExpStep)}
 )
 """Model name -> class."""
 

@@ -89,7 +89,7 @@ def test_gamma_limits_depend_on_the_model() -> None:
         preset("protonic-asymmetric", model="power-step", gamma_down=-0.5)
     # Table steps are multipliers of measured steps, so they may exceed 1.
     assert preset("protonic-asymmetric", model="table", step_up=2.0).step_up == 2.0
-    assert set(MODELS) == {"soft-bounds", "linear-step", "power-step", "table"}
+    assert set(MODELS) == {"soft-bounds", "linear-step", "power-step", "table", "exp-step"}
 
 
 def test_configs_are_frozen() -> None:
