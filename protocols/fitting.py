@@ -187,9 +187,14 @@ class PulseTraces:
         """The traces of a protocols.jumptable.JumpTableResult (reads, directions, devices, σ_r,
         pulse, resumes)."""
         return cls(
-            result.g, result.direction, result.devices, result.read_noise, result.pulse,
-            result.resumed_at, result.resume_reads,
-        )  # fmt: skip
+            result.g,
+            result.direction,
+            result.devices,
+            result.read_noise,
+            result.pulse,
+            result.resumed_at,
+            result.resume_reads,
+        )
 
 
 # ---------------------------------------------------------------------- the models
@@ -431,7 +436,14 @@ def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
         for k in range(traces.n_devices):
             device = None if traces.devices is None else tuple(int(i) for i in traces.devices[k])
             fits = _fit_device(
-                g_start[:, k], dg[:, k], traces.direction, linked, candidates, k, device, traces.read_noise[k]
+                g_start[:, k],
+                dg[:, k],
+                traces.direction,
+                linked,
+                models=candidates,
+                index=k,
+                device=device,
+                repeated=traces.read_noise[k],
             )
             for m in candidates:
                 per_model[m].append(fits[m])
@@ -595,6 +607,7 @@ def _fit_device(
     dg: FloatArray,
     direction: IntArray,
     linked: np.ndarray,
+    *,
     models: tuple[str, ...],
     index: int,
     device: tuple[int, int] | None,
@@ -603,20 +616,21 @@ def _fit_device(
     """Fit one device's steps with each model, in units where its reads span [0, 1]."""
     z = _movement_z(dg, direction)
     if not z > STUCK_Z:
-        return {m: _stuck_fit(m, index, device, dg, repeated, z) for m in models}
+        return {m: _stuck_fit(m, index=index, device=device, dg=dg, repeated=repeated, z=z) for m in models}
     ends = g_start + dg
     lo = float(min(np.min(g_start), np.min(ends)))
     scale = float(max(np.max(g_start), np.max(ends))) - lo
     y, du, up = (g_start - lo) / scale, dg / scale, direction > 0
     x0 = _soft_bounds_start(y, du, up)
     gmin_floor = -lo / scale  # g_min > 0 siemens
-    out = {m: _fit_model(m, y, du, up, linked, x0, gmin_floor) for m in models}
+    out = {m: _fit_model(m, y, du, up, linked=linked, x0=x0, gmin_floor=gmin_floor) for m in models}
     bics = {m: out[m]["bic"] for m in models}
-    return {m: _device_fit(out[m], m, index, device, lo, scale, repeated, bics, z) for m in models}
+    where = {"index": index, "device": device, "repeated": repeated, "z": z}
+    return {m: _device_fit(out[m], m, lo=lo, scale=scale, bics=bics, **where) for m in models}
 
 
 def _stuck_fit(
-    model: str, index: int, device: tuple[int, int] | None, dg: FloatArray, repeated: float, z: float
+    model: str, *, index: int, device: tuple[int, int] | None, dg: FloatArray, repeated: float, z: float
 ) -> DeviceFit:
     """A device that did not move: NaN parameters, σ_r from its steps."""
     names = fit_parameters(model)
@@ -660,6 +674,7 @@ def _fit_model(
     y: FloatArray,
     du: FloatArray,
     up: np.ndarray,
+    *,
     linked: np.ndarray,
     x0: FloatArray,
     gmin_floor: float,
@@ -721,7 +736,22 @@ def _fit_model(
         best = solve(best.x)
         noise = _noise_from_residuals(model, full(best.x), y, du, up, linked)
     # Covariance, likelihood and χ² use the noise the last fit was weighted with.
-    n, k = du.size, len(free)
+    return _fit_summary(best, q=full(best.x), free=free, noise=noise, logdet=logdet, y=y, up=up)
+
+
+def _fit_summary(
+    best: Any,
+    *,
+    q: FloatArray,
+    free: list[int],
+    noise: dict[str, Any],
+    logdet: float,
+    y: FloatArray,
+    up: np.ndarray,
+) -> dict[str, Any]:
+    """What _fit_model reports of the final least-squares solution `best` (parameters q): the
+    covariance of q (zero for parameters not fitted), the pulses spent on each bound, χ², BIC."""
+    n, k = y.size, len(free)
     chi2 = float(2.0 * best.cost)
     dof = max(n - k, 1)
     jw = best.jac
@@ -731,10 +761,9 @@ def _fit_model(
         cov_free = np.full((k, k), np.inf)
     if not np.all(np.isfinite(cov_free)) or np.any(np.diag(cov_free) < 0):
         cov_free = np.full((k, k), np.inf)
-    cov = np.zeros((x0.size, x0.size))
+    cov = np.zeros((q.size, q.size))
     cov[np.ix_(free, free)] = cov_free
     # Pulses pushing into a fitted bound from reads within 3 σ_r of it: the device sat on that bound.
-    q = full(best.x)
     near = 3.0 * max(math.sqrt(noise["var_r"]), 1e-9)
     plateau = {
         "g_min": int(np.sum(~up & (y <= q[0] + near))),
@@ -797,6 +826,7 @@ def _whitener(noise: dict[str, Any], linked: np.ndarray) -> tuple[FloatArray, fl
 def _device_fit(
     out: dict[str, Any],
     name: str,
+    *,
     index: int,
     device: tuple[int, int] | None,
     lo: float,
