@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.jumptable import JumpTable
 from hil.pulses import Pulse, SafetyLimits
-from hil.stepmodels import TableSteps
+from hil.stepmodels import TableSteps, model_class
 from simulators import kernels
 from simulators.config import DeviceConfig
 from simulators.devices import DeviceParameters, draw_devices, symmetry_states
@@ -175,7 +175,7 @@ class SimulatedCrossbar(CrossbarBackend):
 
     @property
     def engine(self) -> str:
-        """ "fast", "numpy" or "reference" (see ENGINES)."""
+        """The engine: "fast", "numpy" or "reference" (see ENGINES)."""
         return self._engine
 
     @property
@@ -429,7 +429,7 @@ def table_config(table: JumpTable, **overrides: Any) -> DeviceConfig:
     """
     if not isinstance(table, JumpTable):
         raise TypeError(f"table must be a hil.jumptable.JumpTable, got {type(table).__name__}")
-    if "model" in overrides and overrides["model"] != TableSteps.name:
+    if "model" in overrides and not model_class(overrides["model"]).draws_from_table:
         raise ValueError("from_jump_table builds the 'table' model; use from_preset for the others")
     base = DeviceConfig()
     fields: dict[str, Any] = {
