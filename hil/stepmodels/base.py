@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+from hil.backend import FloatArray
 
 _BISECTION_STEPS = 60  # halves [0, 1] down to 1e-18, below double precision
 
@@ -76,6 +75,8 @@ class StepModel:
     step_down: float = 0.001
 
     def __post_init__(self) -> None:
+        if not self.name:
+            raise TypeError(f"{type(self).__name__} is a base class: use a model of hil.stepmodels.MODELS")
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

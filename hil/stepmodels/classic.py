@@ -20,7 +20,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from hil.stepmodels.base import FitStart, FloatArray, StepModel, check_range
+from hil.backend import FloatArray
+from hil.stepmodels.base import FitStart, StepModel, check_range
 
 # Two starts for the γ models: near soft bounds (bounds extrapolated), and a flatter step with
 # the bounds where the reads stopped (clipping); the cost has local minima between the two.

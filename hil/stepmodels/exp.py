@@ -29,7 +29,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from hil.stepmodels.base import FitStart, FloatArray, StepModel, check_range
+from hil.backend import FloatArray
+from hil.stepmodels.base import FitStart, StepModel, check_range
 
 _MAX_EXPONENT = 700.0  # e^700 is finite in double precision
 
