@@ -2,17 +2,19 @@
 
 A trace is what a jump-table measurement records (protocols.jumptable): reads G_0, G_1, ...
 of a device, G_{k+1} read after pulse k of polarity d_k = +1 (up) or -1 (down). The models
-are the simulator's (simulators/config.py), in the normalised state x = (G - G_min) / (G_max
-- G_min) of the device's own bounds:
+are the simulator's, defined in hil.stepmodels, in the normalised state x = (G - G_min) /
+(G_max - G_min) of the device's own bounds: up +a⁺ r⁺(x), down -a⁻ r⁻(x), e.g.
 
-    soft-bounds   up  +a⁺ (1 - x)            down  -a⁻ x
-    linear-step   up  +a⁺ (1 - γ⁺ x)         down  -a⁻ (1 - γ⁻ (1 - x))
-    power-step    up  +a⁺ (1 - x)^γ⁺         down  -a⁻ x^γ⁻
+    soft-bounds   r⁺ = 1 - x            r⁻ = x
+    linear-step   r⁺ = 1 - γ⁺ x         r⁻ = 1 - γ⁻ (1 - x)
+    power-step    r⁺ = (1 - x)^γ⁺       r⁻ = x^γ⁻
 
 times (1 + s ξ) per pulse (cycle-to-cycle noise s), the state then clipped to [0, 1]; every
 read adds Gaussian read noise σ_r (siemens). Parameters per device: g_min, g_max (siemens),
 step_up a⁺ and step_down a⁻ (fractions of the device's range per pulse, at the measured
-pulse), gamma_up γ⁺ and gamma_down γ⁻ (1 for soft bounds).
+pulse) and the model's shape parameters (gamma_up γ⁺ and gamma_down γ⁻ of linear and power
+step; 1 for soft bounds). The fitter takes each model's rates, their derivatives, parameter
+bounds and starting points from the model class (hil.stepmodels.StepModel).
 
 Method (per device): the one-step conditional model ΔG_k = G_{k+1} - G_k given the read G_k,
 fitted by generalised least squares (scipy.optimize.least_squares on whitened residuals).
@@ -29,7 +31,7 @@ stands in for the true G_k inside the model (errors in variables): the bias this
 of relative order σ_r² / Var(G), negligible unless the read noise is a sizeable part of
 the range the trace sweeps.
 
-Model choice: "auto" fits all three and keeps the one with the lowest BIC summed over the
+Model choice: "auto" fits the models of AUTO_MODELS and keeps the one with the lowest BIC summed over the
 array's devices (the simulator has one model per population); BIC = -2 ln L + k ln n with
 the Gaussian likelihood of the fitted covariance, k = free step parameters + 2 noise
 parameters, n = steps. Soft bounds is linear step and power step at γ = 1, so on a
@@ -58,22 +60,22 @@ from scipy.linalg import cholesky_banded, lapack
 from scipy.optimize import least_squares, minimize_scalar
 from threadpoolctl import threadpool_limits
 
+from hil import stepmodels
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
 from hil.recording import Point
 from hil.results import to_jsonable
+from hil.stepmodels import SoftBounds, StepModel
 from hil.store import RunInfo, RunStore
 from protocols.records.jumptable import JumpPlan, RecordedPulses, recorded_trains
 
-MODELS = ("soft-bounds", "linear-step", "power-step")
-PARAMETERS = ("g_min", "g_max", "step_up", "step_down", "gamma_up", "gamma_down")
+MODELS = tuple(name for name, cls in stepmodels.MODELS.items() if not cls.draws_from_table)
+"""The models a fit can request (every registered model with a closed-form step)."""
+AUTO_MODELS = tuple(name for name in MODELS if stepmodels.MODELS[name].in_auto_fit)
+"""The models "auto" compares."""
 MIN_PULSES_PER_DIRECTION = 20  # below this a 6-parameter fit per device is not worth reporting
 STUCK_Z = 5.0  # net movement below 5 read-noise standard errors: the device is called stuck
 MIN_PLATEAU = 5  # pulses into a bound while sitting on it, for a clipping model to place that bound
-_GAMMA_MAX = {"linear-step": 1.0, "power-step": 20.0}  # linear step needs γ <= 1 (simulator)
-# Two starts for γ models: near soft bounds (bounds extrapolated), and a flatter step with the
-# bounds where the reads stopped (clipping); the cost has local minima between the two.
-_GAMMA_STARTS = (0.9, 0.4)
 _GLS_PASSES = 2
 _START_TOL = 1e-4  # relative cost/step tolerance of the multi-start fits
 _VAR_FLOOR = 1e-6  # of the mean squared residual, added to Σ's diagonal
@@ -186,23 +188,42 @@ class PulseTraces:
         """The traces of a protocols.jumptable.JumpTableResult (reads, directions, devices, σ_r,
         pulse, resumes)."""
         return cls(
-            result.g, result.direction, result.devices, result.read_noise, result.pulse,
-            result.resumed_at, result.resume_reads,
-        )  # fmt: skip
+            result.g,
+            result.direction,
+            result.devices,
+            result.read_noise,
+            result.pulse,
+            result.resumed_at,
+            result.resume_reads,
+        )
 
 
 # ---------------------------------------------------------------------- the models
+def fit_parameters(model: str) -> tuple[str, ...]:
+    """The parameters a fit of `model` reports, in order: g_min, g_max, then the model's own
+    (step_up, step_down, its shape parameters, the ones it holds fixed)."""
+    return ("g_min", "g_max", *_model(model).parameter_names())
+
+
+PARAMETERS = ("g_min", "g_max", *SoftBounds.parameter_names())
+"""The parameters of soft-bounds, linear-step and power-step fits."""
+
+
 def model_step(
     model: str, params: dict[str, float], g: ArrayLike, direction: ArrayLike, clip: bool = True
 ) -> FloatArray:
     """Mean ΔG (siemens) of one pulse from conductance g (siemens), as the simulator's model defines it.
 
-    params: g_min, g_max (siemens), step_up, step_down, gamma_up, gamma_down (a DeviceFit's params).
-    direction: +1 up, -1 down (broadcast against g). clip: stop at the bounds as the simulator does.
+    params: g_min, g_max (siemens), step_up, step_down and the model's shape parameters (a
+    DeviceFit's params). direction: +1 up, -1 down (broadcast against g). clip: stop at the
+    bounds as the simulator does.
     """
-    _check_model(model)
-    q = np.array([params["g_min"], params["g_max"] - params["g_min"], *(params[p] for p in PARAMETERS[2:])])
-    step, _ = _predict(model, q, np.asarray(g, dtype=np.float64), np.asarray(direction) > 0, clip)
+    cls = _model(model)
+    shape = (params[p] for p in cls.shape_parameters)
+    q = np.array(
+        [params["g_min"], params["g_max"] - params["g_min"], params["step_up"], params["step_down"], *shape]
+    )
+    step, _ = _predict(cls, q, np.asarray(g, dtype=np.float64), np.asarray(direction) > 0, clip)
     return step
 
 
@@ -217,22 +238,17 @@ def model_trajectory(model: str, params: dict[str, float], g0: float, direction:
 
 
 def _predict(
-    model: str, q: FloatArray, u: FloatArray, up: np.ndarray, clip: bool = True
+    model: type[StepModel], q: FloatArray, u: FloatArray, up: np.ndarray, clip: bool = True
 ) -> tuple[FloatArray, FloatArray]:
-    """(mean step, c2c scale) at reads u for q = (g_min, span, a⁺, a⁻, γ⁺, γ⁻).
+    """(mean step, c2c scale) at reads u for q = (g_min, span, a⁺, a⁻, *shape parameters).
 
     The read stands in for the state; x is clipped to [0, 1] so that a read beyond a bound
     gives the bound's step. The c2c scale is |step| where the step is not cut by a bound, else 0
     (a clipped step lands on the bound whatever its noise).
     """
-    gmin, span, au, ad, gu, gd = q
+    gmin, span, au, ad = q[:4]
     x = np.clip((u - gmin) / span, 0.0, 1.0)
-    if model == "soft-bounds":
-        ru, rd = 1.0 - x, x
-    elif model == "linear-step":
-        ru, rd = 1.0 - gu * x, 1.0 - gd * (1.0 - x)
-    else:
-        ru, rd = (1.0 - x) ** gu, x**gd
+    ru, rd = model.shape_rates(x, q[4:])
     step = np.where(up, au * ru, -ad * rd) * span
     if not clip:
         return step, np.abs(step)
@@ -241,42 +257,31 @@ def _predict(
     return target - u, np.where(free, np.abs(step), 0.0)
 
 
-def _jacobian(model: str, q: FloatArray, u: FloatArray, up: np.ndarray) -> FloatArray:
-    """∂(mean step)/∂q, (n, 6), for q = (g_min, span, a⁺, a⁻, γ⁺, γ⁻) (derivatives of _predict).
+def _jacobian(model: type[StepModel], q: FloatArray, u: FloatArray, up: np.ndarray) -> FloatArray:
+    """∂(mean step)/∂q, (n, len(q)), for q = (g_min, span, a⁺, a⁻, *shape) (derivatives of _predict).
 
     Where the step is cut at a bound the step is bound - u (∂/∂g_min = 1, ∂/∂span = 1 at the
     top); where the read lies beyond a bound x is clipped and does not move with g_min, span.
-    Infinite slopes of the power law at x = 0 or 1 (γ < 1) are set to 0.
+    Infinite slopes (a power law at x = 0 or 1 with γ < 1) are set to 0.
     """
-    gmin, span, au, ad, gu, gd = q
+    gmin, span, au, ad = q[:4]
     xr = (u - gmin) / span
     x = np.clip(xr, 0.0, 1.0)
     inside = (xr > 0.0) & (xr < 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if model == "soft-bounds":
-            ru, rd, dru, drd = 1.0 - x, x, -np.ones_like(x), np.ones_like(x)
-            gru, grd = np.zeros_like(x), np.zeros_like(x)
-        elif model == "linear-step":
-            ru, rd = 1.0 - gu * x, 1.0 - gd * (1.0 - x)
-            dru, drd = np.full_like(x, -gu), np.full_like(x, gd)
-            gru, grd = -x, -(1.0 - x)
-        else:
-            ru, rd = (1.0 - x) ** gu, x**gd
-            dru, drd = -gu * (1.0 - x) ** (gu - 1.0), gd * x ** (gd - 1.0)
-            gru, grd = ru * np.log(1.0 - x), rd * np.log(x)
+        ru, rd = model.shape_rates(x, q[4:])
+        dru, drd, gru, grd = model.rate_gradients(x, q[4:])
     sign = np.where(up, 1.0, -1.0)
     a = np.where(up, au, ad)
-    r, dr, gr = np.where(up, ru, rd), np.where(up, dru, drd), np.where(up, gru, grd)
+    r, dr = np.where(up, ru, rd), np.where(up, dru, drd)
     dr = np.where(inside & np.isfinite(dr), dr, 0.0)
-    gr = np.where(np.isfinite(gr), gr, 0.0)
-    jac = np.zeros((u.size, 6))
+    gru, grd = np.where(np.isfinite(gru), gru, 0.0), np.where(np.isfinite(grd), grd, 0.0)
+    jac = np.zeros((u.size, q.size))
     jac[:, 0] = -sign * a * dr
     jac[:, 1] = sign * a * (r - x * dr)
     jac[:, 2] = np.where(up, span * r, 0.0)
     jac[:, 3] = np.where(up, 0.0, -span * r)
-    if model != "soft-bounds":
-        jac[:, 4] = np.where(up, au * span * gr, 0.0)
-        jac[:, 5] = np.where(up, 0.0, -ad * span * gr)
+    jac[:, 4:] = np.where(up[:, None], au * span * gru, -ad * span * grd)
     step = sign * a * r * span
     top, bottom = u + step > gmin + span, u + step < gmin
     jac[top | bottom] = 0.0
@@ -292,10 +297,11 @@ class DeviceFit:
 
     index: position in the traces; device: its (row, col) if known.
     moving: False for a stuck device (no net movement; nothing else is fitted).
-    model: the fitted model. params: PARAMETERS -> value (g_min, g_max in siemens; step sizes
-    as fractions of the device's range per pulse; γ dimensionless; γ = 1 fixed for soft bounds).
-    stderr: PARAMETERS -> standard error (0 for a fixed parameter, inf if not identifiable).
-    covariance: (6, 6) in PARAMETERS order.
+    model: the fitted model. params: fit_parameters(model) -> value (g_min, g_max in siemens;
+    step sizes as fractions of the device's range per pulse; shape parameters as the model
+    defines them, e.g. γ dimensionless, γ = 1 fixed for soft bounds).
+    stderr: the same names -> standard error (0 for a fixed or held parameter, inf if not
+    identifiable). covariance: (k, k) in that order.
     read_noise: σ_r from the residuals' lag-1 autocovariance, siemens.
     read_noise_repeated: σ_r from repeated reads (NaN if the trace has none), siemens.
     c2c_noise: s, relative std of one pulse's step (NaN where the estimate is not defined).
@@ -381,8 +387,9 @@ class ArrayFit:
 
     def param_array(self, name: str, stderr: bool = False) -> FloatArray:
         """(n_devices,) values (or standard errors) of one parameter, NaN for stuck devices."""
-        if name not in PARAMETERS:
-            raise ValueError(f"unknown parameter {name!r}; parameters are {', '.join(PARAMETERS)}")
+        names = fit_parameters(self.model)
+        if name not in names:
+            raise ValueError(f"unknown parameter {name!r}; parameters are {', '.join(names)}")
         return np.array([(d.stderr if stderr else d.params)[name] for d in self.devices])
 
     def to_dict(self) -> dict[str, Any]:
@@ -410,7 +417,7 @@ class ArrayFit:
 
 # ---------------------------------------------------------------------- fitting
 def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
-    """Fit every device of `traces` with `model` ("auto": lowest total BIC of MODELS).
+    """Fit every device of `traces` with `model` (one of MODELS; "auto": lowest total BIC of AUTO_MODELS).
 
     Returns an ArrayFit; stuck devices are reported (moving=False) and left out of the
     population statistics. Raises ValueError if no device moved.
@@ -422,7 +429,7 @@ def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
         )
     if model != "auto":
         _check_model(model)
-    candidates = MODELS if model == "auto" else (model,)
+    candidates = AUTO_MODELS if model == "auto" else (model,)
     per_model: dict[str, list[DeviceFit]] = {m: [] for m in candidates}
     # The problems are small (thousands x 6): multithreaded BLAS only adds overhead, up to 100x.
     g_start, dg, linked = traces.steps()
@@ -430,7 +437,14 @@ def fit_traces(traces: PulseTraces, model: str = "auto") -> ArrayFit:
         for k in range(traces.n_devices):
             device = None if traces.devices is None else tuple(int(i) for i in traces.devices[k])
             fits = _fit_device(
-                g_start[:, k], dg[:, k], traces.direction, linked, candidates, k, device, traces.read_noise[k]
+                g_start[:, k],
+                dg[:, k],
+                traces.direction,
+                linked,
+                models=candidates,
+                index=k,
+                device=device,
+                repeated=traces.read_noise[k],
             )
             for m in candidates:
                 per_model[m].append(fits[m])
@@ -572,6 +586,12 @@ def _check_model(model: str) -> None:
         raise ValueError(f"unknown model {model!r}; choose one of: auto, {', '.join(MODELS)}")
 
 
+def _model(model: str) -> type[StepModel]:
+    """The step model class of a fittable model's name."""
+    _check_model(model)
+    return stepmodels.model_class(model)
+
+
 def _movement_z(dg: FloatArray, direction: IntArray) -> float:
     """Net movement along the trains in units of its read-noise standard error.
 
@@ -592,6 +612,7 @@ def _fit_device(
     dg: FloatArray,
     direction: IntArray,
     linked: np.ndarray,
+    *,
     models: tuple[str, ...],
     index: int,
     device: tuple[int, int] | None,
@@ -600,53 +621,80 @@ def _fit_device(
     """Fit one device's steps with each model, in units where its reads span [0, 1]."""
     z = _movement_z(dg, direction)
     if not z > STUCK_Z:
-        stuck = DeviceFit(
-            index, device, False, None, dict.fromkeys(PARAMETERS, math.nan),
-            dict.fromkeys(PARAMETERS, math.nan), np.full((6, 6), np.nan),
-            float(np.std(dg) / math.sqrt(2.0)), float(repeated), math.nan, dg.size, math.nan, {}, False, z,
-        )  # fmt: skip
-        return dict.fromkeys(models, stuck)
+        return {m: _stuck_fit(m, index=index, device=device, dg=dg, repeated=repeated, z=z) for m in models}
     ends = g_start + dg
     lo = float(min(np.min(g_start), np.min(ends)))
     scale = float(max(np.max(g_start), np.max(ends))) - lo
     y, du, up = (g_start - lo) / scale, dg / scale, direction > 0
     x0 = _soft_bounds_start(y, du, up)
     gmin_floor = -lo / scale  # g_min > 0 siemens
-    out = {m: _fit_model(m, y, du, up, linked, x0, gmin_floor) for m in models}
+    out = {m: _fit_model(m, y, du, up, linked=linked, x0=x0, gmin_floor=gmin_floor) for m in models}
     bics = {m: out[m]["bic"] for m in models}
-    return {m: _device_fit(out[m], m, index, device, lo, scale, repeated, bics, z) for m in models}
+    where = {"index": index, "device": device, "repeated": repeated, "z": z}
+    return {m: _device_fit(out[m], m, lo=lo, scale=scale, bics=bics, **where) for m in models}
+
+
+def _stuck_fit(
+    model: str, *, index: int, device: tuple[int, int] | None, dg: FloatArray, repeated: float, z: float
+) -> DeviceFit:
+    """A device that did not move: NaN parameters, σ_r from its steps."""
+    names = fit_parameters(model)
+    return DeviceFit(
+        index=index,
+        device=device,
+        moving=False,
+        model=None,
+        params=dict.fromkeys(names, math.nan),
+        stderr=dict.fromkeys(names, math.nan),
+        covariance=np.full((len(names), len(names)), np.nan),
+        read_noise=float(np.std(dg) / math.sqrt(2.0)),
+        read_noise_repeated=float(repeated),
+        c2c_noise=math.nan,
+        n_steps=dg.size,
+        chi2_reduced=math.nan,
+        bic={},
+        converged=False,
+        movement_z=z,
+    )
 
 
 def _soft_bounds_start(y: FloatArray, du: FloatArray, up: np.ndarray) -> FloatArray:
-    """Starting point from straight lines through ΔG(G) per direction (soft bounds, no clipping)."""
+    """Starting (g_min, span, a⁺, a⁻) from straight lines through ΔG(G) per direction (soft
+    bounds, no clipping)."""
     su, iu = np.polyfit(y[up], du[up], 1)  # up: ΔG = a⁺ g_max - a⁺ G
     sd, id_ = np.polyfit(y[~up], du[~up], 1)  # down: ΔG = a⁻ g_min - a⁻ G
     au, ad = -su, -sd
     if not (0 < au < 1 and 0 < ad < 1):
         au, ad = (float(np.clip(np.mean(np.abs(du[sel])) * 2.0, 1e-6, 1.0)) for sel in (up, ~up))
-        return np.array([0.0, 1.0, au, ad, 1.0, 1.0])
+        return np.array([0.0, 1.0, au, ad])
     gmax, gmin = iu / au, id_ / ad
     if not gmax > gmin:
         gmin, gmax = 0.0, 1.0
     gmin, gmax = min(gmin, 0.0), max(gmax, 1.0)  # the bounds enclose what was read
-    return np.array([gmin, gmax - gmin, au, ad, 1.0, 1.0])
+    return np.array([gmin, gmax - gmin, au, ad])
 
 
 def _fit_model(
-    model: str,
+    name: str,
     y: FloatArray,
     du: FloatArray,
     up: np.ndarray,
+    *,
     linked: np.ndarray,
     x0: FloatArray,
     gmin_floor: float,
 ) -> dict[str, Any]:
-    """OLS, then GLS passes with the MA(1) covariance of the residuals; all in normalised units."""
-    free = [0, 1, 2, 3] if model == "soft-bounds" else [0, 1, 2, 3, 4, 5]
-    gamma_max = _GAMMA_MAX.get(model, 1.0)
-    lower = np.array([gmin_floor, 1e-6, 1e-9, 1e-9, 0.0, 0.0])[free]
-    upper = np.array([np.inf, np.inf, 1.0, 1.0, gamma_max, gamma_max])[free]
-    x0 = x0.copy()
+    """OLS, then GLS passes with the MA(1) covariance of the residuals; all in normalised units.
+
+    x0: the soft-bounds start (g_min, span, a⁺, a⁻); the shape parameters start as the model's
+    fit_starts say, those it does not fit stay at the model's defaults.
+    """
+    model = _model(name)
+    shape = model.shape_parameters
+    free = [0, 1, 2, 3] + [4 + shape.index(p) for p in model.fit_free]
+    lower = np.array([gmin_floor, 1e-6, 1e-9, 1e-9, *(model.fit_bounds[p][0] for p in model.fit_free)])
+    upper = np.array([np.inf, np.inf, 1.0, 1.0, *(model.fit_bounds[p][1] for p in model.fit_free)])
+    x0 = np.concatenate([x0, model().shape_values()])
     x0[0] = max(x0[0], gmin_floor + 1e-9)
 
     def full(p: FloatArray) -> FloatArray:
@@ -655,14 +703,13 @@ def _fit_model(
         return q
 
     def starts() -> list[FloatArray]:
-        if model == "soft-bounds":
-            return [x0[free]]
-        observed = np.array([0.0, 1.0, *x0[2:4], 0.0, 0.0])  # clipping models: bounds where it stopped
+        observed = np.array([0.0, 1.0, *x0[2:]])  # clipping models: bounds where it stopped
         out = []
-        for gamma, base in zip(_GAMMA_STARTS, (x0, observed), strict=True):
-            s = base.copy()
-            s[4:] = min(gamma, gamma_max)
-            out.append(np.clip(s, lower, upper))
+        for start in model.fit_starts:
+            s = (observed if start.observed_bounds else x0).copy()
+            for p, v in start.values.items():
+                s[4 + shape.index(p)] = v
+            out.append(np.clip(s[free], lower, upper))
         return out
 
     chol: FloatArray | None = None  # banded Cholesky factor of Σ; None: ordinary least squares
@@ -694,7 +741,22 @@ def _fit_model(
         best = solve(best.x)
         noise = _noise_from_residuals(model, full(best.x), y, du, up, linked)
     # Covariance, likelihood and χ² use the noise the last fit was weighted with.
-    n, k = du.size, len(free)
+    return _fit_summary(best, q=full(best.x), free=free, noise=noise, logdet=logdet, y=y, up=up)
+
+
+def _fit_summary(
+    best: Any,
+    *,
+    q: FloatArray,
+    free: list[int],
+    noise: dict[str, Any],
+    logdet: float,
+    y: FloatArray,
+    up: np.ndarray,
+) -> dict[str, Any]:
+    """What _fit_model reports of the final least-squares solution `best` (parameters q): the
+    covariance of q (zero for parameters not fitted), the pulses spent on each bound, χ², BIC."""
+    n, k = y.size, len(free)
     chi2 = float(2.0 * best.cost)
     dof = max(n - k, 1)
     jw = best.jac
@@ -704,10 +766,9 @@ def _fit_model(
         cov_free = np.full((k, k), np.inf)
     if not np.all(np.isfinite(cov_free)) or np.any(np.diag(cov_free) < 0):
         cov_free = np.full((k, k), np.inf)
-    cov = np.zeros((6, 6))
+    cov = np.zeros((q.size, q.size))
     cov[np.ix_(free, free)] = cov_free
     # Pulses pushing into a fitted bound from reads within 3 σ_r of it: the device sat on that bound.
-    q = full(best.x)
     near = 3.0 * max(math.sqrt(noise["var_r"]), 1e-9)
     plateau = {
         "g_min": int(np.sum(~up & (y <= q[0] + near))),
@@ -729,7 +790,7 @@ def _fit_model(
 
 
 def _noise_from_residuals(
-    model: str, q: FloatArray, y: FloatArray, du: FloatArray, up: np.ndarray, linked: np.ndarray
+    model: type[StepModel], q: FloatArray, y: FloatArray, du: FloatArray, up: np.ndarray, linked: np.ndarray
 ) -> dict[str, Any]:
     """σ_r² from the lag-1 autocovariance of linked steps, s² from the variance left over.
 
@@ -769,7 +830,8 @@ def _whitener(noise: dict[str, Any], linked: np.ndarray) -> tuple[FloatArray, fl
 
 def _device_fit(
     out: dict[str, Any],
-    model: str,
+    name: str,
+    *,
     index: int,
     device: tuple[int, int] | None,
     lo: float,
@@ -778,23 +840,28 @@ def _device_fit(
     bics: dict[str, float],
     z: float,
 ) -> DeviceFit:
-    """Back from normalised units to siemens: G = lo + scale·u; (g_min, span) -> (g_min, g_max)."""
-    q, cov = out["q"], out["cov"]
+    """Back from normalised units to siemens: G = lo + scale·u; (g_min, span) -> (g_min, g_max).
+
+    The model's fixed parameters are appended with zero variance."""
+    model = _model(name)
+    names = fit_parameters(name)
+    q, k = out["q"], out["q"].size
     params = {
         "g_min": lo + scale * q[0],
         "g_max": lo + scale * (q[0] + q[1]),
         "step_up": q[2],
         "step_down": q[3],
-        "gamma_up": q[4],
-        "gamma_down": q[5],
+        **dict(zip(model.shape_parameters, q[4:], strict=True)),
+        **model.fixed,
     }
-    t = np.eye(6)
+    t = np.eye(k)
     t[0, 0] = scale
     t[1, :2] = scale
+    cov_p = np.zeros((len(names), len(names)))
     with np.errstate(invalid="ignore"):  # inf covariance stays inf
-        cov_p = t @ cov @ t.T
+        cov_p[:k, :k] = t @ out["cov"] @ t.T
     cov_p[np.isnan(cov_p)] = np.inf
-    if model != "soft-bounds":
+    if model.bounds_by_clipping:
         # Clipping models place a bound only by the device stopping there; a bound never sat on
         # is known only to lie beyond the reads (the fit would otherwise put it at the last read).
         for i, name in ((0, "g_min"), (1, "g_max")):
@@ -802,14 +869,14 @@ def _device_fit(
                 cov_p[i, :] = cov_p[:, i] = np.inf
     var = np.diag(cov_p)
     # A negative variance is round-off of a (near-)singular covariance: not identifiable.
-    stderr = {p: math.sqrt(var[i]) if var[i] >= 0 else math.inf for i, p in enumerate(PARAMETERS)}
+    stderr = {p: math.sqrt(var[i]) if var[i] >= 0 else math.inf for i, p in enumerate(names)}
     var_s = out["noise"]["var_s"]
     return DeviceFit(
         index=index,
         device=device,
         moving=True,
-        model=model,
-        params={k: float(v) for k, v in params.items()},
+        model=name,
+        params={p: float(v) for p, v in params.items()},
         stderr=stderr,
         covariance=cov_p,
         read_noise=scale * math.sqrt(out["noise"]["var_r"]),
@@ -825,28 +892,27 @@ def _device_fit(
 
 
 # ---------------------------------------------------------------------- population
-def _summarise(
-    model: str, selection: dict[str, Any], fits: list[DeviceFit], pulse: Pulse | None
-) -> ArrayFit:
+def _summarise(model: str, selection: dict[str, Any], fits: list[DeviceFit], pulse: Pulse | None) -> ArrayFit:
     """Population statistics over the moving devices (random-effects: each weighted by its stderr)."""
     moving = [d for d in fits if d.moving]
+    names = fit_parameters(model)
     notes: list[str] = []
-    unidentified = sum(not all(math.isfinite(d.stderr[p]) for p in PARAMETERS) for d in moving)
+    unidentified = sum(not all(math.isfinite(d.stderr[p]) for p in names) for d in moving)
     if unidentified:
         notes.append(
             f"{unidentified} device(s) have a parameter that is not identifiable (infinite standard error; "
-            "no weight in the population estimates): for linear and power step the trains must drive the "
-            "devices into their bounds"
+            "no weight in the population estimates): for models that stop at their bounds by clipping "
+            "(all but soft bounds) the trains must drive the devices into their bounds"
         )
     if len(moving) < 2:
         notes.append("one moving device: no device-to-device spread and no pooled noise standard errors")
-    vals = {p: np.array([d.params[p] for d in moving]) for p in PARAMETERS}
-    errs = {p: np.array([d.stderr[p] for d in moving]) for p in PARAMETERS}
-    population = {p: _describe(vals[p]) for p in PARAMETERS}
+    vals = {p: np.array([d.params[p] for d in moving]) for p in names}
+    errs = {p: np.array([d.stderr[p] for d in moving]) for p in names}
+    population = {p: _describe(vals[p]) for p in names}
 
     # Log-normal terms of the simulator: Var(ln p) ≈ Var(p) / p²; the step combinations need Cov(a⁺, a⁻).
     au, ad = vals["step_up"], vals["step_down"]
-    iu, id_ = PARAMETERS.index("step_up"), PARAMETERS.index("step_down")
+    iu, id_ = names.index("step_up"), names.index("step_down")
     with np.errstate(invalid="ignore"):  # inf - inf of unidentified devices: no weight either way
         c_ud = np.array([d.covariance[iu, id_] for d in moving]) / (au * ad)
         v_u, v_d = (errs["step_up"] / au) ** 2, (errs["step_down"] / ad) ** 2
@@ -866,7 +932,7 @@ def _summarise(
     for p in ("g_min", "g_max", "step_up", "step_down"):
         mean, se = logs[p]["mean"]["value"], logs[p]["mean"]["stderr"]
         nominal[p] = {"value": math.exp(mean), "stderr": math.exp(mean) * se}
-    for p in ("gamma_up", "gamma_down"):
+    for p in names[4:]:  # the shape parameters: arithmetic means
         nominal[p] = _random_effects(vals[p], errs[p])["mean"]
 
     var_s = np.array([d.c2c_noise**2 for d in moving])

@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from hil.stepmodels import model_class
 from protocols.fitting import ArrayFit, DeviceFit, PulseTraces, model_step, model_trajectory
 
 US, NS = 1e6, 1e9
@@ -63,14 +64,34 @@ def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, path: Path, max_dev
         ax_t.plot(pulses, model * US, "-", lw=1.2, color=MODEL_COLOR, label="model, noise-free")
         ax_t.set_title(f"{_label(d)}\nstep up {d.params['step_up']:.2g}, down {d.params['step_down']:.2g}")
         ax_t.set_xlabel("pulse number")
-        ax_s.plot(g_start[up, d.index] * US, dg[up, d.index] * NS, ".", ms=1.5, color=UP_COLOR, alpha=0.4,
-                  label="measured, up")  # fmt: skip
-        ax_s.plot(g_start[~up, d.index] * US, dg[~up, d.index] * NS, ".", ms=1.5, color=DOWN_COLOR,
-                  alpha=0.4, label="measured, down")  # fmt: skip
+        ax_s.plot(
+            g_start[up, d.index] * US,
+            dg[up, d.index] * NS,
+            ".",
+            ms=1.5,
+            color=UP_COLOR,
+            alpha=0.4,
+            label="measured, up",
+        )
+        ax_s.plot(
+            g_start[~up, d.index] * US,
+            dg[~up, d.index] * NS,
+            ".",
+            ms=1.5,
+            color=DOWN_COLOR,
+            alpha=0.4,
+            label="measured, down",
+        )
         grid = np.linspace(d.params["g_min"], d.params["g_max"], 200)
         for sign in (1, -1):
-            ax_s.plot(grid * US, model_step(array_fit.model, d.params, grid, sign) * NS, "-", lw=1.5,
-                      color=MODEL_COLOR, label="model mean" if sign == 1 else None)  # fmt: skip
+            ax_s.plot(
+                grid * US,
+                model_step(array_fit.model, d.params, grid, sign) * NS,
+                "-",
+                lw=1.5,
+                color=MODEL_COLOR,
+                label="model mean" if sign == 1 else None,
+            )
         ax_s.axhline(0.0, color="0.3", lw=0.6)
         ax_s.set_xlabel("conductance before the pulse G (µS)")
     axes[0, 0].set_ylabel("conductance G (µS)")
@@ -93,18 +114,23 @@ def _parameters_figure(array_fit: ArrayFit, path: Path) -> Path:
         ("g_max (µS)", array_fit.param_array("g_max") * US, array_fit.nominal["g_max"]["value"] * US),
         ("step_up a⁺ (fraction of range)", array_fit.param_array("step_up"), nominal["step_up"]),
         ("step_down a⁻ (fraction of range)", array_fit.param_array("step_down"), nominal["step_down"]),
-    ]  # fmt: skip
-    if array_fit.model != "soft-bounds":
-        panels += [
-            ("gamma_up γ⁺", array_fit.param_array("gamma_up"), array_fit.nominal["gamma_up"]["value"]),
-            ("gamma_down γ⁻", array_fit.param_array("gamma_down"), array_fit.nominal["gamma_down"]["value"]),
-        ]
+    ]
+    panels += [  # the shape parameters the fit estimated
+        (name, array_fit.param_array(name), array_fit.nominal[name]["value"])
+        for name in model_class(array_fit.model).fit_free
+    ]
     panels += [
-        ("c2c noise s (relative std of a step)", np.array([d.c2c_noise for d in moving]),
-         array_fit.c2c_noise["value"]),
-        ("read noise σ_r (nS)", np.array([d.read_noise for d in moving]) * NS,
-         array_fit.read_noise["value_S"] * NS),
-    ]  # fmt: skip
+        (
+            "c2c noise s (relative std of a step)",
+            np.array([d.c2c_noise for d in moving]),
+            array_fit.c2c_noise["value"],
+        ),
+        (
+            "read noise σ_r (nS)",
+            np.array([d.read_noise for d in moving]) * NS,
+            array_fit.read_noise["value_S"] * NS,
+        ),
+    ]
     cols = 4
     rows = -(-len(panels) // cols)
     fig = Figure(figsize=(3.4 * cols, 3.0 * rows + 0.6), layout="constrained")

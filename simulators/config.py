@@ -1,124 +1,140 @@
 """DeviceConfig: everything that defines a simulated device population, declarative and printable.
 
+A config is composed of groups, each a frozen dataclass with defaults (as aihwkit's device
+dataclasses are): the step model (a hil.stepmodels.StepModel), device-to-device variation,
+noise, pulse response, conductance ranges and the initial state. The defaults are a quiet,
+uniform population of the protonic presets' range and pulse response (simulators.presets),
+so that a preset states only what differs.
+
 State is kept per device in normalised form x = (G - G_min) / (G_max - G_min) in [0, 1], with
 that device's own bounds. One pulse of polarity +1 (up) or -1 (down) changes it by
++a⁺ m r⁺(x) or -a⁻ m r⁻(x), the rates r± of the step model (hil.stepmodels), or by a ΔG drawn
+from a measured jump table (the "table" model), each times (1 + s ξ), ξ ~ N(0, 1) fresh per
+pulse (cycle-to-cycle noise s), then clipped to [0, 1]. a± are per-device step sizes
+(fractions of the range at m = 1; multipliers of the table's steps for "table") and m the
+pulse-response factor of pulse_factor(). See docs/simulator.md for the full model and where
+the numbers come from.
 
-    soft-bounds   up  +a⁺ m (1 - x)            down  -a⁻ m x
-    linear-step   up  +a⁺ m (1 - γ⁺ x)         down  -a⁻ m (1 - γ⁻ (1 - x))
-    power-step    up  +a⁺ m (1 - x)^γ⁺         down  -a⁻ m x^γ⁻
-    table         ΔG drawn from a hil.jumptable.JumpTable at the current G, times k± m
-
-each times (1 + s ξ), ξ ~ N(0, 1) fresh per pulse (cycle-to-cycle noise s), then clipped to
-[0, 1]. a± are per-device step sizes (fractions of the range at m = 1), k± the per-device
-multipliers of a table's steps, and m the pulse-response factor of pulse_factor(). See
-docs/simulator.md for the full model and where the numbers come from.
+Every field also has a flat name (g_min, c2c_noise, step_up, gamma_up, ...; "model" for the
+step model's name): with_overrides() takes them, to_dict() writes them, and config.<name>
+reads them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from hil import stepmodels
 from hil.pulses import Pulse
+from hil.stepmodels import SoftBounds, StepModel
 
-MODELS = ("soft-bounds", "linear-step", "power-step", "table")
+MODELS = tuple(stepmodels.MODELS)
+"""The step models' names (the registry of hil.stepmodels)."""
+
+
+def _check_numbers(group: object) -> None:
+    for f in dataclasses.fields(group):  # type: ignore[arg-type]
+        value = getattr(group, f.name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"DeviceConfig.{f.name} must be a finite number, got {value!r}")
+
+
+def _check_range(
+    name: str, value: float, low: float, high: float, allowed: str, low_open: bool = False
+) -> None:
+    ok = (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        raise ValueError(f"DeviceConfig.{name} must be {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
-class DeviceConfig:
-    """A device population: step model, variation, noise, pulse response, ranges.
+class Ranges:
+    """Conductance bounds and read bias.
 
-    Step model
-      model: one of MODELS.
-      g_min, g_max: nominal conductance bounds, siemens.
-      step_up, step_down: a⁺, a⁻, the step size scale per pulse at m = 1 as a fraction of
-          the device's range (for "table": dimensionless multipliers of the table's up and
-          down steps, 1 = as measured).
-      gamma_up, gamma_down: γ⁺, γ⁻ of linear-step (in [0, 1]; 1 is soft bounds, 0 a constant
-          step) and power-step (exponents >= 0); not used by soft-bounds and table.
-    Device-to-device variation (drawn once per device from the chip seed)
-      dtod_bounds: log-normal σ of each device's G_min and G_max (relative spread).
-      dtod_step: log-normal σ of each device's step multiplier (median 1).
-      dtod_imbalance: σ of r, the device's up/down imbalance: up steps × e^r, down × e^-r.
-      stuck_fraction: probability that a device is stuck (its state never moves).
-    Noise
-      c2c_noise: s, relative std of each pulse's step (cycle to cycle).
-      read_noise: std of additive Gaussian read noise as a fraction of g_max - g_min.
-      vmm_noise: std of additive Gaussian noise on each VMM output current as a fraction of
-          read_voltage × (g_max - g_min), i.e. of one device's full-range read current.
-    Pulse response m(V, t) (see pulse_factor)
-      v_threshold: volts; |V| <= v_threshold moves nothing.
-      v_ref, t_ref: the nominal pulse (volts, seconds), where m = 1.
-      v_scale: V₀, volts per e-fold of the step above threshold.
-      width_exponent: β, the step grows as (width / t_ref)^β.
-    Reads and initial state
-      read_voltage: read and VMM bias, volts (below v_threshold: reads never write).
-      init_state, init_spread: a fresh device starts at x uniform in
-          [init_state - init_spread, init_state + init_spread] (normalised).
+    g_min, g_max: nominal conductance bounds, siemens (default 1-20 uS: a 20x range).
+    read_voltage: read and VMM bias, volts (below v_threshold: reads never write).
     """
 
-    model: str
-    g_min: float
-    g_max: float
-    step_up: float
-    step_down: float
-    gamma_up: float
-    gamma_down: float
-    dtod_bounds: float
-    dtod_step: float
-    dtod_imbalance: float
-    stuck_fraction: float
-    c2c_noise: float
-    read_noise: float
-    vmm_noise: float
-    v_threshold: float
-    v_ref: float
-    t_ref: float
-    v_scale: float
-    width_exponent: float
-    read_voltage: float
-    init_state: float
-    init_spread: float
+    g_min: float = 1e-6
+    g_max: float = 20e-6
+    read_voltage: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"DeviceConfig.model must be one of {', '.join(MODELS)}; got {self.model!r}")
-        for f in dataclasses.fields(self):
-            if f.name == "model":
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"DeviceConfig.{f.name} must be a finite number, got {value!r}")
+        _check_numbers(self)
         _check_range("g_min", self.g_min, 0.0, math.inf, "a conductance in siemens > 0", low_open=True)
         if not self.g_max > self.g_min:
             raise ValueError(f"DeviceConfig.g_max must exceed g_min ({self.g_min:g} S), got {self.g_max!r}")
-        if self.model == "table":
-            step_high, allowed_steps = math.inf, "> 0 (multiplier of the table's steps)"
-        else:
-            step_high, allowed_steps = 1.0, "in (0, 1] (fraction of the range per nominal pulse)"
-        for name in ("step_up", "step_down"):
-            _check_range(name, getattr(self, name), 0.0, step_high, allowed_steps, low_open=True)
-        gamma_high = 1.0 if self.model == "linear-step" else math.inf
-        for name in ("gamma_up", "gamma_down"):
-            allowed = "in [0, 1] for linear-step" if self.model == "linear-step" else ">= 0"
-            _check_range(name, getattr(self, name), 0.0, gamma_high, allowed)
+        _check_range("read_voltage", self.read_voltage, 0.0, math.inf, "> 0 volts", low_open=True)
+
+
+@dataclass(frozen=True)
+class Variation:
+    """Device-to-device variation, drawn once per device from the chip seed (default: none).
+
+    dtod_bounds: log-normal σ of each device's G_min and G_max (relative spread).
+    dtod_step: log-normal σ of each device's step multiplier (median 1).
+    dtod_imbalance: σ of r, the device's up/down imbalance: up steps × e^r, down × e^-r.
+    stuck_fraction: probability that a device is stuck (its state never moves).
+    """
+
+    dtod_bounds: float = 0.0
+    dtod_step: float = 0.0
+    dtod_imbalance: float = 0.0
+    stuck_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_range(
             "dtod_bounds", self.dtod_bounds, 0.0, 0.3, "in [0, 0.3] (wider spreads let bounds cross)"
         )
         _check_range("dtod_step", self.dtod_step, 0.0, 2.0, "in [0, 2] (log-normal σ)")
         _check_range("dtod_imbalance", self.dtod_imbalance, 0.0, 1.0, "in [0, 1]")
         _check_range("stuck_fraction", self.stuck_fraction, 0.0, 1.0, "in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Noise (default: none).
+
+    c2c_noise: s, relative std of each pulse's step (cycle to cycle).
+    read_noise: std of additive Gaussian read noise as a fraction of g_max - g_min.
+    vmm_noise: std of additive Gaussian noise on each VMM output current as a fraction of
+        read_voltage × (g_max - g_min), i.e. of one device's full-range read current.
+    """
+
+    c2c_noise: float = 0.0
+    read_noise: float = 0.0
+    vmm_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_range("c2c_noise", self.c2c_noise, 0.0, 1.0, "in [0, 1] (relative std of a step)")
         _check_range("read_noise", self.read_noise, 0.0, 1.0, "in [0, 1] (fraction of g_max - g_min)")
         _check_range("vmm_noise", self.vmm_noise, 0.0, 1.0, "in [0, 1] (fraction of read_voltage × range)")
-        _check_range("read_voltage", self.read_voltage, 0.0, math.inf, "> 0 volts", low_open=True)
-        if not self.v_threshold > self.read_voltage:
-            raise ValueError(
-                f"DeviceConfig.v_threshold must exceed read_voltage ({self.read_voltage:g} V) so that "
-                f"reads never move the state, got {self.v_threshold!r}"
-            )
+
+
+@dataclass(frozen=True)
+class PulseResponse:
+    """The pulse-response factor m(V, t) (see DeviceConfig.pulse_factor).
+
+    v_threshold: volts; |V| <= v_threshold moves nothing (default 3 V).
+    v_ref, t_ref: the nominal pulse (volts, seconds), where m = 1 (default 6 V x 5 ns, inside
+        the <= 10 V / ~5 ns operating window reported for protonic resistors).
+    v_scale: V₀, volts per e-fold of the step above threshold (default 1 V).
+    width_exponent: β, the step grows as (width / t_ref)^β (default 1).
+    """
+
+    v_threshold: float = 3.0
+    v_ref: float = 6.0
+    t_ref: float = 5e-9
+    v_scale: float = 1.0
+    width_exponent: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
         if not self.v_ref > self.v_threshold:
             raise ValueError(
                 f"DeviceConfig.v_ref must exceed v_threshold ({self.v_threshold:g} V): the nominal "
@@ -131,21 +147,92 @@ class DeviceConfig:
             )
         _check_range("t_ref", self.t_ref, 0.0, math.inf, "> 0 seconds", low_open=True)
         _check_range("width_exponent", self.width_exponent, 0.0, math.inf, ">= 0")
+
+
+@dataclass(frozen=True)
+class InitialState:
+    """A fresh device starts at x uniform in [init_state - init_spread, init_state + init_spread]
+    (normalised; default: every device at mid-range)."""
+
+    init_state: float = 0.5
+    init_spread: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_numbers(self)
         _check_range("init_state", self.init_state, 0.0, 1.0, "in [0, 1] (normalised state)")
+        room = min(self.init_state, 1.0 - self.init_state)
         _check_range(
             "init_spread",
             self.init_spread,
             0.0,
-            min(self.init_state, 1.0 - self.init_state),
-            f"in [0, {min(self.init_state, 1.0 - self.init_state):g}] so that init_state ± init_spread "
-            "stays in [0, 1]",
+            room,
+            f"in [0, {room:g}] so that init_state ± init_spread stays in [0, 1]",
         )
+
+
+_GROUPS: dict[str, type] = {
+    "ranges": Ranges,
+    "variation": Variation,
+    "noise": Noise,
+    "pulse_response": PulseResponse,
+    "initial": InitialState,
+}
+_GROUP_OF = {f.name: group for group, cls in _GROUPS.items() for f in dataclasses.fields(cls)}
+_STEP_NAMES = frozenset(stepmodels.parameter_names())
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """A device population: step model, variation, noise, pulse response, ranges, initial state.
+
+    step: the step model (hil.stepmodels: SoftBounds, LinearStep, PowerStep, TableSteps,
+        ExpStep), holding the step sizes a± and its shape parameters.
+    ranges, variation, noise, pulse_response, initial: see Ranges, Variation, Noise,
+        PulseResponse and InitialState for the fields, their units and defaults.
+    Every field reads by its flat name too (config.g_min, config.step_up, ...); config.model
+    is the step model's name.
+    """
+
+    step: StepModel = field(default_factory=SoftBounds)
+    ranges: Ranges = field(default_factory=Ranges)
+    variation: Variation = field(default_factory=Variation)
+    noise: Noise = field(default_factory=Noise)
+    pulse_response: PulseResponse = field(default_factory=PulseResponse)
+    initial: InitialState = field(default_factory=InitialState)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.step, StepModel):
+            raise TypeError(f"DeviceConfig.step must be a hil.stepmodels.StepModel, got {self.step!r}")
+        for name, cls in _GROUPS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"DeviceConfig.{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
+        if not self.pulse_response.v_threshold > self.ranges.read_voltage:
+            raise ValueError(
+                f"DeviceConfig.v_threshold must exceed read_voltage ({self.ranges.read_voltage:g} V) so "
+                f"that reads never move the state, got {self.pulse_response.v_threshold!r}"
+            )
+
+    def __getattr__(self, name: str) -> Any:
+        """Flat names: a group's field (g_min, c2c_noise, ...) or a step-model parameter."""
+        group = _GROUP_OF.get(name)
+        if group is not None:
+            return getattr(getattr(self, group), name)
+        if name in _STEP_NAMES:
+            params = self.step.parameters()
+            if name in params:
+                return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def model(self) -> str:
+        """The step model's name (a key of hil.stepmodels.MODELS)."""
+        return self.step.name
 
     # ------------------------------------------------------------------ derived
     @property
     def nominal_pulse(self) -> Pulse:
         """The pulse at which the step sizes hold as written (m = 1)."""
-        return Pulse(float(self.v_ref), float(self.t_ref))
+        return Pulse(float(self.pulse_response.v_ref), float(self.pulse_response.t_ref))
 
     def pulse_factor(self, pulse: Pulse) -> float:
         """m(V, t) = [e^((|V|-V_th)/V₀) - 1] / [e^((V_ref-V_th)/V₀) - 1] × (t/t_ref)^β; 0 for |V| <= V_th.
@@ -153,40 +240,87 @@ class DeviceConfig:
         Dimensionless; 1 at the nominal pulse. The exponential stands for the field-driven ion
         transport above threshold; the power law in width for charge accumulated over the pulse.
         """
-        excess = abs(pulse.amplitude) - self.v_threshold
+        r = self.pulse_response
+        excess = abs(pulse.amplitude) - r.v_threshold
         if excess <= 0:
             return 0.0
         try:
-            amp = math.expm1(excess / self.v_scale) / math.expm1(
-                (self.v_ref - self.v_threshold) / self.v_scale
-            )
+            amp = math.expm1(excess / r.v_scale) / math.expm1((r.v_ref - r.v_threshold) / r.v_scale)
         except OverflowError:
             raise ValueError(
                 f"pulse amplitude {pulse.amplitude:g} V is too far above the threshold for v_scale "
-                f"{self.v_scale:g} V: the step would overflow"
+                f"{r.v_scale:g} V: the step would overflow"
             ) from None
-        return amp * (pulse.width / self.t_ref) ** self.width_exponent
+        return amp * (pulse.width / r.t_ref) ** r.width_exponent
 
     # ------------------------------------------------------------------ changing and showing
+    @staticmethod
+    def field_names(model: str | None = None) -> tuple[str, ...]:
+        """The flat names: "model", the step parameters (of `model`, or of every model), the groups'."""
+        step = (
+            stepmodels.parameter_names() if model is None else stepmodels.model_class(model).parameter_names()
+        )
+        return ("model", *step, *_GROUP_OF)
+
     def with_overrides(self, **overrides: Any) -> DeviceConfig:
-        """A copy with some fields replaced (validated); unknown names raise, listing the fields."""
-        names = [f.name for f in dataclasses.fields(self)]
+        """A copy with fields replaced by flat name (validated); unknown names raise, listing the fields.
+
+        "model" switches the step model: parameters the two models share are kept, the new
+        model's defaults fill the rest (see hil.stepmodels.with_parameters).
+        """
+        names = self.field_names()
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise TypeError(
                 f"unknown DeviceConfig field(s) {', '.join(unknown)}; the fields are: {', '.join(names)}"
             )
-        return dataclasses.replace(self, **overrides)
+        replaced: dict[str, Any] = {}
+        step_changes = {k: v for k, v in overrides.items() if k == "model" or k in _STEP_NAMES}
+        if step_changes:
+            replaced["step"] = stepmodels.with_parameters(self.step, step_changes)
+        for group in _GROUPS:
+            changes = {k: v for k, v in overrides.items() if _GROUP_OF.get(k) == group}
+            if changes:
+                replaced[group] = dataclasses.replace(getattr(self, group), **changes)
+        return dataclasses.replace(self, **replaced)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DeviceConfig:
+        """The config of flat field values (as to_dict writes them); the rest at the defaults."""
+        return cls().with_overrides(**values)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready field values (units as documented on the class)."""
-        return dataclasses.asdict(self)
+        """JSON-ready flat field values (units as documented on the groups); from_dict reads them."""
+        r, init = self.ranges, self.initial
+        return {
+            "model": self.step.name,
+            "g_min": r.g_min,
+            "g_max": r.g_max,
+            **self.step.parameters(),
+            **dataclasses.asdict(self.variation),
+            **dataclasses.asdict(self.noise),
+            **dataclasses.asdict(self.pulse_response),
+            "read_voltage": r.read_voltage,
+            "init_state": init.init_state,
+            "init_spread": init.init_spread,
+        }
+
+    def describe_full(self) -> str:
+        """Every group and field of the resolved configuration, one field a line (SI units)."""
+        lines = [f"step model: {self.step.name}"]
+        lines += [f"  {k} = {v!r}" for k, v in self.step.parameters().items()]
+        for group in _GROUPS:
+            lines.append(f"{group.replace('_', ' ')}:")
+            lines += [f"  {k} = {v!r}" for k, v in dataclasses.asdict(getattr(self, group)).items()]
+        return "\n".join(lines)
 
     def __str__(self) -> str:
+        p = self.step.parameters()
+        shape = ", ".join(f"{k} {v:g}" for k, v in p.items() if k not in ("step_up", "step_down"))
         return "\n  ".join(
             (
-                f"{self.model}: G {self.g_min * 1e6:g}-{self.g_max * 1e6:g} uS, step up {self.step_up:g} / "
-                f"down {self.step_down:g}, gamma up {self.gamma_up:g} / down {self.gamma_down:g}",
+                f"{self.model}: G {self.g_min * 1e6:g}-{self.g_max * 1e6:g} uS, step up {p['step_up']:g} / "
+                f"down {p['step_down']:g}" + (f", {shape}" if shape else ""),
                 f"variation: bounds {self.dtod_bounds:g}, step {self.dtod_step:g}, imbalance "
                 f"{self.dtod_imbalance:g}, stuck {self.stuck_fraction:g}",
                 f"noise: cycle-to-cycle {self.c2c_noise:g}, read {self.read_noise:g} of range, "
@@ -196,11 +330,3 @@ class DeviceConfig:
                 f"read at {self.read_voltage:g} V; start at x = {self.init_state:g} ± {self.init_spread:g}",
             )
         )
-
-
-def _check_range(
-    name: str, value: float, low: float, high: float, allowed: str, low_open: bool = False
-) -> None:
-    ok = (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        raise ValueError(f"DeviceConfig.{name} must be {allowed}, got {value!r}")

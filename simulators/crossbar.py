@@ -20,9 +20,10 @@ from numpy.typing import ArrayLike, NDArray
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.jumptable import JumpTable
 from hil.pulses import Pulse, SafetyLimits
+from hil.stepmodels import TableSteps, model_class
 from simulators import kernels
 from simulators.config import DeviceConfig
-from simulators.devices import DeviceParameters, draw_devices, mean_rates, symmetry_states
+from simulators.devices import DeviceParameters, draw_devices, symmetry_states
 from simulators.fastpath import Bursts, Direction, apply_bursts, burst_constants, coincidences
 from simulators.kernels import KernelDirections
 from simulators.presets import preset
@@ -82,7 +83,7 @@ class SimulatedCrossbar(CrossbarBackend):
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
         if not isinstance(config, DeviceConfig):
             raise TypeError(f"config must be a simulators.config.DeviceConfig, got {type(config).__name__}")
-        if (config.model == "table") != (table is not None):
+        if config.step.draws_from_table != (table is not None):
             raise ValueError(
                 "the 'table' model needs a JumpTable (use SimulatedCrossbar.from_jump_table) and the "
                 f"other models take none; got model {config.model!r} and table={type(table).__name__}"
@@ -174,7 +175,7 @@ class SimulatedCrossbar(CrossbarBackend):
 
     @property
     def engine(self) -> str:
-        """"fast", "numpy" or "reference" (see ENGINES)."""
+        """The engine: "fast", "numpy" or "reference" (see ENGINES)."""
         return self._engine
 
     @property
@@ -265,7 +266,7 @@ class SimulatedCrossbar(CrossbarBackend):
         """
         m = self.pulse_factor(pulse)
         if self._table is None:
-            up, down = mean_rates(self._config, self._x)
+            up, down = self._config.step.rates(self._x)
             up, down = self._dev.step_up * up * self._dev.span, self._dev.step_down * down * self._dev.span
         else:
             bins = self._table.bin_of(self._dev.g_min + self._x * self._dev.span)
@@ -302,7 +303,7 @@ class SimulatedCrossbar(CrossbarBackend):
         the VMM is noise-free, so that noiseless models stay exact."""
         if self._g is None:
             g = (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
-            self._g = g.astype(np.float32) if self._config.vmm_noise > 0 else g
+            self._g = g.astype(np.float32) if self._config.noise.vmm_noise > 0 else g
             self._g.flags.writeable = False
         return self._g
 
@@ -388,21 +389,24 @@ class SimulatedCrossbar(CrossbarBackend):
         """Signed normalised change of one pulse on devices sel (polarity up), noise included."""
         x = self._x[sel]
         if self._table is None:
-            rate_up, rate_down = mean_rates(self._config, x)
+            rate_up, rate_down = self._config.step.rates(x)
             step = np.where(up, self._dev.step_up[sel] * rate_up, -self._dev.step_down[sel] * rate_down)
         else:
             g = self._dev.g_min[sel] + x * self._dev.span[sel]
             dg = self._table.sample(g, np.where(up, 1, -1), self._pulse_rng.random(sel.size))
             step = dg * np.where(up, self._dev.step_up[sel], self._dev.step_down[sel]) / self._dev.span[sel]
-        if self._config.c2c_noise > 0:
-            step = step * (1.0 + self._config.c2c_noise * self._pulse_rng.standard_normal(sel.size))
+        s = self._config.noise.c2c_noise
+        if s > 0:
+            step = step * (1.0 + s * self._pulse_rng.standard_normal(sel.size))
         return step * m
 
     def _read_sigma(self) -> float:
-        return self._config.read_noise * (self._config.g_max - self._config.g_min)
+        r = self._config.ranges
+        return self._config.noise.read_noise * (r.g_max - r.g_min)
 
     def _with_output_noise(self, current: FloatArray) -> FloatArray:
-        sigma = self._config.vmm_noise * self._config.read_voltage * (self._config.g_max - self._config.g_min)
+        r = self._config.ranges
+        sigma = self._config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)
         if sigma == 0.0:
             return current
         return current + sigma * self._measure_rng.standard_normal(current.shape)
@@ -411,49 +415,38 @@ class SimulatedCrossbar(CrossbarBackend):
         c = self._config
         quiet = c.c2c_noise == c.read_noise == c.vmm_noise == 0.0
         no_variation = c.dtod_bounds == c.dtod_step == c.dtod_imbalance == c.stuck_fraction == 0.0
-        constant = c.model == "linear-step" and c.gamma_up == c.gamma_down == 0.0 and c.step_up == c.step_down
+        constant = c.step.burst_gammas() == (0.0, 0.0) and c.step.step_up == c.step.step_down
         return quiet and no_variation and constant
 
 
 def table_config(table: JumpTable, **overrides: Any) -> DeviceConfig:
     """DeviceConfig of the table model: bounds at the table's G range, steps as measured.
 
-    Defaults: no variation, no extra cycle-to-cycle noise and no read noise (the measured
-    table already holds the device's spread and its measurement's read noise), no VMM noise,
-    nominal pulse = the table's pulse (so m = 1 there) or, without one, the protonic presets'
-    pulse response; start mid-range. Override any DeviceConfig field.
+    Defaults (DeviceConfig's): no variation, no extra cycle-to-cycle noise and no read noise
+    (the measured table already holds the device's spread and its measurement's read noise), no
+    VMM noise, start mid-range; nominal pulse = the table's pulse (so m = 1 there) or, without
+    one, the default pulse response. Override any DeviceConfig field.
     """
     if not isinstance(table, JumpTable):
         raise TypeError(f"table must be a hil.jumptable.JumpTable, got {type(table).__name__}")
-    base = preset("protonic-asymmetric")
+    if "model" in overrides and not model_class(overrides["model"]).draws_from_table:
+        raise ValueError("from_jump_table builds the 'table' model; use from_preset for the others")
+    base = DeviceConfig()
     fields: dict[str, Any] = {
-        "model": "table",
+        "model": TableSteps.name,
         "g_min": float(table.g_edges[0]),
         "g_max": float(table.g_edges[-1]),
         "step_up": 1.0,
         "step_down": 1.0,
-        "gamma_up": 1.0,
-        "gamma_down": 1.0,
-        "dtod_bounds": 0.0,
-        "dtod_step": 0.0,
-        "dtod_imbalance": 0.0,
-        "stuck_fraction": 0.0,
-        "c2c_noise": 0.0,
-        "read_noise": 0.0,
-        "vmm_noise": 0.0,
-        "init_state": 0.5,
-        "init_spread": 0.0,
     }
     if table.pulse is not None:
         fields["v_ref"] = table.pulse.amplitude
         fields["t_ref"] = table.pulse.width
-        if "v_threshold" not in overrides and table.pulse.amplitude <= base.v_threshold:
+        if "v_threshold" not in overrides and table.pulse.amplitude <= base.pulse_response.v_threshold:
             raise ValueError(
-                f"the table's pulse {table.pulse} is not above the default threshold {base.v_threshold:g} V; "
-                "pass v_threshold (volts) below its amplitude"
+                f"the table's pulse {table.pulse} is not above the default threshold "
+                f"{base.pulse_response.v_threshold:g} V; pass v_threshold (volts) below its amplitude"
             )
-    if "model" in overrides and overrides["model"] != "table":
-        raise ValueError("from_jump_table builds the 'table' model; use from_preset for the others")
     return base.with_overrides(**{**fields, **overrides})
 
 

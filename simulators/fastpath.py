@@ -2,13 +2,14 @@
 
 Why it is faithful (derivations in docs/benchmarks.md):
 
-- Soft-bounds and linear-step devices move affinely per pulse. With y = x - x_fix (x_fix = 1/γ⁺
-  for up, 1 - 1/γ⁻ for down; 1 and 0 for soft bounds) one pulse maps y -> y (1 - c (1 + s ξ)),
-  c = a m γ. n pulses multiply y by P_n = prod_k (1 - c (1 + s ξ_k)): E[P_n] = (1 - c)^n and
-  E[P_n²] = ((1 - c)² + (c s)²)^n exactly. P_n is drawn as the log-normal
-  exp(n L + sqrt(n) S Z) with S² = log(1 + (c s / (1 - c))²) and L = log(1 - c) - S²/2, which
-  has exactly those two moments. γ = 0 (constant step) is additive: x_n = x_0 ± a (n + s sqrt(n) Z),
-  exact in distribution.
+- Soft-bounds and linear-step devices (every step model whose burst_gammas() gives γ±) move
+  affinely per pulse. With y = x - x_fix (x_fix = 1/γ⁺ for up, 1 - 1/γ⁻ for down; 1 and 0 for
+  soft bounds) one pulse maps y -> y (1 - c (1 + s ξ)), c = a m γ. n pulses multiply y by
+  P_n = prod_k (1 - c (1 + s ξ_k)): E[P_n] = (1 - c)^n and E[P_n²] = ((1 - c)² + (c s)²)^n
+  exactly. P_n is drawn as the log-normal exp(n L + sqrt(n) S Z) with
+  S² = log(1 + (c s / (1 - c))²) and L = log(1 - c) - S²/2, which has exactly those two
+  moments. γ = 0 (constant step) is additive: x_n = x_0 ± a (n + s sqrt(n) Z), exact in
+  distribution.
 - Clipping at the bounds only once, after the burst, equals clipping after every pulse: each
   pulse map is increasing in x and maps the bound it moves towards onto or beyond itself, as long
   as every factor 1 - c (1 + s ξ) is positive. closed_form_valid() demands
@@ -170,25 +171,16 @@ class Direction:
     noise: float
 
 
-def _affine_gammas(config: DeviceConfig) -> tuple[float, float] | None:
-    """(γ⁺, γ⁻) of the affine form x -> x ± a m (1 - γ (distance from the bound)), or None."""
-    if config.model == "soft-bounds":
-        return 1.0, 1.0
-    if config.model == "linear-step":
-        return config.gamma_up, config.gamma_down
-    if config.model == "power-step" and {config.gamma_up, config.gamma_down} <= {0.0, 1.0}:
-        return config.gamma_up, config.gamma_down  # (1 - x)^1 is soft bounds, (1 - x)^0 a constant step
-    return None
-
-
 def burst_constants(
     config: DeviceConfig, dev: DeviceParameters, m: float
 ) -> tuple[Direction, Direction] | None:
-    """Up and down constants at pulse factor m, or None where the closed form does not hold."""
-    gammas = _affine_gammas(config)
+    """Up and down constants at pulse factor m, or None where the closed form does not hold
+    (a step model without an affine form, see hil.stepmodels.StepModel.burst_gammas, or steps
+    too large for it)."""
+    gammas = config.step.burst_gammas()
     if gammas is None:
         return None
-    s = config.c2c_noise
+    s = config.noise.c2c_noise
     moving = ~dev.stuck
     out = []
     for sign, a, gamma in ((1, dev.step_up, gammas[0]), (-1, dev.step_down, gammas[1])):

@@ -19,8 +19,8 @@ thread did which row, and the numpy fallback reproduces it.
 
 numba is optional at import time: AVAILABLE says whether these kernels can run; the engine
 falls back to simulators.fastpath without them. Compiled code is cached in __pycache__
-(cache=True), so only the first use on a machine pays the compile time (21 s measured on a
-2-core machine at load 1.4; ~0.3 s to load the cache afterwards).
+(cache=True), so only the first use on a machine pays the compile time (tens of seconds; a
+fraction of a second to load the cache afterwards).
 """
 
 from __future__ import annotations
@@ -119,14 +119,38 @@ def stochastic_update(
     slot_cols, slot_size = np.empty((32 * words, cols), np.int32), np.empty(32 * words, np.int32)
     col_sign, counts = np.empty(cols, np.int32), np.empty((rows, cols), np.int64)
     args = (
-        row_words, col_words, slot_cols, slot_size, col_sign, p, x.reshape(rows, cols),
-        d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative, d.noise, np.uint64(noise_key),
-        GAUSSIAN_TABLE, d.series_suffices(bl), counts,
-    )  # fmt: skip
+        row_words,
+        col_words,
+        slot_cols,
+        slot_size,
+        col_sign,
+        p,
+        x.reshape(rows, cols),
+        d.log_rate,
+        d.log_spread,
+        d.step,
+        d.x_fix,
+        d.multiplicative,
+        d.noise,
+        np.uint64(noise_key),
+        GAUSSIAN_TABLE,
+        d.series_suffices(bl),
+        counts,
+    )
     job = _RowJob(_update_rows, rows, cols, args)  # helpers wake up while the streams are drawn
     try:
-        _streams(p, q, bl, np.uint64(stream_key), row_words, col_words, slot_cols, slot_size, col_sign,
-                 job.progress)  # fmt: skip
+        _streams(
+            p,
+            q,
+            bl,
+            np.uint64(stream_key),
+            row_words,
+            col_words,
+            slot_cols,
+            slot_size,
+            col_sign,
+            job.progress,
+        )
     except BaseException:
         job.cancel()
         raise
@@ -134,9 +158,7 @@ def stochastic_update(
     return counts
 
 
-def apply_counts(
-    counts: IntArray, x: FloatArray, d: KernelDirections, noise_key: int, most: int
-) -> None:
+def apply_counts(counts: IntArray, x: FloatArray, d: KernelDirections, noise_key: int, most: int) -> None:
     """Give device (i, j) |counts[i, j]| pulses of polarity sign(counts[i, j]), in place on x.
 
     most: the largest |count| (the caller has it already)."""
@@ -144,9 +166,18 @@ def apply_counts(
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     series = d.series_suffices(most)
     args = (
-        counts, x.reshape(rows, cols), d.log_rate, d.log_spread, d.step, d.x_fix, d.multiplicative,
-        d.noise, np.uint64(noise_key), GAUSSIAN_TABLE, series,
-    )  # fmt: skip
+        counts,
+        x.reshape(rows, cols),
+        d.log_rate,
+        d.log_spread,
+        d.step,
+        d.x_fix,
+        d.multiplicative,
+        d.noise,
+        np.uint64(noise_key),
+        GAUSSIAN_TABLE,
+        series,
+    )
     _RowJob(_apply_rows, rows, cols, args, ready=True).run()
 
 
@@ -168,7 +199,7 @@ def threads() -> int:
     return int(setting)
 
 
-_CPUS = os.cpu_count() or 1  # read once: os.cpu_count() reads sysfs, ~9 us a call on this VM
+_CPUS = os.cpu_count() or 1  # read once: os.cpu_count() reads sysfs, microseconds a call
 
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
 
@@ -194,7 +225,7 @@ class _RowJob:
     threads() - 1 helpers, which claim chunks of rows from the shared counter progress (the
     kernels release the GIL).
 
-    Helpers are asked for at construction: waking a pool thread takes ~35 us on this 2-core VM, so
+    Helpers are asked for at construction: waking a pool thread takes tens of microseconds, so
     they wake while the caller draws the streams, then poll (_ready) until progress[2] says the
     rows may be claimed. The caller starts on the rows at once; claiming, not a fixed split, keeps
     a late helper off the critical path, and a helper that comes after the last row is claimed
@@ -292,8 +323,9 @@ if numba is not None:
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             if _X86:
-                hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                                      "llvm.x86.sse2.pause")  # fmt: skip
+                hint = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"
+                )
                 builder.call(hint, [])
             return context.get_dummy_value()
 
@@ -433,9 +465,26 @@ if numba is not None:
 
     @_inline
     def _burst_row(  # type: ignore[no-untyped-def]
-        i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, key, table, series, h, z, em, pulsed,
+        i,
+        m,
+        n,
+        up,
+        x,
+        log_rate,
+        log_spread,
+        step,
+        x_fix,
+        mult,
+        noise,
+        key,
+        table,
+        series,
+        h,
+        z,
+        em,
+        pulsed,
         sparse,
-    ):  # fmt: skip
+    ):
         """Apply n[j] >= 0 pulses (polarity up[j] in {0, 1}) to devices (i, j) of x, m of them
         nonzero: fastpath.apply_bursts."""
         cols = x.shape[1]
@@ -538,11 +587,29 @@ if numba is not None:
 
     @_jit
     def _update_rows(  # type: ignore[no-untyped-def]
-        progress, chunk, row_words, col_words, slot_cols, slot_size, col_sign, p, x,
-        log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series, counts,
-    ):  # fmt: skip
+        progress,
+        chunk,
+        row_words,
+        col_words,
+        slot_cols,
+        slot_size,
+        col_sign,
+        p,
+        x,
+        log_rate,
+        log_spread,
+        step,
+        x_fix,
+        mult,
+        noise,
+        noise_key,
+        table,
+        series,
+        counts,
+    ):
         """Chunks of rows claimed from progress (_RowJob) of a stochastic update: coincidence
-        counts into counts, bursts onto x."""
+        counts into counts, bursts onto x. (Long only by the argument lists of the inlined row
+        paths, one argument a line; each row takes one of three paths.)"""
         rows, cols = row_words.shape[1], col_words.shape[1]
         n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
         n_clear = False  # _slot_row needs n all zero; the popcount rows overwrite all of it
@@ -559,13 +626,49 @@ if numba is not None:
                     if not n_clear:
                         n[:] = 0
                         n_clear = True
-                    _slot_row(i, row_words, slot_cols, slot_size, s, col_sign, n, pulsed, counts, x,
-                              noise_key, table, log_rate, log_spread, x_fix, series, sparse)  # fmt: skip
+                    _slot_row(
+                        i,
+                        row_words,
+                        slot_cols,
+                        slot_size,
+                        s,
+                        col_sign,
+                        n,
+                        pulsed,
+                        counts,
+                        x,
+                        noise_key,
+                        table,
+                        log_rate,
+                        log_spread,
+                        x_fix,
+                        series,
+                        sparse,
+                    )
                 else:
                     n_clear = False
                     m = _popcount_row(i, row_words, col_words, s, col_sign, n, up, counts)
-                    _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key,
-                               table, series, h, z, em, pulsed, sparse)  # fmt: skip
+                    _burst_row(
+                        i,
+                        m,
+                        n,
+                        up,
+                        x,
+                        log_rate,
+                        log_spread,
+                        step,
+                        x_fix,
+                        mult,
+                        noise,
+                        noise_key,
+                        table,
+                        series,
+                        h,
+                        z,
+                        em,
+                        pulsed,
+                        sparse,
+                    )
             _atomic_add(progress, 1, hi - lo)
             lo = _claim(progress, chunk, rows)
 
@@ -628,9 +731,24 @@ if numba is not None:
 
     @_inline
     def _slot_row(  # type: ignore[no-untyped-def]
-        i, row_words, slot_cols, slot_size, s, col_sign, n, pulsed, counts, x, key, table,
-        log_rate, log_spread, x_fix, series, sparse,
-    ):  # fmt: skip
+        i,
+        row_words,
+        slot_cols,
+        slot_size,
+        s,
+        col_sign,
+        n,
+        pulsed,
+        counts,
+        x,
+        key,
+        table,
+        log_rate,
+        log_spread,
+        x_fix,
+        series,
+        sparse,
+    ):
         """A sparse row of multiplicative devices from the coincidences themselves: for each slot
         the row fires in, the columns firing there each count one pulse. The work follows the
         pulses (not the columns); counts and states come out as the popcount path's. n must be
@@ -672,10 +790,23 @@ if numba is not None:
         expm1, polarities of the pulsed devices)."""
         f32 = np.float32
         em = np.empty(cols, f32)
-        sparse = (np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), np.empty(cols, f32), em,
-                  np.empty(cols, np.uint8))  # fmt: skip
-        return (np.empty(cols, np.int32), np.empty(cols, np.uint8), np.empty(cols, np.int64),
-                np.empty(cols // 4 + 2, np.uint64), np.empty(cols, f32), em, sparse)  # fmt: skip
+        sparse = (
+            np.empty(cols, f32),
+            np.empty(cols, f32),
+            np.empty(cols, f32),
+            np.empty(cols, f32),
+            em,
+            np.empty(cols, np.uint8),
+        )
+        return (
+            np.empty(cols, np.int32),
+            np.empty(cols, np.uint8),
+            np.empty(cols, np.int64),
+            np.empty(cols // 4 + 2, np.uint64),
+            np.empty(cols, f32),
+            em,
+            sparse,
+        )
 
     @_jit
     def _apply_rows(  # type: ignore[no-untyped-def]
@@ -694,7 +825,26 @@ if numba is not None:
                     n[j] = abs(c)
                     up[j] = c > 0
                     m += np.int32(c != 0)
-                _burst_row(i, m, n, up, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table,
-                           series, h, z, em, pulsed, sparse)  # fmt: skip
+                _burst_row(
+                    i,
+                    m,
+                    n,
+                    up,
+                    x,
+                    log_rate,
+                    log_spread,
+                    step,
+                    x_fix,
+                    mult,
+                    noise,
+                    noise_key,
+                    table,
+                    series,
+                    h,
+                    z,
+                    em,
+                    pulsed,
+                    sparse,
+                )
             _atomic_add(progress, 1, hi - lo)
             lo = _claim(progress, chunk, rows)

@@ -6,7 +6,7 @@ since the standard library has no TOML writer and the project takes no dependenc
     format = "protonic-hil-preset"
     version = 1
 
-    [device]            # every simulators.config.DeviceConfig field, SI units (S, V, s)
+    [device]            # every flat DeviceConfig field of its model, SI units (S, V, s)
     model = "soft-bounds"
     g_min = 1e-06
     ...
@@ -15,9 +15,8 @@ since the standard library has no TOML writer and the project takes no dependenc
 
 TOML rather than JSON: the project's bench files are TOML, it takes comments, and a person
 can edit a preset by hand. TOML has no null: None values in `source` are left out.
-
-config_from_fit maps a protocols.fitting.ArrayFit (its to_dict()) to DeviceConfig fields; it
-lives here because simulators may import protocols' output formats, protocols never simulators.
+[device] holds DeviceConfig.to_dict(): the flat names of every field, the step model's
+parameters being those of the model it names (hil.stepmodels).
 """
 
 from __future__ import annotations
@@ -27,20 +26,13 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from simulators.config import DeviceConfig
-from simulators.presets import preset
 
 FORMAT = "protonic-hil-preset"
 VERSION = 1
-BASE_PRESET = "protonic-asymmetric"
-# Not measured by a pulse-response fit: taken from BASE_PRESET unless overridden.
-UNMEASURED = (
-    "vmm_noise", "v_threshold", "v_scale", "width_exponent", "read_voltage", "init_state", "init_spread",
-)  # fmt: skip
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -76,17 +68,20 @@ def load_preset(path: str | Path) -> DeviceConfig:
     device = data.get("device")
     if not isinstance(device, dict):
         raise ValueError(f"preset file {path}: no [device] table")
-    names = [f.name for f in fields(DeviceConfig)]
+    try:
+        names = DeviceConfig.field_names(device.get("model", DeviceConfig().model))
+    except ValueError as exc:
+        raise ValueError(f"preset file {path}: {exc}") from None
     unknown = sorted(set(device) - set(names))
     missing = [n for n in names if n not in device]
     if unknown or missing:
         raise ValueError(
-            f"preset file {path}: [device] must hold exactly the DeviceConfig fields; "
+            f"preset file {path}: [device] must hold exactly the DeviceConfig fields of its model; "
             + (f"unknown: {', '.join(unknown)}; " if unknown else "")
             + (f"missing: {', '.join(missing)}" if missing else "")
         )
     try:
-        return DeviceConfig(**device)
+        return DeviceConfig.from_dict(device)
     except ValueError as exc:
         raise ValueError(f"preset file {path}: {exc}") from None
 
@@ -94,62 +89,6 @@ def load_preset(path: str | Path) -> DeviceConfig:
 def preset_source(path: str | Path) -> dict[str, Any]:
     """The [source] table of a preset file ({} if it has none)."""
     return dict(_read(path).get("source", {}))
-
-
-def config_from_fit(fit: Mapping[str, Any], base: str = BASE_PRESET, **overrides: Any) -> DeviceConfig:
-    """DeviceConfig of the population a protocols.fitting.ArrayFit describes (pass fit.to_dict()).
-
-    Measured: model, g_min, g_max, step_up, step_down, gamma_up, gamma_down (nominal values),
-    dtod_bounds (mean of the σ of ln g_min and ln g_max: the simulator has one σ for both),
-    dtod_step (σ of ln √(a⁺a⁻)), dtod_imbalance (σ of ln √(a⁺/a⁻)), stuck_fraction,
-    c2c_noise, read_noise (σ_r over g_max - g_min), and the pulse (v_ref, t_ref: the step sizes
-    hold at the measured pulse, m = 1 there). Not measured: UNMEASURED fields come from the
-    preset `base`. overrides: any DeviceConfig field. Values outside DeviceConfig's ranges raise
-    (nothing is clipped); a pulse not above the base threshold asks for v_threshold.
-    """
-    model = fit.get("model")
-    if model not in ("soft-bounds", "linear-step", "power-step"):
-        raise ValueError(f"fit model must be soft-bounds, linear-step or power-step, got {model!r}")
-    nominal, spread = fit["nominal"], fit["spread"]
-
-    def value(block: Mapping[str, Any], name: str) -> float:
-        v = (block.get(name) or {}).get("value")
-        if v is None or not math.isfinite(v):
-            raise ValueError(
-                f"the fit has no finite {name}; it cannot make a preset (too few usable devices?). "
-                "Pass the field as an override"
-            )
-        return float(v)
-
-    g_min, g_max = value(nominal, "g_min"), value(nominal, "g_max")
-    measured: dict[str, Any] = {
-        "model": model,
-        "g_min": g_min,
-        "g_max": g_max,
-        "step_up": value(nominal, "step_up"),
-        "step_down": value(nominal, "step_down"),
-        "gamma_up": 1.0 if model == "soft-bounds" else value(nominal, "gamma_up"),
-        "gamma_down": 1.0 if model == "soft-bounds" else value(nominal, "gamma_down"),
-        "stuck_fraction": float(fit["stuck_fraction"]),
-        "c2c_noise": float(fit["c2c_noise"]["value"]),
-        "read_noise": float(fit["read_noise"]["value_S"]) / (g_max - g_min),
-    }
-    if fit.get("n_moving", 0) >= 2:
-        measured["dtod_bounds"] = 0.5 * (value(spread, "log_g_min") + value(spread, "log_g_max"))
-        measured["dtod_step"] = value(spread, "log_step")
-        measured["dtod_imbalance"] = value(spread, "log_imbalance")
-    else:  # one device: no spread was measured
-        measured.update(dtod_bounds=0.0, dtod_step=0.0, dtod_imbalance=0.0)
-    base_config = preset(base)
-    pulse = fit.get("pulse")
-    if pulse:
-        measured["v_ref"], measured["t_ref"] = float(pulse["amplitude_V"]), float(pulse["width_s"])
-        if "v_threshold" not in overrides and measured["v_ref"] <= base_config.v_threshold:
-            raise ValueError(
-                f"the fitted pulse ({measured['v_ref']:g} V) is not above the base preset's write threshold "
-                f"({base_config.v_threshold:g} V): pass v_threshold (volts) below the pulse amplitude"
-            )
-    return base_config.with_overrides(**{**measured, **overrides})
 
 
 # ---------------------------------------------------------------------- TOML

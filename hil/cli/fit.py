@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 
 from hil.cli.common import DEFAULT_STORE, UsageError, positive_float
+from hil.stepmodels import MODELS as STEP_MODELS
 
-MODELS = ("auto", "soft-bounds", "linear-step", "power-step")
+MODELS = ("auto", *(name for name, cls in STEP_MODELS.items() if not cls.draws_from_table))
+AUTO = ", ".join(name for name, cls in STEP_MODELS.items() if cls.in_auto_fit)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -15,7 +17,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from hil.store import RunStore
     from protocols.fitting import fit_traces, traces_from_run
     from protocols.fitting_plots import plot_fit
-    from simulators.preset_files import config_from_fit, save_preset
+    from simulators.preset_files import save_preset
+    from simulators.presets import config_from_fit
 
     with RunStore(args.store, must_exist=True) as store:
         info = store.run(args.run)
@@ -52,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fit",
         help="fit a device model to a stored jump-table run and write a simulator preset",
-        description="Fits soft-bounds, linear-step or power-step models to every device's pulse "
-        "response (generalised least squares; read noise and cycle-to-cycle noise separated), "
+        description=f"Fits a step model (auto: the best of {AUTO} by BIC) to every device's"
+        " pulse response (generalised least squares; read noise and cycle-to-cycle noise separated), "
         "reports parameters with uncertainties and the device-to-device spread, and writes "
         "preset.toml, which --preset PATH and simulators.presets.preset(PATH) load.",
     )
@@ -63,9 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, help="folder for preset.toml, summary.json, figures (default: runs/fit-UID)"
     )
     p.add_argument(
-        "--v-threshold", type=positive_float,
+        "--v-threshold",
+        type=positive_float,
         help="write threshold in volts for the preset, when the measured pulse is at or below 3 V",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--store", type=Path, default=Path(DEFAULT_STORE), help=f"run database (default: {DEFAULT_STORE})"
     )

@@ -10,8 +10,11 @@ from hil.cli.common import DEFAULT_STORE
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from simulators.presets import PRESETS
+    from simulators.presets import PRESETS, preset
 
+    if args.full:
+        print(f"{args.full}:\n{preset(args.full).describe_full()}")
+        return 0
     for name in sorted(PRESETS):
         print(f"{name}:\n  {PRESETS[name]}\n")
     return 0
@@ -74,6 +77,9 @@ def cmd_runs_plot(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list the simulator's device presets and their parameters")
+    p.add_argument(
+        "--full", metavar="NAME", help="print every field of one preset (a name or a preset .toml file)"
+    )
     p.set_defaults(func=cmd_presets)
 
     runs = sub.add_parser("runs", help="list, show, export and plot stored runs")

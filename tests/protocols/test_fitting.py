@@ -19,8 +19,8 @@ from protocols.fitting_plots import plot_fit
 from protocols.jumptable import measure_jump_table
 from simulators.config import DeviceConfig
 from simulators.crossbar import SimulatedCrossbar
-from simulators.preset_files import config_from_fit, load_preset, preset_source, save_preset
-from simulators.presets import preset
+from simulators.preset_files import load_preset, preset_source, save_preset
+from simulators.presets import config_from_fit, preset
 
 Z = 4.0  # tolerance in standard errors
 
@@ -262,3 +262,48 @@ def test_bad_preset_files_raise_clear_errors(soft, tmp_path: Path) -> None:
         load_preset(tmp_path / "other.toml")
     with pytest.raises(FileNotFoundError):
         load_preset(tmp_path / "missing.toml")
+
+
+# The file `hil fit` and save_preset wrote for a soft-bounds population before DeviceConfig was
+# composed of groups: it must keep loading, and the same config must write the same text.
+FIRST_FORMAT = """\
+# protonic-hil device preset: simulators.preset_files.load_preset reads it.
+# [device] holds simulators.config.DeviceConfig fields in SI units (siemens, volts, seconds).
+format = "protonic-hil-preset"
+version = 1
+
+[device]
+model = "soft-bounds"
+g_min = 1e-06
+g_max = 2e-05
+step_up = 0.003
+step_down = 0.0015
+gamma_up = 1.0
+gamma_down = 1.0
+dtod_bounds = 0.1
+dtod_step = 0.2
+dtod_imbalance = 0.05
+stuck_fraction = 0.01
+c2c_noise = 0.3
+read_noise = 0.0005
+vmm_noise = 0.02
+v_threshold = 3.0
+v_ref = 6.0
+t_ref = 5e-09
+v_scale = 1.0
+width_exponent = 1.0
+read_voltage = 0.1
+init_state = 0.5
+init_spread = 0.1
+
+[source]
+run = "x"
+
+"""
+
+
+def test_preset_files_of_the_first_format_load_and_are_written_alike(tmp_path: Path) -> None:
+    (tmp_path / "old.toml").write_text(FIRST_FORMAT)
+    assert load_preset(tmp_path / "old.toml") == preset("protonic-asymmetric")
+    written = save_preset(tmp_path / "new.toml", preset("protonic-asymmetric"), {"run": "x"})
+    assert written.read_text() == FIRST_FORMAT

@@ -7,8 +7,11 @@ import math
 
 import pytest
 
+from hil.cli import main as hil_main
 from hil.pulses import Pulse
-from simulators.config import MODELS, DeviceConfig
+from hil.stepmodels import MODELS as STEP_MODELS
+from hil.stepmodels import LinearStep, PowerStep, SoftBounds
+from simulators.config import MODELS, DeviceConfig, Noise
 from simulators.presets import PRESETS, preset
 
 
@@ -19,7 +22,7 @@ def test_presets_exist_and_print() -> None:
         assert config.model in text and "V" in text, name
         assert config.to_dict()["model"] == config.model
         # Round trip: the printed dict rebuilds the same config.
-        assert DeviceConfig(**config.to_dict()) == config
+        assert DeviceConfig.from_dict(config.to_dict()) == config
 
 
 def test_preset_overrides_and_unknown_names() -> None:
@@ -86,7 +89,7 @@ def test_gamma_limits_depend_on_the_model() -> None:
         preset("protonic-asymmetric", model="power-step", gamma_down=-0.5)
     # Table steps are multipliers of measured steps, so they may exceed 1.
     assert preset("protonic-asymmetric", model="table", step_up=2.0).step_up == 2.0
-    assert set(MODELS) == {"soft-bounds", "linear-step", "power-step", "table"}
+    assert set(MODELS) == {"soft-bounds", "linear-step", "power-step", "table", "exp-step"}
 
 
 def test_configs_are_frozen() -> None:
@@ -121,3 +124,45 @@ def test_pulse_factor_overflow_is_a_clear_error() -> None:
     c = preset("ideal", v_scale=0.001, v_ref=3.1)
     with pytest.raises(ValueError, match="too far above the threshold"):
         c.pulse_factor(Pulse(10.0, 5e-9))
+
+
+# ------------------------------------------------------------------ groups, defaults, flat names
+def test_defaults_are_a_quiet_uniform_population_and_presets_state_the_rest() -> None:
+    d = DeviceConfig()
+    assert d.model == "soft-bounds" and d.noise == Noise() and d.c2c_noise == d.dtod_step == 0.0
+    assert PRESETS["ideal"] == DeviceConfig(step=LinearStep(gamma_up=0.0, gamma_down=0.0))
+    assert PRESETS["protonic-asymmetric"].ranges == d.ranges  # the protonic range is the default
+    assert PRESETS["protonic-asymmetric"].pulse_response == d.pulse_response
+
+
+@pytest.mark.parametrize("model", list(STEP_MODELS))
+def test_flat_names_round_trip_for_every_model(model: str) -> None:
+    c = preset("protonic-asymmetric", model=model)
+    d = c.to_dict()
+    assert next(iter(d)) == "model"
+    assert set(d) == set(DeviceConfig.field_names(model))
+    assert DeviceConfig.from_dict(d) == c
+    assert all(getattr(c, name) == value for name, value in d.items())
+
+
+def test_switching_models_keeps_what_they_share() -> None:
+    near = PRESETS["protonic-near-symmetric"]
+    power = near.with_overrides(model="power-step")
+    assert power.step == PowerStep(step_up=0.001, step_down=0.001, gamma_up=0.2, gamma_down=0.2)
+    soft = near.with_overrides(model="soft-bounds")
+    assert soft.step == SoftBounds(step_up=0.001, step_down=0.001) and soft.gamma_up == 1.0
+    assert soft.with_overrides(gamma_up=1.0) == soft  # the value soft bounds holds may be restated
+    with pytest.raises(ValueError, match="soft-bounds holds gamma_up = 1"):
+        soft.with_overrides(gamma_down=1.0, gamma_up=0.5)
+    with pytest.raises(ValueError, match="table has no parameter 'gamma_up'"):
+        soft.with_overrides(model="table", gamma_up=0.5)
+
+
+def test_presets_full_prints_every_field(capsys: pytest.CaptureFixture[str]) -> None:
+    assert hil_main(["presets", "--full", "protonic-near-symmetric"]) == 0
+    out = capsys.readouterr().out
+    config = PRESETS["protonic-near-symmetric"]
+    for name, value in config.to_dict().items():
+        if name != "model":
+            assert f"  {name} = {value!r}\n" in out, name
+    assert "step model: linear-step" in out and "pulse response:" in out
