@@ -28,7 +28,7 @@ import numpy as np
 
 from hil import __version__
 from hil.benchlock import BenchLock
-from hil.faults import StoreFault
+from hil.faults import StoreFault, UsageFault
 from hil.interrupts import critical
 from hil.recording import Checkpoint, Point
 from hil.results import to_jsonable
@@ -164,6 +164,17 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+MAX_SEED = 2**63 - 1  # SQLite's largest INTEGER: a seed must be stored exactly to repeat a run
+
+
+def check_seed(seed: int | None) -> None:
+    """Refuse a seed the store cannot keep exactly (a whole number from 0 to MAX_SEED)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UsageFault(f"a seed is a whole number from 0 to {MAX_SEED} (2**63 - 1), got {seed!r}")
+
+
 @contextmanager
 def _store_errors(path: Path, doing: str, kept: str = "") -> Iterator[None]:
     """sqlite3 errors as StoreFault naming the file, what was being done and what is kept."""
@@ -285,6 +296,7 @@ class RunStore:
         out_dir: str | Path | None = None,
     ) -> Run:
         """Register a new run (status running) and return its writer."""
+        check_seed(seed)
         uid = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         software = {"protonic-hil": __version__, "git_commit": _git_commit()}
         row = (

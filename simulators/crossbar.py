@@ -12,12 +12,14 @@ less often does not change what the pulses do.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
+from hil.faults import UsageFault
 from hil.jumptable import JumpTable
 from hil.pulses import Pulse, SafetyLimits
 from hil.stepmodels import TableSteps, model_class
@@ -47,6 +49,54 @@ def default_limits(config: DeviceConfig) -> SafetyLimits:
         max_pulse_width=max(1e-3, config.t_ref),
         max_read_voltage=config.read_voltage,
     )
+
+
+# Peak memory per device while an array is built, read, multiplied and pulsed (numpy's
+# allocations traced by tracemalloc on a 1000 x 1000 array: 145 bytes), with a margin for the
+# compiled kernels' scratch space. docs/simulator.md, "Memory".
+BYTES_PER_DEVICE = 160
+
+
+class SimulatorMemoryError(UsageFault, MemoryError):
+    """An array would not fit in this machine's memory; nothing was allocated."""
+
+
+def check_memory(shape: tuple[int, int], available: int | None = None) -> None:
+    """Refuse, before allocating, an array whose estimated peak exceeds the memory available.
+
+    available: bytes (default: the operating system's estimate of memory available now).
+    """
+    need = int(shape[0]) * int(shape[1]) * BYTES_PER_DEVICE
+    free = available_memory() if available is None else available
+    if free is not None and need > free:
+        raise SimulatorMemoryError(
+            f"a simulated {shape[0]} x {shape[1]} array needs about {_bytes(need)} of memory "
+            f"({BYTES_PER_DEVICE} bytes per device) and this machine has {_bytes(free)} available; "
+            "choose a smaller shape (nothing was allocated)"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.3g} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
 
 
 def seed_sequence(seed: Seed) -> np.random.SeedSequence:
@@ -106,6 +156,7 @@ class SimulatedCrossbar(CrossbarBackend):
             np.random.SeedSequence(self._seed.entropy, spawn_key=(*self._seed.spawn_key, k)) for k in range(4)
         )
         super().__init__(shape, limits, seed=int(streams_ss.generate_state(1, np.uint64)[0]))
+        check_memory(self.shape)
         self._config = config
         self._table = table
         self._dev, self._x = draw_devices(

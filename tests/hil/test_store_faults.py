@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.faults import ExitStatus, StoreFault, exit_status
+from hil.faults import ExitStatus, StoreFault, UsageFault, exit_status
 from hil.store import RunNotFoundError, RunStore
 
 
@@ -83,3 +83,13 @@ def test_an_all_digit_uid_prefix_finds_the_run(tmp_path: Path) -> None:
         assert store.run("1").uid == uid  # the numeric id still counts first
         with pytest.raises(RunNotFoundError):
             store.run("19990101")
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, 12345678901234567890123, 1.5, True])
+def test_a_seed_the_store_cannot_keep_is_refused_before_the_run_exists(tmp_path: Path, seed: object) -> None:
+    with RunStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(UsageFault, match=r"a seed is a whole number from 0 to 9223372036854775807"):
+            store.start_run("symmetry-point", {}, {}, seed=seed)  # type: ignore[arg-type]
+        assert store.runs() == []
+        store.start_run("symmetry-point", {}, {}, seed=2**63 - 1).finish("completed")
+        assert store.runs()[0].seed == 2**63 - 1
