@@ -34,13 +34,13 @@ from matplotlib.image import imread
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
 from hil.store import RunInfo, RunStore
-from protocols.fitting import traces_from_run
 from protocols.jumptable import JumpTableResult, measure_jump_table, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
 from protocols.records.jumptable import JumpPlan, recorded_trains
 from protocols.records.symmetry import Pair, Window, stack
 from protocols.records.training import Epoch
 from protocols.symmetry import SymmetryPointResult
+from protocols.traces import traces_from_run
 from protocols.training.checkpoints import restore_result
 from protocols.training.plots import plot_learning_curves
 from protocols.training.result import EpochRecord, TrainingResult

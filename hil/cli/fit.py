@@ -15,8 +15,9 @@ AUTO = ", ".join(name for name, cls in STEP_MODELS.items() if cls.in_auto_fit)
 def cmd_fit(args: argparse.Namespace) -> int:
     from hil.results import write_summary
     from hil.store import RunStore
-    from protocols.fitting import fit_traces, traces_from_run
+    from protocols.fitting import fit_traces
     from protocols.fitting_plots import plot_fit
+    from protocols.traces import traces_from_run
     from simulators.preset_files import save_preset
     from simulators.presets import config_from_fit
 
