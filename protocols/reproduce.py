@@ -7,9 +7,10 @@
 2. A network: an MLP on the 8x8 digits, FP against SHD (asymmetric devices) against SGD on
    the same asymmetric devices and SGD on ideal symmetric devices.
 
-make_backend(name, (rows, cols), preset) returns a hil.CrossbarBackend; the preset is a
-string the caller resolves (the CLI passes the simulator). Every array gets a distinct name.
-The arrays made here are closed when the experiment ends.
+open_preset(preset) returns an open hil.bench.Bench whose devices are those of the preset, a
+string the caller resolves (the CLI opens hil.benches.open_bench("sim", preset=..., seed=...)).
+Each part of the experiment opens the benches it needs and closes them when it ends; every
+array gets a distinct name.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hil.backend import CrossbarBackend
+from hil.bench import Bench
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.results import write_summary
@@ -48,7 +50,8 @@ from protocols.training.result import TrainingResult
 from protocols.training.sgd import SGDConfig, train_sgd
 from protocols.training.shd import SHDConfig, train_shd
 
-BackendMaker = Callable[[str, tuple[int, int], str], CrossbarBackend]
+BenchOpener = Callable[[str], Bench]
+"""open_preset(preset) -> an open Bench of that preset's devices (closed by the experiment)."""
 ASYMMETRIC = "protonic-asymmetric"
 SYMMETRIC = "ideal"
 # The reference toy run (physics-and-algorithms.md §7): residuals at G_0 = 0.2 / 0.8, G_sym = 0.5.
@@ -93,39 +96,43 @@ def default_network_settings(seed: int = 0, quick: bool = False) -> NetworkSetti
     )
 
 
-class _Arrays:
-    """make_backend with a name prefix, remembering what it made so that it can close it."""
+class _Benches:
+    """One bench per preset, opened on first use; on exit every bench is closed, its arrays with it."""
 
-    def __init__(self, make_backend: BackendMaker):
-        self.make_backend = make_backend
-        self.made: list[CrossbarBackend] = []
+    def __init__(self, open_preset: BenchOpener):
+        self.open_preset = open_preset
+        self.benches: dict[str, Bench] = {}
+
+    def bench(self, preset: str) -> Bench:
+        if preset not in self.benches:
+            self.benches[preset] = self.open_preset(preset)
+        return self.benches[preset]
 
     def source(self, prefix: str, preset: str) -> ArraySource:
+        """get_array(name, shape) for a trainer: the preset's array "prefix/name"."""
+
         def get(name: str, shape: tuple[int, int]) -> CrossbarBackend:
-            backend = self.make_backend(f"{prefix}/{name}", shape, preset)
-            self.made.append(backend)
-            return backend
+            return self.bench(preset).array(f"{prefix}/{name}", shape)
 
         return get
 
-    def __enter__(self) -> _Arrays:
+    def pulse(self, preset: str, pulse: Pulse | None) -> Pulse:
+        """The given pulse, or the preset's bench's nominal pulse where it has one (the simulator's does)."""
+        if pulse is not None:
+            return pulse
+        nominal = self.bench(preset).nominal_pulse
+        if nominal is None:
+            raise ValueError(
+                f"the {preset} bench has no nominal pulse; pass pulse=hil.Pulse(amplitude_V, width_s)"
+            )
+        return nominal
+
+    def __enter__(self) -> _Benches:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for b in self.made:
-            b.close()
-
-
-def _resolve_pulse(backend: CrossbarBackend, pulse: Pulse | None, preset: str) -> Pulse:
-    """The given pulse, or the backend's nominal pulse where it has one (the simulator does)."""
-    if pulse is not None:
-        return pulse
-    nominal = getattr(backend, "nominal_pulse", None)
-    if not isinstance(nominal, Pulse):
-        raise ValueError(
-            f"the {preset} backend has no nominal pulse; pass pulse=hil.Pulse(amplitude_V, width_s)"
-        )
-    return nominal
+        for bench in self.benches.values():
+            bench.close()
 
 
 class _Ticker:
@@ -142,7 +149,7 @@ class _Ticker:
 
 # ---------------------------------------------------------------------- regression
 def regression_experiments(
-    make_backend: BackendMaker,
+    open_preset: BenchOpener,
     settings: RegressionSettings,
     out_dir: str | Path,
     presets: dict[str, str] | None = None,
@@ -151,20 +158,18 @@ def regression_experiments(
 ) -> dict[str, Any]:
     """Figs. 1 and 2 on three 1x1 arrays per role: the figures and their numbers.
 
-    presets: role ("symmetric", "asymmetric") -> preset name; pulse: None takes each backend's
-    nominal pulse. The result's "pulses" maps role -> the pulse used (for the network part).
+    presets: role ("symmetric", "asymmetric") -> preset name; pulse: None takes each preset's
+    bench's nominal pulse. The result's "pulses" maps role -> the pulse used (for the network part).
     """
     out = Path(out_dir)
     presets = presets or {"symmetric": SYMMETRIC, "asymmetric": ASYMMETRIC}
     tick = tick or (lambda: None)
-    with _Arrays(make_backend) as arrays:
+    with _Benches(open_preset) as benches:
         devices: dict[str, Device] = {}
         for role, preset in presets.items():
-            get = arrays.source(f"regression-{role}", preset)
+            get = benches.source(f"regression-{role}", preset)
             dev1, dev2, dev3 = (get(n, (1, 1)) for n in ("dev1", "dev2", "dev3"))
-            devices[role] = characterise(
-                preset, dev1, dev2, dev3, _resolve_pulse(dev1, pulse, preset), settings
-            )
+            devices[role] = characterise(preset, dev1, dev2, dev3, benches.pulse(preset, pulse), settings)
         return _regression(devices, settings, out, tick)
 
 
@@ -254,7 +259,7 @@ def _regression(
 
 # ---------------------------------------------------------------------- network
 def network_experiments(
-    make_backend: BackendMaker,
+    open_preset: BenchOpener,
     settings: NetworkSettings,
     pulses: dict[str, Pulse],
     out_dir: str | Path,
@@ -272,19 +277,19 @@ def network_experiments(
     results: list[TrainingResult] = [
         train_float(spec, data, settings.fp, label="FP (float64)", on_epoch=tick)
     ]
-    with _Arrays(make_backend) as arrays:
-        get = arrays.source("network-shd", asym)
+    with _Benches(open_preset) as benches:
+        get = benches.source("network-shd", asym)
         results.append(
             train_shd(
                 get, spec, data, pulses["asymmetric"], settings.shd, label=f"SHD, {asym}", on_epoch=tick
             )
         )
         for reference in ("symmetry", "midrange"):
-            get = arrays.source(f"network-sgd-asymmetric-{reference}", asym)
+            get = benches.source(f"network-sgd-asymmetric-{reference}", asym)
             cfg = replace(settings.sgd, reference=reference)
             label = f"SGD, {asym}, ref. at {'G_sym' if reference == 'symmetry' else 'mid-range'}"
             results.append(train_sgd(get, spec, data, pulses["asymmetric"], cfg, label=label, on_epoch=tick))
-        get = arrays.source("network-sgd-symmetric", sym)
+        get = benches.source("network-sgd-symmetric", sym)
         # Ideal devices have no symmetry point: their reference sits mid-range.
         sgd_sym = replace(settings.sgd, reference="midrange")
         results.append(
@@ -319,7 +324,7 @@ def network_experiments(
 
 # ---------------------------------------------------------------------- everything
 def reproduce_shd_paper(
-    make_backend: BackendMaker,
+    open_preset: BenchOpener,
     out_dir: str | Path,
     seed: int = 0,
     quick: bool = False,
@@ -333,7 +338,7 @@ def reproduce_shd_paper(
 ) -> dict[str, Any]:
     """Run the regression and network experiments; write PNGs and summary.json into out_dir.
 
-    pulse: write pulse (volts, seconds); None takes each backend's nominal_pulse.
+    pulse: write pulse (volts, seconds); None takes each bench's nominal_pulse.
     quick: fewer optima, shorter runs and 3 epochs (a smoke run, not the measured result).
     Returns the summary written to summary.json.
     """
@@ -345,9 +350,9 @@ def reproduce_shd_paper(
     epochs = net.fp.epochs + net.shd.epochs + 3 * net.sgd.epochs + 5  # + epoch 0 of each run
     ticker = _Ticker(2 * 2 * len(reg.g0) + 2 + epochs, progress)
     started = time.perf_counter()
-    regression_part = regression_experiments(make_backend, reg, out, presets, pulse, ticker.tick)
+    regression_part = regression_experiments(open_preset, reg, out, presets, pulse, ticker.tick)
     pulses = regression_part["pulses"]
-    network_part = network_experiments(make_backend, net, pulses, out, presets, ticker.tick)
+    network_part = network_experiments(open_preset, net, pulses, out, presets, ticker.tick)
     summary = {
         "experiment": "reproduce_shd_paper",
         "seed": seed,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.bench import Bench
+from hil.benches import BenchArgumentError, open_bench
 from hil.pulses import Pulse
 
 DEFAULT_STORE = "runs/hil-runs.sqlite"
@@ -62,20 +63,31 @@ def g_range_arg(text: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------- benches
-def open_bench(args: argparse.Namespace) -> Bench:
-    """The bench named by --bench (sim, virtual or a bench TOML), with --preset and --seed."""
-    from hil.cli.benches import open_bench_from
-
-    return open_bench_from(args)
+# open_bench's arguments as the command line names them.
+_OPTIONS = {"spec": "--bench", "conductance_range": "--g-range GMIN,GMAX"}
 
 
-def pulse_from(args: argparse.Namespace, backend: Any, bench: Bench | None = None) -> Pulse:
-    """--amplitude/--width, or the simulated device's nominal pulse when both are omitted."""
+def bench_from(args: argparse.Namespace) -> Bench:
+    """The bench named by --bench (sim, virtual or a bench TOML), with --preset, --seed,
+    --g-range and --vmm-reads (hil.benches.open_bench)."""
+    try:
+        return open_bench(
+            args.bench,
+            preset=args.preset,
+            seed=args.seed,
+            conductance_range=args.g_range,
+            vmm_reads=args.vmm_reads,
+        )
+    except BenchArgumentError as exc:
+        raise UsageError(f"{_OPTIONS.get(exc.argument, exc.argument)} {exc.problem}") from None
+
+
+def pulse_from(args: argparse.Namespace, bench: Bench) -> Pulse:
+    """--amplitude/--width, or the bench's nominal pulse when both are omitted."""
     if args.amplitude is None and args.width is None:
-        nominal = getattr(backend, "nominal_pulse", None) or getattr(bench, "nominal_pulse", None)
-        if nominal is None:
+        if bench.nominal_pulse is None:
             raise UsageError("this bench has no nominal pulse: give --amplitude VOLTS and --width SECONDS")
-        return nominal
+        return bench.nominal_pulse
     if args.amplitude is None or args.width is None:
         raise UsageError("give both --amplitude VOLTS and --width SECONDS, or neither")
     return Pulse(args.amplitude, args.width)
@@ -180,11 +192,11 @@ def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
 
 @contextmanager
 def guarded_bench(args: argparse.Namespace) -> Iterator[Bench]:
-    """open_bench under the interrupt guard: Ctrl-C and SIGTERM let the write in flight finish
+    """bench_from under the interrupt guard: Ctrl-C and SIGTERM let the write in flight finish
     and close the bench safe; a second signal closes it at once."""
     from hil.interrupts import interrupt_guard
 
-    with interrupt_guard() as guard, open_bench(args) as bench:
+    with interrupt_guard() as guard, bench_from(args) as bench:
         guard.safe_state = bench.close
         yield bench
 
@@ -205,7 +217,7 @@ def stored_run(
                 protocol,
                 params,
                 bench.describe(),
-                instruments=getattr(bench, "identities", None),
+                instruments=bench.identities,
                 seed=args.seed,
                 out_dir=args.out,
             )

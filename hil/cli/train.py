@@ -7,6 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from hil.bench import Bench
+from hil.benches import open_bench
 from hil.cli.common import (
     UsageError,
     add_common,
@@ -113,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         pulse = None
         if any(name != "fp" for name in args.algorithm):
             first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
-            pulse = pulse_from(args, bench.array(first, spec.layer_shapes[0]), bench)
+            bench.array(first, spec.layer_shapes[0])  # a bench without the network's arrays fails here
+            pulse = pulse_from(args, bench)
             params["pulse"] = pulse
         with stored_run(args, "train", params, bench) as run:
             for name in args.algorithm:
@@ -169,18 +172,12 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
         raise UsageError(
             "the SHD paper's experiments need fresh arrays of two presets; run them with --bench sim"
         )
-    from simulators.chip import SimulatedChip
-
-    chips: dict[str, SimulatedChip] = {}
-
-    def make_backend(name: str, shape: tuple[int, int], preset: str) -> Any:
-        if preset not in chips:
-            chips[preset] = SimulatedChip(preset, seed=args.seed)
-        return chips[preset].array(name, shape)
+    def open_preset(preset: str) -> Bench:
+        return open_bench("sim", preset=preset, seed=args.seed)
 
     with progress_bar("shd-paper", not args.no_progress) as progress:
         summary = reproduce_shd_paper(
-            make_backend, args.out, seed=args.seed, quick=args.quick, progress=progress
+            open_preset, args.out, seed=args.seed, quick=args.quick, progress=progress
         )
     net = summary["network"]
     print(f"wrote {Path(args.out) / 'summary.json'} and {len(summary['figures'])} figures")
