@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from hil.cli.common import (
     stored_run,
 )
 from hil.progress import progress_bar
+from hil.pulses import Pulse
 
 ALGORITHMS = ("shd", "sgd", "fp")
 DATASETS = ("iris", "digits")
@@ -70,6 +71,8 @@ TRAIN_OPTIONS = (
     "algorithm", "dataset", "hidden", "epochs", "eta_a", "eta_c", "tau", "lr_sgd", "sgd_reference", "lr_fp",
     "bl_max", "cal_window", "cal_max_pairs",
 )  # fmt: skip
+# The first array each analog algorithm asks for (a bench without it fails before the run is stored).
+FIRST_ARRAY = {"shd": "L0.A_main", "sgd": "L0.W_main"}
 
 
 def _print_epoch(record: Any) -> None:
@@ -79,90 +82,115 @@ def _print_epoch(record: Any) -> None:
     )
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from protocols.training.datasets import load_dataset
-    from protocols.training.floating_point import FloatConfig, train_float
-    from protocols.training.network import MLPSpec
-    from protocols.training.plots import plot_learning_curves
-    from protocols.training.preparation import CalibrationSettings
-    from protocols.training.sgd import SGDConfig, train_sgd
-    from protocols.training.shd import SHDConfig, train_shd
+@dataclass(frozen=True)
+class Training:
+    """What `hil train` trains: the data set, the network, and each algorithm's config and label."""
 
-    prepare_resume(args, "train")
+    data: Any
+    spec: Any
+    configs: dict[str, Any]
+    labels: dict[str, str]
+
+    @property
+    def epochs(self) -> int:
+        return int(next(iter(self.configs.values())).epochs)
+
+
+def training_from(args: argparse.Namespace) -> Training:
+    """The data set, network and configurations the options (and the per-data-set defaults) give."""
+    from protocols.training import (
+        CalibrationSettings,
+        FloatConfig,
+        MLPSpec,
+        SGDConfig,
+        SHDConfig,
+        load_dataset,
+    )
+
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
     hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
-    spec = MLPSpec((data.n_features, *hidden, data.n_classes))
     epochs = DEFAULT_EPOCHS[args.dataset] if args.epochs is None else args.epochs
     eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
     calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
     common = {"epochs": epochs, "seed": args.seed}
     analog = {"bl_max": args.bl_max, "calibration": calibration}
-    configs: dict[str, Any] = {
+    configs = {
         "fp": FloatConfig(lr=args.lr_fp, **common),
         "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, **analog, **common),
         "shd": SHDConfig(eta_a=args.eta_a, eta_c=eta_c, tau=args.tau, **analog, **common),
     }
+    labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
+    return Training(data, MLPSpec((data.n_features, *hidden, data.n_classes)), configs, labels)
+
+
+def train_one(
+    name: str, training: Training, bench: Bench, pulse: Pulse | None, options: dict[str, Any]
+) -> Any:
+    """One algorithm's training on the bench's arrays (fp: in memory); options: TrainerOptions."""
+    from protocols.training import train_float, train_sgd, train_shd
+
+    config, label = training.configs[name], training.labels[name]
+    if name == "fp":
+        return train_float(training.spec, training.data, config, label, **options)
+    trainer = train_sgd if name == "sgd" else train_shd
+    return trainer(bench.array, training.spec, training.data, pulse, config, label, **options)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from protocols.training import plot_learning_curves
+
+    prepare_resume(args, "train")
+    training = training_from(args)
+    data, spec = training.data, training.spec
     params = {
         "algorithms": list(args.algorithm),
         "dataset": data.describe(),
         "network": spec.describe(),
-        "configs": {name: asdict(configs[name]) for name in args.algorithm},
+        "configs": {name: asdict(training.configs[name]) for name in args.algorithm},
         "cli": cli_params(args, TRAIN_OPTIONS),
     }
-    labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
     results = []
     with guarded_bench(args) as bench:
         pulse = None
-        if any(name != "fp" for name in args.algorithm):
-            first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
-            bench.array(first, spec.layer_shapes[0])  # a bench without the network's arrays fails here
-            pulse = pulse_from(args, bench)
-            params["pulse"] = pulse
+        analog = [name for name in ("shd", "sgd") if name in args.algorithm]
+        if analog:
+            bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
+            pulse = params["pulse"] = pulse_from(args, bench)
         with stored_run(args, "train", params, bench) as run:
             for name in args.algorithm:
-                label = labels[name]
-                print(f"  training {label} on {data.name}, network {list(spec.sizes)}, {epochs} epochs")
-                # The trainers record each epoch and checkpoint into the run themselves.
-                stored = {"recorder": run, "resume_from": args.checkpoint}
+                print(
+                    f"  training {training.labels[name]} on {data.name}, network {list(spec.sizes)}, "
+                    f"{training.epochs} epochs"
+                )
                 with progress_bar(f"{name} epoch", not args.no_progress) as progress:
-                    if name == "fp":
-                        result = train_float(
-                            spec, data, configs["fp"], label, progress, _print_epoch, **stored
-                        )
-                    else:
-                        trainer = train_sgd if name == "sgd" else train_shd
-                        result = trainer(
-                            bench.array,
-                            spec,
-                            data,
-                            pulse,
-                            configs[name],
-                            label,
-                            progress,
-                            _print_epoch,
-                            **stored,
-                        )
-                results.append(result)
-            figure = plot_learning_curves(
-                results,
-                Path(args.out) / "learning_curves.png",
-                title=f"MLP {list(spec.sizes)} on {data.name}",
-            )
-            table = [
-                {"algorithm": r.algorithm, "label": r.label, "test_accuracy": r.final.test_accuracy,
-                 "train_accuracy": r.final.train_accuracy, "seconds_per_epoch": r.seconds_per_epoch}
-                for r in results
-            ]  # fmt: skip
+                    # The trainers record each epoch and checkpoint into the run themselves.
+                    options = dict(
+                        progress=progress, on_epoch=_print_epoch, recorder=run, resume_from=args.checkpoint
+                    )
+                    results.append(train_one(name, training, bench, pulse, options))
+            title = f"MLP {list(spec.sizes)} on {data.name}"
+            figure = plot_learning_curves(results, Path(args.out) / "learning_curves.png", title=title)
             summary = {
                 "protocol": "train",
                 "bench": bench.describe(),
-                "table": table,
+                "table": [_table_row(r) for r in results],
                 "runs": [r.summary() for r in results],
             }
             finish(run, args, summary, [figure])
-    for row in table:
+    for row in summary["table"]:
         print(f"  {row['label']:<28} test accuracy {100 * row['test_accuracy']:6.2f} %")
     return 0
+
+
+def _table_row(result: Any) -> dict[str, Any]:
+    final = result.final
+    return {
+        "algorithm": result.algorithm,
+        "label": result.label,
+        "test_accuracy": final.test_accuracy,
+        "train_accuracy": final.train_accuracy,
+        "seconds_per_epoch": result.seconds_per_epoch,
+    }
 
 
 def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
@@ -172,6 +200,7 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
         raise UsageError(
             "the SHD paper's experiments need fresh arrays of two presets; run them with --bench sim"
         )
+
     def open_preset(preset: str) -> Bench:
         return open_bench("sim", preset=preset, seed=args.seed)
 
