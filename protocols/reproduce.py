@@ -169,13 +169,48 @@ def regression_experiments(
         for role, preset in presets.items():
             get = benches.source(f"regression-{role}", preset)
             dev1, dev2, dev3 = (get(n, (1, 1)) for n in ("dev1", "dev2", "dev3"))
-            devices[role] = characterise(preset, dev1, dev2, dev3, benches.pulse(preset, pulse), settings)
+            devices[role] = characterise(
+                preset, dev1, dev2, dev3, pulse=benches.pulse(preset, pulse), settings=settings
+            )
         return _regression(devices, settings, out, tick)
+
+
+@dataclass(frozen=True)
+class _RegressionRuns:
+    """Every regression run by role: SGD and SHD from each optimum G_0, and one SHD orbit."""
+
+    sgd: dict[str, list[RegressionRun]]
+    shd: dict[str, list[RegressionRun]]
+    orbits: dict[str, RegressionRun]
 
 
 def _regression(
     devices: dict[str, Device], settings: RegressionSettings, out_dir: Path, tick: Callable[[], None]
 ) -> dict[str, Any]:
+    runs = _regression_runs(devices, settings, tick)
+    predictions, compare = _against_closed_form(devices, runs.sgd, settings)
+    figures = _regression_figures(devices, runs, predictions, settings, out_dir)
+    checks = {role: _checks(dev, runs, role, settings) for role, dev in devices.items()}
+    return {
+        "settings": asdict(settings),
+        "devices": {role: dev.summary() for role, dev in devices.items()},
+        "sgd": {role: [r.summary() for r in role_runs] for role, role_runs in runs.sgd.items()},
+        "shd": {role: [r.summary() for r in role_runs] for role, role_runs in runs.shd.items()},
+        "sgd_against_closed_form": compare,
+        "orbits": {
+            role: r.summary() | {"energy_ratio": checks[role]["orbit_energy_ratio"]}
+            for role, r in runs.orbits.items()
+        },
+        "checks": checks,
+        "reference_toy_run": REFERENCE_TOY,
+        "pulses": {role: dev.pulse for role, dev in devices.items()},
+        "figures": [f.name for f in figures],
+    }
+
+
+def _regression_runs(
+    devices: dict[str, Device], settings: RegressionSettings, tick: Callable[[], None]
+) -> _RegressionRuns:
     sgd: dict[str, list[RegressionRun]] = {}
     shd: dict[str, list[RegressionRun]] = {}
     for role, dev in devices.items():
@@ -189,7 +224,14 @@ def _regression(
     for role, dev in devices.items():
         orbits[role] = run_orbit(dev, settings)
         tick()
+    return _RegressionRuns(sgd, shd, orbits)
 
+
+def _against_closed_form(
+    devices: dict[str, Device], sgd: dict[str, list[RegressionRun]], settings: RegressionSettings
+) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]]]:
+    """The closed form's and the drift balance's residual curves per preset, and beside each
+    measured SGD residual the two predictions at its G_0."""
     grid = np.linspace(min(settings.g0), max(settings.g0), 61)
     predictions, compare = {}, {}
     for role, dev in devices.items():
@@ -207,53 +249,51 @@ def _regression(
             }
             for r in sgd[role]
         ]
+    return predictions, compare
 
+
+def _regression_figures(
+    devices: dict[str, Device],
+    runs: _RegressionRuns,
+    predictions: dict[str, Any],
+    settings: RegressionSettings,
+    out_dir: Path,
+) -> list[Path]:
     fig1 = plot_sgd_regression(
-        [r for role in devices for r in (sgd[role][0], sgd[role][-1])],
-        {devices[role].preset: sgd[role] for role in devices},
+        [r for role in devices for r in (runs.sgd[role][0], runs.sgd[role][-1])],
+        {devices[role].preset: runs.sgd[role] for role in devices},
         predictions,
         # An ideal device has no symmetry point (kappa = 0): draw G_sym only where it exists.
         {dev.preset: dev.g_sym for dev in devices.values() if abs(dev.kappa) > 1e-6},
         out_dir / "fig1_sgd_regression.png",
     )
     fig2 = plot_shd_regression(
-        [orbits[role] for role in devices],
+        [runs.orbits[role] for role in devices],
         {
-            f"{alg}, {devices[role].preset}": runs[role]
-            for alg, runs in (("SGD", sgd), ("SHD", shd))
+            f"{alg}, {devices[role].preset}": by_role[role]
+            for alg, by_role in (("SGD", runs.sgd), ("SHD", runs.shd))
             for role in devices
         },
         settings,
         out_dir / "fig2_shd_regression.png",
     )
-    checks = {}
-    for role, dev in devices.items():
-        k = dev.kappa * math.hypot(settings.noise, dev.read_noise) * math.sqrt(2.0 / math.pi)
-        checks[role] = {
-            "k": k,
-            # The reference toy's geometry (G_0 = G_sym -/+ 0.3): the closed form's residuals there.
-            "closed_form_residual_at_g_sym_minus_plus_0.3": [k / (1 + k) * 0.3, -k / (1 + k) * 0.3],
-            "sgd_max_abs_residual": max(abs(r.residual) for r in sgd[role]),
-            "shd_max_abs_residual": max(abs(r.residual) for r in shd[role]),
-            "shd_residual_within_jitter": [abs(r.residual) <= r.jitter for r in shd[role]],
-            "shd_over_sgd_max_abs_residual": max(abs(r.residual) for r in shd[role])
-            / max(abs(r.residual) for r in sgd[role]),
-            "orbit_energy_ratio": orbit_energy_ratio(orbits[role], settings.orbit_smooth),
-        }
+    return [fig1, fig2]
+
+
+def _checks(dev: Device, runs: _RegressionRuns, role: str, settings: RegressionSettings) -> dict[str, Any]:
+    """The numbers the paper's claims are checked by, for one device."""
+    k = dev.kappa * math.hypot(settings.noise, dev.read_noise) * math.sqrt(2.0 / math.pi)
+    sgd, shd = runs.sgd[role], runs.shd[role]
     return {
-        "settings": asdict(settings),
-        "devices": {role: dev.summary() for role, dev in devices.items()},
-        "sgd": {role: [r.summary() for r in runs] for role, runs in sgd.items()},
-        "shd": {role: [r.summary() for r in runs] for role, runs in shd.items()},
-        "sgd_against_closed_form": compare,
-        "orbits": {
-            role: r.summary() | {"energy_ratio": checks[role]["orbit_energy_ratio"]}
-            for role, r in orbits.items()
-        },
-        "checks": checks,
-        "reference_toy_run": REFERENCE_TOY,
-        "pulses": {role: dev.pulse for role, dev in devices.items()},
-        "figures": [fig1.name, fig2.name],
+        "k": k,
+        # The reference toy's geometry (G_0 = G_sym -/+ 0.3): the closed form's residuals there.
+        "closed_form_residual_at_g_sym_minus_plus_0.3": [k / (1 + k) * 0.3, -k / (1 + k) * 0.3],
+        "sgd_max_abs_residual": max(abs(r.residual) for r in sgd),
+        "shd_max_abs_residual": max(abs(r.residual) for r in shd),
+        "shd_residual_within_jitter": [abs(r.residual) <= r.jitter for r in shd],
+        "shd_over_sgd_max_abs_residual": max(abs(r.residual) for r in shd)
+        / max(abs(r.residual) for r in sgd),
+        "orbit_energy_ratio": orbit_energy_ratio(runs.orbits[role], settings.orbit_smooth),
     }
 
 

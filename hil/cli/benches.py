@@ -108,10 +108,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--latency", type=float, default=0.0, help="seconds added to every transaction (default: 0)"
     )
     p.add_argument(
-        "--time-scale", type=float, default=0.0, metavar="S",
+        "--time-scale",
+        type=float,
+        default=0.0,
+        metavar="S",
         help="wall seconds the instruments stay busy per second their commands take on real instruments "
         "(readings, delays, bursts, relay settling; docs/virtual-timing.md): 0 off (default), 1 real time",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_bench_up)
 
     p = bench_sub.add_parser(

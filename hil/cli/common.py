@@ -226,9 +226,12 @@ def stored_run(
 
 
 def finish(
-    run: Any, args: argparse.Namespace, summary: dict[str, Any], figures: list[Path],
+    run: Any,
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    figures: list[Path],
     step: tuple[str, int] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """summary.json beside the figures, the summary in the store, and a short report.
 
     step: (what one protocol step is, how many the run took), e.g. ("pair", 450): on a bench
@@ -244,8 +247,10 @@ def finish(
         if step is not None and step[1] > 0:
             what, count = step
             summary["instrument_transactions"]["per_step"] = {
-                "step": what, "steps": count, "transactions": round(total / count, 2),
-            }  # fmt: skip
+                "step": what,
+                "steps": count,
+                "transactions": round(total / count, 2),
+            }
             per_step = f"; {total:,} instrument transactions, {total / count:.3g} per {what}"
     path = write_summary(args.out, summary)
     run.finish("completed", summary=summary)

@@ -25,10 +25,20 @@ def demo_steps(bench: str) -> list[Step]:
     """
     array = {"shape": (4, 4), "array": "A_main"}
     training = {
-        "algorithm": ("shd", "fp"), "dataset": "iris", "hidden": None, "epochs": None,
-        "eta_a": 0.1, "eta_c": None, "tau": 1, "lr_sgd": 0.02, "sgd_reference": "symmetry",
-        "lr_fp": 0.05, "bl_max": 31, "cal_window": 500, "cal_max_pairs": 4000,
-    }  # fmt: skip
+        "algorithm": ("shd", "fp"),
+        "dataset": "iris",
+        "hidden": None,
+        "epochs": None,
+        "eta_a": 0.1,
+        "eta_c": None,
+        "tau": 1,
+        "lr_sgd": 0.02,
+        "sgd_reference": "symmetry",
+        "lr_fp": 0.05,
+        "bl_max": 31,
+        "cal_window": 500,
+        "cal_max_pairs": 4000,
+    }
     symmetry = {**array, "max_pairs": SYMMETRY_MAX_PAIRS, "window": SYMMETRY_WINDOW, "tolerance": None}
     # Trains long enough to sweep most of the range, so the steps stand above the read noise.
     jumps = {**array, "devices": 2, "cycles": 4, "train": 400, "bins": 30, "trains": "auto"}
@@ -38,8 +48,14 @@ def demo_steps(bench: str) -> list[Step]:
         jumps |= {**strong, "cycles": 3, "train": 150}
         # The virtual bench's Iris arrays are those of a 4-4-3 network; VMMs re-read only
         # the devices pulsed since their last reading.
-        training |= {**strong, "hidden": (4,), "epochs": 5, "cal_window": 150, "cal_max_pairs": 1500,
-                     "vmm_reads": "after_write"}  # fmt: skip
+        training |= {
+            **strong,
+            "hidden": (4,),
+            "epochs": 5,
+            "cal_window": 150,
+            "cal_max_pairs": 1500,
+            "vmm_reads": "after_write",
+        }
     return [
         ("symmetry-point", cmd_symmetry_point, symmetry),
         ("jump-table", cmd_jump_table, jumps),

@@ -63,9 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, help="folder for preset.toml, summary.json, figures (default: runs/fit-UID)"
     )
     p.add_argument(
-        "--v-threshold", type=positive_float,
+        "--v-threshold",
+        type=positive_float,
         help="write threshold in volts for the preset, when the measured pulse is at or below 3 V",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--store", type=Path, default=Path(DEFAULT_STORE), help=f"run database (default: {DEFAULT_STORE})"
     )

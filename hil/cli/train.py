@@ -68,9 +68,20 @@ def hidden_arg(text: str) -> tuple[int, ...]:
 
 
 TRAIN_OPTIONS = (
-    "algorithm", "dataset", "hidden", "epochs", "eta_a", "eta_c", "tau", "lr_sgd", "sgd_reference", "lr_fp",
-    "bl_max", "cal_window", "cal_max_pairs",
-)  # fmt: skip
+    "algorithm",
+    "dataset",
+    "hidden",
+    "epochs",
+    "eta_a",
+    "eta_c",
+    "tau",
+    "lr_sgd",
+    "sgd_reference",
+    "lr_fp",
+    "bl_max",
+    "cal_window",
+    "cal_max_pairs",
+)
 # The first array each analog algorithm asks for (a bench without it fails before the run is stored).
 FIRST_ARRAY = {"shd": "L0.A_main", "sgd": "L0.W_main"}
 
@@ -227,26 +238,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p, "runs/train")
     add_resume(p)
     p.add_argument(
-        "--algorithm", type=algorithms_arg, default=("shd",),
+        "--algorithm",
+        type=algorithms_arg,
+        default=("shd",),
         help="shd, sgd or fp; comma-separated to compare on one plot (default: shd)",
-    )  # fmt: skip
+    )
     p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set (default: iris)")
     p.add_argument(
-        "--hidden", type=hidden_arg, default=None,
+        "--hidden",
+        type=hidden_arg,
+        default=None,
         help="hidden widths, e.g. 32 or 64,32; 0 for a single layer (default: iris 8, digits 32)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--epochs", type=positive_int, default=None,
+        "--epochs",
+        type=positive_int,
+        default=None,
         help="passes over the training set (default: iris 15, digits 20)",
-    )  # fmt: skip
+    )
     group = p.add_argument_group("hyperparameters (weights are dimensionless)")
     group.add_argument(
         "--eta-a", type=positive_float, default=0.1, help="SHD: learning rate into A (default: 0.1)"
     )
     group.add_argument(
-        "--eta-c", type=positive_float, default=None,
+        "--eta-c",
+        type=positive_float,
+        default=None,
         help="SHD: transfer rate A -> C (default: iris 0.05, digits 0.01)",
-    )  # fmt: skip
+    )
     group.add_argument(
         "--tau", type=positive_int, default=1, help="SHD: samples between transfers (default: 1)"
     )
@@ -254,21 +273,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--lr-sgd", type=positive_float, default=0.02, help="analog SGD learning rate (default: 0.02)"
     )
     group.add_argument(
-        "--sgd-reference", choices=("symmetry", "midrange"), default="symmetry",
+        "--sgd-reference",
+        choices=("symmetry", "midrange"),
+        default="symmetry",
         help="SGD: reference array at the main array's symmetry point or mid-range (default: symmetry)",
-    )  # fmt: skip
+    )
     group.add_argument("--lr-fp", type=positive_float, default=0.05, help="FP learning rate (default: 0.05)")
     group.add_argument(
         "--bl-max", type=positive_int, default=31, help="longest stochastic bit stream (default: 31)"
     )
     group.add_argument(
-        "--cal-window", type=positive_int, default=500,
+        "--cal-window",
+        type=positive_int,
+        default=500,
         help="calibration: symmetry-point window in pairs, at least one relaxation time (default: 500)",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--cal-max-pairs", type=positive_int, default=4000,
+        "--cal-max-pairs",
+        type=positive_int,
+        default=4000,
         help="calibration: symmetry-point pulse budget in pairs (default: 4000)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reproduce", help="reproduce a paper's experiments on the simulator")

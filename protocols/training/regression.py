@@ -156,9 +156,14 @@ class Device:
 
 
 def characterise(
-    preset: str, dev1: CrossbarBackend, dev2: CrossbarBackend, dev3: CrossbarBackend, pulse: Pulse,
+    preset: str,
+    dev1: CrossbarBackend,
+    dev2: CrossbarBackend,
+    dev3: CrossbarBackend,
+    *,
+    pulse: Pulse,
     settings: RegressionSettings,
-) -> Device:  # fmt: skip
+) -> Device:
     """Symmetry point of dev1, dev2 programmed to it, step lines of dev1, read noise of the pair."""
     for b in (dev1, dev2, dev3):
         if b.shape != (1, 1):
@@ -291,8 +296,15 @@ class RegressionRun:
         }
 
 
-def run_sgd(dev: Device, g0: float, settings: RegressionSettings, noise: float | None = None,
-            g_start: float | None = None, steps: int | None = None) -> RegressionRun:  # fmt: skip
+def run_sgd(
+    dev: Device,
+    g0: float,
+    settings: RegressionSettings,
+    *,
+    noise: float | None = None,
+    g_start: float | None = None,
+    steps: int | None = None,
+) -> RegressionRun:
     """SGD on dev1 (main) against dev2 (reference) from g_start to the optimum g0."""
     s = settings.noise if noise is None else noise
     n = settings.steps if steps is None else steps
@@ -307,11 +319,21 @@ def run_sgd(dev: Device, g0: float, settings: RegressionSettings, noise: float |
         g[t] = dev.g_ref + y
         grad = y - w0 + s * rng.standard_normal()
         pulses += _update(w, -grad, settings.sgd_lr, dev, settings.bl_max)
-    return _finish("sgd", dev, g0, s, {"lr": settings.sgd_lr}, g, None, pulses, settings.average_last)
+    rates = {"lr": settings.sgd_lr}
+    return _finish(
+        "sgd", dev, g0, noise=s, rates=rates, g=g, a=None, pulses=pulses, average_last=settings.average_last
+    )
 
 
-def run_shd(dev: Device, g0: float, settings: RegressionSettings, noise: float | None = None,
-            g_start: float | None = None, steps: int | None = None) -> RegressionRun:  # fmt: skip
+def run_shd(
+    dev: Device,
+    g0: float,
+    settings: RegressionSettings,
+    *,
+    noise: float | None = None,
+    g_start: float | None = None,
+    steps: int | None = None,
+) -> RegressionRun:
     """SHD with A = dev1 - dev2 and C = dev3 - dev2, from A = 0 and C at g_start."""
     s = settings.noise if noise is None else noise
     n = settings.steps if steps is None else steps
@@ -334,7 +356,8 @@ def run_shd(dev: Device, g0: float, settings: RegressionSettings, noise: float |
             a_read[t] = v
             pulses += _update(c, v, settings.eta_c, dev, settings.bl_max)  # V
     rates = {"eta_a": settings.eta_a, "eta_c": settings.eta_c, "tau": settings.tau}
-    return _finish("shd", dev, g0, s, rates, g, a_read, pulses, min(settings.average_last, n))
+    last = min(settings.average_last, n)
+    return _finish("shd", dev, g0, noise=s, rates=rates, g=g, a=a_read, pulses=pulses, average_last=last)
 
 
 def run_orbit(dev: Device, settings: RegressionSettings) -> RegressionRun:
@@ -342,7 +365,12 @@ def run_orbit(dev: Device, settings: RegressionSettings) -> RegressionRun:
     orbit noise and rates."""
     orbit = replace(settings, eta_a=settings.orbit_eta_a, eta_c=settings.orbit_eta_c)
     return run_shd(
-        dev, settings.orbit_g0, orbit, settings.orbit_noise, settings.orbit_g_start, settings.orbit_steps
+        dev,
+        settings.orbit_g0,
+        orbit,
+        noise=settings.orbit_noise,
+        g_start=settings.orbit_g_start,
+        steps=settings.orbit_steps,
     )
 
 
@@ -388,9 +416,17 @@ def _program(dev: Device, backend: CrossbarBackend, target: float) -> None:
 
 
 def _finish(
-    algorithm: str, dev: Device, g0: float, noise: float, rates: dict[str, float], g: FloatArray,
-    a: FloatArray | None, pulses: int, average_last: int,
-) -> RegressionRun:  # fmt: skip
+    algorithm: str,
+    dev: Device,
+    g0: float,
+    *,
+    noise: float,
+    rates: dict[str, float],
+    g: FloatArray,
+    a: FloatArray | None,
+    pulses: int,
+    average_last: int,
+) -> RegressionRun:
     tail = g[-average_last:]
     sem = _standard_error(tail)
     g_final = float(tail.mean())

@@ -32,7 +32,7 @@ SETTINGS = RegressionSettings(steps=2000, average_last=1500)
 def device(preset: str, seed: int = 0) -> Device:
     chip = SimulatedChip(preset, seed=seed)
     dev1, dev2, dev3 = (chip.array(n, (1, 1)) for n in ("dev1", "dev2", "dev3"))
-    return characterise(preset, dev1, dev2, dev3, dev1.nominal_pulse, SETTINGS)
+    return characterise(preset, dev1, dev2, dev3, pulse=dev1.nominal_pulse, settings=SETTINGS)
 
 
 @pytest.fixture(scope="module")
