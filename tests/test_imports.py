@@ -3,7 +3,9 @@
 The static graph is read from the source with ast: every `import` and `from ... import` of a
 library module, at any depth (an import inside a function still ties the two modules
 together), except those under `if TYPE_CHECKING:`, which never run. An edge goes to the module
-named, or to the module `from PACKAGE import NAME` names when NAME is a submodule.
+named, or to the submodule `from PACKAGE import NAME` names when NAME is one. A parent package
+is not an edge: importing a submodule runs its package first whatever the importer, and
+counting that would make every package that imports its own submodules a cycle.
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ def _imported(module: str, path: Path) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+            # `from PACKAGE import SUBMODULE` ties to the submodule alone, as `import
+            # PACKAGE.SUBMODULE` does: the parent package runs first either way.
+            found.update(f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
