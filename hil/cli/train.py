@@ -227,6 +227,11 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    _register_train(sub)
+    _register_reproduce(sub)
+
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train an MLP in closed loop on the arrays: SHD, analog SGD, floating point",
@@ -256,7 +261,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="passes over the training set (default: iris 15, digits 20)",
     )
-    group = p.add_argument_group("hyperparameters (weights are dimensionless)")
+    _add_hyperparameters(p.add_argument_group("hyperparameters (weights are dimensionless)"))
+    p.set_defaults(func=cmd_train)
+
+
+def _add_hyperparameters(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--eta-a", type=positive_float, default=0.1, help="SHD: learning rate into A (default: 0.1)"
     )
@@ -294,8 +303,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=4000,
         help="calibration: symmetry-point pulse budget in pairs (default: 4000)",
     )
-    p.set_defaults(func=cmd_train)
 
+
+def _register_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="reproduce a paper's experiments on the simulator")
     rep = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     p = rep.add_parser(
