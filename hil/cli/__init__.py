@@ -1,7 +1,9 @@
 """The `hil` command line: the composition root that puts benches and protocols together.
 
 It is the one place in hil/ that imports protocols, simulators and drivers, lazily, inside
-the commands; the contract modules import none of them.
+the commands; the contract modules import none of them (hil.benches, which opens a bench by
+name for the commands and for scripts alike, names its implementations by module path).
+Each command turns its options into arguments of library calls and prints what they return.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hil.bench import Bench
 from hil.benches import open_bench
@@ -24,6 +24,9 @@ from hil.cli.common import (
 )
 from hil.progress import progress_bar
 from hil.pulses import Pulse
+
+if TYPE_CHECKING:  # the command imports protocols when it runs, not when the parser is built
+    from protocols.training import Dataset, MLPSpec, TrainingResult
 
 ALGORITHMS = ("shd", "sgd", "fp")
 DATASETS = ("iris", "digits")
@@ -97,8 +100,8 @@ def _print_epoch(record: Any) -> None:
 class Training:
     """What `hil train` trains: the data set, the network, and each algorithm's config and label."""
 
-    data: Any
-    spec: Any
+    data: Dataset
+    spec: MLPSpec
     configs: dict[str, Any]
     labels: dict[str, str]
 
@@ -136,7 +139,7 @@ def training_from(args: argparse.Namespace) -> Training:
 
 def train_one(
     name: str, training: Training, bench: Bench, pulse: Pulse | None, options: dict[str, Any]
-) -> Any:
+) -> TrainingResult:
     """One algorithm's training on the bench's arrays (fp: in memory); options: TrainerOptions."""
     from protocols.training import train_float, train_sgd, train_shd
 
@@ -193,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table_row(result: Any) -> dict[str, Any]:
+def _table_row(result: TrainingResult) -> dict[str, Any]:
     final = result.final
     return {
         "algorithm": result.algorithm,
