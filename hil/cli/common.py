@@ -134,6 +134,8 @@ def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default:
         default=Path(DEFAULT_STORE),
         help=f"run database (default: {DEFAULT_STORE})",
     )
+    # A command without --resume starts a new run; prepare_resume fills these in for one with it.
+    parser.set_defaults(resume=None, resume_id=None, checkpoint=None)
 
 
 def add_resume(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +166,7 @@ def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
     from hil.store import RunStore
 
     args.checkpoint, args.resume_id = None, None
-    if not getattr(args, "resume", None):
+    if not args.resume:
         return
     with RunStore(args.store, must_exist=True) as store:
         info = store.run(args.resume)
@@ -210,7 +212,7 @@ def stored_run(
     from hil.store import RunStore
 
     with RunStore(args.store) as store:
-        if getattr(args, "resume_id", None) is not None:
+        if args.resume_id is not None:
             run = store.resume_run(args.resume_id)
         else:
             run = store.start_run(
