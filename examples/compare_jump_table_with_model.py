@@ -54,8 +54,8 @@ def main() -> None:
     fig, (ax_med, ax_spread) = plt.subplots(1, 2, figsize=(11, 4.2))
     for table, style, name in ((measured, "-", "measured table"), (simulated, "--", "simulated from it")):
         for sign, colour, direction in ((1, "tab:red", "up"), (-1, "tab:blue", "down")):
-            ax_med.plot(table.centers * 1e6, table.median(sign) * 1e9, style, color=colour,
-                        label=f"{direction}, {name}")  # fmt: skip
+            label = f"{direction}, {name}"
+            ax_med.plot(table.centers * 1e6, table.median(sign) * 1e9, style, color=colour, label=label)
             ax_spread.plot(table.centers * 1e6, table.spread(sign) * 1e9, style, color=colour)
     ax_med.set(xlabel="G before the pulse (µS)", ylabel="median ΔG per pulse (nS)", title="median step")
     ax_spread.set(xlabel="G before the pulse (µS)", ylabel="half the 16-84 % range (nS)", title="spread")

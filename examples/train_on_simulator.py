@@ -2,8 +2,9 @@
 
     .venv/bin/python examples/train_on_simulator.py [--dataset digits] [--epochs 5] [--out DIR]
 
-The arrays come from a SimulatedChip; swap it for any hil.bench.Bench (a HardwareBench from a
-bench TOML, say) and nothing else changes: the trainers only call bench.array(name, shape).
+The arrays come from the bench hil.benches.open_bench("sim") opens, a simulated chip; open
+"virtual" or a bench TOML instead (with the arrays of the network and a pulse of your choice)
+and nothing else changes: the trainers only call bench.array(name, shape).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hil.benches import open_bench
 from protocols.training.datasets import load_dataset
 from protocols.training.floating_point import FloatConfig, train_float
 from protocols.training.network import MLPSpec
 from protocols.training.plots import plot_learning_curves
 from protocols.training.shd import SHDConfig, train_shd
-from simulators.chip import SimulatedChip
 
 
 def main() -> None:
@@ -31,14 +32,12 @@ def main() -> None:
     hidden = 8 if args.dataset == "iris" else 32
     spec = MLPSpec((data.n_features, hidden, data.n_classes))  # one array per layer, bias row added
 
-    with SimulatedChip(preset="protonic-asymmetric", seed=args.seed) as chip:
+    eta_c = 0.05 if args.dataset == "iris" else 0.01
+    with open_bench("sim", preset="protonic-asymmetric", seed=args.seed) as bench:
         # The simulated devices know their nominal write pulse; at a real bench you choose it.
-        pulse = chip.array("L0.A_main", spec.layer_shapes[0]).nominal_pulse
-        shd = train_shd(
-            chip.array, spec, data, pulse,
-            SHDConfig(epochs=args.epochs, eta_a=0.1, eta_c=0.05 if args.dataset == "iris" else 0.01,
-                      seed=args.seed),
-        )  # fmt: skip
+        pulse = bench.nominal_pulse
+        config = SHDConfig(epochs=args.epochs, eta_a=0.1, eta_c=eta_c, seed=args.seed)
+        shd = train_shd(bench.array, spec, data, pulse, config)
     fp = train_float(spec, data, FloatConfig(epochs=args.epochs, lr=0.05, seed=args.seed))
 
     figure = plot_learning_curves([shd, fp], args.out / "learning_curves.png")

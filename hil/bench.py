@@ -2,19 +2,40 @@
 
 Protocols take CrossbarBackend objects; the command line asks a Bench for them by name.
 For SHD one layer needs three arrays of one shape, e.g. "L0.A_main", "L0.A_ref", "L0.C_main".
+hil.benches.open_bench opens one by name ("sim", "virtual" or a bench file).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from types import TracebackType
+from collections.abc import Mapping
+from types import MappingProxyType, TracebackType
 from typing import Self
 
 from hil.backend import CrossbarBackend
+from hil.pulses import Pulse
 
 
 class Bench(ABC):
-    """Hands out logical arrays and closes them all, leaving the hardware safe, on exit."""
+    """Hands out logical arrays and closes them all, leaving the hardware safe, on exit.
+
+    Besides the abstract methods, a bench answers what callers ask of every bench; the
+    defaults here are those of a bench without instruments and without a known pulse.
+    """
+
+    identities: Mapping[str, str] = MappingProxyType({})
+    """Each instrument's identity (its *IDN? reply) by role; empty without instruments."""
+
+    @property
+    def nominal_pulse(self) -> Pulse | None:
+        """The write pulse (volts, seconds) the devices' specified steps hold at, where the bench
+        knows it (a simulated chip does); None when the caller must choose one."""
+        return None
+
+    def transactions(self) -> dict[str, dict[str, int]]:
+        """Messages sent to each instrument so far, {role: {"writes": n, "queries": n}};
+        empty without instruments."""
+        return {}
 
     @abstractmethod
     def array(self, name: str, shape: tuple[int, int]) -> CrossbarBackend:

@@ -7,9 +7,10 @@
 2. A network: an MLP on the 8x8 digits, FP against SHD (asymmetric devices) against SGD on
    the same asymmetric devices and SGD on ideal symmetric devices.
 
-make_backend(name, (rows, cols), preset) returns a hil.CrossbarBackend; the preset is a
-string the caller resolves (the CLI passes the simulator). Every array gets a distinct name.
-The arrays made here are closed when the experiment ends.
+open_preset(preset) returns an open hil.bench.Bench whose devices are those of the preset, a
+string the caller resolves (the CLI opens hil.benches.open_bench("sim", preset=..., seed=...)).
+Each part of the experiment opens the benches it needs and closes them when it ends; every
+array gets a distinct name.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from hil.backend import CrossbarBackend
+from hil.bench import Bench
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.results import write_summary
@@ -48,7 +50,8 @@ from protocols.training.result import TrainingResult
 from protocols.training.sgd import SGDConfig, train_sgd
 from protocols.training.shd import SHDConfig, train_shd
 
-BackendMaker = Callable[[str, tuple[int, int], str], CrossbarBackend]
+BenchOpener = Callable[[str], Bench]
+"""open_preset(preset) -> an open Bench of that preset's devices (closed by the experiment)."""
 ASYMMETRIC = "protonic-asymmetric"
 SYMMETRIC = "ideal"
 # The reference toy run (physics-and-algorithms.md §7): residuals at G_0 = 0.2 / 0.8, G_sym = 0.5.
@@ -93,39 +96,43 @@ def default_network_settings(seed: int = 0, quick: bool = False) -> NetworkSetti
     )
 
 
-class _Arrays:
-    """make_backend with a name prefix, remembering what it made so that it can close it."""
+class _Benches:
+    """One bench per preset, opened on first use; on exit every bench is closed, its arrays with it."""
 
-    def __init__(self, make_backend: BackendMaker):
-        self.make_backend = make_backend
-        self.made: list[CrossbarBackend] = []
+    def __init__(self, open_preset: BenchOpener):
+        self.open_preset = open_preset
+        self.benches: dict[str, Bench] = {}
+
+    def bench(self, preset: str) -> Bench:
+        if preset not in self.benches:
+            self.benches[preset] = self.open_preset(preset)
+        return self.benches[preset]
 
     def source(self, prefix: str, preset: str) -> ArraySource:
+        """get_array(name, shape) for a trainer: the preset's array "prefix/name"."""
+
         def get(name: str, shape: tuple[int, int]) -> CrossbarBackend:
-            backend = self.make_backend(f"{prefix}/{name}", shape, preset)
-            self.made.append(backend)
-            return backend
+            return self.bench(preset).array(f"{prefix}/{name}", shape)
 
         return get
 
-    def __enter__(self) -> _Arrays:
+    def pulse(self, preset: str, pulse: Pulse | None) -> Pulse:
+        """The given pulse, or the preset's bench's nominal pulse where it has one (the simulator's does)."""
+        if pulse is not None:
+            return pulse
+        nominal = self.bench(preset).nominal_pulse
+        if nominal is None:
+            raise ValueError(
+                f"the {preset} bench has no nominal pulse; pass pulse=hil.Pulse(amplitude_V, width_s)"
+            )
+        return nominal
+
+    def __enter__(self) -> _Benches:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for b in self.made:
-            b.close()
-
-
-def _resolve_pulse(backend: CrossbarBackend, pulse: Pulse | None, preset: str) -> Pulse:
-    """The given pulse, or the backend's nominal pulse where it has one (the simulator does)."""
-    if pulse is not None:
-        return pulse
-    nominal = getattr(backend, "nominal_pulse", None)
-    if not isinstance(nominal, Pulse):
-        raise ValueError(
-            f"the {preset} backend has no nominal pulse; pass pulse=hil.Pulse(amplitude_V, width_s)"
-        )
-    return nominal
+        for bench in self.benches.values():
+            bench.close()
 
 
 class _Ticker:
@@ -142,7 +149,7 @@ class _Ticker:
 
 # ---------------------------------------------------------------------- regression
 def regression_experiments(
-    make_backend: BackendMaker,
+    open_preset: BenchOpener,
     settings: RegressionSettings,
     out_dir: str | Path,
     presets: dict[str, str] | None = None,
@@ -151,26 +158,59 @@ def regression_experiments(
 ) -> dict[str, Any]:
     """Figs. 1 and 2 on three 1x1 arrays per role: the figures and their numbers.
 
-    presets: role ("symmetric", "asymmetric") -> preset name; pulse: None takes each backend's
-    nominal pulse. The result's "pulses" maps role -> the pulse used (for the network part).
+    presets: role ("symmetric", "asymmetric") -> preset name; pulse: None takes each preset's
+    bench's nominal pulse. The result's "pulses" maps role -> the pulse used (for the network part).
     """
     out = Path(out_dir)
     presets = presets or {"symmetric": SYMMETRIC, "asymmetric": ASYMMETRIC}
     tick = tick or (lambda: None)
-    with _Arrays(make_backend) as arrays:
+    with _Benches(open_preset) as benches:
         devices: dict[str, Device] = {}
         for role, preset in presets.items():
-            get = arrays.source(f"regression-{role}", preset)
+            get = benches.source(f"regression-{role}", preset)
             dev1, dev2, dev3 = (get(n, (1, 1)) for n in ("dev1", "dev2", "dev3"))
             devices[role] = characterise(
-                preset, dev1, dev2, dev3, _resolve_pulse(dev1, pulse, preset), settings
+                preset, dev1, dev2, dev3, pulse=benches.pulse(preset, pulse), settings=settings
             )
         return _regression(devices, settings, out, tick)
+
+
+@dataclass(frozen=True)
+class _RegressionRuns:
+    """Every regression run by role: SGD and SHD from each optimum G_0, and one SHD orbit."""
+
+    sgd: dict[str, list[RegressionRun]]
+    shd: dict[str, list[RegressionRun]]
+    orbits: dict[str, RegressionRun]
 
 
 def _regression(
     devices: dict[str, Device], settings: RegressionSettings, out_dir: Path, tick: Callable[[], None]
 ) -> dict[str, Any]:
+    runs = _regression_runs(devices, settings, tick)
+    predictions, compare = _against_closed_form(devices, runs.sgd, settings)
+    figures = _regression_figures(devices, runs, predictions, settings, out_dir)
+    checks = {role: _checks(dev, runs, role, settings) for role, dev in devices.items()}
+    return {
+        "settings": asdict(settings),
+        "devices": {role: dev.summary() for role, dev in devices.items()},
+        "sgd": {role: [r.summary() for r in role_runs] for role, role_runs in runs.sgd.items()},
+        "shd": {role: [r.summary() for r in role_runs] for role, role_runs in runs.shd.items()},
+        "sgd_against_closed_form": compare,
+        "orbits": {
+            role: r.summary() | {"energy_ratio": checks[role]["orbit_energy_ratio"]}
+            for role, r in runs.orbits.items()
+        },
+        "checks": checks,
+        "reference_toy_run": REFERENCE_TOY,
+        "pulses": {role: dev.pulse for role, dev in devices.items()},
+        "figures": [f.name for f in figures],
+    }
+
+
+def _regression_runs(
+    devices: dict[str, Device], settings: RegressionSettings, tick: Callable[[], None]
+) -> _RegressionRuns:
     sgd: dict[str, list[RegressionRun]] = {}
     shd: dict[str, list[RegressionRun]] = {}
     for role, dev in devices.items():
@@ -184,7 +224,14 @@ def _regression(
     for role, dev in devices.items():
         orbits[role] = run_orbit(dev, settings)
         tick()
+    return _RegressionRuns(sgd, shd, orbits)
 
+
+def _against_closed_form(
+    devices: dict[str, Device], sgd: dict[str, list[RegressionRun]], settings: RegressionSettings
+) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]]]:
+    """The closed form's and the drift balance's residual curves per preset, and beside each
+    measured SGD residual the two predictions at its G_0."""
     grid = np.linspace(min(settings.g0), max(settings.g0), 61)
     predictions, compare = {}, {}
     for role, dev in devices.items():
@@ -202,59 +249,57 @@ def _regression(
             }
             for r in sgd[role]
         ]
+    return predictions, compare
 
+
+def _regression_figures(
+    devices: dict[str, Device],
+    runs: _RegressionRuns,
+    predictions: dict[str, Any],
+    settings: RegressionSettings,
+    out_dir: Path,
+) -> list[Path]:
     fig1 = plot_sgd_regression(
-        [r for role in devices for r in (sgd[role][0], sgd[role][-1])],
-        {devices[role].preset: sgd[role] for role in devices},
+        [r for role in devices for r in (runs.sgd[role][0], runs.sgd[role][-1])],
+        {devices[role].preset: runs.sgd[role] for role in devices},
         predictions,
         # An ideal device has no symmetry point (kappa = 0): draw G_sym only where it exists.
         {dev.preset: dev.g_sym for dev in devices.values() if abs(dev.kappa) > 1e-6},
         out_dir / "fig1_sgd_regression.png",
     )
     fig2 = plot_shd_regression(
-        [orbits[role] for role in devices],
+        [runs.orbits[role] for role in devices],
         {
-            f"{alg}, {devices[role].preset}": runs[role]
-            for alg, runs in (("SGD", sgd), ("SHD", shd))
+            f"{alg}, {devices[role].preset}": by_role[role]
+            for alg, by_role in (("SGD", runs.sgd), ("SHD", runs.shd))
             for role in devices
         },
         settings,
         out_dir / "fig2_shd_regression.png",
     )
-    checks = {}
-    for role, dev in devices.items():
-        k = dev.kappa * math.hypot(settings.noise, dev.read_noise) * math.sqrt(2.0 / math.pi)
-        checks[role] = {
-            "k": k,
-            # The reference toy's geometry (G_0 = G_sym -/+ 0.3): the closed form's residuals there.
-            "closed_form_residual_at_g_sym_minus_plus_0.3": [k / (1 + k) * 0.3, -k / (1 + k) * 0.3],
-            "sgd_max_abs_residual": max(abs(r.residual) for r in sgd[role]),
-            "shd_max_abs_residual": max(abs(r.residual) for r in shd[role]),
-            "shd_residual_within_jitter": [abs(r.residual) <= r.jitter for r in shd[role]],
-            "shd_over_sgd_max_abs_residual": max(abs(r.residual) for r in shd[role])
-            / max(abs(r.residual) for r in sgd[role]),
-            "orbit_energy_ratio": orbit_energy_ratio(orbits[role], settings.orbit_smooth),
-        }
+    return [fig1, fig2]
+
+
+def _checks(dev: Device, runs: _RegressionRuns, role: str, settings: RegressionSettings) -> dict[str, Any]:
+    """The numbers the paper's claims are checked by, for one device."""
+    k = dev.kappa * math.hypot(settings.noise, dev.read_noise) * math.sqrt(2.0 / math.pi)
+    sgd, shd = runs.sgd[role], runs.shd[role]
     return {
-        "settings": asdict(settings),
-        "devices": {role: dev.summary() for role, dev in devices.items()},
-        "sgd": {role: [r.summary() for r in runs] for role, runs in sgd.items()},
-        "shd": {role: [r.summary() for r in runs] for role, runs in shd.items()},
-        "sgd_against_closed_form": compare,
-        "orbits": {
-            role: r.summary() | {"energy_ratio": checks[role]["orbit_energy_ratio"]}
-            for role, r in orbits.items()
-        },
-        "checks": checks,
-        "reference_toy_run": REFERENCE_TOY,
-        "pulses": {role: dev.pulse for role, dev in devices.items()},
-        "figures": [fig1.name, fig2.name],
+        "k": k,
+        # The reference toy's geometry (G_0 = G_sym -/+ 0.3): the closed form's residuals there.
+        "closed_form_residual_at_g_sym_minus_plus_0.3": [k / (1 + k) * 0.3, -k / (1 + k) * 0.3],
+        "sgd_max_abs_residual": max(abs(r.residual) for r in sgd),
+        "shd_max_abs_residual": max(abs(r.residual) for r in shd),
+        "shd_residual_within_jitter": [abs(r.residual) <= r.jitter for r in shd],
+        "shd_over_sgd_max_abs_residual": max(abs(r.residual) for r in shd)
+        / max(abs(r.residual) for r in sgd),
+        "orbit_energy_ratio": orbit_energy_ratio(runs.orbits[role], settings.orbit_smooth),
     }
 
 
 # ---------------------------------------------------------------------- network
 def network_experiments(
-    make_backend: BackendMaker,
+    open_preset: BenchOpener,
     settings: NetworkSettings,
     pulses: dict[str, Pulse],
     out_dir: str | Path,
@@ -272,19 +317,19 @@ def network_experiments(
     results: list[TrainingResult] = [
         train_float(spec, data, settings.fp, label="FP (float64)", on_epoch=tick)
     ]
-    with _Arrays(make_backend) as arrays:
-        get = arrays.source("network-shd", asym)
+    with _Benches(open_preset) as benches:
+        get = benches.source("network-shd", asym)
         results.append(
             train_shd(
                 get, spec, data, pulses["asymmetric"], settings.shd, label=f"SHD, {asym}", on_epoch=tick
             )
         )
         for reference in ("symmetry", "midrange"):
-            get = arrays.source(f"network-sgd-asymmetric-{reference}", asym)
+            get = benches.source(f"network-sgd-asymmetric-{reference}", asym)
             cfg = replace(settings.sgd, reference=reference)
             label = f"SGD, {asym}, ref. at {'G_sym' if reference == 'symmetry' else 'mid-range'}"
             results.append(train_sgd(get, spec, data, pulses["asymmetric"], cfg, label=label, on_epoch=tick))
-        get = arrays.source("network-sgd-symmetric", sym)
+        get = benches.source("network-sgd-symmetric", sym)
         # Ideal devices have no symmetry point: their reference sits mid-range.
         sgd_sym = replace(settings.sgd, reference="midrange")
         results.append(
@@ -319,7 +364,7 @@ def network_experiments(
 
 # ---------------------------------------------------------------------- everything
 def reproduce_shd_paper(
-    make_backend: BackendMaker,
+    open_preset: BenchOpener,
     out_dir: str | Path,
     seed: int = 0,
     quick: bool = False,
@@ -333,7 +378,7 @@ def reproduce_shd_paper(
 ) -> dict[str, Any]:
     """Run the regression and network experiments; write PNGs and summary.json into out_dir.
 
-    pulse: write pulse (volts, seconds); None takes each backend's nominal_pulse.
+    pulse: write pulse (volts, seconds); None takes each bench's nominal_pulse.
     quick: fewer optima, shorter runs and 3 epochs (a smoke run, not the measured result).
     Returns the summary written to summary.json.
     """
@@ -345,9 +390,9 @@ def reproduce_shd_paper(
     epochs = net.fp.epochs + net.shd.epochs + 3 * net.sgd.epochs + 5  # + epoch 0 of each run
     ticker = _Ticker(2 * 2 * len(reg.g0) + 2 + epochs, progress)
     started = time.perf_counter()
-    regression_part = regression_experiments(make_backend, reg, out, presets, pulse, ticker.tick)
+    regression_part = regression_experiments(open_preset, reg, out, presets, pulse, ticker.tick)
     pulses = regression_part["pulses"]
-    network_part = network_experiments(make_backend, net, pulses, out, presets, ticker.tick)
+    network_part = network_experiments(open_preset, net, pulses, out, presets, ticker.tick)
     summary = {
         "experiment": "reproduce_shd_paper",
         "seed": seed,

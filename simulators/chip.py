@@ -14,7 +14,7 @@ import numpy as np
 from hil.backend import BackendClosedError
 from hil.bench import Bench
 from hil.jumptable import JumpTable
-from hil.pulses import SafetyLimits
+from hil.pulses import Pulse, SafetyLimits
 from simulators import presets
 from simulators.config import DeviceConfig
 from simulators.crossbar import ENGINES, SimulatedCrossbar, default_limits, seed_sequence, table_config
@@ -78,6 +78,11 @@ class SimulatedChip(Bench):
     @property
     def config(self) -> DeviceConfig:
         return self._config
+
+    @property
+    def nominal_pulse(self) -> Pulse:
+        """The pulse at which the config's step sizes hold (every array's nominal_pulse)."""
+        return self._config.nominal_pulse
 
     @property
     def seed(self) -> int:

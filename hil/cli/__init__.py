@@ -1,7 +1,9 @@
 """The `hil` command line: the composition root that puts benches and protocols together.
 
 It is the one place in hil/ that imports protocols, simulators and drivers, lazily, inside
-the commands; the contract modules import none of them.
+the commands; the contract modules import none of them (hil.benches, which opens a bench by
+name for the commands and for scripts alike, names its implementations by module path).
+Each command turns its options into arguments of library calls and prints what they return.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Sequence
 from hil import __version__
 from hil.cli import benches, demo, fit, measure, runs, train
 from hil.cli.common import UsageError
+from hil.interrupts import StopRequested
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{exc or 'interrupted'}; the bench was closed and left safe", file=sys.stderr)
         if args.command in ("run", "train"):
             print("  continue it with the same command and --resume RUN (hil runs list)", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 130))
+        return exc.exit_code if isinstance(exc, StopRequested) else 130
     except (UsageError, ValueError, LookupError, OSError) as exc:
         if args.debug:
             raise

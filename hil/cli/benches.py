@@ -1,9 +1,6 @@
-"""Which bench a command runs on: the bare simulator, the virtual bench, or a bench TOML file.
+"""`hil bench up` and `hil bench check`: serve the virtual bench, check a bench file's instruments.
 
-`--bench sim` is a SimulatedChip; `--bench virtual` starts the shipped virtual bench (virtual
-instruments on loopback, the simulated chip behind them) and drives it through the real
-drivers; `--bench PATH.toml` connects the instruments the file names. Also `hil bench up` and
-`hil bench check`.
+Which bench a command runs on (`--bench sim|virtual|PATH.toml`) is hil.benches.open_bench.
 """
 
 from __future__ import annotations
@@ -14,93 +11,9 @@ import re
 import signal
 import threading
 from pathlib import Path
-from typing import Any
 
-from hil.bench import Bench
+from hil.benches import virtual_bench_file
 from hil.cli.common import UsageError
-from hil.pulses import Pulse
-
-# The simulated devices' nominal pulse (6 V x 5 ns) is shorter than a 33500B can make (16 ns);
-# 4.75 V x 20 ns moves them as much (pulse factor 0.997; docs/hardware-backend.md).
-VIRTUAL_PULSE = Pulse(4.75, 20e-9)
-
-
-class VirtualBenchSession(Bench):
-    """A HardwareBench on a virtual bench started for it; closing closes both, bench first."""
-
-    def __init__(
-        self, config_path: Path | None, preset: str, seed: int, vmm_reads: str = "fresh", latency: float = 0.0
-    ):
-        from drivers.bench import HardwareBench
-        from simulators.virtual.launch import start_virtual_bench
-
-        self.virtual, config = start_virtual_bench(config_path, preset=preset, seed=seed, latency=latency)
-        try:
-            self.hardware = HardwareBench(
-                config, conductance_range=self.virtual.conductance_range, seed=seed, vmm_reads=vmm_reads
-            )
-        except BaseException:
-            self.virtual.stop()
-            raise
-        self.nominal_pulse = VIRTUAL_PULSE
-
-    def array(self, name: str, shape: tuple[int, int]) -> Any:
-        return self.hardware.array(name, shape)
-
-    def describe(self) -> dict[str, object]:
-        return {**self.hardware.describe(), "bench": "virtual", "virtual": self.virtual.describe()}
-
-    def transactions(self) -> dict[str, dict[str, int]]:
-        return self.hardware.transactions()
-
-    @property
-    def identities(self) -> dict[str, str]:
-        return self.hardware.identities
-
-    def close(self) -> None:
-        try:
-            self.hardware.close()
-        finally:
-            self.virtual.stop()
-
-
-def virtual_config() -> Path:
-    """The shipped virtual bench: SMU, pulse generator and relay matrix, with the 4 x 4 A_main
-    and the arrays of SHD on Iris (network 4-4-3)."""
-    from simulators.virtual.launch import BENCHES
-
-    return BENCHES / "virtual-bench-iris.toml"
-
-
-def open_bench_from(args: argparse.Namespace) -> Bench:
-    """The bench named by --bench: "sim", "virtual" or the path of a bench TOML file."""
-    if args.bench == "sim":
-        return _simulated(args)
-    if args.bench == "virtual":
-        return VirtualBenchSession(virtual_config(), args.preset, args.seed, args.vmm_reads)
-    path = Path(args.bench)
-    if path.suffix != ".toml":
-        raise UsageError(f"--bench takes sim, virtual or a bench file (*.toml); got {args.bench!r}")
-    if not path.is_file():
-        raise UsageError(f"no bench file {path}; write one (docs/tutorial.md) or use --bench sim|virtual")
-    if args.g_range is None:
-        raise UsageError(
-            "a bench file needs the devices' nominal conductance range for the weight mapping: "
-            "give --g-range GMIN,GMAX in siemens, e.g. --g-range 1e-6,20e-6"
-        )
-    from drivers.bench import HardwareBench
-    from drivers.registry import known_drivers
-    from hil.benchconfig import load_bench_config
-
-    config = load_bench_config(path, known_drivers())
-    return HardwareBench(config, conductance_range=args.g_range, seed=args.seed, vmm_reads=args.vmm_reads)
-
-
-def _simulated(args: argparse.Namespace) -> Bench:
-    from simulators.chip import SimulatedChip
-
-    # simulators.presets.preset names the known presets (or the missing file) when --preset is wrong.
-    return SimulatedChip(preset=args.preset, seed=args.seed)
 
 
 # ---------------------------------------------------------------------- hil bench up / check
@@ -108,7 +21,7 @@ def cmd_bench_up(args: argparse.Namespace) -> int:
     """Serve the virtual instruments until Ctrl-C; write a bench file with their live addresses."""
     from simulators.virtual.launch import start_virtual_bench
 
-    source = Path(args.config) if args.config else virtual_config()
+    source = Path(args.config) if args.config else virtual_bench_file()
     for option, value in (("--latency", args.latency), ("--time-scale", args.time_scale)):
         if not 0.0 <= value < math.inf:
             raise UsageError(f"{option} must be a finite number >= 0, got {value!r}")
@@ -162,7 +75,7 @@ def cmd_bench_check(args: argparse.Namespace) -> int:
     if args.config == "virtual":
         from simulators.virtual.launch import virtual_bench
 
-        with virtual_bench(virtual_config(), seed=args.seed) as (_, config):
+        with virtual_bench(virtual_bench_file(), seed=args.seed) as (_, config):
             rows = check_bench(config)
     else:
         rows = check_bench(load_bench_config(Path(args.config), known_drivers()))
@@ -195,10 +108,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--latency", type=float, default=0.0, help="seconds added to every transaction (default: 0)"
     )
     p.add_argument(
-        "--time-scale", type=float, default=0.0, metavar="S",
+        "--time-scale",
+        type=float,
+        default=0.0,
+        metavar="S",
         help="wall seconds the instruments stay busy per second their commands take on real instruments "
         "(readings, delays, bursts, relay settling; docs/virtual-timing.md): 0 off (default), 1 real time",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_bench_up)
 
     p = bench_sub.add_parser(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.bench import Bench
+from hil.benches import BenchArgumentError, open_bench
 from hil.pulses import Pulse
 
 DEFAULT_STORE = "runs/hil-runs.sqlite"
@@ -62,20 +63,31 @@ def g_range_arg(text: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------- benches
-def open_bench(args: argparse.Namespace) -> Bench:
-    """The bench named by --bench (sim, virtual or a bench TOML), with --preset and --seed."""
-    from hil.cli.benches import open_bench_from
-
-    return open_bench_from(args)
+# open_bench's arguments as the command line names them.
+_OPTIONS = {"spec": "--bench", "conductance_range": "--g-range GMIN,GMAX"}
 
 
-def pulse_from(args: argparse.Namespace, backend: Any, bench: Bench | None = None) -> Pulse:
-    """--amplitude/--width, or the simulated device's nominal pulse when both are omitted."""
+def bench_from(args: argparse.Namespace) -> Bench:
+    """The bench named by --bench (sim, virtual or a bench TOML), with --preset, --seed,
+    --g-range and --vmm-reads (hil.benches.open_bench)."""
+    try:
+        return open_bench(
+            args.bench,
+            preset=args.preset,
+            seed=args.seed,
+            conductance_range=args.g_range,
+            vmm_reads=args.vmm_reads,
+        )
+    except BenchArgumentError as exc:
+        raise UsageError(f"{_OPTIONS.get(exc.argument, exc.argument)} {exc.problem}") from None
+
+
+def pulse_from(args: argparse.Namespace, bench: Bench) -> Pulse:
+    """--amplitude/--width, or the bench's nominal pulse when both are omitted."""
     if args.amplitude is None and args.width is None:
-        nominal = getattr(backend, "nominal_pulse", None) or getattr(bench, "nominal_pulse", None)
-        if nominal is None:
+        if bench.nominal_pulse is None:
             raise UsageError("this bench has no nominal pulse: give --amplitude VOLTS and --width SECONDS")
-        return nominal
+        return bench.nominal_pulse
     if args.amplitude is None or args.width is None:
         raise UsageError("give both --amplitude VOLTS and --width SECONDS, or neither")
     return Pulse(args.amplitude, args.width)
@@ -122,6 +134,8 @@ def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default:
         default=Path(DEFAULT_STORE),
         help=f"run database (default: {DEFAULT_STORE})",
     )
+    # A command without --resume starts a new run; prepare_resume fills these in for one with it.
+    parser.set_defaults(resume=None, resume_id=None, checkpoint=None)
 
 
 def add_resume(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +166,7 @@ def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
     from hil.store import RunStore
 
     args.checkpoint, args.resume_id = None, None
-    if not getattr(args, "resume", None):
+    if not args.resume:
         return
     with RunStore(args.store, must_exist=True) as store:
         info = store.run(args.resume)
@@ -180,11 +194,11 @@ def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
 
 @contextmanager
 def guarded_bench(args: argparse.Namespace) -> Iterator[Bench]:
-    """open_bench under the interrupt guard: Ctrl-C and SIGTERM let the write in flight finish
+    """bench_from under the interrupt guard: Ctrl-C and SIGTERM let the write in flight finish
     and close the bench safe; a second signal closes it at once."""
     from hil.interrupts import interrupt_guard
 
-    with interrupt_guard() as guard, open_bench(args) as bench:
+    with interrupt_guard() as guard, bench_from(args) as bench:
         guard.safe_state = bench.close
         yield bench
 
@@ -198,14 +212,14 @@ def stored_run(
     from hil.store import RunStore
 
     with RunStore(args.store) as store:
-        if getattr(args, "resume_id", None) is not None:
+        if args.resume_id is not None:
             run = store.resume_run(args.resume_id)
         else:
             run = store.start_run(
                 protocol,
                 params,
                 bench.describe(),
-                instruments=getattr(bench, "identities", None),
+                instruments=bench.identities,
                 seed=args.seed,
                 out_dir=args.out,
             )
@@ -214,9 +228,12 @@ def stored_run(
 
 
 def finish(
-    run: Any, args: argparse.Namespace, summary: dict[str, Any], figures: list[Path],
+    run: Any,
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    figures: list[Path],
     step: tuple[str, int] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """summary.json beside the figures, the summary in the store, and a short report.
 
     step: (what one protocol step is, how many the run took), e.g. ("pair", 450): on a bench
@@ -232,8 +249,10 @@ def finish(
         if step is not None and step[1] > 0:
             what, count = step
             summary["instrument_transactions"]["per_step"] = {
-                "step": what, "steps": count, "transactions": round(total / count, 2),
-            }  # fmt: skip
+                "step": what,
+                "steps": count,
+                "transactions": round(total / count, 2),
+            }
             per_step = f"; {total:,} instrument transactions, {total / count:.3g} per {what}"
     path = write_summary(args.out, summary)
     run.finish("completed", summary=summary)

@@ -4,42 +4,45 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hil.cli import measure, train
 from hil.cli.common import add_common
-from hil.cli.measure import SYMMETRY_MAX_PAIRS, SYMMETRY_WINDOW, cmd_jump_table, cmd_symmetry_point
+from hil.cli.measure import cmd_jump_table, cmd_symmetry_point
 from hil.cli.train import cmd_train
 
 Step = tuple[str, Callable[[argparse.Namespace], int], dict[str, Any]]
+# The command each step runs, as it is typed: a step starts from that command's defaults.
+STEP_COMMANDS = {
+    "symmetry-point": ("run", "symmetry-point"),
+    "jump-table": ("run", "jump-table"),
+    "train-iris": ("train",),
+}
 
 
 def demo_steps(bench: str) -> list[Step]:
-    """What a first session at a bench does: characterise the devices, then train on them.
+    """What a first session at a bench does: characterise the devices, then train on them;
+    each step gives only what differs from its command's defaults.
 
     On instruments (the virtual bench) every read is a round trip, so the demo pulses harder:
     6 V x 20 ns moves the simulated devices 4x as far as their nominal pulse, their symmetry
     points settle within ~55 pairs instead of ~230, and a 150-pair window suffices. The bare
     simulator keeps the nominal pulse and the protocols' default windows.
     """
-    array = {"shape": (4, 4), "array": "A_main"}
-    training = {
-        "algorithm": ("shd", "fp"), "dataset": "iris", "hidden": None, "epochs": None,
-        "eta_a": 0.1, "eta_c": None, "tau": 1, "lr_sgd": 0.02, "sgd_reference": "symmetry",
-        "lr_fp": 0.05, "bl_max": 31, "cal_window": 500, "cal_max_pairs": 4000,
-    }  # fmt: skip
-    symmetry = {**array, "max_pairs": SYMMETRY_MAX_PAIRS, "window": SYMMETRY_WINDOW, "tolerance": None}
+    symmetry: dict[str, Any] = {}
     # Trains long enough to sweep most of the range, so the steps stand above the read noise.
-    jumps = {**array, "devices": 2, "cycles": 4, "train": 400, "bins": 30, "trains": "auto"}
+    jumps: dict[str, Any] = {"cycles": 4, "bins": 30}
+    training: dict[str, Any] = {"algorithm": ("shd", "fp"), "dataset": "iris"}
     if bench != "sim":
         strong = {"amplitude": 6.0, "width": 20e-9}
         symmetry |= {**strong, "max_pairs": 1500, "window": 150}
         jumps |= {**strong, "cycles": 3, "train": 150}
         # The virtual bench's Iris arrays are those of a 4-4-3 network; VMMs re-read only
         # the devices pulsed since their last reading.
-        training |= {**strong, "hidden": (4,), "epochs": 5, "cal_window": 150, "cal_max_pairs": 1500,
-                     "vmm_reads": "after_write"}  # fmt: skip
+        training |= {**strong, "hidden": (4,), "epochs": 5, "cal_window": 150, "cal_max_pairs": 1500}
+        training |= {"vmm_reads": "after_write"}
     return [
         ("symmetry-point", cmd_symmetry_point, symmetry),
         ("jump-table", cmd_jump_table, jumps),
@@ -47,10 +50,20 @@ def demo_steps(bench: str) -> list[Step]:
     ]
 
 
+def command_defaults(argv: Sequence[str]) -> dict[str, Any]:
+    """Every option of the command `argv` at its default, as that command's parser gives it."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    measure.register(sub)
+    train.register(sub)
+    return vars(parser.parse_args(argv))
+
+
 def step_arguments(args: argparse.Namespace, name: str, extra: dict[str, Any]) -> argparse.Namespace:
-    """The namespace the demo's step `name` runs with: the demo's own options, then the step's
-    (a demo step never resumes a stopped run)."""
-    return argparse.Namespace(**{**vars(args), "resume": None, **extra, "out": Path(args.out) / name})
+    """The namespace the demo's step `name` runs with: its command's defaults, the demo's own
+    options, then the step's (a demo step never resumes a stopped run)."""
+    options = {**command_defaults(STEP_COMMANDS[name]), **vars(args), "resume": None, **extra}
+    return argparse.Namespace(**{**options, "out": Path(args.out) / name})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

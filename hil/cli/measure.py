@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hil.backend import CrossbarBackend
+from hil.bench import Bench
 from hil.cli.common import (
     UsageError,
     add_common,
@@ -20,13 +25,52 @@ from hil.cli.common import (
     shape_arg,
     stored_run,
 )
-from hil.progress import progress_bar
+from hil.progress import ProgressCallback, progress_bar
+from hil.pulses import Pulse
 
 # One relaxation time of the protonic preset is ~220 pairs (docs/protocols/symmetry-point.md); a
 # window shorter than that cannot show convergence, so the defaults give two full windows+.
 SYMMETRY_WINDOW = 500
 SYMMETRY_MAX_PAIRS = 4000
 TRAINS = {"auto": None, "on": True, "off": False}  # --trains -> measure_jump_table(trains=...)
+
+
+@dataclass(frozen=True)
+class ArrayRun:
+    """What a characterisation protocol runs with: its name, the bench, the bench's array
+    --array, the write pulse, the stored run and the progress callback."""
+
+    protocol: str
+    bench: Bench
+    array: CrossbarBackend
+    pulse: Pulse
+    run: Any
+    progress: ProgressCallback
+
+    def finish(
+        self,
+        args: argparse.Namespace,
+        summary: dict[str, Any],
+        figures: list[Path],
+        step: tuple[str, int] | None,
+    ) -> None:
+        """common.finish with the protocol's name and the bench's description in front."""
+        summary = {"protocol": self.protocol, "bench": self.bench.describe(), **summary}
+        finish(self.run, args, summary, figures, step)
+
+
+@contextmanager
+def array_run(args: argparse.Namespace, protocol: str, params: dict[str, Any]) -> Iterator[ArrayRun]:
+    """The bench under the interrupt guard, its array --array of --shape, the pulse (also stored
+    in the run's params) and a stored run of `protocol` with a progress bar."""
+    with guarded_bench(args) as bench:
+        array = bench.array(args.array, args.shape)
+        pulse = pulse_from(args, bench)
+        with (
+            stored_run(args, protocol, {**params, "pulse": pulse}, bench) as run,
+            progress_bar(protocol.replace("-", " "), not args.no_progress) as progress,
+        ):
+            yield ArrayRun(protocol, bench, array, pulse, run, progress)
 
 
 def cmd_symmetry_point(args: argparse.Namespace) -> int:
@@ -39,22 +83,19 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
         "window": args.window,
         "tolerance": args.tolerance,
     }
-    with guarded_bench(args) as bench:
-        array = bench.array(args.array, args.shape)
-        pulse = pulse_from(args, array, bench)
-        params["pulse"] = pulse
-        with (
-            stored_run(args, "symmetry-point", params, bench) as run,
-            progress_bar("symmetry point", not args.no_progress) as progress,
-        ):
-            result = find_symmetry_point(
-                array, pulse, args.max_pairs, args.tolerance, args.window, progress=progress, recorder=run
-            )
-            figures = plot_symmetry(result, args.out)
-            summary = result.summary()
-            finish(run, args, {"protocol": "symmetry-point", "bench": bench.describe(), **summary}, figures,
-                   step=("pair", result.pairs_used))  # fmt: skip
-            _report_symmetry(summary)
+    with array_run(args, "symmetry-point", params) as on:
+        result = find_symmetry_point(
+            on.array,
+            on.pulse,
+            args.max_pairs,
+            args.tolerance,
+            args.window,
+            progress=on.progress,
+            recorder=on.run,
+        )
+        summary = result.summary()
+        on.finish(args, summary, plot_symmetry(result, args.out), ("pair", result.pairs_used))
+        _report_symmetry(summary)
     return 0
 
 
@@ -91,30 +132,30 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         "pulses_per_train": args.train,
         "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins", "trains")),
     }
-    with guarded_bench(args) as bench:
-        array = bench.array(args.array, args.shape)
-        pulse = pulse_from(args, array, bench)
-        params["pulse"] = pulse
-        with (
-            stored_run(args, "jump-table", params, bench) as run,
-            progress_bar("jump table", not args.no_progress) as progress,
-        ):
-            result = measure_jump_table(
-                array, pulse, devices, n_cycles=args.cycles, n_up=args.train, n_bins=args.bins,
-                progress=progress, recorder=run, resume_from=args.checkpoint, trains=TRAINS[args.trains],
-            )  # fmt: skip
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            result.table.save(Path(args.out) / "jump_table.npz")
-            figures = plot_jump_table(result, args.out)
-            summary = result.summary()
-            # Per pulse-read cycle of one device; a resumed run's bench counted only its own part.
-            cycles = (result.g.shape[0] - 1) * len(result.devices)
-            step = ("pulse-read cycle", cycles) if args.checkpoint is None else None
-            finish(run, args, {"protocol": "jump-table", "bench": bench.describe(), **summary}, figures, step)
-            up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
-            noise = summary["read_noise_S"]["median"]
-            print(f"  mean step up {_ns(up)}, down {_ns(down)}; read noise {_ns(noise)} (median of devices)")
-            print(f"  {_how_trained(summary['parameters']['trains'], array.instrument_trains)}")
+    with array_run(args, "jump-table", params) as on:
+        result = measure_jump_table(
+            on.array,
+            on.pulse,
+            devices,
+            n_cycles=args.cycles,
+            n_up=args.train,
+            n_bins=args.bins,
+            progress=on.progress,
+            recorder=on.run,
+            resume_from=args.checkpoint,
+            trains=TRAINS[args.trains],
+        )
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        result.table.save(Path(args.out) / "jump_table.npz")
+        summary = result.summary()
+        # Per pulse-read cycle of one device; a resumed run's bench counted only its own part.
+        cycles = (result.g.shape[0] - 1) * len(result.devices)
+        step = ("pulse-read cycle", cycles) if args.checkpoint is None else None
+        on.finish(args, summary, plot_jump_table(result, args.out), step)
+        up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
+        noise = summary["read_noise_S"]["median"]
+        print(f"  mean step up {_ns(up)}, down {_ns(down)}; read noise {_ns(noise)} (median of devices)")
+        print(f"  {_how_trained(summary['parameters']['trains'], on.array.instrument_trains)}")
     return 0
 
 

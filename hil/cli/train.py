@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hil.bench import Bench
+from hil.benches import open_bench
 from hil.cli.common import (
     UsageError,
     add_common,
@@ -21,6 +23,10 @@ from hil.cli.common import (
     stored_run,
 )
 from hil.progress import progress_bar
+from hil.pulses import Pulse
+
+if TYPE_CHECKING:  # the command imports protocols when it runs, not when the parser is built
+    from protocols.training import Dataset, MLPSpec, TrainingResult
 
 ALGORITHMS = ("shd", "sgd", "fp")
 DATASETS = ("iris", "digits")
@@ -65,9 +71,22 @@ def hidden_arg(text: str) -> tuple[int, ...]:
 
 
 TRAIN_OPTIONS = (
-    "algorithm", "dataset", "hidden", "epochs", "eta_a", "eta_c", "tau", "lr_sgd", "sgd_reference", "lr_fp",
-    "bl_max", "cal_window", "cal_max_pairs",
-)  # fmt: skip
+    "algorithm",
+    "dataset",
+    "hidden",
+    "epochs",
+    "eta_a",
+    "eta_c",
+    "tau",
+    "lr_sgd",
+    "sgd_reference",
+    "lr_fp",
+    "bl_max",
+    "cal_window",
+    "cal_max_pairs",
+)
+# The first array each analog algorithm asks for (a bench without it fails before the run is stored).
+FIRST_ARRAY = {"shd": "L0.A_main", "sgd": "L0.W_main"}
 
 
 def _print_epoch(record: Any) -> None:
@@ -77,89 +96,115 @@ def _print_epoch(record: Any) -> None:
     )
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from protocols.training.datasets import load_dataset
-    from protocols.training.floating_point import FloatConfig, train_float
-    from protocols.training.network import MLPSpec
-    from protocols.training.plots import plot_learning_curves
-    from protocols.training.preparation import CalibrationSettings
-    from protocols.training.sgd import SGDConfig, train_sgd
-    from protocols.training.shd import SHDConfig, train_shd
+@dataclass(frozen=True)
+class Training:
+    """What `hil train` trains: the data set, the network, and each algorithm's config and label."""
 
-    prepare_resume(args, "train")
+    data: Dataset
+    spec: MLPSpec
+    configs: dict[str, Any]
+    labels: dict[str, str]
+
+    @property
+    def epochs(self) -> int:
+        return int(next(iter(self.configs.values())).epochs)
+
+
+def training_from(args: argparse.Namespace) -> Training:
+    """The data set, network and configurations the options (and the per-data-set defaults) give."""
+    from protocols.training import (
+        CalibrationSettings,
+        FloatConfig,
+        MLPSpec,
+        SGDConfig,
+        SHDConfig,
+        load_dataset,
+    )
+
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
     hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
-    spec = MLPSpec((data.n_features, *hidden, data.n_classes))
     epochs = DEFAULT_EPOCHS[args.dataset] if args.epochs is None else args.epochs
     eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
     calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
     common = {"epochs": epochs, "seed": args.seed}
     analog = {"bl_max": args.bl_max, "calibration": calibration}
-    configs: dict[str, Any] = {
+    configs = {
         "fp": FloatConfig(lr=args.lr_fp, **common),
         "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, **analog, **common),
         "shd": SHDConfig(eta_a=args.eta_a, eta_c=eta_c, tau=args.tau, **analog, **common),
     }
+    labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
+    return Training(data, MLPSpec((data.n_features, *hidden, data.n_classes)), configs, labels)
+
+
+def train_one(
+    name: str, training: Training, bench: Bench, pulse: Pulse | None, options: dict[str, Any]
+) -> TrainingResult:
+    """One algorithm's training on the bench's arrays (fp: in memory); options: TrainerOptions."""
+    from protocols.training import train_float, train_sgd, train_shd
+
+    config, label = training.configs[name], training.labels[name]
+    if name == "fp":
+        return train_float(training.spec, training.data, config, label, **options)
+    trainer = train_sgd if name == "sgd" else train_shd
+    return trainer(bench.array, training.spec, training.data, pulse, config, label, **options)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from protocols.training import plot_learning_curves
+
+    prepare_resume(args, "train")
+    training = training_from(args)
+    data, spec = training.data, training.spec
     params = {
         "algorithms": list(args.algorithm),
         "dataset": data.describe(),
         "network": spec.describe(),
-        "configs": {name: asdict(configs[name]) for name in args.algorithm},
+        "configs": {name: asdict(training.configs[name]) for name in args.algorithm},
         "cli": cli_params(args, TRAIN_OPTIONS),
     }
-    labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
     results = []
     with guarded_bench(args) as bench:
         pulse = None
-        if any(name != "fp" for name in args.algorithm):
-            first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
-            pulse = pulse_from(args, bench.array(first, spec.layer_shapes[0]), bench)
-            params["pulse"] = pulse
+        analog = [name for name in ("shd", "sgd") if name in args.algorithm]
+        if analog:
+            bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
+            pulse = params["pulse"] = pulse_from(args, bench)
         with stored_run(args, "train", params, bench) as run:
             for name in args.algorithm:
-                label = labels[name]
-                print(f"  training {label} on {data.name}, network {list(spec.sizes)}, {epochs} epochs")
-                # The trainers record each epoch and checkpoint into the run themselves.
-                stored = {"recorder": run, "resume_from": args.checkpoint}
+                print(
+                    f"  training {training.labels[name]} on {data.name}, network {list(spec.sizes)}, "
+                    f"{training.epochs} epochs"
+                )
                 with progress_bar(f"{name} epoch", not args.no_progress) as progress:
-                    if name == "fp":
-                        result = train_float(
-                            spec, data, configs["fp"], label, progress, _print_epoch, **stored
-                        )
-                    else:
-                        trainer = train_sgd if name == "sgd" else train_shd
-                        result = trainer(
-                            bench.array,
-                            spec,
-                            data,
-                            pulse,
-                            configs[name],
-                            label,
-                            progress,
-                            _print_epoch,
-                            **stored,
-                        )
-                results.append(result)
-            figure = plot_learning_curves(
-                results,
-                Path(args.out) / "learning_curves.png",
-                title=f"MLP {list(spec.sizes)} on {data.name}",
-            )
-            table = [
-                {"algorithm": r.algorithm, "label": r.label, "test_accuracy": r.final.test_accuracy,
-                 "train_accuracy": r.final.train_accuracy, "seconds_per_epoch": r.seconds_per_epoch}
-                for r in results
-            ]  # fmt: skip
+                    # The trainers record each epoch and checkpoint into the run themselves.
+                    options = dict(
+                        progress=progress, on_epoch=_print_epoch, recorder=run, resume_from=args.checkpoint
+                    )
+                    results.append(train_one(name, training, bench, pulse, options))
+            title = f"MLP {list(spec.sizes)} on {data.name}"
+            figure = plot_learning_curves(results, Path(args.out) / "learning_curves.png", title=title)
             summary = {
                 "protocol": "train",
                 "bench": bench.describe(),
-                "table": table,
+                "table": [_table_row(r) for r in results],
                 "runs": [r.summary() for r in results],
             }
             finish(run, args, summary, [figure])
-    for row in table:
+    for row in summary["table"]:
         print(f"  {row['label']:<28} test accuracy {100 * row['test_accuracy']:6.2f} %")
     return 0
+
+
+def _table_row(result: TrainingResult) -> dict[str, Any]:
+    final = result.final
+    return {
+        "algorithm": result.algorithm,
+        "label": result.label,
+        "test_accuracy": final.test_accuracy,
+        "train_accuracy": final.train_accuracy,
+        "seconds_per_epoch": result.seconds_per_epoch,
+    }
 
 
 def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
@@ -169,18 +214,13 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
         raise UsageError(
             "the SHD paper's experiments need fresh arrays of two presets; run them with --bench sim"
         )
-    from simulators.chip import SimulatedChip
 
-    chips: dict[str, SimulatedChip] = {}
-
-    def make_backend(name: str, shape: tuple[int, int], preset: str) -> Any:
-        if preset not in chips:
-            chips[preset] = SimulatedChip(preset, seed=args.seed)
-        return chips[preset].array(name, shape)
+    def open_preset(preset: str) -> Bench:
+        return open_bench("sim", preset=preset, seed=args.seed)
 
     with progress_bar("shd-paper", not args.no_progress) as progress:
         summary = reproduce_shd_paper(
-            make_backend, args.out, seed=args.seed, quick=args.quick, progress=progress
+            open_preset, args.out, seed=args.seed, quick=args.quick, progress=progress
         )
     net = summary["network"]
     print(f"wrote {Path(args.out) / 'summary.json'} and {len(summary['figures'])} figures")
@@ -190,6 +230,11 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    _register_train(sub)
+    _register_reproduce(sub)
+
+
+def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train an MLP in closed loop on the arrays: SHD, analog SGD, floating point",
@@ -201,26 +246,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p, "runs/train")
     add_resume(p)
     p.add_argument(
-        "--algorithm", type=algorithms_arg, default=("shd",),
+        "--algorithm",
+        type=algorithms_arg,
+        default=("shd",),
         help="shd, sgd or fp; comma-separated to compare on one plot (default: shd)",
-    )  # fmt: skip
+    )
     p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set (default: iris)")
     p.add_argument(
-        "--hidden", type=hidden_arg, default=None,
+        "--hidden",
+        type=hidden_arg,
+        default=None,
         help="hidden widths, e.g. 32 or 64,32; 0 for a single layer (default: iris 8, digits 32)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--epochs", type=positive_int, default=None,
+        "--epochs",
+        type=positive_int,
+        default=None,
         help="passes over the training set (default: iris 15, digits 20)",
-    )  # fmt: skip
-    group = p.add_argument_group("hyperparameters (weights are dimensionless)")
+    )
+    _add_hyperparameters(p.add_argument_group("hyperparameters (weights are dimensionless)"))
+    p.set_defaults(func=cmd_train)
+
+
+def _add_hyperparameters(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--eta-a", type=positive_float, default=0.1, help="SHD: learning rate into A (default: 0.1)"
     )
     group.add_argument(
-        "--eta-c", type=positive_float, default=None,
+        "--eta-c",
+        type=positive_float,
+        default=None,
         help="SHD: transfer rate A -> C (default: iris 0.05, digits 0.01)",
-    )  # fmt: skip
+    )
     group.add_argument(
         "--tau", type=positive_int, default=1, help="SHD: samples between transfers (default: 1)"
     )
@@ -228,23 +285,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--lr-sgd", type=positive_float, default=0.02, help="analog SGD learning rate (default: 0.02)"
     )
     group.add_argument(
-        "--sgd-reference", choices=("symmetry", "midrange"), default="symmetry",
+        "--sgd-reference",
+        choices=("symmetry", "midrange"),
+        default="symmetry",
         help="SGD: reference array at the main array's symmetry point or mid-range (default: symmetry)",
-    )  # fmt: skip
+    )
     group.add_argument("--lr-fp", type=positive_float, default=0.05, help="FP learning rate (default: 0.05)")
     group.add_argument(
         "--bl-max", type=positive_int, default=31, help="longest stochastic bit stream (default: 31)"
     )
     group.add_argument(
-        "--cal-window", type=positive_int, default=500,
+        "--cal-window",
+        type=positive_int,
+        default=500,
         help="calibration: symmetry-point window in pairs, at least one relaxation time (default: 500)",
-    )  # fmt: skip
+    )
     group.add_argument(
-        "--cal-max-pairs", type=positive_int, default=4000,
+        "--cal-max-pairs",
+        type=positive_int,
+        default=4000,
         help="calibration: symmetry-point pulse budget in pairs (default: 4000)",
-    )  # fmt: skip
-    p.set_defaults(func=cmd_train)
+    )
 
+
+def _register_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="reproduce a paper's experiments on the simulator")
     rep = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     p = rep.add_parser(

@@ -7,6 +7,7 @@ hil.bench.Bench's array method) and speak only hil.CrossbarBackend and hil.mappi
 from protocols.training.analog import CountedOps, SGDLayer, SHDLayer, UpdateSettings
 from protocols.training.datasets import Dataset, load_dataset
 from protocols.training.floating_point import FloatConfig, train_float
+from protocols.training.loop import TrainerOptions
 from protocols.training.network import MLPSpec
 from protocols.training.plots import plot_learning_curves
 from protocols.training.preparation import ArraySource, CalibrationSettings
@@ -27,6 +28,7 @@ __all__ = [
     "SGDLayer",
     "SHDConfig",
     "SHDLayer",
+    "TrainerOptions",
     "TrainingResult",
     "UpdateSettings",
     "build_shd_layers",

@@ -124,6 +124,7 @@ class SHDLayer:
         self,
         a: DifferentialArray,
         c: DifferentialArray,
+        *,
         eta_a: float,
         eta_c: float,
         tau: int,

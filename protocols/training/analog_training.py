@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
-from hil.backend import FloatArray
-from hil.progress import ProgressCallback
+from hil.backend import CrossbarBackend, FloatArray
 from hil.pulses import Pulse
-from hil.recording import Checkpoint, Recorder
 from protocols.training.analog import CountedOps, UpdateSettings
-from protocols.training.checkpoints import preparation_state, restore_result, state_to_resume
+from protocols.training.checkpoints import preparation_state, resume_into
 from protocols.training.datasets import Dataset
-from protocols.training.loop import EpochCallback, Layer, run_training
+from protocols.training.loop import Layer, TrainerOptions, run_training
 from protocols.training.network import MLPSpec, init_rng, init_weights
 from protocols.training.preparation import ArraySource, CalibrationSettings
 from protocols.training.result import BackendOps, TrainingResult
@@ -45,20 +43,39 @@ class AnalogTrainingConfig:
         return CountedOps(UpdateSettings(pulse, self.bl_max, self.update_management, self.bl_management), ops)
 
 
-LayerPrepare = Callable[
-    [ArraySource, int, tuple[int, int], FloatArray, Pulse, Any, CountedOps], tuple[Layer, dict[str, Any]]
-]
-"""prepare(get_array, i, shape, w0, pulse, config, io) -> (layer i, its JSON-ready setup record):
-the one-time serial writes (symmetry point, references, initial weights w0)."""
+@dataclass(frozen=True)
+class LayerSite:
+    """Where layer `index` of shape (rows, cols) lives: its arrays come from get_array, every
+    write uses `pulse`, and its VMMs and updates go through `io`."""
 
-LayerRestore = Callable[[ArraySource, int, tuple[int, int], Any, CountedOps, dict[str, Any]], Layer]
-"""restore(get_array, i, shape, config, io, record) -> layer i from its setup record, writing nothing."""
+    get_array: ArraySource
+    index: int
+    shape: tuple[int, int]
+    pulse: Pulse
+    io: CountedOps
+
+    def arrays(self, kinds: Sequence[str]) -> dict[str, CrossbarBackend]:
+        """The layer's arrays "L<index>.<kind>" by kind, e.g. kinds ("W_main", "W_ref")."""
+        return {kind: self.get_array(self.name(kind), self.shape) for kind in kinds}
+
+    def name(self, kind: str) -> str:
+        return f"L{self.index}.{kind}"
+
+
+LayerPrepare = Callable[[LayerSite, Any, FloatArray], tuple[Layer, dict[str, Any]]]
+"""prepare(site, config, w0) -> (the layer, its JSON-ready setup record): the one-time serial
+writes (symmetry point, references, initial weights w0)."""
+
+LayerRestore = Callable[[LayerSite, Any, dict[str, Any]], Layer]
+"""restore(site, config, record) -> the layer from its setup record, writing nothing."""
 
 
 @dataclass(frozen=True)
 class LayerRecipe:
-    """How an algorithm puts each layer on arrays, and puts it back together when resumed."""
+    """How an algorithm ("sgd", "shd") puts each layer on arrays, and puts it back together
+    when resumed."""
 
+    algorithm: str
     prepare: LayerPrepare
     restore: LayerRestore
 
@@ -67,6 +84,7 @@ def build_layers(
     recipe: LayerRecipe,
     get_array: ArraySource,
     spec: MLPSpec,
+    *,
     pulse: Pulse,
     config: AnalogTrainingConfig,
     ops: BackendOps,
@@ -81,10 +99,11 @@ def build_layers(
         raise ValueError(f"{len(prepared)} prepared layers for a network of {spec.n_layers}")
     layers, setup = [], []
     for i, shape in enumerate(spec.layer_shapes):
+        site = LayerSite(get_array, i, shape, pulse, io)
         if i < len(prepared):
-            layer, record = recipe.restore(get_array, i, shape, config, io, prepared[i]), prepared[i]
+            layer, record = recipe.restore(site, config, prepared[i]), prepared[i]
         else:
-            layer, record = recipe.prepare(get_array, i, shape, w0[i], pulse, config, io)
+            layer, record = recipe.prepare(site, config, w0[i])
         layers.append(layer)
         setup.append(record)
         if i >= len(prepared) and on_prepared is not None:
@@ -93,53 +112,49 @@ def build_layers(
 
 
 def train_analog(
-    algorithm: str,
     recipe: LayerRecipe,
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
+    *,
     pulse: Pulse,
     config: AnalogTrainingConfig,
     label: str,
-    progress: ProgressCallback | None,
-    on_epoch: EpochCallback | None,
-    recorder: Recorder | None = None,
-    resume_from: Checkpoint | None = None,
-    checkpoint_every: int | None = None,
+    **options: Unpack[TrainerOptions],
 ) -> tuple[TrainingResult, Sequence[Layer]]:
     """Prepare the layers, train them, and return the result and the layers.
 
-    recorder: checkpoints (scope `algorithm`) after each prepared layer and during training (see
-        protocols.training.loop.run_training), and records the "epoch" points.
-    resume_from: a stopped run's Checkpoint. Layers it prepared are rebuilt from their records
-        without a write; the others are prepared; training continues where it stopped.
+    options: protocols.training.loop.TrainerOptions, checkpoint scope recipe.algorithm; the
+        recorder also gets a checkpoint after each prepared layer, and a resumed run rebuilds
+        the layers it prepared from their records without a write and prepares the others.
     """
     params = asdict(config) | {"pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width}}
     result = TrainingResult(
-        algorithm=algorithm,
+        algorithm=recipe.algorithm,
         label=label,
         dataset=data.describe(),
         network=spec.describe(),
         parameters=params,
     )
-    state = state_to_resume(resume_from, result, data)
-    training = state is not None and state["stage"] == "training"
-    if training:
-        restore_result(result, state)
+    state = resume_into(options.pop("resume_from", None), result, data)
+    recorder = options.get("recorder")
 
     def prepared(records: list[dict[str, Any]]) -> None:
         result.setup = {"layers": records}
         if recorder is not None:
-            recorder.checkpoint(preparation_state(result, data), scope=algorithm)
+            recorder.checkpoint(preparation_state(result, data), scope=recipe.algorithm)
 
     records = state["setup"]["layers"] if state is not None else []
-    layers, setup = build_layers(recipe, get_array, spec, pulse, config, result.ops, records, prepared)
+    layers, setup = build_layers(
+        recipe,
+        get_array,
+        spec,
+        pulse=pulse,
+        config=config,
+        ops=result.ops,
+        prepared=records,
+        on_prepared=prepared,
+    )
     result.setup = {"layers": setup}
-    if training:
-        for layer, layer_state in zip(layers, state["layers"], strict=True):
-            layer.restore(layer_state)
-    run_training(
-        layers, spec, data, config.epochs, config.seed, result, progress, on_epoch,
-        recorder=recorder, resume=state["loop"] if training else None, checkpoint_every=checkpoint_every,
-    )  # fmt: skip
+    run_training(layers, spec, data, result, epochs=config.epochs, seed=config.seed, state=state, **options)
     return result, layers

@@ -93,3 +93,14 @@ def restore_result(result: TrainingResult, state: dict[str, Any]) -> None:
     result.ops = BackendOps(**state["ops"])
     result.setup = dict(state["setup"])
     result.seconds_training = float(state["seconds_training"])
+
+
+def resume_into(
+    checkpoint: Checkpoint | None, result: TrainingResult, data: Dataset
+) -> dict[str, Any] | None:
+    """state_to_resume, and at stage "training" the state's curve, counts, setup and time put
+    into result (before any layer is built: the layers count their operations into result.ops)."""
+    state = state_to_resume(checkpoint, result, data)
+    if state is not None and state["stage"] == "training":
+        restore_result(result, state)
+    return state

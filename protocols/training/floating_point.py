@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from hil.backend import FloatArray
-from hil.progress import ProgressCallback
-from hil.recording import Checkpoint, Recorder
-from protocols.training.checkpoints import restore_result, state_to_resume
+from protocols.training.checkpoints import resume_into
 from protocols.training.datasets import Dataset
-from protocols.training.loop import EpochCallback, run_training
+from protocols.training.loop import TrainerOptions, run_training
 from protocols.training.network import MLPSpec, init_rng, init_weights
 from protocols.training.result import TrainingResult
 
@@ -71,32 +69,17 @@ def train_float(
     data: Dataset,
     config: FloatConfig | None = None,
     label: str = "FP (float64)",
-    progress: ProgressCallback | None = None,
-    on_epoch: EpochCallback | None = None,
-    *,
-    recorder: Recorder | None = None,
-    resume_from: Checkpoint | None = None,
-    checkpoint_every: int | None = None,
+    **options: Unpack[TrainerOptions],
 ) -> TrainingResult:
     """Train the MLP in floating point; the reference every analog run is compared with.
 
-    recorder, checkpoint_every: as protocols.training.loop.run_training (checkpoint scope "fp").
-    resume_from: a stopped run's Checkpoint (hil.store.RunStore.load_checkpoint); training
-        continues from its "fp" state with the weights it had reached (same config and data).
+    options: protocols.training.loop.TrainerOptions (checkpoint scope "fp"); a resumed run
+    continues with the weights it had reached (same config and data).
     """
     cfg = config or FloatConfig()
     layers = [FloatLayer(w, cfg.lr) for w in init_weights(spec, init_rng(cfg.seed), cfg.init_scale)]
     result = TrainingResult(
         algorithm="fp", label=label, dataset=data.describe(), network=spec.describe(), parameters=asdict(cfg)
     )
-    state = state_to_resume(resume_from, result, data)
-    loop = None
-    if state is not None and state["stage"] == "training":
-        restore_result(result, state)
-        for layer, layer_state in zip(layers, state["layers"], strict=True):
-            layer.restore(layer_state)
-        loop = state["loop"]
-    return run_training(
-        layers, spec, data, cfg.epochs, cfg.seed, result, progress, on_epoch,
-        recorder=recorder, resume=loop, checkpoint_every=checkpoint_every,
-    )  # fmt: skip
+    state = resume_into(options.pop("resume_from", None), result, data)
+    return run_training(layers, spec, data, result, epochs=cfg.epochs, seed=cfg.seed, state=state, **options)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 import numpy as np
 
 from hil.backend import FloatArray
 from hil.interrupts import critical
 from hil.progress import ProgressCallback
-from hil.recording import Recorder
+from hil.recording import Checkpoint, Recorder
 from protocols.training.checkpoints import training_state
 from protocols.training.datasets import Dataset
 from protocols.training.network import (
@@ -100,31 +100,54 @@ def train_sample(layers: Sequence[Layer], x: FloatArray, label: int) -> float:
     return loss
 
 
-def run_training(
-    layers: Sequence[Layer],
-    spec: MLPSpec,
-    data: Dataset,
-    epochs: int,
-    seed: int,
-    result: TrainingResult,
-    progress: ProgressCallback | None = None,
-    on_epoch: EpochCallback | None = None,
-    *,
-    recorder: Recorder | None = None,
-    resume: dict[str, Any] | None = None,
-    checkpoint_every: int | None = None,
-) -> TrainingResult:
-    """Train `epochs` passes in a fixed-seed shuffled order, evaluating after each pass.
+class LoopOptions(TypedDict, total=False):
+    """What a caller attaches to a training loop; every trainer takes these keywords too.
 
-    Appends to result.epochs (epoch 0 is the untrained network) and returns result.
+    progress: progress(done, total) in samples over all epochs.
+    on_epoch: on_epoch(record) after every evaluated epoch, epoch 0 included.
     recorder: records an "epoch" point (algorithm and the EpochRecord fields) per evaluated
         epoch and checkpoints the digital state (protocols.training.checkpoints, scope
         result.algorithm) after every epoch, every `checkpoint_every` samples if given, and
         when the loop is left by an exception (at the last completed sample).
-    resume: the "loop" part of a training checkpoint; result and the layers' digital state must
-        already be restored from the same checkpoint. Samples already trained are not trained
-        again. Each sample runs inside hil.interrupts.critical: a first Ctrl-C ends it before
-        stopping, so a stop never leaves a sample half-applied.
+    checkpoint_every: samples between checkpoints inside an epoch (None: at epoch ends only).
+    """
+
+    progress: ProgressCallback | None
+    on_epoch: EpochCallback | None
+    recorder: Recorder | None
+    checkpoint_every: int | None
+
+
+class TrainerOptions(LoopOptions, total=False):
+    """The keywords of train_float, train_sgd and train_shd: LoopOptions, and
+
+    resume_from: a stopped run's Checkpoint (hil.store.RunStore.load_checkpoint). The call must
+        repeat the run's settings; training continues from the trainer's state in it (an analog
+        trainer first rebuilds the layers it prepared, without a write, and prepares the others).
+    """
+
+    resume_from: Checkpoint | None
+
+
+def run_training(
+    layers: Sequence[Layer],
+    spec: MLPSpec,
+    data: Dataset,
+    result: TrainingResult,
+    *,
+    epochs: int,
+    seed: int,
+    state: dict[str, Any] | None = None,
+    **options: Unpack[LoopOptions],
+) -> TrainingResult:
+    """Train `epochs` passes in a fixed-seed shuffled order, evaluating after each pass.
+
+    Appends to result.epochs (epoch 0 is the untrained network) and returns result.
+    state: this training's checkpoint state (checkpoints.resume_into, which has restored the
+        result) or None. At stage "training" the layers' digital state and the loop continue
+        from it: samples already trained are not trained again.
+    Each sample runs inside hil.interrupts.critical: a first Ctrl-C ends it before stopping,
+    so a stop never leaves a sample half-applied. See LoopOptions for the other keywords.
     """
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -133,75 +156,109 @@ def run_training(
             f"network sizes {spec.sizes} do not fit the data set ({data.n_features} features, "
             f"{data.n_classes} classes)"
         )
-    if checkpoint_every is not None and (int(checkpoint_every) != checkpoint_every or checkpoint_every < 1):
-        raise ValueError(f"checkpoint_every must be a whole number of samples >= 1, got {checkpoint_every!r}")
-    rng = np.random.default_rng([seed, 1])  # the sample order; [seed, 0] draws the weights
-    n = len(data.y_train)
-    total = int(epochs) * n
-    done, position, losses, epoch_seconds = 0, 0, [], 0.0
-    if resume is not None:
-        done, position = int(resume["epochs_done"]), int(resume["position"])
-        losses, epoch_seconds = [float(v) for v in resume["losses"]], float(resume["epoch_seconds"])
-        rng.bit_generator.state = resume["order_rng"]
-    order_rng = rng.bit_generator.state  # at the start of epoch done + 1, before its permutation
-    trained_before = result.seconds_training
-    started_all = time.perf_counter()
-    started = started_all - epoch_seconds  # start of the epoch in progress
+    every = options.get("checkpoint_every")
+    if every is not None and (int(every) != every or every < 1):
+        raise ValueError(f"checkpoint_every must be a whole number of samples >= 1, got {every!r}")
+    loop = None
+    if state is not None and state["stage"] == "training":
+        for layer, layer_state in zip(layers, state["layers"], strict=True):
+            layer.restore(layer_state)
+        loop = state["loop"]
+    return _TrainingLoop(layers, data, result, seed, options, loop).run(int(epochs))
 
-    def save() -> None:
-        if recorder is None:
-            return
-        result.seconds_training = trained_before + time.perf_counter() - started_all
-        loop = {
-            "epochs_done": done,
-            "position": position,
-            "order_rng": order_rng,
-            "losses": losses[:position],
-            "epoch_seconds": time.perf_counter() - started,
-        }
-        recorder.checkpoint(
-            training_state(result, data, [layer.state() for layer in layers], loop), scope=result.algorithm
-        )
 
-    def evaluated(epoch: int, running: float | None) -> EpochRecord:
-        train_loss, train_acc = evaluate(layers, data.x_train, data.y_train)
-        test_loss, test_acc = evaluate(layers, data.x_test, data.y_test)
-        return EpochRecord(
-            epoch, train_loss, train_acc, test_loss, test_acc, running, time.perf_counter() - started
-        )
+class _TrainingLoop:
+    """run_training's state between samples: epochs done, the position in the current epoch,
+    its losses, and the sample-order generator (its state at the start of the current epoch is
+    what a checkpoint stores, so that a resume draws the same permutation)."""
 
-    def close_epoch(record: EpochRecord) -> None:
-        nonlocal done, position, losses, started, order_rng
-        result.epochs.append(record)
-        done, position, losses = record.epoch, 0, []
-        order_rng = rng.bit_generator.state  # the next epoch's permutation is drawn from here
-        started = time.perf_counter()
+    def __init__(
+        self,
+        layers: Sequence[Layer],
+        data: Dataset,
+        result: TrainingResult,
+        seed: int,
+        options: LoopOptions,
+        resume: dict[str, Any] | None,
+    ):
+        self.layers, self.data, self.result, self.options = layers, data, result, options
+        self.rng = np.random.default_rng([seed, 1])  # the sample order; [seed, 0] draws the weights
+        self.n = len(data.y_train)
+        self.done, self.position, self.losses, epoch_seconds = 0, 0, [], 0.0
+        if resume is not None:
+            self.done, self.position = int(resume["epochs_done"]), int(resume["position"])
+            self.losses = [float(v) for v in resume["losses"]]
+            epoch_seconds = float(resume["epoch_seconds"])
+            self.rng.bit_generator.state = resume["order_rng"]
+        self.order_rng = self.rng.bit_generator.state  # at the start of epoch done + 1
+        self.trained_before = result.seconds_training
+        self.started_all = time.perf_counter()
+        self.started = self.started_all - epoch_seconds  # start of the epoch in progress
+        self.fresh = resume is None
+
+    def run(self, epochs: int) -> TrainingResult:
+        try:
+            if self.fresh:
+                self.close_epoch(self.evaluated(0, None))
+            while self.done < epochs:
+                self.train_epoch(epochs)
+                self.close_epoch(self.evaluated(self.done + 1, float(np.mean(self.losses))))
+        except BaseException as exc:
+            try:
+                self.save()
+            except Exception as failure:  # the original error matters more; say the state is older
+                exc.add_note(f"the training state could not be checkpointed on the way out: {failure!r}")
+            raise
+        self.result.seconds_training = self.trained_before + time.perf_counter() - self.started_all
+        return self.result
+
+    def train_epoch(self, epochs: int) -> None:
+        """The samples of epoch done + 1 from the current position on."""
+        every, progress = self.options.get("checkpoint_every"), self.options.get("progress")
+        order = self.rng.permutation(self.n)
+        for k in range(self.position, self.n):
+            idx = order[k]
+            with critical():  # a first Ctrl-C lets the sample finish
+                loss = train_sample(self.layers, self.data.x_train[idx], int(self.data.y_train[idx]))
+                self.losses.append(loss)
+                self.position = k + 1
+            if every is not None and self.position % every == 0 and self.position < self.n:
+                self.save()
+            if progress is not None and (self.position % PROGRESS_EVERY == 0 or self.position == self.n):
+                progress(self.done * self.n + self.position, epochs * self.n)
+
+    def evaluated(self, epoch: int, running: float | None) -> EpochRecord:
+        train_loss, train_acc = evaluate(self.layers, self.data.x_train, self.data.y_train)
+        test_loss, test_acc = evaluate(self.layers, self.data.x_test, self.data.y_test)
+        seconds = time.perf_counter() - self.started
+        return EpochRecord(epoch, train_loss, train_acc, test_loss, test_acc, running, seconds)
+
+    def close_epoch(self, record: EpochRecord) -> None:
+        self.result.epochs.append(record)
+        self.done, self.position, self.losses = record.epoch, 0, []
+        self.order_rng = self.rng.bit_generator.state  # the next epoch's permutation is drawn from here
+        self.started = time.perf_counter()
+        recorder, on_epoch = self.options.get("recorder"), self.options.get("on_epoch")
         if recorder is not None:
-            recorder.record("epoch", record.epoch, algorithm=result.algorithm, **asdict(record))
-        save()
+            recorder.record("epoch", record.epoch, algorithm=self.result.algorithm, **asdict(record))
+        self.save()
         if on_epoch is not None:
             on_epoch(record)
 
-    try:
-        if resume is None:
-            close_epoch(evaluated(0, None))
-        while done < int(epochs):
-            order = rng.permutation(n)
-            for k in range(position, n):
-                idx = order[k]
-                with critical():  # a first Ctrl-C lets the sample finish
-                    losses.append(train_sample(layers, data.x_train[idx], int(data.y_train[idx])))
-                    position = k + 1
-                if checkpoint_every is not None and position % checkpoint_every == 0 and position < n:
-                    save()
-                if progress is not None and (position % PROGRESS_EVERY == 0 or position == n):
-                    progress(done * n + position, total)
-            close_epoch(evaluated(done + 1, float(np.mean(losses))))
-    except BaseException as exc:
-        try:
-            save()
-        except Exception as failure:  # the original error matters more; say the state is older
-            exc.add_note(f"the training state could not be checkpointed on the way out: {failure!r}")
-        raise
-    result.seconds_training = trained_before + time.perf_counter() - started_all
-    return result
+    def save(self) -> None:
+        """Checkpoint the digital state into the recorder, if there is one."""
+        recorder = self.options.get("recorder")
+        if recorder is None:
+            return
+        self.result.seconds_training = self.trained_before + time.perf_counter() - self.started_all
+        loop = {
+            "epochs_done": self.done,
+            "position": self.position,
+            "order_rng": self.order_rng,
+            "losses": self.losses[: self.position],
+            "epoch_seconds": time.perf_counter() - self.started,
+        }
+        layer_states = [layer.state() for layer in self.layers]
+        recorder.checkpoint(
+            training_state(self.result, self.data, layer_states, loop), scope=self.result.algorithm
+        )

@@ -98,9 +98,14 @@ def plot_sgd_regression(
         c = colours[k % len(colours)]
         runs = sweeps[p]
         ax_r.errorbar(
-            [r.g0 for r in runs], [r.residual for r in runs], yerr=[r.jitter for r in runs],
-            fmt="o", color=c, capsize=3, label=f"{p}: measured (bar: jitter)",
-        )  # fmt: skip
+            [r.g0 for r in runs],
+            [r.residual for r in runs],
+            yerr=[r.jitter for r in runs],
+            fmt="o",
+            color=c,
+            capsize=3,
+            label=f"{p}: measured (bar: jitter)",
+        )
         if p in predictions:
             grid, closed, exact = predictions[p]
             ax_r.plot(grid, closed, "-", color=c, lw=1, label=f"{p}: closed form")
@@ -141,9 +146,14 @@ def plot_shd_regression(
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, runs) in enumerate(sweeps.items()):
         ax_r.errorbar(
-            [r.g0 for r in runs], [r.residual for r in runs], yerr=[r.jitter for r in runs],
-            fmt="o-", color=colours[k % len(colours)], capsize=3, label=label,
-        )  # fmt: skip
+            [r.g0 for r in runs],
+            [r.residual for r in runs],
+            yerr=[r.jitter for r in runs],
+            fmt="o-",
+            color=colours[k % len(colours)],
+            capsize=3,
+            label=label,
+        )
     ax_r.axhline(0, color="k", lw=0.6)
     ax_r.set_xlabel("$G_0$ (normalised)")
     ax_r.set_ylabel("$G_{final} - G_0$ (normalised; bar: jitter)")

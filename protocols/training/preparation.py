@@ -134,6 +134,7 @@ def program_weights(
     main: CrossbarBackend,
     g_ref: FloatArray,
     weights: FloatArray,
+    *,
     mapping: WeightMapping,
     pulse: Pulse,
     step: float,

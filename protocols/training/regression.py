@@ -156,9 +156,14 @@ class Device:
 
 
 def characterise(
-    preset: str, dev1: CrossbarBackend, dev2: CrossbarBackend, dev3: CrossbarBackend, pulse: Pulse,
+    preset: str,
+    dev1: CrossbarBackend,
+    dev2: CrossbarBackend,
+    dev3: CrossbarBackend,
+    *,
+    pulse: Pulse,
     settings: RegressionSettings,
-) -> Device:  # fmt: skip
+) -> Device:
     """Symmetry point of dev1, dev2 programmed to it, step lines of dev1, read noise of the pair."""
     for b in (dev1, dev2, dev3):
         if b.shape != (1, 1):
@@ -291,12 +296,10 @@ class RegressionRun:
         }
 
 
-def run_sgd(dev: Device, g0: float, settings: RegressionSettings, noise: float | None = None,
-            g_start: float | None = None, steps: int | None = None) -> RegressionRun:  # fmt: skip
+def run_sgd(dev: Device, g0: float, settings: RegressionSettings) -> RegressionRun:
     """SGD on dev1 (main) against dev2 (reference) from g_start to the optimum g0."""
-    s = settings.noise if noise is None else noise
-    n = settings.steps if steps is None else steps
-    _program(dev, dev.dev1, dev.siemens(settings.g_start if g_start is None else g_start))
+    s, n = settings.noise, settings.steps
+    _program(dev, dev.dev1, dev.siemens(settings.g_start))
     w = DifferentialArray(dev.dev1, dev.dev2, dev.mapping)
     w0 = g0 - dev.g_ref
     rng = np.random.default_rng([settings.seed, 10, round(1000 * g0)])
@@ -307,16 +310,14 @@ def run_sgd(dev: Device, g0: float, settings: RegressionSettings, noise: float |
         g[t] = dev.g_ref + y
         grad = y - w0 + s * rng.standard_normal()
         pulses += _update(w, -grad, settings.sgd_lr, dev, settings.bl_max)
-    return _finish("sgd", dev, g0, s, {"lr": settings.sgd_lr}, g, None, pulses, settings.average_last)
+    return _finish("sgd", dev, g0, settings, rates={"lr": settings.sgd_lr}, g=g, a=None, pulses=pulses)
 
 
-def run_shd(dev: Device, g0: float, settings: RegressionSettings, noise: float | None = None,
-            g_start: float | None = None, steps: int | None = None) -> RegressionRun:  # fmt: skip
+def run_shd(dev: Device, g0: float, settings: RegressionSettings) -> RegressionRun:
     """SHD with A = dev1 - dev2 and C = dev3 - dev2, from A = 0 and C at g_start."""
-    s = settings.noise if noise is None else noise
-    n = settings.steps if steps is None else steps
+    s, n = settings.noise, settings.steps
     _program(dev, dev.dev1, dev.siemens(dev.g_ref))  # A = 0: A_main onto the reference
-    _program(dev, dev.dev3, dev.siemens(settings.g_start if g_start is None else g_start))
+    _program(dev, dev.dev3, dev.siemens(settings.g_start))
     a = DifferentialArray(dev.dev1, dev.dev2, dev.mapping)
     c = DifferentialArray(dev.dev3, dev.dev2, dev.mapping)
     w0 = g0 - dev.g_ref
@@ -334,16 +335,22 @@ def run_shd(dev: Device, g0: float, settings: RegressionSettings, noise: float |
             a_read[t] = v
             pulses += _update(c, v, settings.eta_c, dev, settings.bl_max)  # V
     rates = {"eta_a": settings.eta_a, "eta_c": settings.eta_c, "tau": settings.tau}
-    return _finish("shd", dev, g0, s, rates, g, a_read, pulses, min(settings.average_last, n))
+    return _finish("shd", dev, g0, settings, rates=rates, g=g, a=a_read, pulses=pulses)
 
 
 def run_orbit(dev: Device, settings: RegressionSettings) -> RegressionRun:
     """The phase-portrait run: SHD from C at orbit_g_start towards orbit_g0, A = 0, with the
     orbit noise and rates."""
-    orbit = replace(settings, eta_a=settings.orbit_eta_a, eta_c=settings.orbit_eta_c)
-    return run_shd(
-        dev, settings.orbit_g0, orbit, settings.orbit_noise, settings.orbit_g_start, settings.orbit_steps
+    orbit = replace(
+        settings,
+        eta_a=settings.orbit_eta_a,
+        eta_c=settings.orbit_eta_c,
+        noise=settings.orbit_noise,
+        g_start=settings.orbit_g_start,
+        steps=settings.orbit_steps,
+        average_last=min(settings.average_last, settings.orbit_steps),
     )
+    return run_shd(dev, settings.orbit_g0, orbit)
 
 
 def orbit_energy_ratio(run: RegressionRun, smooth: int, window: int | None = None) -> float:
@@ -388,14 +395,24 @@ def _program(dev: Device, backend: CrossbarBackend, target: float) -> None:
 
 
 def _finish(
-    algorithm: str, dev: Device, g0: float, noise: float, rates: dict[str, float], g: FloatArray,
-    a: FloatArray | None, pulses: int, average_last: int,
-) -> RegressionRun:  # fmt: skip
-    tail = g[-average_last:]
+    algorithm: str,
+    dev: Device,
+    g0: float,
+    settings: RegressionSettings,
+    *,
+    rates: dict[str, float],
+    g: FloatArray,
+    a: FloatArray | None,
+    pulses: int,
+) -> RegressionRun:
+    """The run's record: G_final, its jitter and its standard error over the last
+    settings.average_last steps (a: A read at each transfer for SHD, None for SGD)."""
+    tail = g[-settings.average_last :]
     sem = _standard_error(tail)
     g_final = float(tail.mean())
+    jitter = float(tail.std())
     return RegressionRun(
-        algorithm, dev.preset, g0, noise, rates, g, a, g_final, g_final - g0, float(tail.std()), sem, pulses
+        algorithm, dev.preset, g0, settings.noise, rates, g, a, g_final, g_final - g0, jitter, sem, pulses
     )
 
 

@@ -15,19 +15,17 @@ and is the choice for ideal devices, whose symmetry point is undefined.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from hil.backend import FloatArray
 from hil.mapping import DifferentialArray
-from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from hil.recording import Checkpoint, Recorder
-from protocols.training.analog import CountedOps, SGDLayer
-from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, train_analog
+from protocols.training.analog import SGDLayer
+from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, LayerSite, train_analog
 from protocols.training.datasets import Dataset
-from protocols.training.loop import EpochCallback
+from protocols.training.loop import TrainerOptions
 from protocols.training.network import MLPSpec
 from protocols.training.preparation import (
     ArraySource,
@@ -58,30 +56,26 @@ class SGDConfig(AnalogTrainingConfig):
             raise ValueError(f"reference must be one of {REFERENCES}, got {self.reference!r}")
 
 
-def prepare_sgd_layer(
-    get_array: ArraySource,
-    i: int,
-    shape: tuple[int, int],
-    w0: FloatArray,
-    pulse: Pulse,
-    config: SGDConfig,
-    io: CountedOps,
-) -> tuple[SGDLayer, dict[str, Any]]:
-    """Prepare layer i's pair (the serial writes) and return it with its setup record."""
-    names = _array_names(i)
-    main, ref = get_array(names["W_main"], shape), get_array(names["W_ref"], shape)
-    cal = calibrate_main(main, pulse, config.w_max, config.calibration)
+ARRAYS = ("W_main", "W_ref")
+
+
+def prepare_sgd_layer(site: LayerSite, config: SGDConfig, w0: FloatArray) -> tuple[SGDLayer, dict[str, Any]]:
+    """Prepare the layer's pair (the serial writes) and return it with its setup record."""
+    arrays = site.arrays(ARRAYS)
+    main, ref = arrays["W_main"], arrays["W_ref"]
+    pulse, settings = site.pulse, config.calibration
+    cal = calibrate_main(main, pulse, config.w_max, settings)
     if config.reference == "symmetry":
         target = cal.symmetry.g_sym
     else:
-        target = np.full(shape, float(np.mean(ref.conductance_range)))
-    prog_ref, n_skipped = program_reference(ref, target, pulse, cal.step, config.calibration)
+        target = np.full(site.shape, float(np.mean(ref.conductance_range)))
+    prog_ref, n_skipped = program_reference(ref, target, pulse, cal.step, settings)
     prog_w, n_clipped = program_weights(
-        main, ref.read(), w0, cal.mapping, pulse, cal.step, config.calibration
+        main, ref.read(), w0, mapping=cal.mapping, pulse=pulse, step=cal.step, settings=settings
     )
     record = {
-        "arrays": names,
-        "shape": list(shape),
+        "arrays": {kind: site.name(kind) for kind in ARRAYS},
+        "shape": list(site.shape),
         "calibration": cal.summary(),
         "reference": config.reference,
         "reference_programming": programming_summary(prog_ref, cal.mapping),
@@ -89,29 +83,17 @@ def prepare_sgd_layer(
         "weight_programming": programming_summary(prog_w, cal.mapping),
         "initial_weights_at_a_bound": n_clipped,
     }
-    return SGDLayer(DifferentialArray(main, ref, cal.mapping), config.lr, cal.dw_min, io), record
+    return SGDLayer(DifferentialArray(main, ref, cal.mapping), config.lr, cal.dw_min, site.io), record
 
 
-def restore_sgd_layer(
-    get_array: ArraySource,
-    i: int,
-    shape: tuple[int, int],
-    config: SGDConfig,
-    io: CountedOps,
-    record: dict[str, Any],
-) -> SGDLayer:
-    """Layer i as prepare_sgd_layer left it, from its setup record; writes nothing."""
-    names = _array_names(i)
-    main, ref = get_array(names["W_main"], shape), get_array(names["W_ref"], shape)
+def restore_sgd_layer(site: LayerSite, config: SGDConfig, record: dict[str, Any]) -> SGDLayer:
+    """The layer as prepare_sgd_layer left it, from its setup record; writes nothing."""
+    arrays = site.arrays(ARRAYS)
     mapping, dw_min = restored_calibration(record)
-    return SGDLayer(DifferentialArray(main, ref, mapping), config.lr, dw_min, io)
+    return SGDLayer(DifferentialArray(arrays["W_main"], arrays["W_ref"], mapping), config.lr, dw_min, site.io)
 
 
-def _array_names(i: int) -> dict[str, str]:
-    return {k: f"L{i}.{k}" for k in ("W_main", "W_ref")}
-
-
-SGD_LAYERS = LayerRecipe(prepare_sgd_layer, restore_sgd_layer)
+SGD_LAYERS = LayerRecipe("sgd", prepare_sgd_layer, restore_sgd_layer)
 
 
 def train_sgd(
@@ -121,21 +103,15 @@ def train_sgd(
     pulse: Pulse,
     config: SGDConfig | None = None,
     label: str = "SGD",
-    progress: ProgressCallback | None = None,
-    on_epoch: EpochCallback | None = None,
-    *,
-    recorder: Recorder | None = None,
-    resume_from: Checkpoint | None = None,
-    checkpoint_every: int | None = None,
+    **options: Unpack[TrainerOptions],
 ) -> TrainingResult:
     """Prepare the pairs and train the MLP with analog SGD (pulse: volts, seconds).
 
-    recorder, resume_from, checkpoint_every: see protocols.training.analog_training.train_analog
-        (checkpoint scope "sgd"); a resumed run continues on the same arrays as they stand.
+    options: protocols.training.loop.TrainerOptions (checkpoint scope "sgd"); a resumed run
+    continues on the same arrays as they stand.
     """
     cfg = config or SGDConfig()
     result, _ = train_analog(
-        "sgd", SGD_LAYERS, get_array, spec, data, pulse, cfg, label, progress, on_epoch,
-        recorder, resume_from, checkpoint_every,
-    )  # fmt: skip
+        SGD_LAYERS, get_array, spec, data, pulse=pulse, config=cfg, label=label, **options
+    )
     return result

@@ -15,17 +15,21 @@ skips it (C starts wherever C_main is).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
-from hil.backend import FloatArray
-from hil.mapping import DifferentialArray
-from hil.progress import ProgressCallback
+from hil.backend import CrossbarBackend, FloatArray
+from hil.mapping import DifferentialArray, WeightMapping
 from hil.pulses import Pulse
-from hil.recording import Checkpoint, Recorder
-from protocols.training.analog import CountedOps, SHDLayer
-from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, build_layers, train_analog
+from protocols.training.analog import SHDLayer
+from protocols.training.analog_training import (
+    AnalogTrainingConfig,
+    LayerRecipe,
+    LayerSite,
+    build_layers,
+    train_analog,
+)
 from protocols.training.datasets import Dataset
-from protocols.training.loop import EpochCallback
+from protocols.training.loop import TrainerOptions
 from protocols.training.network import MLPSpec
 from protocols.training.preparation import (
     ArraySource,
@@ -61,69 +65,70 @@ class SHDConfig(AnalogTrainingConfig):
             raise ValueError(f"c_init must be one of {C_INIT}, got {self.c_init!r}")
 
 
-def prepare_shd_layer(
-    get_array: ArraySource,
-    i: int,
-    shape: tuple[int, int],
-    w0: FloatArray,
-    pulse: Pulse,
-    config: SHDConfig,
-    io: CountedOps,
-) -> tuple[SHDLayer, dict[str, Any]]:
-    """Prepare layer i's three arrays (the serial writes) and return it with its setup record."""
-    names = _array_names(i)
-    a_main, a_ref, c_main = (get_array(names[k], shape) for k in ("A_main", "A_ref", "C_main"))
-    cal = calibrate_main(a_main, pulse, config.w_max, config.calibration)
-    prog_ref, n_skipped = program_reference(a_ref, cal.symmetry.g_sym, pulse, cal.step, config.calibration)
+ARRAYS = ("A_main", "A_ref", "C_main")
+
+
+def prepare_shd_layer(site: LayerSite, config: SHDConfig, w0: FloatArray) -> tuple[SHDLayer, dict[str, Any]]:
+    """Prepare the layer's three arrays (the serial writes) and return it with its setup record."""
+    arrays = site.arrays(ARRAYS)
+    a_main, a_ref, c_main = (arrays[kind] for kind in ARRAYS)
+    pulse, settings = site.pulse, config.calibration
+    cal = calibrate_main(a_main, pulse, config.w_max, settings)
+    prog_ref, n_skipped = program_reference(a_ref, cal.symmetry.g_sym, pulse, cal.step, settings)
     record: dict[str, Any] = {
-        "arrays": names,
-        "shape": list(shape),
+        "arrays": {kind: site.name(kind) for kind in ARRAYS},
+        "shape": list(site.shape),
         "calibration": cal.summary(),
         "reference_programming": programming_summary(prog_ref, cal.mapping),
         "reference_devices_outside_range": n_skipped,
     }
     if config.c_init == "programmed":
         prog_c, n_clipped = program_weights(
-            c_main, a_ref.read(), w0, cal.mapping, pulse, cal.step, config.calibration
+            c_main, a_ref.read(), w0, mapping=cal.mapping, pulse=pulse, step=cal.step, settings=settings
         )
         record["core_programming"] = programming_summary(prog_c, cal.mapping)
         record["initial_weights_at_a_bound"] = n_clipped
-    a = DifferentialArray(a_main, a_ref, cal.mapping)
-    c = DifferentialArray(c_main, a_ref, cal.mapping)
     # C_main's step is taken as A_main's: same devices, and C_main's own symmetry point
     # is irrelevant to SHD (the paper drops C_ref), so it is not measured.
-    return SHDLayer(a, c, config.eta_a, config.eta_c, config.tau, cal.dw_min, cal.dw_min, io), record
+    return _layer(site, config, arrays, cal.mapping, cal.dw_min), record
 
 
-def restore_shd_layer(
-    get_array: ArraySource,
-    i: int,
-    shape: tuple[int, int],
-    config: SHDConfig,
-    io: CountedOps,
-    record: dict[str, Any],
-) -> SHDLayer:
-    """Layer i as prepare_shd_layer left it, from its setup record; writes nothing."""
-    names = _array_names(i)
-    a_main, a_ref, c_main = (get_array(names[k], shape) for k in ("A_main", "A_ref", "C_main"))
+def restore_shd_layer(site: LayerSite, config: SHDConfig, record: dict[str, Any]) -> SHDLayer:
+    """The layer as prepare_shd_layer left it, from its setup record; writes nothing."""
     mapping, dw_min = restored_calibration(record)
-    a = DifferentialArray(a_main, a_ref, mapping)
-    c = DifferentialArray(c_main, a_ref, mapping)
-    return SHDLayer(a, c, config.eta_a, config.eta_c, config.tau, dw_min, dw_min, io)
+    return _layer(site, config, site.arrays(ARRAYS), mapping, dw_min)
 
 
-def _array_names(i: int) -> dict[str, str]:
-    return {k: f"L{i}.{k}" for k in ("A_main", "A_ref", "C_main")}
+def _layer(
+    site: LayerSite,
+    config: SHDConfig,
+    arrays: dict[str, CrossbarBackend],
+    mapping: WeightMapping,
+    dw_min: float,
+) -> SHDLayer:
+    """A = A_main - A_ref and C = C_main - A_ref, both with A_main's step."""
+    a = DifferentialArray(arrays["A_main"], arrays["A_ref"], mapping)
+    c = DifferentialArray(arrays["C_main"], arrays["A_ref"], mapping)
+    return SHDLayer(
+        a,
+        c,
+        eta_a=config.eta_a,
+        eta_c=config.eta_c,
+        tau=config.tau,
+        dw_min_a=dw_min,
+        dw_min_c=dw_min,
+        io=site.io,
+    )
 
 
-SHD_LAYERS = LayerRecipe(prepare_shd_layer, restore_shd_layer)
+SHD_LAYERS = LayerRecipe("shd", prepare_shd_layer, restore_shd_layer)
 
 
 def build_shd_layers(
     get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SHDConfig, ops: BackendOps
 ) -> tuple[list[SHDLayer], list[dict[str, Any]]]:
     """Prepare every layer's arrays and return the layers with a JSON-ready setup record each."""
-    layers, setup = build_layers(SHD_LAYERS, get_array, spec, pulse, config, ops)
+    layers, setup = build_layers(SHD_LAYERS, get_array, spec, pulse=pulse, config=config, ops=ops)
     return layers, setup  # type: ignore[return-value]
 
 
@@ -134,23 +139,17 @@ def train_shd(
     pulse: Pulse,
     config: SHDConfig | None = None,
     label: str = "SHD",
-    progress: ProgressCallback | None = None,
-    on_epoch: EpochCallback | None = None,
-    *,
-    recorder: Recorder | None = None,
-    resume_from: Checkpoint | None = None,
-    checkpoint_every: int | None = None,
+    **options: Unpack[TrainerOptions],
 ) -> TrainingResult:
     """Prepare the arrays and train the MLP with SHD; C is evaluated after every epoch.
 
     pulse: the write pulse (volts, seconds) for every write, serial and parallel.
-    recorder, resume_from, checkpoint_every: see protocols.training.analog_training.train_analog
-        (checkpoint scope "shd"); a resumed run continues on the same arrays as they stand.
+    options: protocols.training.loop.TrainerOptions (checkpoint scope "shd"); a resumed run
+    continues on the same arrays as they stand.
     """
     cfg = config or SHDConfig()
     result, layers = train_analog(
-        "shd", SHD_LAYERS, get_array, spec, data, pulse, cfg, label, progress, on_epoch,
-        recorder, resume_from, checkpoint_every,
-    )  # fmt: skip
+        SHD_LAYERS, get_array, spec, data, pulse=pulse, config=cfg, label=label, **options
+    )
     result.setup["transfers_per_layer"] = [layer.transfers for layer in layers]  # type: ignore[attr-defined]
     return result

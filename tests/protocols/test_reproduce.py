@@ -32,7 +32,7 @@ SETTINGS = RegressionSettings(steps=2000, average_last=1500)
 def device(preset: str, seed: int = 0) -> Device:
     chip = SimulatedChip(preset, seed=seed)
     dev1, dev2, dev3 = (chip.array(n, (1, 1)) for n in ("dev1", "dev2", "dev3"))
-    return characterise(preset, dev1, dev2, dev3, dev1.nominal_pulse, SETTINGS)
+    return characterise(preset, dev1, dev2, dev3, pulse=dev1.nominal_pulse, settings=SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +123,17 @@ def test_shd_orbit_is_closed_on_symmetric_devices_and_spirals_in_on_asymmetric_o
 
 @pytest.mark.slow
 def test_reproduce_writes_figures_and_summary(tmp_path: Path) -> None:
-    chips = {p: SimulatedChip(p, seed=0) for p in (ASYM, SYM)}
+    chips: list[SimulatedChip] = []
     made: list[str] = []
 
-    def make_backend(name: str, shape: tuple[int, int], preset: str):
-        made.append(name)
-        return chips[preset].array(name, shape)
+    class RecordingChip(SimulatedChip):
+        def array(self, name: str, shape: tuple[int, int]):
+            made.append(name)
+            return super().array(name, shape)
+
+    def open_preset(preset: str) -> SimulatedChip:
+        chips.append(RecordingChip(preset, seed=0))
+        return chips[-1]
 
     cal = CalibrationSettings(symmetry_max_pairs=20, symmetry_window=10)
     network = NetworkSettings(
@@ -144,7 +149,7 @@ def test_reproduce_writes_figures_and_summary(tmp_path: Path) -> None:
                          symmetry_max_pairs=20, symmetry_window=10, ramp_pulses=40, ramp_cycles=1,
                          noise_reads=10)  # fmt: skip
     ticks: list[tuple[int, int]] = []
-    summary = reproduce_shd_paper(make_backend, tmp_path, seed=0, regression=regression, network=network,
+    summary = reproduce_shd_paper(open_preset, tmp_path, seed=0, regression=regression, network=network,
                                   progress=lambda d, t: ticks.append((d, t)))  # fmt: skip
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["network"]["table"] == summary["network"]["table"]
@@ -155,4 +160,6 @@ def test_reproduce_writes_figures_and_summary(tmp_path: Path) -> None:
     assert runs[0].startswith("FP") and any(r.startswith("SHD") for r in runs)
     assert ticks[-1][0] == ticks[-1][1]  # the progress reached its total
     assert len(made) == len(set(made))  # every experiment got fresh arrays
-    assert all(a.closed for chip in chips.values() for a in chip.arrays.values())
+    # One bench per preset and part (regression, network), each closed with its arrays.
+    assert sorted(chip.describe()["preset"] for chip in chips) == sorted([ASYM, SYM] * 2)
+    assert all(a.closed for chip in chips for a in chip.arrays.values())

@@ -155,8 +155,9 @@ def test_shd_layer_rejects_arrays_that_do_not_share_the_reference() -> None:
     b = [LoggingCrossbar((2, 2), seed=i) for i in range(4)]
     m = WeightMapping.for_backend(b[0])
     with pytest.raises(ValueError, match="share the reference"):
-        SHDLayer(DifferentialArray(b[0], b[1], m), DifferentialArray(b[2], b[3], m), 0.1, 0.1, 1, 0.01, 0.01,
-                 CountedOps(UpdateSettings(PULSE)))  # fmt: skip
+        a, c = DifferentialArray(b[0], b[1], m), DifferentialArray(b[2], b[3], m)
+        io = CountedOps(UpdateSettings(PULSE))
+        SHDLayer(a, c, eta_a=0.1, eta_c=0.1, tau=1, dw_min_a=0.01, dw_min_c=0.01, io=io)
     with pytest.raises(ValueError, match="tau"):
         shd_layer(tau=0)
 
