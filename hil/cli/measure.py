@@ -20,6 +20,7 @@ from hil.cli.common import (
     shape_arg,
     stored_run,
 )
+from hil.cli.watch import add_watch, watching
 from hil.progress import progress_bar
 
 # One relaxation time of the protonic preset is ~220 pairs (docs/protocols/symmetry-point.md); a
@@ -39,7 +40,7 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
         "window": args.window,
         "tolerance": args.tolerance,
     }
-    with guarded_bench(args) as bench:
+    with watching(args), guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
         pulse = pulse_from(args, array, bench)
         params["pulse"] = pulse
@@ -91,7 +92,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         "pulses_per_train": args.train,
         "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins", "trains")),
     }
-    with guarded_bench(args) as bench:
+    with watching(args), guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
         pulse = pulse_from(args, array, bench)
         params["pulse"] = pulse
@@ -137,6 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary.json (per-device estimate, uncertainty, step, convergence) and figures.",
     )
     add_common(p, "runs/symmetry-point")
+    add_watch(p)
     _add_array(p)
     p.add_argument(
         "--max-pairs",
@@ -163,6 +165,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the simulator's table-driven device model loads.",
     )
     add_common(p, "runs/jump-table")
+    add_watch(p)
     add_resume(p)
     _add_array(p)
     p.add_argument("--devices", type=positive_int, default=2, help="how many devices, row-major (default: 2)")

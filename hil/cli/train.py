@@ -20,6 +20,7 @@ from hil.cli.common import (
     pulse_from,
     stored_run,
 )
+from hil.cli.watch import add_watch, watching
 from hil.progress import progress_bar
 
 ALGORITHMS = ("shd", "sgd", "fp")
@@ -109,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
     results = []
-    with guarded_bench(args) as bench:
+    with watching(args), guarded_bench(args) as bench:
         pulse = None
         if any(name != "fp" for name in args.algorithm):
             first = "L0.A_main" if "shd" in args.algorithm else "L0.W_main"
@@ -199,6 +200,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary.json and learning_curves.png; every epoch is stored as it is evaluated.",
     )
     add_common(p, "runs/train")
+    add_watch(p)
     add_resume(p)
     p.add_argument(
         "--algorithm", type=algorithms_arg, default=("shd",),
