@@ -60,7 +60,7 @@ class ReadOnlyStore(RunStore):
 # ---------------------------------------------------------------------- progress and ETA
 @dataclass(frozen=True)
 class Progress:
-    """How far a run is: done of total units; eta_s from the rate since its first counted point."""
+    """How far a run is: done of total units; eta_s (seconds) at the rate since its first counted point."""
 
     done: float
     total: float
@@ -90,10 +90,10 @@ class _Counter:
             added = self.count(point)
             if added <= 0:
                 continue
-            if self.first is None:
-                self.first = (point.t, self.done)
             self.done += added
             self.last_t = point.t
+            if self.first is None:  # the rate counts from the end of the first counted point
+                self.first = (point.t, self.done)
 
     def progress(self, running: bool) -> Progress:
         eta = None

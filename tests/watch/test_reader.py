@@ -1,0 +1,140 @@
+"""What the viewer reads from the store: read-only, and the numbers of each view equal the stored ones."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hil.store import RunStore
+from hil.watch.reader import ProgressTracker, ReadOnlyStore, figure_path
+from hil.watch.views import view_for
+from protocols.replay import jump_table_result_from_run
+from tests.watch.conftest import FilledStore
+
+
+def test_the_viewer_cannot_write_to_the_store(filled_store: FilledStore) -> None:
+    with ReadOnlyStore(filled_store.path) as store:
+        before = store.run(filled_store.symmetry).points
+        for statement in (
+            "INSERT INTO points (run_id, seq, kind, step, t, scalars) VALUES (1, 9999, 'x', 0, 0, '{}')",
+            "UPDATE runs SET status='failed'",
+            "DELETE FROM points",
+            "CREATE TABLE t (x)",
+        ):
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                store._db.execute(statement)
+        assert store.run(filled_store.symmetry).points == before
+
+
+def test_a_missing_store_is_not_created(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        ReadOnlyStore(tmp_path / "none.sqlite")
+    assert list(tmp_path.iterdir()) == []
+
+
+ROWS = {"pairs", "windows", "reads", "steps", "epochs"}
+
+
+def _all(store: ReadOnlyStore, run: int, device: int = 0) -> tuple[str, dict]:
+    info = store.run(run)
+    view = view_for(info.protocol, device)
+    update: dict = {}
+    after = -1
+    while batch := store.points_after(run, after, limit=50):  # several batches, as a stream sends them
+        after = batch[-1].seq
+        for key, value in view.feed(batch).items():  # lists of rows add up, the rest is the newest
+            if key in ROWS:
+                update[key] = update.get(key, []) + value
+            elif value is not None:
+                update[key] = value
+    return view.name, update
+
+
+def test_symmetry_view_follows_one_device_and_gives_every_estimate(filled_store: FilledStore) -> None:
+    with ReadOnlyStore(filled_store.path) as store:
+        pairs = list(store.points(filled_store.symmetry, "pair"))
+        windows = list(store.points(filled_store.symmetry, "window"))
+        name, update = _all(store, filled_store.symmetry, device=4)
+    assert name == "symmetry" and update["shape"] == [2, 3]
+    np.testing.assert_array_equal(
+        np.array(update["pairs"], dtype=float),
+        [[p.step, p.arrays["g_up"][1, 1], p.arrays["g_down"][1, 1]] for p in pairs],
+    )
+    assert [w[0] for w in update["windows"]] == [40, 80, 120]
+    assert [w[1] for w in update["windows"]] == [w.arrays["mean"][1, 1] for w in windows]
+    last = windows[-1].arrays
+    assert update["estimates"]["mean"] == last["mean"].ravel().tolist()
+    assert update["estimates"]["converged"] == last["converged"].ravel().tolist()
+
+
+@pytest.mark.parametrize("which", ["jump", "jump_trains"])
+def test_jump_table_view_steps_equal_the_differences_of_the_stored_reads(
+    filled_store: FilledStore, which: str
+) -> None:
+    run = getattr(filled_store, which)
+    with RunStore(filled_store.path) as writer:
+        g = jump_table_result_from_run(writer, run).g  # (pulses + 1, devices) as the protocol read them
+    with ReadOnlyStore(filled_store.path) as store:
+        name, update = _all(store, run)
+    assert name == "jump-table"
+    reads = np.full_like(g, np.nan)
+    for device, step, value in update["reads"]:
+        reads[step, device] = value
+    np.testing.assert_array_equal(reads, g)
+    steps = np.array(update["steps"])
+    assert len(steps) == (g.shape[0] - 1) * g.shape[1]
+    for device in range(g.shape[1]):
+        mine = steps[steps[:, 0] == device]
+        np.testing.assert_array_equal(mine[:, 1], g[:-1, device])
+        np.testing.assert_allclose(mine[:, 2], np.diff(g[:, device]), rtol=0, atol=1e-20)
+
+
+def test_training_view_has_every_stored_epoch(filled_store: FilledStore) -> None:
+    with ReadOnlyStore(filled_store.path) as store:
+        epochs = list(store.points(filled_store.train, "epoch"))
+        name, update = _all(store, filled_store.train)
+    assert name == "train"
+    assert [(r["algorithm"], r["epoch"]) for r in update["epochs"]] == [("fp", e) for e in range(4)]
+    assert [r["test_accuracy"] for r in update["epochs"]] == [p.scalars["test_accuracy"] for p in epochs]
+
+
+def test_progress_of_completed_runs_is_their_whole_plan(filled_store: FilledStore) -> None:
+    with ReadOnlyStore(filled_store.path) as store:
+        tracker = ProgressTracker(store)
+        got = {run: tracker.progress(store.run(run)) for run in (1, 2, 3, 4)}
+    assert (got[1].done, got[1].total, got[1].unit) == (120, 120, "pairs")
+    assert (got[2].done, got[2].total) == (2 * 2 * 40, 2 * 2 * 40)  # devices x cycles x (up + down)
+    assert (got[3].done, got[3].total) == (3 * 30, 3 * 30)
+    assert (got[4].done, got[4].total, got[4].unit) == (3, 3, "epochs")
+    assert all(p.eta_s is None for p in got.values())  # not running
+
+
+def test_eta_of_a_running_run_is_what_is_left_at_the_rate_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter(range(1000, 2000))
+    monkeypatch.setattr("hil.store.time.time", lambda: float(next(clock)))
+    with RunStore(tmp_path / "s.sqlite") as writer:
+        run = writer.start_run("symmetry-point", {"max_pairs": 105, "window": 10}, {"bench": "test"})
+        for pair in range(1, 11):  # one pair per second of the fake clock
+            run.record("pair", pair, g_up=np.zeros(2), g_down=np.zeros(2))
+        with ReadOnlyStore(tmp_path / "s.sqlite") as store:
+            progress = ProgressTracker(store).progress(store.run(run.id))
+        run.finish("completed")
+    # 100 pairs planned (whole windows only), 10 done at 1 pair/s: 90 s left.
+    assert (progress.done, progress.total) == (10, 100)
+    assert progress.eta_s == pytest.approx(90.0, rel=1e-12)
+
+
+def test_a_figure_is_served_only_when_listed_and_inside_the_run_folder(
+    filled_store: FilledStore, tmp_path: Path
+) -> None:
+    with ReadOnlyStore(filled_store.path) as store:
+        info = store.run(filled_store.symmetry)
+    listed = info.summary["figures"]
+    assert figure_path(info, listed[0]) == Path(info.out_dir).resolve() / listed[0]
+    for name in ("summary.json", "../run1/symmetry_convergence.png", "/etc/passwd", "..", ".", ""):
+        assert figure_path(info, name) is None
