@@ -28,8 +28,9 @@ FIGURE_SUFFIXES = (".png", ".svg")
 class ReadOnlyStore(RunStore):
     """RunStore's readers (runs, run, points, last_checkpoint) on a read-only connection.
 
-    The database must exist; opening it sets no pragma and creates no table (unlike
-    RunStore), and every write raises sqlite3.OperationalError.
+    The database must exist and hold the store's tables (else FileNotFoundError); opening it
+    sets no pragma and creates no table (unlike RunStore), and every write raises
+    sqlite3.OperationalError.
     """
 
     def __init__(self, path: str | Path):  # not RunStore's: that one writes the schema
@@ -37,8 +38,13 @@ class ReadOnlyStore(RunStore):
         if not self.path.is_file():
             raise FileNotFoundError(f"no run store at {self.path} yet")
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        self._db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                   check_same_thread=False)  # fmt: skip
+        self._db = sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"runs", "points", "arrays", "checkpoints"} <= tables:  # its first writer is creating it
+            self._db.close()
+            raise FileNotFoundError(f"no runs in {self.path} yet")
 
     def points_after(self, run_id: int, after: int, limit: int = BATCH) -> list[Point]:
         """The run's points with seq > after, oldest first, at most limit of them."""

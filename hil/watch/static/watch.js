@@ -166,9 +166,9 @@ const views = {
       });
       const e = s.estimates;
       if (!e || !s.shape) { box.table.replaceChildren(el("p", {}, "no window completed yet")); return; }
-      const rows = [];
+      const rows = [el("tr", {}, el("th"), ...Array.from({ length: cols }, (_, c) => el("th", { class: "num" }, `column ${c}`)))];
       for (let r = 0; r < e.mean.length / cols; r++) {
-        rows.push(el("tr", {}, ...Array.from({ length: cols }, (_, c) => {
+        rows.push(el("tr", {}, el("th", {}, `row ${r}`), ...Array.from({ length: cols }, (_, c) => {
           const k = r * cols + c;
           return el("td", { class: "num" + (e.converged[k] ? " converged" : ""), "data-device": k, "data-value": e.mean[k] },
             eng(e.mean[k], "S", 4), " ± ", eng(e.sem[k], "S", 2));
