@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -15,11 +16,16 @@ from hil.cli.common import DEFAULT_STORE
 # The viewer a --watch run starts stays up this long after the run so an open page gets the
 # final status and figures (a page is at most one poll, 0.5 s, behind).
 LINGER_S = 1.5
+# The viewer runs at a lower CPU priority than the run: on a busy PC the measurement gets the
+# processor first and the page is what waits (niceness 10 weighs ~1/10 of a normal process).
+NICENESS = 10
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from hil.watch import WatchServer
 
+    if hasattr(os, "nice"):  # POSIX
+        os.nice(NICENESS)
     server = WatchServer(args.store, host=args.host, port=args.port)
     print(f"hil watch: runs of {args.store} at {server.url}", flush=True)
     if server.token is not None:

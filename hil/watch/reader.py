@@ -8,11 +8,16 @@ is asked to do (SQLite refuses every write).
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import sqlite3
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from hil.store import Point, RunInfo, RunStore, _decode
 
@@ -46,21 +51,63 @@ class ReadOnlyStore(RunStore):
             self._db.close()
             raise FileNotFoundError(f"no runs in {self.path} yet")
 
-    def points_after(self, run_id: int, after: int, limit: int = BATCH) -> list[Point]:
-        """The run's points with seq > after, oldest first, at most limit of them."""
+    # A run's points are numbered 0, 1, 2, ... without a gap (hil.store.Run.record), so the
+    # count is the largest number + 1: one look-up in the (run_id, seq) index per run instead
+    # of counting every point of the store at every update.
+    _select = (
+        "SELECT r.id, r.uid, r.protocol, r.params, r.bench, r.instruments, r.software, r.seed, r.out_dir,"
+        " r.host, r.pid, r.started, r.ended, r.status, r.error, r.summary,"
+        " (SELECT COALESCE(MAX(p.seq) + 1, 0) FROM points p WHERE p.run_id = r.id)"
+        " FROM runs r"
+    )
+
+    def points_after(
+        self, run_id: int, after: int, limit: int = BATCH, arrays_of: Container[str] | None = None
+    ) -> list[Point]:
+        """The run's points with seq > after, oldest first, at most limit of them.
+
+        arrays_of: the kinds whose arrays are wanted (None: all); other points come without.
+        """
         rows = self._db.execute(
             "SELECT id, seq, kind, step, t, scalars FROM points"
             " WHERE run_id=? AND seq>? ORDER BY seq LIMIT ?",
             (run_id, after, limit),
         ).fetchall()
-        points = []
-        for pid, seq, kind, step, t, scalars in rows:
-            arrays = {
-                name: _decode(blob)
-                for name, blob in self._db.execute("SELECT name, npy FROM arrays WHERE point_id=?", (pid,))
-            }
-            points.append(Point(seq, kind, step, t, json.loads(scalars), arrays))
-        return points
+        wanted = [row[0] for row in rows if arrays_of is None or row[2] in arrays_of]
+        arrays: dict[int, dict[str, np.ndarray]] = {pid: {} for pid in wanted}
+        if wanted:
+            for pid, name, blob in self._db.execute(
+                "SELECT point_id, name, npy FROM arrays WHERE point_id BETWEEN ? AND ?",
+                (wanted[0], wanted[-1]),
+            ):
+                if pid in arrays:  # another run's points may lie in between
+                    arrays[pid][name] = _decode_npy(blob)
+        return [
+            Point(seq, kind, step, t, json.loads(scalars), arrays.get(pid, {}))
+            for pid, seq, kind, step, t, scalars in rows
+        ]
+
+
+@functools.lru_cache(maxsize=64)
+def _npy_layout(header: bytes) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """dtype and shape of a version-1 .npy header; None for what only np.load reads."""
+    shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(io.BytesIO(header[8:]))
+    if fortran_order or dtype.hasobject:
+        return None
+    return dtype, shape
+
+
+def _decode_npy(blob: bytes) -> np.ndarray:
+    """np.load of a .npy blob (hil.store's format), parsing each distinct header once: a run
+    stores thousands of arrays alike. Version 1: magic (6 bytes), version (2), header length
+    (2, little-endian), header, data."""
+    if blob[6:8] == b"\x01\x00":
+        start = 10 + int.from_bytes(blob[8:10], "little")
+        layout = _npy_layout(blob[:start])
+        if layout is not None:
+            dtype, shape = layout
+            return np.frombuffer(blob, dtype=dtype, offset=start).reshape(shape).copy()
+    return _decode(blob)
 
 
 # ---------------------------------------------------------------------- progress and ETA
@@ -79,6 +126,8 @@ class Progress:
 
 class _Counter:
     """Counts one run's progress from its points, incrementally (each point is read once)."""
+
+    ARRAYS: frozenset[str] = frozenset()  # kinds whose arrays the count needs
 
     def __init__(self, unit: str, total: float):
         self.unit, self.total = unit, total
@@ -120,6 +169,8 @@ class _SymmetryCounter(_Counter):
 
 class _JumpCounter(_Counter):
     """Pulse-read cycles of one device each (what the command line's progress bar counts)."""
+
+    ARRAYS = frozenset({"jump_train"})
 
     def __init__(self, info: RunInfo, store: ReadOnlyStore):
         plan = (store.last_checkpoint(info.id, "jump_table") or {}).get("plan", {})
@@ -168,7 +219,7 @@ class ProgressTracker:
         counter = self._counters.get(info.id)
         if counter is None or (counter.total == 0 and info.protocol == "jump-table"):
             counter = self._counters[info.id] = kind(info, self.store)  # the plan may come later
-        while batch := self.store.points_after(info.id, counter.seq):
+        while batch := self.store.points_after(info.id, counter.seq, arrays_of=counter.ARRAYS):
             counter.feed(batch)
         return counter.progress(info.status == "running")
 

@@ -86,18 +86,22 @@ class WatchServer(ThreadingHTTPServer):
         name = f"[{host}]" if ":" in str(host) else host
         return f"http://{name}:{port}/" + (f"?token={self.token}" if self.token else "")
 
+    def open_store(self) -> ReadOnlyStore | None:
+        """A read-only connection; None while the store does not exist."""
+        try:
+            return ReadOnlyStore(self.store_path)
+        except FileNotFoundError:
+            return None
+
     @contextmanager
     def store(self) -> Iterator[ReadOnlyStore | None]:
-        """A read-only connection for one request or stream; None while the store does not exist."""
-        try:
-            store = ReadOnlyStore(self.store_path)
-        except FileNotFoundError:
-            yield None
-            return
+        """A read-only connection for one request or stream, closed after it."""
+        store = self.open_store()
         try:
             yield store
         finally:
-            store.close()
+            if store is not None:
+                store.close()
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="hil-watch", daemon=True)
@@ -245,33 +249,34 @@ class _Handler(BaseHTTPRequestHandler):
     def _event(self, name: str, value: Any) -> None:
         self.wfile.write(f"event: {name}\ndata: {json.dumps(value, allow_nan=False)}\n\n".encode())
         self.wfile.flush()
+        self._sent = time.monotonic()
 
     def _wait(self) -> bool:
-        """Sleep one poll; False when the server stops."""
+        """Sleep one poll; False when the server stops. A stream quiet for KEEPALIVE_S gets a
+        comment line, so a client that went away is noticed (the write fails)."""
+        if time.monotonic() - getattr(self, "_sent", 0.0) > KEEPALIVE_S:
+            self.wfile.write(b": keep-alive\n\n")
+            self.wfile.flush()
+            self._sent = time.monotonic()
         return not self.server.stopping.wait(POLL_S)
 
     def _stream_runs(self) -> None:
         """The run list, sent again whenever it changes (progress of running runs included)."""
         self._start_stream()
-        last, quiet = None, time.monotonic()
-        tracker = None
-        while True:
-            with self.server.store() as store:
-                if store is not None:
-                    tracker = ProgressTracker(store) if tracker is None else tracker
-                    tracker.store = store
-                    runs = _runs(store, tracker)
-                else:
-                    runs = []
-            if runs != last:
-                self._event("runs", runs)
-                last, quiet = runs, time.monotonic()
-            elif time.monotonic() - quiet > KEEPALIVE_S:
-                self.wfile.write(b": keep-alive\n\n")
-                self.wfile.flush()
-                quiet = time.monotonic()
-            if not self._wait():
-                return
+        store, tracker, last = None, None, None
+        try:
+            while True:
+                if store is None and (store := self.server.open_store()) is not None:
+                    tracker = ProgressTracker(store)
+                runs = _runs(store, tracker) if store is not None and tracker is not None else []
+                if runs != last:
+                    self._event("runs", runs)
+                    last = runs
+                if not self._wait():
+                    return
+        finally:
+            if store is not None:
+                store.close()
 
     def _stream_run(self, run_id: int, device: int) -> None:
         """A run's metadata when it changes, and its new points as the view's updates."""
@@ -288,22 +293,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._event("reset", {"id": run_id})  # a reconnected page starts over from the first point
             view = view_for(info.protocol, device)
             tracker = ProgressTracker(store)
-            after, last, quiet = -1, None, time.monotonic()
+            after, last = -1, None
             while True:
-                points = store.points_after(run_id, after)
+                points = store.points_after(run_id, after, arrays_of=view.ARRAYS)
                 if points:
                     after = points[-1].seq
                     self._event("points", {"view": view.name, **view.feed(points)})
-                    quiet = time.monotonic()
                 info = store.run(run_id)
                 meta = run_json(info, tracker.progress(info), detail=True)
                 if meta != last:
                     self._event("run", meta)
-                    last, quiet = meta, time.monotonic()
-                elif time.monotonic() - quiet > KEEPALIVE_S:
-                    self.wfile.write(b": keep-alive\n\n")
-                    self.wfile.flush()
-                    quiet = time.monotonic()
+                    last = meta
                 caught_up = len(points) < BATCH  # else the next batch is sent at once
                 if (caught_up and not self._wait()) or self.server.stopping.is_set():
                     return

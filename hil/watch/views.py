@@ -32,6 +32,7 @@ class View:
     """A protocol without a dedicated view: counts of points by kind."""
 
     name = "points"
+    ARRAYS: frozenset[str] = frozenset()  # the kinds whose arrays the view reads
 
     def __init__(self, device: int = 0):
         self.device = device
@@ -47,6 +48,7 @@ class SymmetryView(View):
     """Convergence of one device (flat index, row-major) and every device's newest estimate."""
 
     name = "symmetry"
+    ARRAYS = frozenset({"pair", "window"})
 
     def __init__(self, device: int = 0):
         super().__init__(device)
@@ -85,6 +87,7 @@ class JumpTableView(View):
     """
 
     name = "jump-table"
+    ARRAYS = frozenset({"jump_start", "jump", "jump_train", "jump_resume"})
 
     def __init__(self, device: int = 0):
         super().__init__(device)

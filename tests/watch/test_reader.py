@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hil.store import RunStore
-from hil.watch.reader import ProgressTracker, ReadOnlyStore, figure_path
+from hil.store import RunStore, _decode, _encode
+from hil.watch.reader import ProgressTracker, ReadOnlyStore, _decode_npy, figure_path
 from hil.watch.views import view_for
 from protocols.replay import jump_table_result_from_run
 from tests.watch.conftest import FilledStore
@@ -43,7 +43,9 @@ def _all(store: ReadOnlyStore, run: int, device: int = 0) -> tuple[str, dict]:
     view = view_for(info.protocol, device)
     update: dict = {}
     after = -1
-    while batch := store.points_after(run, after, limit=50):  # several batches, as a stream sends them
+    while batch := store.points_after(
+        run, after, limit=50, arrays_of=view.ARRAYS
+    ):  # several batches, as a stream sends them
         after = batch[-1].seq
         for key, value in view.feed(batch).items():  # lists of rows add up, the rest is the newest
             if key in ROWS:
@@ -138,3 +140,25 @@ def test_a_figure_is_served_only_when_listed_and_inside_the_run_folder(
     assert figure_path(info, listed[0]) == Path(info.out_dir).resolve() / listed[0]
     for name in ("summary.json", "../run1/symmetry_convergence.png", "/etc/passwd", "..", ".", ""):
         assert figure_path(info, name) is None
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.linspace(0, 1, 64).reshape(8, 8),
+        np.arange(5),
+        np.array(3.0),
+        np.zeros((2, 3), dtype=bool),
+        np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        np.array(["a", "bc"]),
+        np.zeros((0, 3)),
+        np.arange(6, dtype=">i4").reshape(2, 3),
+    ],
+)
+def test_the_fast_decoder_reads_what_np_load_reads(array: np.ndarray) -> None:
+    blob = _encode(array)
+    for _ in range(2):  # the second time from the cached header
+        fast, slow = _decode_npy(blob), _decode(blob)
+        assert (fast.dtype, fast.shape) == (slow.dtype, slow.shape)
+        np.testing.assert_array_equal(fast, slow)
+        assert fast.flags.writeable and fast.flags.c_contiguous
