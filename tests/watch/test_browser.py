@@ -103,7 +103,7 @@ def test_a_running_symmetry_run_is_shown_live_and_its_numbers_equal_the_store(
 ) -> None:
     store = tmp_path / "runs.sqlite"
     command = [sys.executable, "-c", "import sys; from hil.cli import main; sys.exit(main())", "run",
-               "symmetry-point", "--bench", "virtual", "--max-pairs", "150", "--window", "50",
+               "symmetry-point", "--bench", "virtual", "--max-pairs", "240", "--window", "80",
                "--store", str(store), "--out", str(tmp_path / "sym"), "--no-progress"]  # fmt: skip
     child = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

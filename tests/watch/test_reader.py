@@ -162,3 +162,26 @@ def test_the_fast_decoder_reads_what_np_load_reads(array: np.ndarray) -> None:
         assert (fast.dtype, fast.shape) == (slow.dtype, slow.shape)
         np.testing.assert_array_equal(fast, slow)
         assert fast.flags.writeable and fast.flags.c_contiguous
+
+
+def test_after_a_resume_the_next_step_starts_from_the_fresh_read(tmp_path: Path) -> None:
+    """A resumed jump table reads its devices again; whatever they did while the run stood
+    still belongs to no pulse (docs/run-store.md)."""
+    with RunStore(tmp_path / "s.sqlite") as writer:
+        run = writer.start_run("jump-table", {}, {"bench": "test"})
+        run.record("jump_start", 0, g=np.array([10.0, 20.0]), read_noise=np.zeros(2))
+        run.record("jump", 1, direction=1, g=np.array([11.0, 22.0]))
+        run.record("jump_resume", 1, g=np.array([15.0, 25.0]))  # drifted while stopped
+        run.record("jump", 2, direction=-1, g=np.array([14.0, 23.0]))
+        run.record("jump_train", 3, device=1, direction=1, g=np.array([24.0, 26.0]))
+        run.record("jump_resume", 4, device=1, g=np.array([30.0]))
+        run.record("jump_train", 5, device=1, direction=-1, g=np.array([29.0]))
+        run.finish("completed")
+    with ReadOnlyStore(tmp_path / "s.sqlite") as store:
+        _, update = _all(store, 1)
+    assert update["steps"] == [
+        [0, 10.0, 1.0, 1], [1, 20.0, 2.0, 1],  # pulse 1
+        [0, 15.0, -1.0, -1], [1, 25.0, -2.0, -1],  # pulse 2 from the fresh reads, not 11 and 22
+        [1, 23.0, 1.0, 1], [1, 24.0, 2.0, 1],  # a train of two
+        [1, 30.0, -1.0, -1],  # after the second resume
+    ]  # fmt: skip
