@@ -138,6 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _refuse_others(self) -> None:
+        self.close_connection = True  # its body, if any, is never read
         self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "the viewer only reads")
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse_others
