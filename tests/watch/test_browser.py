@@ -194,3 +194,14 @@ def test_completed_jump_table_and_training_pages_show_the_stored_numbers(
     rows = page.query_selector_all("#runs tr[data-run]")
     assert [r.get_attribute("data-run") for r in rows] == ["4", "3", "2", "1"]
     assert all("completed" in r.text_content() for r in rows)
+
+
+def test_without_chromium_the_tests_skip_naming_the_package_and_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"apt-get install chromium"):
+        _unavailable("no chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"under CI .*apt-get install chromium"):
+        _unavailable("no chromium")
