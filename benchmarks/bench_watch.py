@@ -114,8 +114,18 @@ def main(argv: list[str] | None = None) -> int:
         "--trials", type=int, default=5, help="runs without and with the viewer each (default: 5)"
     )
     args = parser.parse_args(argv)
-    run_argv = ["run", "symmetry-point", "--bench", args.bench, "--shape", args.shape,
-                "--max-pairs", str(args.pairs), "--window", str(args.pairs // 2)]  # fmt: skip
+    run_argv = [
+        "run",
+        "symmetry-point",
+        "--bench",
+        args.bench,
+        "--shape",
+        args.shape,
+        "--max-pairs",
+        str(args.pairs),
+        "--window",
+        str(args.pairs // 2),
+    ]
     rates: dict[bool, list[float]] = {False: [], True: []}
     sent, cpu = [], []
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:

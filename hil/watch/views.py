@@ -75,8 +75,13 @@ class SymmetryView(View):
                     "step_size": _floats(point.arrays["step_size"]),
                     "converged": [bool(c) for c in converged.ravel()],
                 }
-        return {"shape": self.shape, "device": self.device, "pairs": pairs, "windows": windows,
-                "estimates": newest}  # fmt: skip
+        return {
+            "shape": self.shape,
+            "device": self.device,
+            "pairs": pairs,
+            "windows": windows,
+            "estimates": newest,
+        }
 
 
 class JumpTableView(View):
