@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench_watch", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--pairs", type=int, default=2000, help="pulse pairs per run (default: 2000)")
+    parser.add_argument("--pairs", type=int, default=4000, help="pulse pairs per run (default: 4000)")
     parser.add_argument("--shape", default="8x8", help="array shape (default: 8x8)")
     parser.add_argument("--bench", default="sim", help="sim or virtual (default: sim; virtual needs 4x4)")
     parser.add_argument(
-        "--trials", type=int, default=5, help="runs without and with the viewer each (default: 5)"
+        "--trials", type=int, default=6, help="runs without and with the viewer each (default: 6)"
     )
     args = parser.parse_args(argv)
     run_argv = [
