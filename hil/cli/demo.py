@@ -12,6 +12,7 @@ from hil.cli import measure, train
 from hil.cli.common import add_common
 from hil.cli.measure import cmd_jump_table, cmd_symmetry_point
 from hil.cli.train import cmd_train
+from hil.cli.watch import add_watch, watching
 
 Step = tuple[str, Callable[[argparse.Namespace], int], dict[str, Any]]
 # The command each step runs, as it is typed: a step starts from that command's defaults.
@@ -61,17 +62,20 @@ def command_defaults(argv: Sequence[str]) -> dict[str, Any]:
 
 def step_arguments(args: argparse.Namespace, name: str, extra: dict[str, Any]) -> argparse.Namespace:
     """The namespace the demo's step `name` runs with: its command's defaults, the demo's own
-    options, then the step's (a demo step never resumes a stopped run)."""
+    options, then the step's (a demo step never resumes a stopped run, and is watched by the
+    demo's own viewer, if any)."""
     options = {**command_defaults(STEP_COMMANDS[name]), **vars(args), "resume": None, **extra}
+    options["watch"] = False
     return argparse.Namespace(**{**options, "out": Path(args.out) / name})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     print(f"protonic-hil demo on the {args.bench} bench, preset {args.preset}, seed {args.seed}")
     started = time.perf_counter()
-    for name, func, extra in demo_steps(args.bench):
-        print(f"\n== {name}")
-        func(step_arguments(args, name, extra))
+    with watching(args):
+        for name, func, extra in demo_steps(args.bench):
+            print(f"\n== {name}")
+            func(step_arguments(args, name, extra))
     print(
         f"\nAll results under {args.out}/ ({time.perf_counter() - started:.0f} s); "
         f"stored runs: hil runs list --store {args.store}"
@@ -90,4 +94,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stored in the run database.",
     )
     add_common(p, "runs/demo", bench_default="virtual")
+    add_watch(p)
     p.set_defaults(func=cmd_demo)

@@ -25,6 +25,7 @@ from hil.cli.common import (
     shape_arg,
     stored_run,
 )
+from hil.cli.watch import add_watch, watching
 from hil.progress import ProgressCallback, progress_bar
 from hil.pulses import Pulse
 
@@ -83,7 +84,7 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
         "window": args.window,
         "tolerance": args.tolerance,
     }
-    with array_run(args, "symmetry-point", params) as on:
+    with watching(args), array_run(args, "symmetry-point", params) as on:
         result = find_symmetry_point(
             on.array,
             on.pulse,
@@ -132,7 +133,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         "pulses_per_train": args.train,
         "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins", "trains")),
     }
-    with array_run(args, "jump-table", params) as on:
+    with watching(args), array_run(args, "jump-table", params) as on:
         result = measure_jump_table(
             on.array,
             on.pulse,
@@ -178,6 +179,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "summary.json (per-device estimate, uncertainty, step, convergence) and figures.",
     )
     add_common(p, "runs/symmetry-point")
+    add_watch(p)
     _add_array(p)
     p.add_argument(
         "--max-pairs",
@@ -204,6 +206,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the simulator's table-driven device model loads.",
     )
     add_common(p, "runs/jump-table")
+    add_watch(p)
     add_resume(p)
     _add_array(p)
     p.add_argument("--devices", type=positive_int, default=2, help="how many devices, row-major (default: 2)")

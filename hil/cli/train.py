@@ -22,6 +22,7 @@ from hil.cli.common import (
     pulse_from,
     stored_run,
 )
+from hil.cli.watch import add_watch, watching
 from hil.progress import progress_bar
 from hil.pulses import Pulse
 
@@ -164,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "cli": cli_params(args, TRAIN_OPTIONS),
     }
     results = []
-    with guarded_bench(args) as bench:
+    with watching(args), guarded_bench(args) as bench:
         pulse = None
         analog = [name for name in ("shd", "sgd") if name in args.algorithm]
         if analog:
@@ -244,6 +245,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         "summary.json and learning_curves.png; every epoch is stored as it is evaluated.",
     )
     add_common(p, "runs/train")
+    add_watch(p)
     add_resume(p)
     p.add_argument(
         "--algorithm",
