@@ -29,10 +29,10 @@ from numpy.typing import NDArray
 from hil.backend import CrossbarBackend, FloatArray
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
-from hil.recording import Recorder
+from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
-from protocols.records.symmetry import Pair, Window
+from protocols.records.symmetry import SCOPE, Pair, Start, SymmetryPlan, Window
 
 BoolArray = NDArray[np.bool_]
 
@@ -150,6 +150,7 @@ def find_symmetry_point(
     *,
     progress: ProgressCallback | None = None,
     recorder: Recorder | None = None,
+    resume_from: Checkpoint | None = None,
 ) -> SymmetryPointResult:
     """Drive every device to its symmetry point with alternating pulses and estimate it.
 
@@ -164,8 +165,14 @@ def find_symmetry_point(
         standard error falls as 1/sqrt(window) once it spans several.
     progress: progress(pairs_done, total), called after every pair; total is max_pairs rounded
         down to whole windows (pairs beyond the last whole window would never be used).
-    recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records a "pair"
-        point with the two reads after every pair and a "window" point after every window.
+    recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
+        checkpoint and the read before the first pulse, then a "pair" point with the two reads
+        after every pair and a "window" point after every window (protocols.records.symmetry).
+    resume_from: the Checkpoint of a stopped run of this search (hil.store.RunStore.
+        load_checkpoint), with the same settings; its pairs are replayed through the estimator
+        without pulsing and the search goes on from the next pair. Pass the resumed run as
+        recorder. A pair whose reads were not recorded is pulsed again: at most one unrecorded
+        pulse from the stop shows in the next read, as a step of relaxation would.
 
     Convergence is tested at the end of each window, from the second window on: a responsive
     device converges when the drift test passes and the window spans at least its relaxation
@@ -174,16 +181,28 @@ def find_symmetry_point(
     every responsive device has converged, or at max_pairs. Estimates always come from the last
     complete window.
     """
-    window, max_pairs = _checked(pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
-    search = _Search(backend, pulse, window=window, tolerance=tolerance, recorder=recorder)
-    budget = (max_pairs // window) * window  # only complete windows count
-    for pairs in range(1, budget + 1):
+    plan = check_settings(backend, pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
+    search = _Search(backend, plan, recorder=recorder)
+    done = search.restore(resume_from) if resume_from is not None else search.begin()
+    budget = (plan.max_pairs // plan.window) * plan.window  # only complete windows count
+    for pairs in range(search.pairs + 1, budget + 1):
+        if done:
+            break
         search.pair(pairs)
         if progress is not None:
             progress(pairs, budget)
-        if pairs % window == 0 and search.end_window(pairs):
-            break
-    return search.result(max_pairs=max_pairs, parameters={"backend": backend.describe()})
+        done = pairs % plan.window == 0 and search.end_window(pairs)
+    return search.result(max_pairs=plan.max_pairs, parameters={"backend": backend.describe()})
+
+
+def check_settings(
+    backend: CrossbarBackend, pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int
+) -> SymmetryPlan:
+    """The plan of a search with these settings; raises, before anything is read or written, if
+    a setting cannot give an estimate or the pulse is outside the backend's limits."""
+    window, max_pairs = _checked(pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
+    backend.limits.check_pulse(pulse)
+    return SymmetryPlan(backend.shape, pulse, max_pairs, window, tolerance)
 
 
 def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int) -> tuple[int, int]:
@@ -207,19 +226,11 @@ def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: i
 class _Search:
     """The reads and window estimates of one alternating-pulse run, pair by pair."""
 
-    def __init__(
-        self,
-        backend: CrossbarBackend,
-        pulse: Pulse,
-        *,
-        window: int,
-        tolerance: float | None,
-        recorder: Recorder | None,
-    ):
-        self.backend, self.pulse, self.window, self.tolerance = backend, pulse, window, tolerance
-        self.recorder = recorder
+    def __init__(self, backend: CrossbarBackend, plan: SymmetryPlan, *, recorder: Recorder | None):
+        self.backend, self.plan, self.recorder = backend, plan, recorder
+        self.pulse, self.window, self.tolerance = plan.pulse, plan.window, plan.tolerance
         self.up = np.ones(backend.shape, dtype=np.int64)
-        self.g_start = backend.read()
+        self.g_start = np.full(backend.shape, np.nan)
         self.g_up: list[FloatArray] = []
         self.g_down: list[FloatArray] = []
         self.windows: dict[str, list[Any]] = {"end": [], "mean": [], "sem": [], "step": [], "relaxation": []}
@@ -229,21 +240,60 @@ class _Search:
         self.midpoints: list[FloatArray] = []
         self.pairs = 0
 
+    def begin(self) -> bool:
+        """Store the plan, read every device before the first pulse; False (nothing converged)."""
+        if self.recorder is not None:
+            self.recorder.checkpoint(self.plan.to_state(), scope=SCOPE)
+        self.g_start = self.backend.read()
+        if self.recorder is not None:
+            Start(g=self.g_start).write(self.recorder)
+        return False
+
+    def restore(self, checkpoint: Checkpoint) -> bool:
+        """Replay a stopped run's pairs and windows without pulsing; True if it had converged."""
+        stopped = SymmetryPlan.from_checkpoint(checkpoint)
+        start = Start.read(checkpoint.points)
+        if stopped is None or not start:
+            raise ValueError(
+                f"run {checkpoint.run} stored no symmetry-point plan and start read, so it cannot be "
+                "resumed (it stopped before its first pulse, or was recorded before resumes were "
+                "possible): start a new run"
+            )
+        if stopped != self.plan:
+            raise ValueError(
+                f"run {checkpoint.run} searched with other settings ({stopped}); resume it with the "
+                "settings it was started with"
+            )
+        self.g_start = start[0].g
+        stored_windows = {w.step for w in Window.read(checkpoint.points)}
+        done = False
+        for recorded in Pair.read(checkpoint.points):
+            self._take(recorded.step, recorded.g_up, recorded.g_down)
+            if recorded.step % self.window == 0:  # a stop can fall between a pair and its window
+                done = self.end_window(recorded.step, record=recorded.step not in stored_windows)
+        return done
+
     def pair(self, pairs: int) -> None:
         """Pair number `pairs`: an up pulse on every device, a read, a down pulse, a read."""
         self.backend.apply_pulses(self.up, self.pulse)
-        self.g_up.append(self.backend.read())
+        g_up = self.backend.read()
         self.backend.apply_pulses(-self.up, self.pulse)
-        self.g_down.append(self.backend.read())
+        g_down = self.backend.read()
+        self._take(pairs, g_up, g_down)
+        if self.recorder is not None:
+            Pair(step=pairs, g_up=g_up, g_down=g_down).write(self.recorder)
+
+    def _take(self, pairs: int, g_up: FloatArray, g_down: FloatArray) -> None:
+        """The reads of pair number `pairs`, measured now or replayed from a stopped run."""
+        self.g_up.append(g_up)
+        self.g_down.append(g_down)
         self.pairs = pairs
-        self.midpoints.append((self.g_up[-1] + self.g_down[-1]) / 2.0)
+        self.midpoints.append((g_up + g_down) / 2.0)
         if len(self.midpoints) == 3:
             self.relaxation.add(*self.midpoints)
             self.midpoints.pop(0)
-        if self.recorder is not None:
-            Pair(step=pairs, g_up=self.g_up[-1], g_down=self.g_down[-1]).write(self.recorder)
 
-    def end_window(self, pairs: int) -> bool:
+    def end_window(self, pairs: int, *, record: bool = True) -> bool:
         """Estimate over the window ending at pair `pairs` and test convergence; True when every
         responsive device has converged (from the second window on)."""
         w, windows = self.window, self.windows
@@ -261,7 +311,7 @@ class _Search:
         self.converged &= self.responsive
         for key, value in zip(windows, (pairs, mean, sem, step, tau), strict=True):
             windows[key].append(value)
-        if self.recorder is not None:
+        if record and self.recorder is not None:
             window = Window(step=pairs, mean=mean, sem=sem, step_size=step, converged=self.converged.copy())
             window.write(self.recorder)
         return len(windows["mean"]) >= 2 and bool(np.all(self.converged | ~self.responsive))

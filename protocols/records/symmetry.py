@@ -1,25 +1,80 @@
 """The stored points of a symmetry-point search (protocols.symmetry), siemens.
 
+    symmetry_start  g (rows, cols): the read before the first pulse
     pair    step = pairs done: g_up, g_down (rows, cols) the reads after the pair's up pulse and
             after its down pulse
     window  step = pairs done at the window's end: mean, sem (rows, cols) the windowed mean of
             the pair midpoints and its standard error, step_size (rows, cols) the mean |ΔG| of
             one pulse over the window, converged (rows, cols) bool
 
-The read before the first pulse and each window's relaxation time are not stored.
+The search's settings are the checkpoint of scope SCOPE (SymmetryPlan), written with the start
+read; a resume replays the pairs through the same estimator, so it needs both. Each window's
+relaxation time is not stored (the replay recomputes it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
 from hil.backend import FloatArray
+from hil.pulses import Pulse
+from hil.recording import Checkpoint
 from protocols.records.base import Record
+
+SCOPE = "symmetry_point"  # checkpoint scope of the plan
+
+
+@dataclass(frozen=True, eq=False)
+class Start(Record):
+    """The read of every device before the first pulse."""
+
+    KIND: ClassVar[str] = "symmetry_start"
+    ARRAYS: ClassVar[tuple[str, ...]] = ("g",)
+    g: FloatArray
+
+
+@dataclass(frozen=True)
+class SymmetryPlan:
+    """What a search pulses and how it estimates: the array's shape, the pulse (volts, seconds),
+    the pair budget, the window (pairs) and the drift tolerance (siemens, None: automatic)."""
+
+    shape: tuple[int, int]
+    pulse: Pulse
+    max_pairs: int
+    window: int
+    tolerance: float | None
+
+    def to_state(self) -> dict[str, Any]:
+        """The checkpoint state of scope SCOPE (JSON-ready)."""
+        plan = asdict(self)
+        plan["shape"] = list(self.shape)
+        plan["pulse"] = {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width}
+        return {"protocol": "symmetry_point", "plan": plan}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None) -> Self | None:
+        """The plan of a checkpoint state of scope SCOPE; None if it holds none."""
+        plan = None if state is None else state.get("plan")
+        if plan is None:
+            return None
+        pulse = plan["pulse"]
+        tolerance = plan["tolerance"]
+        return cls(
+            shape=(int(plan["shape"][0]), int(plan["shape"][1])),
+            pulse=Pulse(float(pulse["amplitude_V"]), float(pulse["width_s"])),
+            max_pairs=int(plan["max_pairs"]),
+            window=int(plan["window"]),
+            tolerance=None if tolerance is None else float(tolerance),
+        )
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint | None) -> Self | None:
+        return None if checkpoint is None else cls.from_state(checkpoint.state(SCOPE))
 
 
 @dataclass(frozen=True, eq=False)

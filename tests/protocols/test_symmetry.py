@@ -63,12 +63,13 @@ class ListRecorder:
 
     def __init__(self) -> None:
         self.points: list[tuple[str, int | None, tuple[str, ...]]] = []
+        self.scopes: list[str] = []
 
     def record(self, kind: str, step: int | None = None, **values: object) -> None:
         self.points.append((kind, step, tuple(sorted(values))))
 
-    def checkpoint(self, state: dict[str, object]) -> None:
-        raise AssertionError("the symmetry protocol keeps no resumable state")
+    def checkpoint(self, state: dict[str, object], scope: str = "") -> None:
+        self.scopes.append(scope)
 
 
 def test_every_pair_and_window_is_recorded_as_measured() -> None:
@@ -76,6 +77,8 @@ def test_every_pair_and_window_is_recorded_as_measured() -> None:
     res = find_symmetry_point(IdealCrossbar((2, 2)), PULSE, max_pairs=100, window=5, recorder=rec)
     pairs = [p for p in rec.points if p[0] == "pair"]
     windows = [p for p in rec.points if p[0] == "window"]
+    assert rec.scopes == ["symmetry_point"]  # the plan, once, before anything is read
+    assert rec.points[0] == ("symmetry_start", None, ("g",))
     assert [p[1] for p in pairs] == list(range(1, res.pairs_used + 1))
     assert pairs[0][2] == ("g_down", "g_up")
     assert [p[1] for p in windows] == [5, 10]
