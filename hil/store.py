@@ -447,6 +447,11 @@ class Run:
                 raise
             self._seq += 1
 
+    def set_out_dir(self, out_dir: str | Path) -> None:
+        """Where the run's summary and figures go (a new folder, or a resume's new --out)."""
+        with _store_errors(self.store.path, f"set the output folder of run {self.uid}"):
+            self.store._db.execute("UPDATE runs SET out_dir=? WHERE id=?", (str(out_dir), self.id))
+
     def checkpoint(self, state: Mapping[str, Any], scope: str = "") -> None:
         """Commit what a resumed run needs to continue without repeating applied pulses.
 

@@ -29,6 +29,7 @@ The points and the plan are written and read back as protocols.records.jumptable
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,14 @@ from protocols.records.jumptable import (
     resume_rows,
 )
 
-__all__ = ["SCOPE", "JumpTableResult", "NoTableError", "measure_jump_table", "table_from_reads"]
+__all__ = [
+    "SCOPE",
+    "JumpTableResult",
+    "NoTableError",
+    "check_settings",
+    "measure_jump_table",
+    "table_from_reads",
+]
 CONVENTION = "start"
 CONVENTION_TEXT = "each step's dG is assigned to the conductance read before the pulse (G_start)"
 
@@ -249,6 +257,28 @@ def measure_jump_table(
     )
     (_run_trains if plan.trains else _run_pulses)(cycles, start)
     return _result(backend, plan, binning, g=g, read_noise=read_noise, restarts=restarts)
+
+
+def check_settings(backend: CrossbarBackend, pulse: Pulse, devices: ArrayLike, **settings: Any) -> JumpPlan:
+    """The plan measure_jump_table(backend, pulse, devices, **settings) would run (its defaults
+    apply); raises what it would raise for a setting out of range, before anything is read or
+    written, so that a caller can refuse it before it creates a run."""
+    bound = inspect.signature(measure_jump_table).bind(backend, pulse, devices, **settings)
+    bound.apply_defaults()
+    a = bound.arguments
+    plan, _ = _checked_plan(
+        backend,
+        pulse,
+        devices,
+        n_cycles=a["n_cycles"],
+        n_up=a["n_up"],
+        n_down=a["n_down"],
+        noise_reads=a["noise_reads"],
+        binning=_Binning(a["n_bins"], a["n_quantiles"], a["g_range"]),
+        trains=a["trains"],
+        resume_from=a["resume_from"],
+    )
+    return plan
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 
 from hil import __version__
 from hil.cli import benches, demo, fit, measure, runs, train, watch
-from hil.cli.common import UsageError
-from hil.interrupts import StopRequested
+from hil.cli.failures import explain
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,15 +41,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt as exc:
         # StopRequested (hil.interrupts) carries 128 + the signal number; a bare Ctrl-C is 130.
-        print(f"\n{exc or 'interrupted'}; the bench was closed and left safe", file=sys.stderr)
-        if args.command in ("run", "train"):
-            print("  continue it with the same command and --resume RUN (hil runs list)", file=sys.stderr)
-        return exc.exit_code if isinstance(exc, StopRequested) else 130
-    except (UsageError, ValueError, LookupError, OSError) as exc:
+        status, lines = explain(args, exc)
+        print("\n" + "\n".join(lines), file=sys.stderr)
+        return status
+    except Exception as exc:
         if args.debug:
             raise
-        print(f"hil {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        status, lines = explain(args, exc)
+        print("\n".join(lines), file=sys.stderr)
+        return status
     finally:
         if args.debug:
             print(f"[{time.perf_counter() - started:.1f} s]", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,12 +11,13 @@ from typing import Any
 
 from hil.bench import Bench
 from hil.benches import BenchArgumentError, open_bench
+from hil.faults import UsageFault
 from hil.pulses import Pulse
 
 DEFAULT_STORE = "runs/hil-runs.sqlite"
 
 
-class UsageError(Exception):
+class UsageError(UsageFault):
     """A command-line value is wrong; the message says what to do instead."""
 
 
@@ -48,6 +50,21 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def seed_arg(text: str) -> int:
+    """A seed the run store keeps exactly: a whole number from 0 to 2**63 - 1."""
+    from hil.store import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"a seed is a whole number from 0 to {MAX_SEED} (2**63 - 1), got {text}"
+        )
     return value
 
 
@@ -120,10 +137,12 @@ def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default:
         "(default: protonic-asymmetric)",
     )
     group.add_argument(
-        "--seed", type=int, default=0, help="seed of the (simulated) chip and the run (default: 0)"
+        "--seed", type=seed_arg, default=0, help="seed of the (simulated) chip and the run (default: 0)"
     )
     group.add_argument(
-        "--out", type=Path, default=Path(out_default), help=f"run folder (default: {out_default})"
+        "--out",
+        type=Path,
+        help=f"output folder for summary.json and figures (default: {out_default}/RUN, one per run)",
     )
     group.add_argument("--amplitude", type=positive_float, help="write pulse amplitude in volts")
     group.add_argument("--width", type=positive_float, help="write pulse width in seconds")
@@ -135,10 +154,28 @@ def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default:
         help=f"run database (default: {DEFAULT_STORE})",
     )
     # A command without --resume starts a new run; prepare_resume fills these in for one with it.
-    parser.set_defaults(resume=None, resume_id=None, checkpoint=None)
+    parser.set_defaults(
+        resume=None, resume_id=None, checkpoint=None, out_base=Path(out_default), run_uid=None
+    )
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """Before the bench opens: the output folder (--out, or where the run's own folder will be
+    made) can be written, so that a run never ends with its results nowhere to go."""
+    folder = Path(args.out if args.out is not None else args.out_base)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        option = "--out" if args.out is not None else f"the output folder {folder} (choose one with --out)"
+        raise UsageError(
+            f"cannot write to {option if args.out is None else f'--out {folder}'}: {exc.strerror or exc}"
+        ) from None
 
 
 def add_resume(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(resumable=True)
     parser.add_argument(
         "--resume",
         metavar="RUN",
@@ -185,7 +222,10 @@ def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
         for name, value in stored.items():
             setattr(args, name, tuple(value) if name in _TUPLES and value is not None else value)
         args.seed = info.seed
-        if info.out_dir:
+        args.moved_out = (
+            args.out is not None and info.out_dir is not None and Path(args.out) != Path(info.out_dir)
+        )
+        if args.out is None and info.out_dir:
             args.out = Path(info.out_dir)
         args.checkpoint = store.load_checkpoint(info.id)
         args.resume_id = info.id
@@ -200,6 +240,7 @@ def guarded_bench(args: argparse.Namespace) -> Iterator[Bench]:
 
     with interrupt_guard() as guard, bench_from(args) as bench:
         guard.safe_state = bench.close
+        args.bench_opened = True  # what a failure message says about the bench's state
         yield bench
 
 
@@ -214,6 +255,9 @@ def stored_run(
     with RunStore(args.store) as store:
         if args.resume_id is not None:
             run = store.resume_run(args.resume_id)
+            if getattr(args, "moved_out", False):
+                run.set_out_dir(args.out)
+                print(f"run {run.uid}: its output folder is now {args.out}")
         else:
             run = store.start_run(
                 protocol,
@@ -223,6 +267,12 @@ def stored_run(
                 seed=args.seed,
                 out_dir=args.out,
             )
+            if args.out is None:  # every run its own folder: nothing is overwritten
+                args.out = Path(args.out_base) / run.uid
+                args.out.mkdir(parents=True, exist_ok=True)
+                run.set_out_dir(args.out)
+        args.run_uid = run.uid
+        print(f"run {run.uid}: {protocol}, output in {args.out}, stored in {args.store}")
         with run:
             yield run
 

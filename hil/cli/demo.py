@@ -66,10 +66,13 @@ def step_arguments(args: argparse.Namespace, name: str, extra: dict[str, Any]) -
     demo's own viewer, if any)."""
     options = {**command_defaults(STEP_COMMANDS[name]), **vars(args), "resume": None, **extra}
     options["watch"] = False
-    return argparse.Namespace(**{**options, "out": Path(args.out) / name})
+    out = Path(args.out if args.out is not None else args.out_base)
+    return argparse.Namespace(**{**options, "out": out / name})
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.out is None:  # each demo its own folder, named by when it started
+        args.out = Path(args.out_base) / time.strftime("%Y%m%d-%H%M%S")
     print(f"protonic-hil demo on the {args.bench} bench, preset {args.preset}, seed {args.seed}")
     started = time.perf_counter()
     with watching(args):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from hil.cli.common import (
     UsageError,
     add_common,
     add_resume,
+    check_output,
     cli_params,
     finish,
     guarded_bench,
@@ -61,12 +62,22 @@ class ArrayRun:
 
 
 @contextmanager
-def array_run(args: argparse.Namespace, protocol: str, params: dict[str, Any]) -> Iterator[ArrayRun]:
+def array_run(
+    args: argparse.Namespace,
+    protocol: str,
+    params: dict[str, Any],
+    check: Callable[[CrossbarBackend, Pulse], object],
+) -> Iterator[ArrayRun]:
     """The bench under the interrupt guard, its array --array of --shape, the pulse (also stored
-    in the run's params) and a stored run of `protocol` with a progress bar."""
+    in the run's params) and a stored run of `protocol` with a progress bar.
+
+    check(array, pulse) validates the protocol's settings first: a refused setting leaves no run
+    behind, and neither does an output folder that cannot be written."""
+    check_output(args)
     with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
         pulse = pulse_from(args, bench)
+        check(array, pulse)
         with (
             stored_run(args, protocol, {**params, "pulse": pulse}, bench) as run,
             progress_bar(protocol.replace("-", " "), not args.no_progress) as progress,
@@ -76,23 +87,27 @@ def array_run(args: argparse.Namespace, protocol: str, params: dict[str, Any]) -
 
 def cmd_symmetry_point(args: argparse.Namespace) -> int:
     from protocols.plots import plot_symmetry
-    from protocols.symmetry import find_symmetry_point
+    from protocols.symmetry import check_settings, find_symmetry_point
 
+    prepare_resume(args, "symmetry-point")
+    settings = {"max_pairs": args.max_pairs, "tolerance": args.tolerance, "window": args.window}
     params = {
         "shape": args.shape,
-        "max_pairs": args.max_pairs,
-        "window": args.window,
-        "tolerance": args.tolerance,
+        **settings,
+        "cli": cli_params(args, ("shape", "array", "max_pairs", "window", "tolerance")),
     }
-    with watching(args), array_run(args, "symmetry-point", params) as on:
+
+    def check(array: CrossbarBackend, pulse: Pulse) -> object:
+        return check_settings(array, pulse, **settings)
+
+    with watching(args), array_run(args, "symmetry-point", params, check) as on:
         result = find_symmetry_point(
             on.array,
             on.pulse,
-            args.max_pairs,
-            args.tolerance,
-            args.window,
             progress=on.progress,
             recorder=on.run,
+            resume_from=args.checkpoint,
+            **settings,
         )
         summary = result.summary()
         on.finish(args, summary, plot_symmetry(result, args.out), ("pair", result.pairs_used))
@@ -118,7 +133,7 @@ def _ns(siemens: float | None) -> str:
 
 
 def cmd_jump_table(args: argparse.Namespace) -> int:
-    from protocols.jumptable import measure_jump_table
+    from protocols.jumptable import check_settings, measure_jump_table
     from protocols.plots import plot_jump_table
 
     prepare_resume(args, "jump-table")
@@ -133,18 +148,20 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         "pulses_per_train": args.train,
         "cli": cli_params(args, ("shape", "array", "devices", "cycles", "train", "bins", "trains")),
     }
-    with watching(args), array_run(args, "jump-table", params) as on:
+    settings = {
+        "n_cycles": args.cycles,
+        "n_up": args.train,
+        "n_bins": args.bins,
+        "resume_from": args.checkpoint,
+        "trains": TRAINS[args.trains],
+    }
+
+    def check(array: CrossbarBackend, pulse: Pulse) -> object:
+        return check_settings(array, pulse, devices, **settings)
+
+    with watching(args), array_run(args, "jump-table", params, check) as on:
         result = measure_jump_table(
-            on.array,
-            on.pulse,
-            devices,
-            n_cycles=args.cycles,
-            n_up=args.train,
-            n_bins=args.bins,
-            progress=on.progress,
-            recorder=on.run,
-            resume_from=args.checkpoint,
-            trains=TRAINS[args.trains],
+            on.array, on.pulse, devices, progress=on.progress, recorder=on.run, **settings
         )
         Path(args.out).mkdir(parents=True, exist_ok=True)
         result.table.save(Path(args.out) / "jump_table.npz")
@@ -180,6 +197,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p, "runs/symmetry-point")
     add_watch(p)
+    add_resume(p)
     _add_array(p)
     p.add_argument(
         "--max-pairs",

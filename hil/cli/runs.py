@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hil.cli.common import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from hil.store import RunInfo
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -26,13 +30,51 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if not args.store.exists():
         print(f"no run store at {args.store} yet: runs appear here once a protocol has run")
         return 0
-    with RunStore(args.store) as store:
+    with RunStore(args.store, read_only=True) as store:
         runs = store.runs()
-    print(f"{'id':>4}  {'uid':<22} {'protocol':<16} {'status':<10} {'points':>7}  started")
-    for r in runs:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
-        print(f"{r.id:>4}  {r.uid:<22} {r.protocol:<16} {r.status:<10} {r.points:>7}  {started}")
+    header = ("id", "uid", "protocol", "bench", "status", "points", "started", "duration", "output")
+    rows = [header] + [_listing(r) for r in runs]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
     return 0
+
+
+def _listing(r: RunInfo) -> tuple[str, ...]:
+    """One row of `hil runs list`: what ran where, how it ended, how long, where its files are."""
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started))
+    end = r.ended if r.ended is not None else (time.time() if r.status == "running" else None)
+    duration = "-" if end is None else _duration(end - r.started)
+    where = r.out_dir or "-"
+    return (
+        str(r.id),
+        r.uid,
+        r.protocol,
+        bench_label(r.bench),
+        r.status,
+        str(r.points),
+        started,
+        duration,
+        where,
+    )
+
+
+def bench_label(bench: dict[str, Any]) -> str:
+    """'sim', 'virtual' or the bench file's name, from a run's stored bench description."""
+    kind = str(bench.get("bench", "?"))
+    config = bench.get("config")
+    if kind == "hardware" and isinstance(config, dict) and config.get("name"):
+        return str(config["name"])
+    return {"simulated-chip": "sim"}.get(kind, kind)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
@@ -41,7 +83,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     from hil.results import to_jsonable
     from hil.store import RunStore
 
-    with RunStore(args.store, must_exist=True) as store:
+    with RunStore(args.store, read_only=True) as store:
         info = store.run(args.run)
     print(json.dumps(to_jsonable(info), indent=2))
     return 0
@@ -51,7 +93,7 @@ def cmd_runs_export(args: argparse.Namespace) -> int:
     from hil.export import export_run
     from hil.store import RunStore
 
-    with RunStore(args.store, must_exist=True) as store:
+    with RunStore(args.store, read_only=True) as store:
         info = store.run(args.run)
         suffix = {"csv": ".csv", "hdf5": ".h5"}[args.format]
         out = args.output or Path(f"{info.uid}{suffix}")
@@ -64,7 +106,7 @@ def cmd_runs_plot(args: argparse.Namespace) -> int:
     from hil.store import RunStore
     from protocols.replay import replot_run
 
-    with RunStore(args.store, must_exist=True) as store:
+    with RunStore(args.store, read_only=True) as store:
         info = store.run(args.run)
         out = args.out or Path(f"{info.uid}-figures")
         figures = replot_run(store, info.id, out)

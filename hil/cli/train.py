@@ -13,6 +13,7 @@ from hil.cli.common import (
     UsageError,
     add_common,
     add_resume,
+    check_output,
     cli_params,
     finish,
     guarded_bench,
@@ -165,6 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "cli": cli_params(args, TRAIN_OPTIONS),
     }
     results = []
+    check_output(args)
     with watching(args), guarded_bench(args) as bench:
         pulse = None
         analog = [name for name in ("shd", "sgd") if name in args.algorithm]
@@ -219,6 +221,9 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
     def open_preset(preset: str) -> Bench:
         return open_bench("sim", preset=preset, seed=args.seed)
 
+    if args.out is None:  # not a stored run: its figures go to one known folder
+        args.out = args.out_base
+    check_output(args)
     with progress_bar("shd-paper", not args.no_progress) as progress:
         summary = reproduce_shd_paper(
             open_preset, args.out, seed=args.seed, quick=args.quick, progress=progress

@@ -123,7 +123,11 @@ def test_sigterm_aborts_a_jump_table_and_resume_completes_it_without_repeating_p
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 128 + signal.SIGTERM, err
-    assert "--resume RUN" in err
+    with sqlite3.connect(store) as db:
+        (uid,) = db.execute("SELECT uid FROM runs").fetchone()
+    # The exact command that continues the run, and where it stands.
+    assert f"continue it with: hil run jump-table --resume {uid} --store {store}" in err
+    assert f"kept: run {uid}" in err and "the bench was closed and left safe" in err
     done_before = jumps()
     assert 100 <= done_before < 1600
 
