@@ -97,7 +97,7 @@ def test_a_symmetry_point_stopped_by_sigterm_resumes_with_the_printed_command(in
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 128 + signal.SIGTERM, err
-    (uid, status, out_dir), = _runs(store)
+    ((uid, status, out_dir),) = _runs(store)
     assert status == "aborted"
     resume = f"hil run symmetry-point --resume {uid} --store {store}"
     assert f"continue it with: {resume}" in err
@@ -107,7 +107,7 @@ def test_a_symmetry_point_stopped_by_sigterm_resumes_with_the_printed_command(in
     args = [*resume.split()[1:], "--out", str(new_out), "--no-progress"]
     stopped_at = _pairs(store)
     assert main(args) == 0
-    (_, status, out_dir), = _runs(store)
+    ((_, status, out_dir),) = _runs(store)
     assert status == "completed" and out_dir == str(new_out)
     summary = json.loads((new_out / "summary.json").read_text())
     assert summary["run"] == uid and summary["pairs_used"] > stopped_at
@@ -142,7 +142,7 @@ def test_a_fault_mid_run_keeps_the_run_and_says_how_to_go_on(
     monkeypatch.setattr(protocols.symmetry, "find_symmetry_point", fail)
     assert main(["run", "symmetry-point", *QUICK]) == status
     err = capsys.readouterr().err
-    (uid, stored, _), = _runs(in_tmp / "runs/hil-runs.sqlite")
+    ((uid, stored, _),) = _runs(in_tmp / "runs/hil-runs.sqlite")
     assert stored == "failed"
     assert words in err and "Traceback" not in err
     assert f"kept: run {uid}" in err
@@ -189,3 +189,45 @@ def test_a_bench_in_use_is_refused_with_status_6_and_leaves_no_run(in_tmp: Path,
             assert "Nothing was sent to any instrument" in capsys.readouterr().err
         assert _runs(store) == []
         assert main(["bench", "check", str(bench_file)]) == 0
+
+
+def test_two_hil_processes_on_one_bench_file_the_second_is_refused(in_tmp: Path, capsys) -> None:
+    """The reported case: a jump table runs, a symmetry point is started on the same bench file."""
+    with virtual_bench(DEFAULT_CONFIG, seed=0) as (_, live):
+        text = DEFAULT_CONFIG.read_text()
+        for role, instrument in live.instruments.items():
+            text = _set_address(text, role, instrument.address)
+        bench_file = in_tmp / "live.toml"
+        bench_file.write_text(text)
+        common = ["--bench", str(bench_file), "--g-range", "1e-6,20e-6", "--amplitude", "4.75", "--width",
+                  "2e-8", "--no-progress"]  # fmt: skip
+        first = ["run", "jump-table", *common, "--trains", "off", "--devices", "2", "--cycles", "2",
+                 "--train", "150", "--store", str(in_tmp / "first.sqlite"), "--out", "jt"]  # fmt: skip
+        env = {**os.environ, "PYVISA_LIBRARY": "@py"}
+        hil = str(Path(sys.executable).parent / "hil")  # the installed command, as a person runs it
+        child = subprocess.Popen([hil, *first], cwd=in_tmp, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while (
+                _points(in_tmp / "first.sqlite") < 20 and child.poll() is None and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            assert child.poll() is None, "the first run ended before the second started"
+            second = ["run", "symmetry-point", *common, "--store", str(in_tmp / "second.sqlite")]
+            assert main(second) == ExitStatus.BENCH_IN_USE
+            err = capsys.readouterr().err
+            assert f"pid {child.pid}" in err and "run 2" in err and "command: hil run jump-table" in err, err
+        finally:
+            _, child_err = child.communicate(timeout=120)
+        assert child.returncode == 0, child_err
+    assert _runs(in_tmp / "second.sqlite") == []
+    summary = json.loads((in_tmp / "jt" / "summary.json").read_text())
+    assert summary["n_pulses_per_device"] == 600
+
+
+def _points(store: Path) -> int:
+    try:
+        with sqlite3.connect(store) as db:
+            return db.execute("SELECT count(*) FROM points").fetchone()[0]
+    except sqlite3.Error:
+        return 0
