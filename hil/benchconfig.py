@@ -246,8 +246,10 @@ def load_bench_config(
     if read_voltage <= 0 or read_voltage > limits.max_read_voltage:
         raise loc.error(
             f"read voltage {read_voltage:g} V must be > 0 and <= max_read_voltage "
-            f"{limits.max_read_voltage:g} V", "read", "voltage",
-        )  # fmt: skip
+            f"{limits.max_read_voltage:g} V",
+            "read",
+            "voltage",
+        )
 
     instruments = _instruments(_table(data, "instruments", loc), known_drivers, loc)
     _check_instrument_limits(instruments, known_drivers, limits, read_voltage, loc)
@@ -395,8 +397,10 @@ def _triggers(table: object, loc: _Locator) -> tuple[int | None, SwitchCable | N
     if line is not None and not _is_line(line):
         raise loc.error(
             f"needs smu_to_pulser = <the SMU's digital I/O line, 1 to {DIGITAL_LINES}, cabled to the pulse "
-            "generator's external trigger input>", "triggers", "smu_to_pulser",
-        )  # fmt: skip
+            "generator's external trigger input>",
+            "triggers",
+            "smu_to_pulser",
+        )
     cable = table.get("smu_to_switch")
     if cable is None:
         return line, None
@@ -405,14 +409,17 @@ def _triggers(table: object, loc: _Locator) -> tuple[int | None, SwitchCable | N
         raise loc.error(
             f"needs smu_to_switch = {{ smu = <the SMU's digital I/O line, 1 to {DIGITAL_LINES}>, switch = "
             f"<the switch matrix's digital I/O line, 1 to {DIGITAL_LINES}, the other end of the cable> }}, "
-            f"got {cable!r}", "triggers", "smu_to_switch",
-        )  # fmt: skip
+            f"got {cable!r}",
+            "triggers",
+            "smu_to_switch",
+        )
     if cable["smu"] == line:
         raise loc.error(
             f"SMU digital I/O line {line} is already cabled to the pulse generator (smu_to_pulser): a read "
             "would fire the generator and a pulse train would step the matrix; use another line",
-            "triggers", "smu_to_switch",
-        )  # fmt: skip
+            "triggers",
+            "smu_to_switch",
+        )
     return line, SwitchCable(cable["smu"], cable["switch"])
 
 

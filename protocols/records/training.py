@@ -1,8 +1,9 @@
 """The stored points of a training (protocols.training).
 
 epoch   step = epoch: algorithm (its checkpoint scope, e.g. "shd") and the fields of
-        protocols.training.result.EpochRecord (losses in nats, accuracies as fractions,
-        seconds), all as JSON
+        EpochRecord (losses in nats, accuracies as fractions, seconds), all as JSON
+
+EpochRecord is defined here, with the row it is stored as, and protocols.training uses it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,25 @@ from typing import ClassVar, Self
 
 from hil.recording import Point
 from protocols.records.base import Record, Row
-from protocols.training.result import EpochRecord
+
+
+@dataclass
+class EpochRecord:
+    """Metrics after `epoch` passes over the training set (epoch 0: before training).
+
+    Losses are mean cross-entropies in nats; accuracies are fractions in [0, 1]. Both sets are
+    evaluated with the trained weights as they stand (on the arrays, through VMMs, for the
+    analog trainers). running_loss is the mean loss of the samples seen during the epoch
+    (None for epoch 0). seconds: wall-clock time of the epoch including its evaluation.
+    """
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    running_loss: float | None
+    seconds: float
 
 
 @dataclass(frozen=True, eq=False)

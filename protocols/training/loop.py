@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from typing import Any, Protocol, TypedDict, Unpack
 
 import numpy as np
@@ -19,6 +18,7 @@ from hil.backend import FloatArray
 from hil.interrupts import critical
 from hil.progress import ProgressCallback
 from hil.recording import Checkpoint, Recorder
+from protocols.records.training import Epoch
 from protocols.training.checkpoints import training_state
 from protocols.training.datasets import Dataset
 from protocols.training.network import (
@@ -240,7 +240,7 @@ class _TrainingLoop:
         self.started = time.perf_counter()
         recorder, on_epoch = self.options.get("recorder"), self.options.get("on_epoch")
         if recorder is not None:
-            recorder.record("epoch", record.epoch, algorithm=self.result.algorithm, **asdict(record))
+            Epoch(self.result.algorithm, record).write(recorder)
         self.save()
         if on_epoch is not None:
             on_epoch(record)

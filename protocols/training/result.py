@@ -7,25 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Self
 
 from hil.results import to_jsonable
-
-
-@dataclass
-class EpochRecord:
-    """Metrics after `epoch` passes over the training set (epoch 0: before training).
-
-    Losses are mean cross-entropies in nats; accuracies are fractions in [0, 1]. Both sets are
-    evaluated with the trained weights as they stand (on the arrays, through VMMs, for the
-    analog trainers). running_loss is the mean loss of the samples seen during the epoch
-    (None for epoch 0). seconds: wall-clock time of the epoch including its evaluation.
-    """
-
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    test_loss: float
-    test_accuracy: float
-    running_loss: float | None
-    seconds: float
+from protocols.records.training import EpochRecord
 
 
 @dataclass
