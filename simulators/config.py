@@ -42,6 +42,16 @@ def _check_numbers(group: object) -> None:
             raise ValueError(f"DeviceConfig.{f.name} must be a finite number, got {value!r}")
 
 
+# The fields that carry a unit; the others are dimensionless.
+_UNITS = {"g_min": "S", "g_max": "S", "read_voltage": "V", "v_threshold": "V", "v_ref": "V"}
+_UNITS |= {"v_scale": "V", "t_ref": "s"}
+
+
+def _field_line(name: str, value: object) -> str:
+    unit = _UNITS.get(name)
+    return f"  {name} = {value!r}" + (f"  # {unit}" if unit else "")
+
+
 def _check_range(
     name: str, value: float, low: float, high: float, allowed: str, low_open: bool = False
 ) -> None:
@@ -306,12 +316,13 @@ class DeviceConfig:
         }
 
     def describe_full(self) -> str:
-        """Every group and field of the resolved configuration, one field a line (SI units)."""
+        """Every group and field of the resolved configuration, one field a line, with its unit
+        (fields without one are dimensionless: fractions of the range, ratios, exponents)."""
         lines = [f"step model: {self.step.name}"]
-        lines += [f"  {k} = {v!r}" for k, v in self.step.parameters().items()]
+        lines += [_field_line(k, v) for k, v in self.step.parameters().items()]
         for group in _GROUPS:
             lines.append(f"{group.replace('_', ' ')}:")
-            lines += [f"  {k} = {v!r}" for k, v in dataclasses.asdict(getattr(self, group)).items()]
+            lines += [_field_line(k, v) for k, v in dataclasses.asdict(getattr(self, group)).items()]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -164,5 +164,7 @@ def test_presets_full_prints_every_field(capsys: pytest.CaptureFixture[str]) -> 
     config = PRESETS["protonic-near-symmetric"]
     for name, value in config.to_dict().items():
         if name != "model":
-            assert f"  {name} = {value!r}\n" in out, name
+            assert f"  {name} = {value!r}" in out, name
     assert "step model: linear-step" in out and "pulse response:" in out
+    assert "  g_max = 2e-05  # S\n" in out and "  t_ref = 5e-09  # s\n" in out
+    assert "  c2c_noise = 0.3\n" in out  # dimensionless: no unit
