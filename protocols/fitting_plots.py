@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hil.stepmodels import model_class
 from hil.units import eng, eng_ticks
 from protocols.fitting import ArrayFit, DeviceFit, PulseTraces, model_step, model_trajectory
+from protocols.plots import devices_text
 
 UP_COLOR, DOWN_COLOR, MODEL_COLOR = "tab:red", "tab:blue", "black"
 G_MIN, G_MAX = "lowest conductance (siemens)", "highest conductance (siemens)"
@@ -59,7 +61,7 @@ def _label(d: DeviceFit) -> str:
 
 def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, max_devices: int) -> Figure:
     shown = _shown(array_fit, max_devices)
-    fig = Figure(figsize=(3.6 * max(len(shown), 1) + 0.6, 7.0), layout="constrained")
+    fig = Figure(figsize=(max(3.6 * len(shown) + 0.6, 9.0), 7.6), layout="constrained")
     axes = fig.subplots(2, max(len(shown), 1), squeeze=False)
     g_start, dg, _ = traces.steps()
     up = traces.direction > 0
@@ -107,19 +109,20 @@ def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, max_devices: int) -
         ax_s.set_xlabel("conductance before the pulse (siemens)")
         for axis in (ax_t.yaxis, ax_s.xaxis, ax_s.yaxis):
             axis.set_major_formatter(eng_ticks("S"))
+        ax_s.xaxis.set_major_locator(MaxNLocator(5))  # labels with a unit need the room
     axes[0, 0].set_ylabel("conductance (siemens)")
     axes[1, 0].set_ylabel("conductance change per pulse (siemens)")
     axes[0, 0].legend(loc="best", fontsize=8, markerscale=4)
     axes[1, 0].legend(loc="best", fontsize=8, markerscale=4)
     devices = [d.device for d in shown if d.device is not None]
-    named = ", ".join(f"({r}, {c})" for r, c in devices) if len(devices) == len(shown) else ""
+    named = devices_text(devices) if len(devices) == len(shown) else ""
     subset = f"{len(shown)} of {len(array_fit.moving)} moving devices shown, spanning the fitted up step" + (
         f": {named}" if named else ""
     )
     fig.suptitle(
-        f"{array_fit.model} model fit: reads after every pulse (top), change against conductance (bottom)\n"
+        f"{array_fit.model} model fit: reads after every pulse (top),\nchange against conductance (bottom); "
         f"cycle-to-cycle noise {array_fit.c2c_noise['value']:.3g} of a step, "
-        f"read noise {eng(array_fit.read_noise['value_S'], 'S')}; {subset}",
+        f"read noise {eng(array_fit.read_noise['value_S'], 'S')}\n{subset}",
         fontsize=11,
     )
     return fig
@@ -161,6 +164,7 @@ def _parameters_figure(array_fit: ArrayFit) -> Figure:
             ax.axvline(pooled, color=MODEL_COLOR, ls="--", lw=1.2, label="array value (preset)")
         ax.set_xlabel(title)
         ax.set_ylabel("number of devices")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if title in IN_SIEMENS:
             ax.xaxis.set_major_formatter(eng_ticks("S"))
     for ax in axes[len(panels) :]:

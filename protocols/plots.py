@@ -76,7 +76,7 @@ def programming_figure(result: ProgrammingResult) -> Figure:
     )
     for x in (-1, 1):
         ax_hist.axvline(x, color="k", ls="--", lw=1)
-    ax_hist.set_xlabel("residual in tolerances  (residual = final read − target)")
+    ax_hist.set_xlabel("residual (final read − target) in tolerances")
     ax_hist.set_ylabel("number of devices")
     t = float(np.median(result.tolerance[sel]))
     outside = int(np.sum(~shown))
@@ -105,8 +105,8 @@ def programming_figure(result: ProgrammingResult) -> Figure:
     ax_conv.semilogy(rounds, median, color="k", lw=1.5, label="median over devices")
     ax_conv.axhline(t, color="k", ls=":", lw=1, label="tolerance")
     order = "one device after another" if result.serial else "all devices together"
-    ax_conv.set_xlabel(f"verify round of the device ({order})")
-    ax_conv.set_ylabel("distance of the read from the target (siemens)")
+    ax_conv.set_xlabel(f"verify round ({order})")
+    ax_conv.set_ylabel("distance from the target (siemens)")
     _siemens(ax_conv.yaxis)
     ax_conv.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_conv.set_title(f"{result.iterations} rounds, {int(result.pulses.sum())} pulses", fontsize=9)
@@ -198,7 +198,8 @@ def _symmetry_convergence(result: SymmetryPointResult, max_devices: int) -> Figu
     shown = [tuple(int(i) for i in np.unravel_index(k, result.g_sym.shape)) for k in picks]
     fig.suptitle(
         f"Symmetry point by alternating {pulse_text(result.pulse)} pulses, {result.pairs_used} pairs\n"
-        f"{shown_text(shown, result.g_sym.size)} (spanning the range of estimates)",
+        f"{shown_text(shown, result.g_sym.size)}"
+        + (" (spanning the range of estimates)" if n < result.g_sym.size else ""),
         fontsize=11,
     )
     return fig
