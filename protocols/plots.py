@@ -144,9 +144,9 @@ def devices_text(devices: Sequence[tuple[int, int]] | np.ndarray, limit: int = M
 
 
 def shown_text(shown: Sequence[tuple[int, int]] | np.ndarray, total: int) -> str:
-    """Which devices a figure shows: "all 4 devices" or "6 of 16 devices shown: (0, 0), ..."."""
+    """Which devices a figure shows: "all 4 devices shown" or "6 of 16 devices shown: (0, 0), ..."."""
     if len(shown) >= total:
-        return f"all {total} devices shown" if total > 1 else "1 device"
+        return {1: "the one device", 2: "both devices shown"}.get(total, f"all {total} devices shown")
     return f"{len(shown)} of {total} devices shown: {devices_text(shown)}"
 
 

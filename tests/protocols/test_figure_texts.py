@@ -110,7 +110,7 @@ def test_all_devices_shown_is_said_so() -> None:
     sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape=(1, 2), seed=1)
     result = find_symmetry_point(sim, sim.nominal_pulse, max_pairs=40, window=20)
     fig = symmetry_figures(result)["symmetry_convergence.png"]
-    assert "all 2 devices shown" in fig.get_suptitle()
+    assert "both devices shown" in fig.get_suptitle()
 
 
 # ---------------------------------------------------------------------------------- jump table
