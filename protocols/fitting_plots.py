@@ -1,6 +1,6 @@
 """Figures of a device-model fit (PNG, Agg canvas): measured traces against the model, parameter spreads.
 
-Conductances in µS, steps in nS, as in protocols.plots.
+Values in siemens written with SI prefixes ("12.8 µS"), as in protocols.plots.
 """
 
 from __future__ import annotations
@@ -10,12 +10,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hil.stepmodels import model_class
+from hil.units import eng, eng_ticks
 from protocols.fitting import ArrayFit, DeviceFit, PulseTraces, model_step, model_trajectory
+from protocols.plots import devices_text
 
-US, NS = 1e6, 1e9
 UP_COLOR, DOWN_COLOR, MODEL_COLOR = "tab:red", "tab:blue", "black"
+G_MIN, G_MAX = "lowest conductance (siemens)", "highest conductance (siemens)"
+READ_NOISE = "read noise, std. of one read (siemens)"
+IN_SIEMENS = (G_MIN, G_MAX, READ_NOISE)  # panels whose ticks carry SI prefixes
 
 
 def plot_fit(
@@ -32,10 +37,15 @@ def plot_fit(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [
-        _traces_figure(array_fit, traces, out / "fit_traces.png", max_devices),
-        _parameters_figure(array_fit, out / "fit_parameters.png"),
-    ]
+    return [_save(fig, out / name) for name, fig in fit_figures(array_fit, traces, max_devices).items()]
+
+
+def fit_figures(array_fit: ArrayFit, traces: PulseTraces, max_devices: int = 4) -> dict[str, Figure]:
+    """The figures plot_fit writes, by file name, unsaved (to inspect their texts)."""
+    return {
+        "fit_traces.png": _traces_figure(array_fit, traces, max_devices),
+        "fit_parameters.png": _parameters_figure(array_fit),
+    }
 
 
 def _shown(array_fit: ArrayFit, k: int) -> list[DeviceFit]:
@@ -49,9 +59,9 @@ def _label(d: DeviceFit) -> str:
     return f"device {d.device}" if d.device is not None else f"trace {d.index}"
 
 
-def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, path: Path, max_devices: int) -> Path:
+def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, max_devices: int) -> Figure:
     shown = _shown(array_fit, max_devices)
-    fig = Figure(figsize=(3.6 * max(len(shown), 1) + 0.6, 7.0), layout="constrained")
+    fig = Figure(figsize=(max(3.6 * len(shown) + 0.6, 9.0), 7.6), layout="constrained")
     axes = fig.subplots(2, max(len(shown), 1), squeeze=False)
     g_start, dg, _ = traces.steps()
     up = traces.direction > 0
@@ -60,60 +70,72 @@ def _traces_figure(array_fit: ArrayFit, traces: PulseTraces, path: Path, max_dev
         ax_t, ax_s = axes[0, col], axes[1, col]
         g = traces.g[:, d.index]
         model = model_trajectory(array_fit.model, d.params, float(g[0]), traces.direction)
-        ax_t.plot(pulses, g * US, ".", ms=1.5, color="0.55", label="measured")
-        ax_t.plot(pulses, model * US, "-", lw=1.2, color=MODEL_COLOR, label="model, noise-free")
-        ax_t.set_title(f"{_label(d)}\nstep up {d.params['step_up']:.2g}, down {d.params['step_down']:.2g}")
+        ax_t.plot(pulses, g, ".", ms=1.5, color="0.55", label="measured")
+        ax_t.plot(pulses, model, "-", lw=1.2, color=MODEL_COLOR, label="model, without noise")
+        ax_t.set_title(
+            f"{_label(d)}\nstep up {d.params['step_up']:.2g}, down {d.params['step_down']:.2g} of the range",
+            fontsize=10,
+        )
         ax_t.set_xlabel("pulse number")
         ax_s.plot(
-            g_start[up, d.index] * US,
-            dg[up, d.index] * NS,
+            g_start[up, d.index],
+            dg[up, d.index],
             ".",
             ms=1.5,
             color=UP_COLOR,
             alpha=0.4,
-            label="measured, up",
+            label="measured, up pulses",
         )
         ax_s.plot(
-            g_start[~up, d.index] * US,
-            dg[~up, d.index] * NS,
+            g_start[~up, d.index],
+            dg[~up, d.index],
             ".",
             ms=1.5,
             color=DOWN_COLOR,
             alpha=0.4,
-            label="measured, down",
+            label="measured, down pulses",
         )
         grid = np.linspace(d.params["g_min"], d.params["g_max"], 200)
         for sign in (1, -1):
             ax_s.plot(
-                grid * US,
-                model_step(array_fit.model, d.params, grid, sign) * NS,
+                grid,
+                model_step(array_fit.model, d.params, grid, sign),
                 "-",
                 lw=1.5,
                 color=MODEL_COLOR,
-                label="model mean" if sign == 1 else None,
+                label="model, mean change" if sign == 1 else None,
             )
         ax_s.axhline(0.0, color="0.3", lw=0.6)
-        ax_s.set_xlabel("conductance before the pulse G (µS)")
-    axes[0, 0].set_ylabel("conductance G (µS)")
-    axes[1, 0].set_ylabel("change per pulse ΔG (nS)")
+        ax_s.set_xlabel("conductance before the pulse (siemens)")
+        for axis in (ax_t.yaxis, ax_s.xaxis, ax_s.yaxis):
+            axis.set_major_formatter(eng_ticks("S"))
+        ax_s.xaxis.set_major_locator(MaxNLocator(5))  # labels with a unit need the room
+    axes[0, 0].set_ylabel("conductance (siemens)")
+    axes[1, 0].set_ylabel("conductance change per pulse (siemens)")
     axes[0, 0].legend(loc="best", fontsize=8, markerscale=4)
     axes[1, 0].legend(loc="best", fontsize=8, markerscale=4)
-    read_ns = array_fit.read_noise["value_S"] * NS
-    fig.suptitle(
-        f"{array_fit.model} fit: reads after every pulse (top) and step against state (bottom)\n"
-        f"c2c noise {array_fit.c2c_noise['value']:.3g}, read noise {read_ns:.3g} nS"
+    devices = [d.device for d in shown if d.device is not None]
+    named = devices_text(devices) if len(devices) == len(shown) else ""
+    subset = f"{len(shown)} of {len(array_fit.moving)} moving devices shown, spanning the fitted up step" + (
+        f": {named}" if named else ""
     )
-    return _save(fig, path)
+    fig.suptitle(
+        f"{array_fit.model} model fit: reads after every pulse (top),\nchange against conductance (bottom); "
+        f"cycle-to-cycle noise {array_fit.c2c_noise['value']:.3g} of a step, "
+        f"read noise {eng(array_fit.read_noise['value_S'], 'S')}\n{subset}",
+        fontsize=11,
+    )
+    return fig
 
 
-def _parameters_figure(array_fit: ArrayFit, path: Path) -> Path:
+def _parameters_figure(array_fit: ArrayFit) -> Figure:
     moving = array_fit.moving
     nominal = {p: v["value"] for p, v in array_fit.nominal.items()}
     panels: list[tuple[str, np.ndarray, float | None]] = [
-        ("g_min (µS)", array_fit.param_array("g_min") * US, array_fit.nominal["g_min"]["value"] * US),
-        ("g_max (µS)", array_fit.param_array("g_max") * US, array_fit.nominal["g_max"]["value"] * US),
-        ("step_up a⁺ (fraction of range)", array_fit.param_array("step_up"), nominal["step_up"]),
-        ("step_down a⁻ (fraction of range)", array_fit.param_array("step_down"), nominal["step_down"]),
+        (G_MIN, array_fit.param_array("g_min"), nominal["g_min"]),
+        (G_MAX, array_fit.param_array("g_max"), nominal["g_max"]),
+        ("up step, fraction of the range", array_fit.param_array("step_up"), nominal["step_up"]),
+        ("down step, fraction of the range", array_fit.param_array("step_down"), nominal["step_down"]),
     ]
     panels += [  # the shape parameters the fit estimated
         (name, array_fit.param_array(name), array_fit.nominal[name]["value"])
@@ -121,14 +143,14 @@ def _parameters_figure(array_fit: ArrayFit, path: Path) -> Path:
     ]
     panels += [
         (
-            "c2c noise s (relative std of a step)",
+            "cycle-to-cycle noise, relative std. of a step",
             np.array([d.c2c_noise for d in moving]),
             array_fit.c2c_noise["value"],
         ),
         (
-            "read noise σ_r (nS)",
-            np.array([d.read_noise for d in moving]) * NS,
-            array_fit.read_noise["value_S"] * NS,
+            READ_NOISE,
+            np.array([d.read_noise for d in moving]),
+            array_fit.read_noise["value_S"],
         ),
     ]
     cols = 4
@@ -141,15 +163,18 @@ def _parameters_figure(array_fit: ArrayFit, path: Path) -> Path:
         if pooled is not None and np.isfinite(pooled):
             ax.axvline(pooled, color=MODEL_COLOR, ls="--", lw=1.2, label="array value (preset)")
         ax.set_xlabel(title)
-        ax.set_ylabel("devices")
+        ax.set_ylabel("number of devices")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if title in IN_SIEMENS:
+            ax.xaxis.set_major_formatter(eng_ticks("S"))
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8)
     fig.suptitle(
-        f"{array_fit.model}: per-device fitted parameters, {len(moving)} moving of {len(array_fit.devices)} "
-        f"devices (stuck fraction {array_fit.stuck_fraction:.2g})"
+        f"{array_fit.model} model: fitted parameters per device, {len(moving)} moving of "
+        f"{len(array_fit.devices)} devices (stuck: {100 * array_fit.stuck_fraction:.2g} %)"
     )
-    return _save(fig, path)
+    return fig
 
 
 def _save(fig: Figure, path: Path) -> Path:

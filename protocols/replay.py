@@ -146,7 +146,8 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
         pulse = _pulse(params["pulse"])
     note = None
     if info.status != "completed" or per_device is None:
-        note = f"{_status(info)}: {len(pairs)} of {settings[0]} pairs, {len(windows)} window(s)"
+        windows_done = f"{len(windows)} window" + ("s" if len(windows) != 1 else "")
+        note = f"{_status(info)}: {len(pairs)} of {settings[0]} pairs, {windows_done}"
         if per_device is None:
             note += "; responsiveness is stored only with a summary: every device is shown as responsive"
     result = SymmetryPointResult(

@@ -2,6 +2,9 @@
 // Data arrive as server-sent events; text from the store is only ever set as textContent.
 "use strict";
 
+// Up pulses red, down pulses blue, as in the PNG figures (matplotlib's tab:red and tab:blue).
+const UP_COLOR = "#d62728";
+const DOWN_COLOR = "#1f77b4";
 const COLORS = ["#3c78d8", "#d9534f", "#2e9e44", "#9c27b0", "#f0a020", "#00897b", "#795548", "#607d8b"];
 const SVG = "http://www.w3.org/2000/svg";
 const PREFIXES = [[1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""], [1e-3, "m"], [1e-6, "µ"], [1e-9, "n"], [1e-12, "p"]];
@@ -158,8 +161,8 @@ const views = {
         title: `Convergence of ${name}`, width: 720,
         xlabel: "up/down pair", ylabel: "conductance", yunit: "S",
         series: [
-          { name: "after up pulse", color: COLORS[0], points: s.pairs.map((p) => [p[0], p[1]]), opacity: 0.6 },
-          { name: "after down pulse", color: COLORS[1], points: s.pairs.map((p) => [p[0], p[2]]), opacity: 0.6 },
+          { name: "read after the up pulse", color: UP_COLOR, points: s.pairs.map((p) => [p[0], p[1]]), opacity: 0.6 },
+          { name: "read after the down pulse", color: DOWN_COLOR, points: s.pairs.map((p) => [p[0], p[2]]), opacity: 0.6 },
           { name: "window estimate ± std. error", color: "#1d2330", dots: true, size: 6,
             points: s.windows.map((w) => [w[0] - half, w[1]]), err: s.windows.map((w) => [w[0] - half, w[1], w[2]]) },
         ],
@@ -199,7 +202,7 @@ const views = {
       chart(box.cloud, {
         title: "Change per pulse against the conductance it started from", xlabel: "conductance before the pulse",
         xunit: "S", ylabel: "change per pulse", yunit: "S",
-        series: [[1, "up pulses", COLORS[0]], [-1, "down pulses", COLORS[1]]].map(([sign, name, color]) => ({
+        series: [[1, "up pulses", UP_COLOR], [-1, "down pulses", DOWN_COLOR]].map(([sign, name, color]) => ({
           name, color, dots: true, size: 2.5, opacity: 0.5,
           points: s.steps.filter((p) => p[3] === sign).map((p) => [p[1], p[2]]) })),
       });
