@@ -400,8 +400,8 @@ class HardwareBench(Bench):
                 self._drivers[role].adapter.close()
             raise InstrumentError(
                 name,
-                f"the connection failed after {last!r}, and reconnecting did not bring back the "
-                f"same instrument ({type(exc).__name__}: {exc}); check the instrument and its cable",
+                f"the connection failed after {last!r}, and reconnecting failed "
+                f"({type(exc).__name__}: {exc}); check the instrument and its cable",
                 **where,
             ) from exc
         self.instruments.replace(role, self._drivers[role])

@@ -196,13 +196,19 @@ class BenchInstruments:
         self._pulse_setup = None
         self._scan_setup = None
 
-    def unchanging(self, operation: str, step: Callable[[], T]) -> T:
+    def unchanging(self, operation: str, step: Callable[[], T], failed: Exception | None = None) -> T:
         """`step()`, an operation that changes no device (a read), tried again after a
         transient fault (drivers.retry): in between, the bench is made safe, and a connection
         that dropped or stopped answering is reopened and its instrument re-verified. The read
-        configuration is sent again by the step's prepare_read(). Never give it a pulse."""
+        configuration is sent again by the step's prepare_read(). Never give it a pulse.
+        failed: the fault of a first try made by another call (drivers.retry.call_with_retries)."""
         return call_with_retries(
-            step, operation=operation, policy=self.retry, log=self.retries, recover=self._recover
+            step,
+            operation=operation,
+            policy=self.retry,
+            log=self.retries,
+            recover=self._recover,
+            failed=failed,
         )
 
     def _recover(self, exc: Exception, fault: TransientFault, delay: float) -> bool:
@@ -564,7 +570,7 @@ class HardwareCrossbar(CrossbarBackend):
                 inst.smu.output_on()
                 inst.pulser.output_on()
                 progress.stage = WriteStage.FIRING
-                amps = inst.smu.run_triggered_reads()
+                amps = self._train_readings(n)
                 inst.pulser.output_off()
                 inst.smu.output_off()
                 progress.finish()
@@ -574,6 +580,22 @@ class HardwareCrossbar(CrossbarBackend):
         g = np.array([self._conductance(a, volts, r, c) for a in amps])
         self._latest[r, c] = g[-1]
         return g
+
+    def _train_readings(self, n: int) -> list[float]:
+        """Run the armed train and return its `n` currents (amperes). The SMU replies once the
+        train has run, so when that reply cannot be read, every pulse has fired and the
+        readings sit in the SMU's buffer: they are fetched again from there, retried as a read,
+        and nothing fires twice. Any other fault goes on (whether the pulses fired is unknown)."""
+        smu = self._inst.smu
+        try:
+            return smu.run_triggered_reads()
+        except UnreadableReply as exc:
+            garbled = exc
+        return self._inst.unchanging(
+            f"fetch of a train's {n} readings on array {self.name!r}",
+            lambda: self._inst.smu.fetch_triggered_reads(n),
+            failed=garbled,
+        )
 
     @staticmethod
     def pulse_groups(counts: IntArray) -> list[PulseGroup]:

@@ -137,16 +137,27 @@ Recover = Callable[[Exception, TransientFault, float], bool]
 
 
 def call_with_retries(
-    step: Callable[[], T], *, operation: str, policy: RetryPolicy, log: RetryLog, recover: Recover
+    step: Callable[[], T],
+    *,
+    operation: str,
+    policy: RetryPolicy,
+    log: RetryLog,
+    recover: Recover,
+    failed: Exception | None = None,
 ) -> T:
     """`step()`, tried again up to policy.retries times after a transient fault.
 
     `step` must change no device. Between tries `recover` brings the bench back (and waits
     policy.delay); the retry is then logged. A fault that is not transient, the last try's
-    fault, and anything `recover` raises go to the caller.
+    fault, and anything `recover` raises go to the caller. failed: the first try's fault when
+    the first try was another call that must not be repeated (a query that also fired pulses
+    and whose reply was unreadable); then `step` is only called for the retries.
     """
     for attempt in count(1):
         try:
+            if failed is not None:
+                first, failed = failed, None
+                raise first
             return step()
         except Exception as exc:
             fault = transient_fault(exc)
