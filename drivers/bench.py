@@ -12,6 +12,10 @@ read bias and current compliance before any output can turn on. Closing shuts ev
 instrument down (outputs off, switches open), carrying on past an instrument that fails and
 raising drivers.errors.SafeStateError afterwards. `check_bench` and `format_check_table` are
 what `hil bench check CONFIG` prints.
+
+Reads and queries are tried again after a transient fault (drivers.retry): a connection that
+timed out or dropped is reopened and its instrument re-verified (*IDN? as at connect) first.
+Pulses never are. Every retry is in `bench.retries` and describe(); docs/reliability.md.
 """
 
 from __future__ import annotations
