@@ -364,8 +364,7 @@ class HardwareBench(Bench):
         old one's read timeout)."""
         old = self._drivers[role]
         timeout = _timeout_ms(old)
-        with contextlib.suppress(Exception):  # the link is gone already; the new one matters
-            old.adapter.close()
+        _disconnect(old)
         driver = _open(self._config.instrument(role), self._config.limits, self._opener)
         _visa_lock(driver, self._config)
         connection = getattr(driver.adapter, "connection", None)
@@ -503,6 +502,22 @@ def _visa_lock(driver: Any, config: BenchConfig) -> None:
                 config.name, address, {"command": "another VISA session (its exclusive lock)"}
             ) from None
         raise
+
+
+def _disconnect(driver: Any) -> None:
+    """Close a driver's connection, whose link may be gone already (then closing may fail).
+
+    pyvisa-py (0.8) keeps every session it closed in its session table; the closed one is
+    dropped from it, or each reconnect of a long run would keep a few kB for good.
+    """
+    connection = getattr(driver.adapter, "connection", None)
+    session = getattr(connection, "_session", None)
+    with contextlib.suppress(Exception):
+        driver.adapter.close()
+    visalib = getattr(connection, "visalib", None)
+    sessions = getattr(visalib, "sessions", None)
+    if type(visalib).__module__.startswith("pyvisa_py") and isinstance(sessions, dict):
+        sessions.pop(session, None)
 
 
 def _timeout_ms(driver: Any) -> float | None:
