@@ -84,11 +84,14 @@ def test_a_reopened_connection_is_verified_and_configured_again(quiet, bench, pa
     a = bench.array("A", SHAPE)
     a.read()
     old = bench.drivers["smu"]
+    sessions = old.adapter.connection.visalib.sessions  # pyvisa-py's table of open sessions
+    open_sessions = len(sessions)
     mark = len(vb.smu.received)
     vb.smu.faults.drop_next = 1
     a.read()
     new = bench.drivers["smu"]
     assert new is not old and bench.instruments.smu is new
+    assert len(sessions) == open_sessions  # the closed one is not kept
     assert new.adapter.connection.timeout == SHORT_MS  # kept across the new connection
     sent = smu_messages_since(vb, mark)
     idn = sent.index("*IDN?")
