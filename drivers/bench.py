@@ -12,19 +12,29 @@ read bias and current compliance before any output can turn on. Closing shuts ev
 instrument down (outputs off, switches open), carrying on past an instrument that fails and
 raising drivers.errors.SafeStateError afterwards. `check_bench` and `format_check_table` are
 what `hil bench check CONFIG` prints.
+
+Reads and queries are tried again after a transient fault (drivers.retry): a connection that
+timed out or dropped is reopened and its instrument re-verified (*IDN? as at connect) first.
+Pulses never are. Every retry is in `bench.retries` and describe(); docs/reliability.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pyvisa.constants import StatusCode
+from pyvisa.errors import VisaIOError
+from serial import SerialTimeoutException
 
+from drivers import retry as retrying
 from drivers.crossbar import VMM_READS, BenchInstruments, HardwareCrossbar
-from drivers.errors import SafeStateError
+from drivers.errors import CommunicationError, InstrumentError, LinkFault, SafeStateError, UnreadableReply
 from drivers.registry import Driver, limit_problems, open_instrument
+from drivers.retry import RetryLog, RetryPolicy, TransientFault, call_with_retries
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
 from hil.backend import BackendClosedError, DeviceKind
 from hil.bench import Bench
@@ -37,32 +47,67 @@ _ROLE_TYPES: dict[str, type] = {"smu": SourceMeter, "pulser": PulseGenerator, "m
 
 
 class TransactionCounter:
-    """Counts the messages one instrument's adapter sends and the replies it reads.
+    """Counts the messages one instrument's adapter sends and the replies it reads, remembers
+    the last message, and turns a failed link into drivers.errors.CommunicationError.
 
     A message followed by a read of its reply is a query; any other message is a write. The
     counting wraps the adapter's public write() and read(), which every PyMeasure call goes
-    through (ask() is a write and a read), so nothing the driver sends escapes it.
+    through (ask() is a write and a read), so nothing the driver sends escapes it. An error of
+    pyvisa, pyserial or the socket there (a timeout, a lost connection) becomes a
+    CommunicationError naming the instrument, its address and the last message sent.
+    attach() wraps a reopened connection, the counts carrying on.
     """
 
-    def __init__(self, instrument: Any):
-        adapter = instrument.adapter
-        write, read = adapter.write, adapter.read
+    def __init__(self, instrument: Any, *, role: str | None = None, address: str | None = None):
         self.messages = 0
         self.replies = 0
+        self.role = role
+        self.address = address
+        self.last_command: str | None = None
+        self.attach(instrument)
+
+    def attach(self, instrument: Any) -> None:
+        """Wrap `instrument`'s adapter (a new connection of the same instrument)."""
+        adapter = instrument.adapter
+        write, read = adapter.write, adapter.read
+        name = str(getattr(instrument, "name", self.role or "instrument"))
 
         def counted_write(command: str, **kwargs: Any) -> None:
             self.messages += 1
-            write(command, **kwargs)
+            self.last_command = command
+            try:
+                write(command, **kwargs)
+            except _LINK_ERRORS as exc:
+                raise self._fault(name, exc) from exc
 
         def counted_read(**kwargs: Any) -> str:
             self.replies += 1
-            return read(**kwargs)
+            try:
+                return read(**kwargs)
+            except _LINK_ERRORS as exc:
+                raise self._fault(name, exc) from exc
 
         adapter.write, adapter.read = counted_write, counted_read
 
     def counts(self) -> dict[str, int]:
         """{"writes": messages without a reply, "queries": messages with one}."""
         return {"writes": self.messages - self.replies, "queries": self.replies}
+
+    def _fault(self, name: str, exc: BaseException) -> CommunicationError:
+        kind = LinkFault.TIMEOUT if _is_timeout(exc) else LinkFault.DROPPED
+        return CommunicationError(
+            name, kind, exc, role=self.role, address=self.address, last_command=self.last_command
+        )
+
+
+# What pyvisa, pyserial (SerialException is an OSError) and sockets raise when a link fails.
+_LINK_ERRORS = (VisaIOError, OSError)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, VisaIOError):
+        return exc.error_code == StatusCode.error_timeout
+    return isinstance(exc, TimeoutError | SerialTimeoutException)
 
 
 @dataclass(frozen=True)
@@ -85,6 +130,9 @@ class HardwareBench(Bench):
         gets its own stream from (seed, name)); None draws fresh entropy.
     vmm_reads: "fresh" or "after_write", every array's VMM read policy (HardwareCrossbar).
     opener: how an instrument is connected (default drivers.registry.open_instrument).
+    retry: how reads and queries are tried again after a transient fault (drivers.retry); a
+        dropped or silent connection is reopened and the instrument re-verified first. Pulses
+        are never retried. Every retry is in `retries` and in describe().
     """
 
     def __init__(
@@ -97,6 +145,7 @@ class HardwareBench(Bench):
         seed: int | None = 0,
         vmm_reads: str = "fresh",
         opener: Opener = open_instrument,
+        retry: RetryPolicy | None = None,
     ):
         if vmm_reads not in VMM_READS:
             raise ValueError(f"vmm_reads must be one of {', '.join(VMM_READS)}, got {vmm_reads!r}")
@@ -111,18 +160,31 @@ class HardwareBench(Bench):
         self._arrays: dict[str, HardwareCrossbar] = {}
         self._closed = False
         self._drivers: dict[str, Any] = {}
+        self._opener = opener
+        self._retry = RetryPolicy() if retry is None else retry
+        #: every retry of a read or query on this bench (drivers.retry.RetryLog)
+        self.retries = RetryLog()
         # One controller per bench, taken before any instrument is touched (hil.benchlock).
         self._lock = BenchLock.acquire(config.name, {r: i.address for r, i in config.instruments.items()})
         try:
             self._counters: dict[str, TransactionCounter] = {}
             self.identities: dict[str, str] = {}
             for role in ROLES:
-                driver = self._drivers[role] = _open(config.instrument(role), config.limits, opener)
+                instrument = config.instrument(role)
+                driver = self._drivers[role] = _open(instrument, config.limits, opener)
                 _visa_lock(driver, config)
-                self._counters[role] = TransactionCounter(driver)
-                self.identities[role] = _identify(driver, config.instrument(role))
+                self._counters[role] = TransactionCounter(driver, role=role, address=instrument.address)
+                self.identities[role] = self._ask_identity(role)
             self.instruments = BenchInstruments(
-                self._drivers["smu"], self._drivers["pulser"], self._drivers["matrix"], config, nplc
+                self._drivers["smu"],
+                self._drivers["pulser"],
+                self._drivers["matrix"],
+                config,
+                nplc,
+                retry=self._retry,
+                retries=self.retries,
+                reconnect=self._reconnect,
+                locate=self._locate,
             )
             _check_matrix_reach(config, self.instruments.matrix)
             failures = self.instruments.make_safe()
@@ -190,6 +252,8 @@ class HardwareBench(Bench):
             "arrays": {name: list(a.shape) for name, a in self._arrays.items()},
             "operations": self.operations(),
             "transactions": self.transactions(),
+            "retry_policy": self._retry.describe(),
+            "retries": self.retries.describe(),
         }
 
     @property
@@ -256,6 +320,95 @@ class HardwareBench(Bench):
         rows += _limit_rows(cfg, inst)
         return rows
 
+    # ------------------------------------------------------------------ connections
+    def _ask_identity(self, role: str, expected: str | None = None) -> str:
+        """*IDN? of `role`'s instrument, asked again after a transient fault (a fresh connection
+        after a link fault). expected: the identity it must answer (recorded at connect); any
+        other answer counts as unreadable until the retries are used up."""
+        config = self._config.instrument(role)
+        where = {"address": config.address, "last_command": "*IDN?"}
+
+        def ask() -> str:
+            driver = self._drivers[role]
+            identity = str(driver.ask("*IDN?")).strip()
+            if expected is not None and identity != expected:
+                raise UnreadableReply(
+                    driver.name,
+                    f"*IDN? answered {identity!r} instead of {expected!r} as at connect: garbled, "
+                    "or another instrument answers at this address",
+                    **where,
+                )
+            return identity
+
+        def recover(exc: Exception, fault: TransientFault, delay: float) -> bool:
+            retrying.pause(delay)
+            if isinstance(exc, CommunicationError):  # a fresh connection has no late reply in it
+                self._drivers[role] = self._reopen(role)
+                return True
+            return False
+
+        try:
+            # pyvisa-py connects a socket lazily: an unreachable instrument shows up here
+            return call_with_retries(
+                ask, operation=f"*IDN? of the {role}", policy=self._retry, log=self.retries, recover=recover
+            )
+        except Exception as exc:
+            raise InstrumentError(
+                f"the {role} ({config.driver} at {config.address})",
+                f"no answer to *IDN? it could be identified by: {type(exc).__name__}: {exc}",
+                **where,
+            ) from exc
+
+    def _reopen(self, role: str) -> Any:
+        """Close `role`'s connection and open a new one (counted by the same counter, with the
+        old one's read timeout)."""
+        old = self._drivers[role]
+        timeout = _timeout_ms(old)
+        _disconnect(old)
+        driver = _open(self._config.instrument(role), self._config.limits, self._opener)
+        _visa_lock(driver, self._config)
+        connection = getattr(driver.adapter, "connection", None)
+        if timeout is not None and hasattr(connection, "timeout"):
+            connection.timeout = timeout
+        self._counters[role].attach(driver)
+        return driver
+
+    def _locate(self, exc: BaseException) -> None:
+        """Give an InstrumentError raised above the connection (an unreadable reply) the
+        address and last command of the instrument it names."""
+        if not isinstance(exc, InstrumentError) or exc.address is not None:
+            return
+        for role, driver in self._drivers.items():
+            if getattr(driver, "name", None) == exc.instrument:
+                exc.address = self._config.instrument(role).address
+                exc.last_command = self._counters[role].last_command
+                return
+
+    def _reconnect(self, role: str) -> None:
+        """After a link fault during a run: reopen `role`'s connection and re-verify the
+        instrument (its *IDN? must match the identity recorded at connect). The new driver
+        holds no remembered settings, so the next configuration sends everything again.
+        Raises InstrumentError, naming the instrument, address and last command, if it fails."""
+        instrument = self._config.instrument(role)
+        name = getattr(self._drivers[role], "name", role)
+        last = self._counters[role].last_command
+        where = {"address": instrument.address, "last_command": last}
+        try:
+            self._drivers[role] = self._reopen(role)
+            self._ask_identity(role, expected=self.identities[role])  # retried after a transient fault
+        except BenchInUseError:
+            raise
+        except Exception as exc:
+            with contextlib.suppress(Exception):  # not to be used again: the bench stops
+                self._drivers[role].adapter.close()
+            raise InstrumentError(
+                name,
+                f"the connection failed after {last!r}, and reconnecting failed "
+                f"({type(exc).__name__}: {exc}); check the instrument and its cable",
+                **where,
+            ) from exc
+        self.instruments.replace(role, self._drivers[role])
+
     # ------------------------------------------------------------------ internals
     def _listing(self) -> str:
         return ", ".join(f"{n} {r.shape[0]}x{r.shape[1]}" for n, r in self._config.arrays.items())
@@ -315,8 +468,11 @@ def _open(config: InstrumentConfig, limits: SafetyLimits, opener: Opener) -> Any
     try:
         driver = opener(config, limits)
     except Exception as exc:
-        where = f"the {config.role} ({config.driver} at {config.address})"
-        raise ConnectionError(f"cannot open {where}: {type(exc).__name__}: {exc}") from exc
+        raise InstrumentError(
+            f"the {config.role} ({config.driver})",
+            f"cannot open it at {config.address}: {type(exc).__name__}: {exc}",
+            address=config.address,
+        ) from exc
     if not isinstance(driver, _ROLE_TYPES[config.role]):
         raise TypeError(f"driver {config.driver!r} is not a {_ROLE_TYPES[config.role].__name__}")
     return driver
@@ -348,13 +504,28 @@ def _visa_lock(driver: Any, config: BenchConfig) -> None:
         raise
 
 
-def _identify(driver: Any, config: InstrumentConfig) -> str:
-    # pyvisa-py connects a socket lazily: an unreachable instrument shows up here
+def _disconnect(driver: Any) -> None:
+    """Close a driver's connection, whose link may be gone already (then closing may fail).
+
+    pyvisa-py (0.8) keeps every session it closed in its session table; the closed one is
+    dropped from it, or each reconnect of a long run would keep a few kB for good.
+    """
+    connection = getattr(driver.adapter, "connection", None)
+    session = getattr(connection, "_session", None)
+    with contextlib.suppress(Exception):
+        driver.adapter.close()
+    visalib = getattr(connection, "visalib", None)
+    sessions = getattr(visalib, "sessions", None)
+    if type(visalib).__module__.startswith("pyvisa_py") and isinstance(sessions, dict):
+        sessions.pop(session, None)
+
+
+def _timeout_ms(driver: Any) -> float | None:
+    """The read timeout (ms) of a driver's VISA connection; None without one or once closed."""
     try:
-        return str(driver.ask("*IDN?")).strip()
-    except Exception as exc:
-        where = f"the {config.role} ({config.driver} at {config.address})"
-        raise ConnectionError(f"no answer to *IDN? from {where}: {type(exc).__name__}: {exc}") from exc
+        return driver.adapter.connection.timeout
+    except Exception:  # a closed session, or a connection without a timeout
+        return None
 
 
 def _max_pad(config: BenchConfig) -> int:

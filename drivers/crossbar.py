@@ -27,18 +27,23 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 
+from drivers import retry as retrying
 from drivers.errors import (
+    CommunicationError,
     InstrumentError,
     PartialWriteError,
     PulseGroup,
     SafeStateError,
+    UnreadableReply,
     WriteProgress,
     WriteStage,
 )
+from drivers.retry import RetryLog, RetryPolicy, TransientFault, call_with_retries
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
 from drivers.safestate import attempt_each
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
@@ -55,6 +60,7 @@ class VmmReads(StrEnum):
 
 
 VMM_READS = tuple(policy.value for policy in VmmReads)
+T = TypeVar("T")
 Crosspoint = tuple[int, int]  # (matrix row = instrument line, matrix column = chip pad), 1-based
 
 # A reading within this fraction of the current compliance counts as limited: the SMU held the
@@ -111,6 +117,11 @@ class BenchInstruments:
     Remembers what it configured so that a read or a burst does not repeat the setup, and
     forgets it whenever the bench is made safe after an error.
     nplc: integration time of each current reading in power-line cycles.
+    retry, retries: how operations that change no device are tried again after a transient
+    fault, and the log of those retries (drivers.retry). reconnect(role): reopens the role's
+    connection and re-verifies the instrument, then hands the new driver to replace() (None:
+    a link fault is not retried). locate(exc): fills in the address and last command of an
+    InstrumentError raised above the connection (an unreadable reply), for its message.
     """
 
     def __init__(
@@ -120,10 +131,19 @@ class BenchInstruments:
         matrix: SwitchMatrix,
         config: BenchConfig,
         nplc: float = 1.0,
+        *,
+        retry: RetryPolicy | None = None,
+        retries: RetryLog | None = None,
+        reconnect: Callable[[str], None] | None = None,
+        locate: Callable[[BaseException], None] | None = None,
     ):
         self.smu, self.pulser, self.matrix, self.config = smu, pulser, matrix, config
         self.nplc = float(nplc)
         self.router = MatrixRouter(matrix)
+        self.retry = RetryPolicy() if retry is None else retry
+        self.retries = RetryLog() if retries is None else retries
+        self.reconnect = reconnect
+        self.locate = locate if locate is not None else _nowhere
         self._read_ready = False
         self._pulse_setup: tuple[float, float, int] | None = None
         self._scan_setup: tuple[frozenset[Crosspoint], ...] | None = None
@@ -167,6 +187,45 @@ class BenchInstruments:
         self.router.release()
         return amps
 
+    def replace(self, role: str, driver: SourceMeter | PulseGenerator | SwitchMatrix) -> None:
+        """A reopened connection to `role`'s instrument ("smu", "pulser" or "matrix") takes the
+        old one's place; what was configured through the old one counts as unknown."""
+        setattr(self, role, driver)
+        self.router = MatrixRouter(self.matrix)
+        self._read_ready = False
+        self._pulse_setup = None
+        self._scan_setup = None
+
+    def unchanging(self, operation: str, step: Callable[[], T], failed: Exception | None = None) -> T:
+        """`step()`, an operation that changes no device (a read), tried again after a
+        transient fault (drivers.retry): in between, the bench is made safe, and a connection
+        that dropped or stopped answering is reopened and its instrument re-verified. The read
+        configuration is sent again by the step's prepare_read(). Never give it a pulse.
+        failed: the fault of a first try made by another call (drivers.retry.call_with_retries)."""
+        return call_with_retries(
+            step,
+            operation=operation,
+            policy=self.retry,
+            log=self.retries,
+            recover=self._recover,
+            failed=failed,
+        )
+
+    def _recover(self, exc: Exception, fault: TransientFault, delay: float) -> bool:
+        """Bring the bench back after a transient fault; True if a connection was reopened.
+        Raises (the original error, or the reconnection's) if the bench cannot go on safely."""
+        self.locate(exc)
+        link = isinstance(exc, CommunicationError) and exc.role is not None and self.reconnect is not None
+        if link:
+            retrying.pause(delay)  # the link gets time to come back
+            self.reconnect(exc.role)  # type: ignore[misc, arg-type]
+        failures = self.make_safe()
+        if failures:
+            raise exc
+        if not link:
+            retrying.pause(delay)  # waited with the outputs off and the switches open
+        return link
+
     def make_safe(self) -> list[tuple[str, str]]:
         """Pulse generator off, switches open (a scan aborted), SMU off, then both outputs
         confirmed by *OPC?; each step is tried even if one fails.
@@ -186,6 +245,10 @@ class BenchInstruments:
             ("SMU output off (confirmed)", lambda: _confirm(self.smu)),
         ]
         return [(what, f"{type(exc).__name__}: {exc}") for what, exc in attempt_each(steps)]
+
+
+def _nowhere(exc: BaseException) -> None:
+    """A bench that cannot tell where an error came from leaves it as it is."""
 
 
 def _note_safe_state(exc: BaseException, failures: list[tuple[str, str]], after: str) -> None:
@@ -220,10 +283,12 @@ class HardwareCrossbar(CrossbarBackend):
         VMMs this gives the same products for a fraction of the reads (SHD's A_ref is never
         written after preparation), at the price of one read-noise draw per device per write
         instead of one per VMM.
-    Reads are not retried: a failed read raises after the bench was made safe, with a note
-    saying whether the safe state was reached (a read does not change the devices, so the
-    caller may simply read again once the fault is fixed). A current beyond the compliance,
-    which the SMU cannot deliver, is reported as a corrupted reply.
+    Reads (read(), and the reads of a VMM) are tried again after a transient fault (a garbled
+    reply, no reply in time, a dropped connection; drivers.retry): the bench is made safe, a
+    failed connection reopened and re-verified, and the whole read runs again; each retry is
+    logged in the bench's RetryLog. Pulses are never retried. A read that still fails raises
+    after the bench was made safe, with a note saying whether the safe state was reached. A
+    current beyond the compliance, which the SMU cannot deliver, is a corrupted reply.
     """
 
     def __init__(
@@ -330,17 +395,22 @@ class HardwareCrossbar(CrossbarBackend):
         inst = self._inst
         self.operations["read_calls"] += 1
         try:
-            inst.prepare_read()
-            if self.instrument_scans and len(rows):
-                g = self._scan_read(rows, cols)
-            else:
-                g = self._device_reads(rows, cols)
+            g = inst.unchanging(
+                f"read of {len(rows)} device(s) of array {self.name!r}", partial(self._read_once, rows, cols)
+            )
         except BaseException as exc:
+            inst.locate(exc)
             # The original error is the one to report; what the safe state could not do goes with it.
             _note_safe_state(exc, inst.make_safe(), "a read changes no device: read again once it is fixed")
             raise
         self._latest[rows, cols] = g
         return g
+
+    def _read_once(self, rows: IntArray, cols: IntArray) -> FloatArray:
+        self._inst.prepare_read()
+        if self.instrument_scans and len(rows):
+            return self._scan_read(rows, cols)
+        return self._device_reads(rows, cols)
 
     def _read_route(self, r: int, c: int) -> frozenset[Crosspoint]:
         """Drain to SMU HI, source to SMU LO."""
@@ -391,7 +461,7 @@ class HardwareCrossbar(CrossbarBackend):
     def _conductance(self, amps: float, volts: float, row: int, col: int) -> float:
         compliance = self._config.limits.current_compliance
         if not math.isfinite(amps) or abs(amps) > compliance * IMPOSSIBLE_READING:
-            raise InstrumentError(
+            raise UnreadableReply(
                 self._inst.smu.name,
                 f"device ({row}, {col}) of array {self.name!r}: the SMU reported {amps:g} A, more than its "
                 f"current compliance {compliance:g} A lets through: a corrupted reply (garbled or truncated "
@@ -441,6 +511,7 @@ class HardwareCrossbar(CrossbarBackend):
         try:
             yield progress
         except Exception as exc:
+            self._inst.locate(exc)
             failures = [f"{what}: {error}" for what, error in self._inst.make_safe()]
             raise PartialWriteError(self.name, progress, exc, failures) from exc
         except BaseException:
@@ -499,7 +570,7 @@ class HardwareCrossbar(CrossbarBackend):
                 inst.smu.output_on()
                 inst.pulser.output_on()
                 progress.stage = WriteStage.FIRING
-                amps = inst.smu.run_triggered_reads()
+                amps = self._train_readings(n)
                 inst.pulser.output_off()
                 inst.smu.output_off()
                 progress.finish()
@@ -509,6 +580,22 @@ class HardwareCrossbar(CrossbarBackend):
         g = np.array([self._conductance(a, volts, r, c) for a in amps])
         self._latest[r, c] = g[-1]
         return g
+
+    def _train_readings(self, n: int) -> list[float]:
+        """Run the armed train and return its `n` currents (amperes). The SMU replies once the
+        train has run, so when that reply cannot be read, every pulse has fired and the
+        readings sit in the SMU's buffer: they are fetched again from there, retried as a read,
+        and nothing fires twice. Any other fault goes on (whether the pulses fired is unknown)."""
+        smu = self._inst.smu
+        try:
+            return smu.run_triggered_reads()
+        except UnreadableReply as exc:
+            garbled = exc
+        return self._inst.unchanging(
+            f"fetch of a train's {n} readings on array {self.name!r}",
+            lambda: self._inst.smu.fetch_triggered_reads(n),
+            failed=garbled,
+        )
 
     @staticmethod
     def pulse_groups(counts: IntArray) -> list[PulseGroup]:

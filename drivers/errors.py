@@ -12,22 +12,76 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from hil.faults import InstrumentFault
+
 # A queue that never reports "no error" after this many reads is itself a fault.
 MAX_QUEUE_READS = 32
 
 
-class InstrumentError(RuntimeError):
+class InstrumentError(InstrumentFault):
     """An instrument reported an error, or answered something the driver cannot read.
 
-    instrument: the instrument's name; errors: (code, message) pairs from its error queue.
+    instrument: the instrument's name; errors: (code, message) pairs from its error queue;
+    address and last_command: where it was reached and the last message sent to it, when known.
     """
 
-    def __init__(self, instrument: str, problem: str, errors: Sequence[tuple[int, str]] = ()):
+    def __init__(
+        self,
+        instrument: str,
+        problem: str,
+        errors: Sequence[tuple[int, str]] = (),
+        *,
+        address: str | None = None,
+        last_command: str | None = None,
+    ):
         self.instrument = instrument
         self.errors = tuple(errors)
+        self.address = address
+        self.last_command = last_command
         listed = "; ".join(f"{code} {message!r}" for code, message in self.errors)
         detail = f": {listed}" if listed else ""
         super().__init__(f"{instrument}: {problem}{detail}")
+
+
+class UnreadableReply(InstrumentError):
+    """A reply the driver cannot read: garbled or truncated on the line, or a number the
+    instrument cannot have measured. Asking again is harmless for a query that changes nothing."""
+
+
+class LinkFault(StrEnum):
+    """How the connection to an instrument failed."""
+
+    TIMEOUT = "no reply in time"
+    DROPPED = "connection dropped"
+
+
+class CommunicationError(InstrumentError):
+    """The connection to an instrument failed: no reply in time, or the link dropped.
+
+    kind: LinkFault; role: the bench role of the instrument ("smu", "pulser", "matrix"), if
+    known. The error from pyvisa, pyserial or the socket is its __cause__.
+    """
+
+    def __init__(
+        self,
+        instrument: str,
+        kind: LinkFault,
+        cause: BaseException,
+        *,
+        role: str | None = None,
+        address: str | None = None,
+        last_command: str | None = None,
+    ):
+        self.kind = LinkFault(kind)
+        self.role = role
+        at = f" at {address}" if address else ""
+        after = f" after {last_command!r}" if last_command is not None else ""
+        super().__init__(
+            instrument,
+            f"{self.kind}{at}{after} ({type(cause).__name__}: {cause})",
+            address=address,
+            last_command=last_command,
+        )
 
 
 def parse_scpi_error(reply: str, instrument: str) -> tuple[int, str]:
@@ -36,7 +90,7 @@ def parse_scpi_error(reply: str, instrument: str) -> tuple[int, str]:
     try:
         code = int(float(code_text))
     except ValueError:
-        raise InstrumentError(instrument, f"unreadable SYST:ERR? reply {reply!r}") from None
+        raise UnreadableReply(instrument, f"unreadable SYST:ERR? reply {reply!r}") from None
     return code, message.strip().strip('"')
 
 
@@ -46,7 +100,7 @@ def parse_tsp_error(reply: str, instrument: str) -> tuple[int, str]:
     try:
         code = int(float(fields[0]))
     except ValueError:
-        raise InstrumentError(instrument, f"unreadable errorqueue.next() reply {reply!r}") from None
+        raise UnreadableReply(instrument, f"unreadable errorqueue.next() reply {reply!r}") from None
     return code, fields[1] if len(fields) > 1 else ""
 
 
@@ -85,7 +139,7 @@ class TspErrorQueue:
         try:
             count = int(float(reply))
         except ValueError:
-            raise InstrumentError(self.name, f"unreadable errorqueue.count reply {reply!r}") from None
+            raise UnreadableReply(self.name, f"unreadable errorqueue.count reply {reply!r}") from None
         if count == 0:
             return
         errors = [
@@ -100,9 +154,9 @@ def parse_floats(instrument: str, reply: str, n: int, what: str) -> list[float]:
     try:
         values = [float(x) for x in reply.split(",")]
     except ValueError:
-        raise InstrumentError(instrument, f"unreadable {what} reply {reply!r}") from None
+        raise UnreadableReply(instrument, f"unreadable {what} reply {reply!r}") from None
     if len(values) != n:
-        raise InstrumentError(instrument, f"{what} returned {len(values)} values, expected {n}")
+        raise UnreadableReply(instrument, f"{what} returned {len(values)} values, expected {n}")
     return values
 
 

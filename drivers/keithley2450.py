@@ -202,6 +202,13 @@ class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
             raise
         return parse_floats(self.name, reply, n, "triggered read sequence")
 
+    def fetch_triggered_reads(self, count: int) -> list[float]:
+        """:TRAC:DATA? of the first `count` readings of defbuffer1, where the last sequence put
+        them (its first block clears the buffer); the trigger model does not run again."""
+        n = check_whole(self.name, "reading count", count, 1, self.max_triggered_reads)
+        reply = self.ask(f':TRAC:DATA? 1, {n}, "defbuffer1", READ')
+        return parse_floats(self.name, reply, n, "triggered read sequence")
+
     def shutdown(self) -> None:
         """Abort any sweep, source 0 V, output off; the trigger sequence is forgotten."""
         self._triggered = None

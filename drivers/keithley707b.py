@@ -35,7 +35,7 @@ from pymeasure.instruments import Instrument
 from pyvisa.errors import VisaIOError
 
 from drivers.attributes import FastAttributeAccess
-from drivers.errors import InstrumentError, TspErrorQueue
+from drivers.errors import InstrumentError, TspErrorQueue, UnreadableReply
 from drivers.roles import SwitchMatrix, check_whole
 from drivers.templates import visa_defaults
 
@@ -185,7 +185,7 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         try:
             count, state, _, done = (int(float(f)) for f in fields)
         except ValueError:
-            raise InstrumentError(self.name, f"unreadable reply {reply!r} to {context} state query") from None
+            raise UnreadableReply(self.name, f"unreadable reply {reply!r} to {context} state query") from None
         self.raise_on_error_count(str(count), context)
         name = SCAN_STATES[state] if 0 <= state < len(SCAN_STATES) else f"unknown state {state}"
         if state != SCAN_SUCCESS or done != steps:
@@ -206,7 +206,7 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         for item in re.split(r"[;,]", reply):  # the 707B separates closed channels with ';'
             match = _CHANNEL.match(item.strip())
             if match is None:
-                raise InstrumentError(self.name, f"unreadable channel {item!r} in getclose reply {reply!r}")
+                raise UnreadableReply(self.name, f"unreadable channel {item!r} in getclose reply {reply!r}")
             slot, letter, column = match.groups()
             closed.add((ROW_LETTERS.index(letter) + 1, (int(slot) - 1) * COLUMNS_PER_CARD + int(column)))
         return frozenset(closed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.errors import InstrumentError
+from drivers.errors import UnreadableReply
 
 
 def set_timing(
@@ -34,7 +34,7 @@ def set_timing(
         try:
             present = float(reply)
         except (TypeError, ValueError):
-            raise InstrumentError(instrument, f"unreadable pulse period reply {reply!r}") from None
+            raise UnreadableReply(instrument, f"unreadable pulse period reply {reply!r}") from None
     if width + max(1.6 * edge_time, min_gap) <= present:
         channel.pulse_width = width  # fits the present period; the new period then fits it
         channel.pulse_period = period

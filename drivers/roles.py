@@ -136,6 +136,12 @@ class SourceMeter(ABC):
         """Run the configured sequence and return its currents (amperes). The output must be on."""
         raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
 
+    def fetch_triggered_reads(self, count: int) -> list[float]:
+        """The `count` currents (amperes) the last sequence left in the instrument's buffer,
+        fetched again (after a reply to run_triggered_reads() that could not be read). Changes
+        nothing on the instrument."""
+        raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
+
     # ------------------------------------------------------------------ shared checks
     def _check_bias(self, volts: object) -> float:
         value = check_real(self.name, "bias", volts, "volts")

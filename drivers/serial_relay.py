@@ -17,7 +17,7 @@ from pymeasure.adapters import SerialAdapter
 from pymeasure.instruments import Instrument
 
 from drivers.attributes import FastAttributeAccess
-from drivers.errors import InstrumentError
+from drivers.errors import InstrumentError, UnreadableReply
 from drivers.roles import SwitchMatrix, check_real
 
 IDN_PREFIX = ("PROTONIC-HIL", "RELAY-MATRIX")
@@ -108,7 +108,7 @@ class SerialRelayMatrix(FastAttributeAccess, Instrument, SwitchMatrix):
         for item in reply.split(","):
             row, sep, col = item.partition(":")
             if not (sep and row.isdigit() and col.isdigit()):
-                raise InstrumentError(self.name, f"unreadable CLOSED? reply {reply!r}")
+                raise UnreadableReply(self.name, f"unreadable CLOSED? reply {reply!r}")
             closed.add((int(row), int(col)))
         return frozenset(closed)
 
@@ -132,7 +132,7 @@ class SerialRelayMatrix(FastAttributeAccess, Instrument, SwitchMatrix):
     def _expect_ok(self, command: str) -> None:
         reply = self._transact(command)
         if reply != "OK":
-            raise InstrumentError(self.name, f"{command!r} answered {reply!r}, expected 'OK'")
+            raise UnreadableReply(self.name, f"{command!r} answered {reply!r}, expected 'OK'")
 
     def _identify(self) -> str:
         reply = self._transact("*IDN?")
@@ -146,5 +146,5 @@ class SerialRelayMatrix(FastAttributeAccess, Instrument, SwitchMatrix):
         reply = self._transact("SIZE?")
         rows, sep, cols = reply.partition(",")
         if not (sep and rows.isdigit() and cols.isdigit() and int(rows) >= 1 and int(cols) >= 1):
-            raise InstrumentError(self.name, f"unreadable SIZE? reply {reply!r}")
+            raise UnreadableReply(self.name, f"unreadable SIZE? reply {reply!r}")
         return int(rows), int(cols)

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from pymeasure.instruments import Instrument
 
 from drivers.attributes import FastAttributeAccess
-from drivers.errors import InstrumentError, ScpiErrorQueue
+from drivers.errors import InstrumentError, ScpiErrorQueue, UnreadableReply
 from drivers.pulseshape import set_levels
 from drivers.roles import PulseGenerator, SourceMeter, check_real
 from drivers.safestate import send_all
@@ -216,7 +216,7 @@ class SourceMeterTemplate(FastAttributeAccess, SourceMeter):
         try:
             return float(reply)
         except ValueError:
-            raise InstrumentError(self.name, f"unreadable {query} reply {reply!r}") from None
+            raise UnreadableReply(self.name, f"unreadable {query} reply {reply!r}") from None
 
     def shutdown(self) -> None:
         """Abort any sweep, source 0 V, output off, on the role's SMU; each step is tried."""

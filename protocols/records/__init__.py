@@ -12,6 +12,7 @@ resuming, fitting and replotting.
     protocols.records.symmetry      pair, window
     protocols.records.programming   verify
     protocols.records.training      epoch
+    protocols.records.retry         retry (a read or query tried again after a transient fault)
 """
 
 from protocols.records.base import Record, Row

@@ -17,9 +17,9 @@ import selectors
 import socket
 import threading
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulators.virtual.timing import InstrumentClock
 
@@ -48,6 +48,12 @@ class Faults:
         while it runs, see VirtualInstrument.queue_injected_first); one shot, cleared when
         used. SCPI/TSP instruments push it onto their error queue; the relay matrix answers
         that message with ``ERR <code> <message>`` instead of executing it.
+
+    Transient faults, each counted down as it happens (a long run injects them now and then):
+    drop_next: the next n messages each make the server close their connection without
+        executing them (the client must reconnect). swallow_next: the next n replies are not
+        sent, although their messages executed (a read timeout). garble_next: the next n
+        replies are garbled. `fired` counts the transient faults that happened, by name.
     """
 
     latency: float = 0.0
@@ -56,6 +62,19 @@ class Faults:
     garble: bool = False
     truncate: bool = False
     inject_error: tuple[int, str] | None = None
+    drop_next: int = 0
+    swallow_next: int = 0
+    garble_next: int = 0
+    fired: Counter[str] = field(default_factory=Counter)
+
+    def take(self, fault: str) -> bool:
+        """Use up one of the transient fault `fault` ("drop_next", "swallow_next",
+        "garble_next") if any is pending; True if one was."""
+        if getattr(self, fault) <= 0:
+            return False
+        setattr(self, fault, getattr(self, fault) - 1)
+        self.fired[fault] += 1
+        return True
 
 
 class VirtualInstrument(ABC):
@@ -238,7 +257,7 @@ class LineServer:
         faults = self.instrument.faults
         if faults.timeout:
             return
-        if faults.drop_connection:
+        if faults.drop_connection or faults.take("drop_next"):
             self._close(sel, conn)
             return
         if faults.latency > 0 and self._sleep(faults.latency):
@@ -251,11 +270,11 @@ class LineServer:
         busy = self.instrument.clock.wait  # the instrument works; its reply comes after
         if busy > 0 and self._sleep(busy):
             return
-        if reply is None:
+        if reply is None or faults.take("swallow_next"):
             return
         if faults.truncate:
             reply = reply[: len(reply) // 2]
-        if faults.garble:
+        if faults.garble or faults.take("garble_next"):
             reply = garble(reply)
         try:
             conn.sendall(reply.encode("ascii", errors="replace") + b"\n")

@@ -121,3 +121,33 @@ def test_stuck_device_ignores_a_routed_burst(bench: VirtualBench, rm: pyvisa.Res
     np.testing.assert_array_equal(array.g, G0)
     (record,) = bench.chip.pulse_log
     assert (record.row, record.col, record.count, record.applied) == (1, 1, 5, False)
+
+
+# ---------------------------------------------------------------------- one-shot transient faults
+def test_drop_next_closes_one_connection_and_serves_the_next(bench: VirtualBench, rm) -> None:
+    smu = open_visa(rm, bench.addresses["smu"], timeout_ms=300)
+    bench.smu.faults.drop_next = 1
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        smu.query(":SOUR:VOLT 0.05;:SOUR:VOLT?")
+    assert bench.smu.faults.drop_next == 0 and bench.smu.faults.fired == {"drop_next": 1}
+    fresh = open_visa(rm, bench.addresses["smu"])
+    assert fresh.query(":SOUR:VOLT?") == "0.000000E+00"  # dropped unexecuted
+    assert fresh.query("*IDN?") == IDN  # once only
+
+
+def test_swallow_next_executes_but_sends_no_reply(bench: VirtualBench, rm) -> None:
+    smu = open_visa(rm, bench.addresses["smu"], timeout_ms=SHORT_MS)
+    bench.smu.faults.swallow_next = 1
+    smu.write(":SOUR:VOLT 0.05")  # no reply to swallow: the fault waits for the next one
+    with pytest.raises(pyvisa.errors.VisaIOError, match="Timeout"):
+        smu.query(":SOUR:VOLT 0.07;:SOUR:VOLT?")
+    smu.timeout = 2000
+    assert smu.query(":SOUR:VOLT?") == "7.000000E-02"  # it ran; only its reply was lost
+    assert bench.smu.faults.fired == {"swallow_next": 1}
+
+
+def test_garble_next_garbles_exactly_the_next_replies(bench: VirtualBench, rm) -> None:
+    smu = open_visa(rm, bench.addresses["smu"])
+    bench.smu.faults.garble_next = 2
+    assert [smu.query("*IDN?") for _ in range(3)] == [garble(IDN), garble(IDN), IDN]
+    assert bench.smu.faults.fired == {"garble_next": 2} and bench.smu.faults.garble_next == 0
