@@ -270,6 +270,10 @@ class HardwareBench(Bench):
         """Per array: read calls, device reads, pulse calls and pulse groups done so far."""
         return {name: dict(a.operations) for name, a in self._arrays.items()}
 
+    def on_retry(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call listener(event.to_dict()) for every retry this bench makes (drivers.retry)."""
+        self.retries.listeners.append(lambda event: listener(event.to_dict()))
+
     def transactions(self) -> dict[str, dict[str, int]]:
         """Messages sent to each instrument so far: {role: {"writes": n, "queries": n}}."""
         return {role: counter.counts() for role, counter in self._counters.items()}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from hil.faults import InstrumentFault
+from hil.faults import ExitStatus, InstrumentFault, NotSafeFault
 
 # A queue that never reports "no error" after this many reads is itself a fault.
 MAX_QUEUE_READS = 32
@@ -215,7 +215,7 @@ class WriteProgress:
         return self.groups[len(self.applied) + (self.in_flight is not None) :]
 
 
-class PartialWriteError(RuntimeError):
+class PartialWriteError(InstrumentFault):
     """A pulse write stopped part-way; the bench was taken to its safe state, nothing was retried.
 
     applied: groups whose bursts completed. in_flight: the group being written when the error
@@ -240,6 +240,9 @@ class PartialWriteError(RuntimeError):
         self.not_applied = progress.not_applied
         self.cause = cause
         self.safe_state_errors = tuple(safe_state_errors)
+        if isinstance(cause, InstrumentFault):  # which instrument failed, where, after what
+            self.instrument, self.address = cause.instrument, cause.address
+            self.last_command = cause.last_command
         if in_flight is None:
             flight = "no group was in flight"
         elif stage is WriteStage.FIRING:
@@ -258,8 +261,13 @@ class PartialWriteError(RuntimeError):
             f"the devices before writing again; {safe}"
         )
 
+    @property
+    def exit_status(self) -> ExitStatus:  # type: ignore[override]
+        """INSTRUMENT, or NOT_SAFE when making the bench safe failed too."""
+        return ExitStatus.NOT_SAFE if self.safe_state_errors else ExitStatus.INSTRUMENT
 
-class SafeStateError(RuntimeError):
+
+class SafeStateError(NotSafeFault):
     """Some steps towards the safe state (outputs off, switches open) failed; the others ran.
 
     failures: (what, error text) pairs in the order they happened.

@@ -8,9 +8,9 @@ hil.benches.open_bench opens one by name ("sim", "virtual" or a bench file).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Self
+from typing import Any, Self
 
 from hil.backend import CrossbarBackend
 from hil.pulses import Pulse
@@ -36,6 +36,12 @@ class Bench(ABC):
         """Messages sent to each instrument so far, {role: {"writes": n, "queries": n}};
         empty without instruments."""
         return {}
+
+    def on_retry(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call listener(event) for every read or query the bench tries again after a transient
+        fault (event: JSON-ready, the fields of protocols.records.retry.RetryRecord); a bench
+        without instruments never retries, so this default keeps nothing."""
+        del listener
 
     @abstractmethod
     def array(self, name: str, shape: tuple[int, int]) -> CrossbarBackend:

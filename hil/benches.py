@@ -165,6 +165,9 @@ class VirtualBenchSession(Bench):
     def transactions(self) -> dict[str, dict[str, int]]:
         return self.hardware.transactions()
 
+    def on_retry(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        self.hardware.on_retry(listener)
+
     def close(self) -> None:
         try:
             self.hardware.close()

@@ -251,6 +251,7 @@ def stored_run(
     """A run in the store (new, or the one --resume names): status completed, aborted
     (Ctrl-C/SIGTERM) or failed with the error."""
     from hil.store import RunStore
+    from protocols.records.retry import RetryRecord
 
     with RunStore(args.store) as store:
         if args.resume_id is not None:
@@ -272,6 +273,7 @@ def stored_run(
                 args.out.mkdir(parents=True, exist_ok=True)
                 run.set_out_dir(args.out)
         args.run_uid = run.uid
+        bench.on_retry(lambda event: RetryRecord(**event).write(run))  # stored with the run's points
         print(f"run {run.uid}: {protocol}, output in {args.out}, stored in {args.store}")
         with run:
             yield run
@@ -307,3 +309,9 @@ def finish(
     path = write_summary(args.out, summary)
     run.finish("completed", summary=summary)
     print(f"run {run.uid}: wrote {path}" + (f" and {len(figures)} figures" if figures else "") + per_step)
+    retries = summary.get("bench", {}).get("retries") or {}
+    if retries.get("total"):
+        kinds = ", ".join(f"{fault}: {n}" for fault, n in retries.get("by_fault", {}).items())
+        print(
+            f"  reads tried again after transient faults: {retries['total']} ({kinds}), stored with the run"
+        )

@@ -20,6 +20,7 @@ from hil.benchconfig import load_bench_config
 from hil.cli import main
 from hil.cli.benches import _set_address
 from hil.faults import ExitStatus, InstrumentFault
+from hil.store import RunStore
 from simulators.virtual.launch import DEFAULT_CONFIG, virtual_bench
 
 QUICK = ["--bench", "sim", "--shape", "2x2", "--window", "20", "--max-pairs", "60", "--no-progress"]
@@ -231,3 +232,54 @@ def _points(store: Path) -> int:
             return db.execute("SELECT count(*) FROM points").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_reads_tried_again_are_points_of_the_run(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A garbled reply mid-run on the virtual bench: the read is tried again, the run completes,
+    and the retry is a 'retry' point of the run, named in its summary line."""
+    import drivers.retry
+    import hil.benches
+
+    monkeypatch.setattr(drivers.retry, "pause", lambda seconds: None)
+    opened: list[hil.benches.Bench] = []
+    original = hil.benches.open_bench
+
+    def open_and_keep(*args: object, **kwargs: object) -> hil.benches.Bench:
+        bench = original(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(bench)
+        return bench
+
+    monkeypatch.setattr(hil.cli.common, "open_bench", open_and_keep)
+    store = in_tmp / "s.sqlite"
+
+    def garble_after_some_pairs(done: int, total: int) -> None:
+        if done == 5:
+            opened[0].virtual.smu.faults.garble_next = 1  # type: ignore[attr-defined]
+
+    import hil.cli.measure
+
+    real_bar = hil.cli.measure.progress_bar
+
+    class Bar:
+        def __init__(self, *args: object) -> None:
+            self.inner = real_bar(*args)
+
+        def __enter__(self):  # type: ignore[no-untyped-def]
+            return garble_after_some_pairs
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(hil.cli.measure, "progress_bar", Bar)
+    argv = ["run", "symmetry-point", "--bench", "virtual", "--shape", "4x4", "--window", "10", "--max-pairs",
+            "20", "--store", str(store), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    with RunStore(store, read_only=True) as runs:
+        (info,) = runs.runs()
+        retries = list(runs.points(info.id, kind="retry"))
+    assert len(retries) == 1 and retries[0].scalars["fault"] == "unreadable reply"
+    assert retries[0].scalars["instrument"] and retries[0].scalars["operation"]
+    assert "reads tried again after transient faults: 1 (unreadable reply: 1)" in out
