@@ -171,8 +171,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         pulse = None
         analog = [name for name in ("shd", "sgd") if name in args.algorithm]
         if analog:
-            bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
+            first = bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
             pulse = params["pulse"] = pulse_from(args, bench)
+            first.limits.check_pulse(pulse)  # a pulse the bench refuses leaves no run behind
         with stored_run(args, "train", params, bench) as run:
             for name in args.algorithm:
                 print(

@@ -71,6 +71,9 @@ def test_a_refused_setting_leaves_no_run_behind(in_tmp: Path, capsys) -> None:
     jump = ["run", "jump-table", "--bench", "sim", "--shape", "2x2", "--amplitude", "50", "--width", "5e-9"]
     assert main([*jump, "--store", str(store)]) == ExitStatus.USAGE
     assert "50 V" in capsys.readouterr().err
+    train = ["train", "--algorithm", "shd", "--dataset", "iris", "--amplitude", "50", "--width", "5e-9"]
+    assert main([*train, "--store", str(store)]) == ExitStatus.USAGE
+    assert "50 V" in capsys.readouterr().err
     assert _runs(store) == []
 
 
