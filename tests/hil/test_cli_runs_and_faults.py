@@ -10,13 +10,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
+import drivers.retry
+import hil.benches
+import hil.cli.common
+import hil.cli.measure
 from drivers.bench import HardwareBench
 from drivers.registry import known_drivers
-from hil.benchconfig import load_bench_config
+from hil.benchconfig import BenchConfig, load_bench_config
 from hil.cli import main
 from hil.cli.benches import _set_address
 from hil.faults import ExitStatus, InstrumentFault
@@ -174,13 +179,20 @@ def test_broken_run_stores_end_with_status_5_and_a_readonly_one_lists(in_tmp: Pa
     assert row[2:5] == ["symmetry-point", "sim", "completed"] and row[-1].startswith("runs/symmetry-point/")
 
 
+def _live_bench_file(live: BenchConfig, folder: Path) -> Path:
+    """The shipped virtual bench's file with the running instruments' addresses, as `hil bench up`
+    writes it."""
+    text = DEFAULT_CONFIG.read_text()
+    for role, instrument in live.instruments.items():
+        text = _set_address(text, role, instrument.address)
+    path = folder / "live.toml"
+    path.write_text(text)
+    return path
+
+
 def test_a_bench_in_use_is_refused_with_status_6_and_leaves_no_run(in_tmp: Path, capsys) -> None:
     with virtual_bench(DEFAULT_CONFIG, seed=0) as (vb, live):
-        text = DEFAULT_CONFIG.read_text()
-        for role, instrument in live.instruments.items():
-            text = _set_address(text, role, instrument.address)
-        bench_file = in_tmp / "live.toml"
-        bench_file.write_text(text)
+        bench_file = _live_bench_file(live, in_tmp)
         config = load_bench_config(bench_file, known_drivers())
         store = in_tmp / "s.sqlite"
         with HardwareBench(config, conductance_range=vb.conductance_range):
@@ -198,11 +210,7 @@ def test_a_bench_in_use_is_refused_with_status_6_and_leaves_no_run(in_tmp: Path,
 def test_two_hil_processes_on_one_bench_file_the_second_is_refused(in_tmp: Path, capsys) -> None:
     """The reported case: a jump table runs, a symmetry point is started on the same bench file."""
     with virtual_bench(DEFAULT_CONFIG, seed=0) as (_, live):
-        text = DEFAULT_CONFIG.read_text()
-        for role, instrument in live.instruments.items():
-            text = _set_address(text, role, instrument.address)
-        bench_file = in_tmp / "live.toml"
-        bench_file.write_text(text)
+        bench_file = _live_bench_file(live, in_tmp)
         common = ["--bench", str(bench_file), "--g-range", "1e-6,20e-6", "--amplitude", "4.75", "--width",
                   "2e-8", "--no-progress"]  # fmt: skip
         first = ["run", "jump-table", *common, "--trains", "off", "--devices", "2", "--cycles", "2",
@@ -242,9 +250,6 @@ def test_reads_tried_again_are_points_of_the_run(
 ) -> None:
     """A garbled reply mid-run on the virtual bench: the read is tried again, the run completes,
     and the retry is a 'retry' point of the run, named in its summary line."""
-    import drivers.retry
-    import hil.benches
-
     monkeypatch.setattr(drivers.retry, "pause", lambda seconds: None)
     opened: list[hil.benches.Bench] = []
     original = hil.benches.open_bench
@@ -261,21 +266,8 @@ def test_reads_tried_again_are_points_of_the_run(
         if done == 5:
             opened[0].virtual.smu.faults.garble_next = 1  # type: ignore[attr-defined]
 
-    import hil.cli.measure
-
-    real_bar = hil.cli.measure.progress_bar
-
-    class Bar:
-        def __init__(self, *args: object) -> None:
-            self.inner = real_bar(*args)
-
-        def __enter__(self):  # type: ignore[no-untyped-def]
-            return garble_after_some_pairs
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-    monkeypatch.setattr(hil.cli.measure, "progress_bar", Bar)
+    # The progress callback, called after every pair, garbles the SMU's next reply after pair 5.
+    monkeypatch.setattr(hil.cli.measure, "progress_bar", lambda *args: nullcontext(garble_after_some_pairs))
     argv = ["run", "symmetry-point", "--bench", "virtual", "--shape", "4x4", "--window", "10", "--max-pairs",
             "20", "--store", str(store), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
