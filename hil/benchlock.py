@@ -180,10 +180,6 @@ class BenchLock:
         for lock in cls._held:
             lock._write_holder()
 
-    @property
-    def keys(self) -> list[str]:
-        return [h.key for h in self._locks]
-
     def release(self) -> None:
         """Give every lock back. Idempotent."""
         locks, self._locks = self._locks, []
@@ -214,7 +210,7 @@ class BenchLock:
 
 
 def holders(keys: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
-    """The holder records of the locks now held on this machine (for `hil bench` diagnostics)."""
+    """The holder records of the locks now held on this machine (who holds which instrument)."""
     folder = lock_dir()
     wanted = None if keys is None else {_file_name(k) for k in keys}
     for path in sorted(folder.glob("*.lock")):

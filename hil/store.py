@@ -181,18 +181,20 @@ def _store_errors(path: Path, doing: str, kept: str = "") -> Iterator[None]:
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
+        # The primary result code (the low byte) says what kind of failure it was.
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = None if code is None else code & 0xFF
+        if primary in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
             why = (
                 "it is not a SQLite database, or it is damaged. Nothing was written to it. Move it "
                 "aside (a new store is then started) or pass --store PATH; `sqlite3 FILE .recover` "
                 "may save a damaged store's runs"
             )
-        elif "readonly" in text or "read-only" in text:
+        elif primary == sqlite3.SQLITE_READONLY:
             why = "it is read-only. Make it writable or pass --store with another file"
         else:
             why = "check the disk (space, permissions) and the file"
-        raise StoreFault(f"run store {path}: could not {doing}: {text}; {why}{kept}") from exc
+        raise StoreFault(f"run store {path}: could not {doing}: {exc}; {why}{kept}") from exc
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hil.cli.common import DEFAULT_STORE
 from hil.faults import ExitStatus, exit_status
 
 _WHAT = {
@@ -34,8 +35,6 @@ def resume_command(args: argparse.Namespace) -> str | None:
     if run is None or not getattr(args, "resumable", False):
         return None
     store = getattr(args, "store", None)
-    from hil.cli.common import DEFAULT_STORE
-
     store_option = "" if store is None or Path(store) == Path(DEFAULT_STORE) else f" --store {store}"
     return f"hil {command_text(args)} --resume {run}{store_option}"
 
