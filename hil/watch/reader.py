@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-import sqlite3
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,6 @@ from hil.store import Point, RunInfo, RunStore, _decode
 
 __all__ = ["Progress", "ProgressTracker", "ReadOnlyStore", "figure_path", "run_json"]
 
-# Waiting this long for a lock is all a reader may cost; WAL readers normally take none.
-BUSY_TIMEOUT_S = 0.5
 # A page asks for at most this many points per update, so one update stays small.
 BATCH = 2000
 FIGURE_SUFFIXES = (".png", ".svg")
@@ -33,33 +30,18 @@ FIGURE_SUFFIXES = (".png", ".svg")
 class ReadOnlyStore(RunStore):
     """RunStore's readers (runs, run, points, last_checkpoint) on a read-only connection.
 
-    The database must exist and hold the store's tables (else FileNotFoundError); opening it
-    sets no pragma and creates no table (unlike RunStore), and every write raises
-    sqlite3.OperationalError.
+    The database must exist and hold the store's tables (else FileNotFoundError); it is opened
+    with RunStore(path, read_only=True), which sets no pragma, creates no table and cannot write.
     """
 
-    def __init__(self, path: str | Path):  # not RunStore's: that one writes the schema
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"no run store at {self.path} yet")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        self._db = sqlite3.connect(
-            uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+    def __init__(self, path: str | Path):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no run store at {path} yet")
+        super().__init__(path, read_only=True)
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"runs", "points", "arrays", "checkpoints"} <= tables:  # its first writer is creating it
             self._db.close()
             raise FileNotFoundError(f"no runs in {self.path} yet")
-
-    # A run's points are numbered 0, 1, 2, ... without a gap (hil.store.Run.record), so the
-    # count is the largest number + 1: one look-up in the (run_id, seq) index per run instead
-    # of counting every point of the store at every update.
-    _select = (
-        "SELECT r.id, r.uid, r.protocol, r.params, r.bench, r.instruments, r.software, r.seed, r.out_dir,"
-        " r.host, r.pid, r.started, r.ended, r.status, r.error, r.summary,"
-        " (SELECT COALESCE(MAX(p.seq) + 1, 0) FROM points p WHERE p.run_id = r.id)"
-        " FROM runs r"
-    )
 
     def points_after(
         self, run_id: int, after: int, limit: int = BATCH, arrays_of: Container[str] | None = None
