@@ -74,11 +74,11 @@ class BenchOptions:
 def open_bench(
     spec: str | Path,
     *,
-    preset: str = "protonic-asymmetric",
-    seed: int = 0,
-    conductance_range: tuple[float, float] | None = None,
-    vmm_reads: str = "fresh",
-    latency: float = 0.0,
+    preset: str = BenchOptions.preset,
+    seed: int = BenchOptions.seed,
+    conductance_range: tuple[float, float] | None = BenchOptions.conductance_range,
+    vmm_reads: str = BenchOptions.vmm_reads,
+    latency: float = BenchOptions.latency,
 ) -> Bench:
     """The bench `spec` names: "sim", "virtual" or the path of a bench TOML file.
 
