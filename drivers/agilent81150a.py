@@ -2,24 +2,41 @@
 
 Commands follow the Agilent 81150A/81160A User's Guide, "Programming Reference":
 [:SOURce]:FUNCtion, :PULSe:PERiod/:WIDTh, :VOLTage:HIGH/:LOW/:LIMit, :OUTPut (state,
-:POLarity, :LOAD), :ARM:SOURce and :TRIGger:COUNt. The channel suffix sits on the last
-keyword it belongs to (e.g. `:PULS:WIDT2`), as in that guide and in PyMeasure's 81160A driver.
-A burst is armed manually: with `:ARM:SOUR MAN` each *TRG starts `:TRIG:COUN` pulses.
-The sequence (drivers.templates.ScpiPulseGenerator) is the 33500B's: a new pulse sends only
-what changed, and any error or a shutdown makes the driver forget the confirmed settings.
+:POLarity), :ARM:SOURce and :TRIGger:COUNt. The channel suffix sits on the last keyword it
+belongs to (e.g. `:PULS:WIDT2`), as in that guide and in PyMeasure's 81160A driver. A burst is
+armed manually: with `:ARM:SOUR MAN` each *TRG starts `:TRIG:COUN` pulses. The sequence
+(drivers.templates.ScpiPulseGenerator) is the 33500B's: a new pulse sends only what changed,
+and any error or a shutdown makes the driver forget the confirmed settings.
+
+Two commands could not be checked against the 81150A's own programming reference (not found
+with the sources at hand), so the driver does not trust them blindly:
+
+- The expected load is `:OUTPut<n>:IMPedance:EXTernal <ohms>`, the 8110x family's command
+  ("Set load impedance at OUTPUT", HP 81101A Reference Manual, Programming Reference,
+  :OUTPut[1]:IMPedance:EXTernal, 0.1 ohm to 1 Mohm), which independent 81150A drivers derived
+  from the vendor's LabVIEW driver send as well; PyMeasure's 81160A driver sends `:OUTP:LOAD`
+  instead. The amplifier path `:OUTPut<n>:ROUTe HIV` comes from those independent drivers only.
+- Whether `*OPC?` after `*TRG` waits for the burst to end. fire() therefore waits the burst's
+  own duration (count x period) on the computer before it asks `*OPC?`, so the next read never
+  overlaps a pulse whichever way the instrument answers.
+
+The first configuration after connecting (establish_state) writes each setting on its own and
+reads `SYST:ERR?` after it, so a command a real 81150A refuses is named in the error.
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.state import KnownSetting, ScpiSettingsOneByOne
 from drivers.templates import ScpiPulseGenerator
 
 _ON_OFF = {True: "ON", False: "OFF"}
-HIGH_IMPEDANCE_OHMS = 1e6  # largest expected load :OUTP:LOAD accepts; stands for "high impedance"
+HIGH_IMPEDANCE_OHMS = 1e6  # largest expected load :OUTP:IMP:EXT accepts; stands for "high impedance"
 
 
 class Agilent81150AChannel(Channel):
@@ -66,7 +83,7 @@ class Agilent81150AChannel(Channel):
         cast=str,
     )
     output_load = Channel.setting(
-        ":OUTP{ch}:LOAD %e",
+        ":OUTP{ch}:IMP:EXT %e",
         "Expected load impedance in ohms (levels are the volts at that load).",
         validator=strict_range,
         values=[0.3, HIGH_IMPEDANCE_OHMS],
@@ -107,7 +124,7 @@ class Agilent81150AChannel(Channel):
     )
 
 
-class Agilent81150A(ScpiPulseGenerator, SCPIMixin, Instrument):
+class Agilent81150A(ScpiSettingsOneByOne, ScpiPulseGenerator, SCPIMixin, Instrument):
     """Agilent 81150A as the bench's pulse generator on output `channel` (1 or 2).
 
     limits: the bench's SafetyLimits; pulses outside them are refused, and the generator's own
@@ -134,3 +151,30 @@ class Agilent81150A(ScpiPulseGenerator, SCPIMixin, Instrument):
     bus_trigger_source = "MAN"
     trigger_command = "*TRG"
     safe_state = (":OUTP{ch} OFF",)
+    # Seconds from a trigger to the first edge, as an upper bound (none is relied on: the
+    # 81150A fires on the bus only here).
+    trigger_latency = 1e-6
+
+    def known_settings(self) -> list[KnownSetting]:
+        """Output off; the high-voltage amplifier (:OUTP:ROUT HIV: +-10 V into high impedance,
+        what max_open_circuit_level assumes); the 50 ohm source (:OUTP:IMP, which the level
+        arithmetic assumes); the expected load of the bench file (:OUTP:IMP:EXT); the edge time
+        the period checks assume (:PULS:TRAN); pulses within a burst paced by the internal
+        period (:TRIG:SOUR IMM); a burst armed by an edge (:ARM:SENS EDGE)."""
+        ch = self.channel_number
+        load = HIGH_IMPEDANCE_OHMS if self.load_ohms is None else self.load_ohms
+        return [
+            KnownSetting("output", f":OUTP{ch}?", f":OUTP{ch} OFF", "0"),
+            KnownSetting("amplifier", f":OUTP{ch}:ROUT?", f":OUTP{ch}:ROUT HIV", "HIV"),
+            KnownSetting("source impedance", f":OUTP{ch}:IMP?", f":OUTP{ch}:IMP 50", "50"),
+            KnownSetting("expected load", f":OUTP{ch}:IMP:EXT?", f":OUTP{ch}:IMP:EXT {load:g}", f"{load:g}"),
+            KnownSetting(
+                "edge time", f":PULS:TRAN{ch}?", f":PULS:TRAN{ch} {self.edge_time:g}", f"{self.edge_time:g}"
+            ),
+            KnownSetting("pulse pacing", f":TRIG{ch}:SOUR?", f":TRIG{ch}:SOUR IMM", "IMM"),
+            KnownSetting("arm sense", f":ARM:SENS{ch}?", f":ARM:SENS{ch} EDGE", "EDGE"),
+        ]
+
+    def _await_burst(self, count: int, period: float) -> None:
+        """Wait the burst's own duration before *OPC? (module docstring)."""
+        time.sleep(count * period)

@@ -7,8 +7,10 @@
         print(bench.transactions())                # {"smu": {"writes": .., "queries": ..}, ...}
 
 Opening connects every instrument (drivers.registry.open_instrument), asks each for its
-identity (*IDN?), makes the bench safe (outputs off, switch matrix open) and sets the SMU's
-read bias and current compliance before any output can turn on. Closing shuts every
+identity (*IDN?), puts it into the state the framework relies on and reads that back
+(drivers.state; `state_changes` lists what had to change), makes the bench safe (outputs off,
+switch matrix open) and sets the SMU's read bias and current compliance before any output can
+turn on. Closing shuts every
 instrument down (outputs off, switches open), carrying on past an instrument that fails and
 raising drivers.errors.SafeStateError afterwards. `check_bench` and `format_check_table` are
 what `hil bench check CONFIG` prints.
@@ -36,6 +38,7 @@ from drivers.errors import CommunicationError, InstrumentError, LinkFault, SafeS
 from drivers.registry import Driver, limit_problems, open_instrument
 from drivers.retry import RetryLog, RetryPolicy, TransientFault, call_with_retries
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from drivers.state import StateChange
 from hil.backend import BackendClosedError, DeviceKind
 from hil.bench import Bench
 from hil.benchconfig import ROLES, BenchConfig, InstrumentConfig
@@ -169,12 +172,16 @@ class HardwareBench(Bench):
         try:
             self._counters: dict[str, TransactionCounter] = {}
             self.identities: dict[str, str] = {}
+            #: per role, the settings found other than relied on at connect and set (drivers.state)
+            self.state_changes: dict[str, list[StateChange]] = {}
             for role in ROLES:
                 instrument = config.instrument(role)
                 driver = self._drivers[role] = _open(instrument, config.limits, opener)
                 _visa_lock(driver, config)
                 self._counters[role] = TransactionCounter(driver, role=role, address=instrument.address)
                 self.identities[role] = self._ask_identity(role)
+            for role in ("pulser", "smu", "matrix"):  # the generator first: it can move the devices
+                self.state_changes[role] = self._drivers[role].establish_state()
             self.instruments = BenchInstruments(
                 self._drivers["smu"],
                 self._drivers["pulser"],
@@ -252,6 +259,10 @@ class HardwareBench(Bench):
             "arrays": {name: list(a.shape) for name, a in self._arrays.items()},
             "operations": self.operations(),
             "transactions": self.transactions(),
+            "state_changes": {
+                role: [change.describe() for change in changes]
+                for role, changes in self.state_changes.items()
+            },
             "retry_policy": self._retry.describe(),
             "retries": self.retries.describe(),
         }
@@ -297,6 +308,7 @@ class HardwareBench(Bench):
             raise BackendClosedError("HardwareBench is closed; open a new one")
         cfg, inst = self._config, self.instruments
         rows = [CheckRow(role, "identity (*IDN?)", "ok", self.identities[role]) for role in ROLES]
+        rows += _state_rows(self.state_changes, self._drivers)
         n_rows, n_cols = inst.matrix.size
         used = f"bench uses rows {sorted(cfg.wiring.values())}, pads up to {_max_pad(cfg)}"
         rows.append(CheckRow("matrix", "size", "ok", f"{n_rows} rows x {n_cols} columns; {used}"))
@@ -400,6 +412,8 @@ class HardwareBench(Bench):
         try:
             self._drivers[role] = self._reopen(role)
             self._ask_identity(role, expected=self.identities[role])  # retried after a transient fault
+            # A reconnected instrument may have been reset or power-cycled in between.
+            self.state_changes.setdefault(role, []).extend(self._drivers[role].establish_state())
         except BenchInUseError:
             raise
         except Exception as exc:
@@ -551,6 +565,21 @@ def _check_matrix_reach(config: BenchConfig, matrix: SwitchMatrix) -> None:
             f"to row {wired} and uses chip pads up to {_max_pad(config)}: fit more matrix cards "
             "(e.g. the 707B's slots option) or change [wiring]/[chip]"
         )
+
+
+def _state_rows(changes: dict[str, list[StateChange]], drivers: dict[str, Any]) -> list[CheckRow]:
+    """One row per setting found other than relied on at connect (set and read back), or one
+    row per instrument saying every setting it relies on was found as wanted."""
+    rows = []
+    for role in ROLES:
+        found = changes.get(role, [])
+        if found:
+            rows += [CheckRow(role, f"known state: {c.setting}", "ok", c.describe()) for c in found]
+            continue
+        count = len(drivers[role].known_settings())
+        detail = f"all {count} settings the driver relies on were as wanted" if count else "none relied on"
+        rows.append(CheckRow(role, "known state", "ok", detail))
+    return rows
 
 
 def _limit_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRow]:

@@ -17,6 +17,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.errors import ScpiErrorQueue, parse_floats
 from drivers.roles import check_real, check_whole, check_window
+from drivers.state import KnownSetting, ScpiSettings
 from drivers.templates import SourceMeterTemplate
 from drivers.timeouts import timeout_at_least
 
@@ -27,7 +28,7 @@ def _strict(get: str, set_: str, doc: str, values: tuple[float, float], cast: ty
     return Instrument.control(get, set_, doc, validator=strict_range, values=values, cast=cast)
 
 
-class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
+class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
     """Keithley 2450 as the bench's read instrument (voltage source, current measure).
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.
@@ -112,6 +113,47 @@ class Keithley2450SMU(SourceMeterTemplate, Keithley2450, ScpiErrorQueue):
     def smu(self) -> Keithley2450SMU:
         """The 2450's one source-measure channel is the instrument itself."""
         return self
+
+    def known_settings(self) -> list[KnownSetting]:
+        """What the driver relies on (manual 6): the native SCPI command set (*LANG; changing it
+        takes a power cycle), output off, a voltage source with auto source delay and 0 V when
+        off (:OUTP:VOLT:SMOD NORM), current measured once per trigger (:SENS:COUN 1) without
+        the averaging filter and with autozero, ASCII replies, and no digital I/O line firing
+        on a notify (:TRIG:DIG<n>:OUT:STIM NONE) until a trigger sequence asks for one."""
+        lines = [
+            KnownSetting(
+                f"digital I/O line {n} trigger out",
+                f":TRIG:DIG{n}:OUT:STIM?",
+                f":TRIG:DIG{n}:OUT:STIM NONE",
+                "NONE",
+            )
+            for n in range(1, self.digital_lines + 1)
+        ]
+        return [
+            KnownSetting(
+                "command set",
+                "*LANG?",
+                None,
+                "SCPI",
+                fix="select SCPI on the front panel (MENU > System > Settings > Command Set) and "
+                "power-cycle the 2450, then connect again",
+            ),
+            KnownSetting("output", ":OUTP?", ":OUTP OFF", "0"),
+            KnownSetting("source function", ":SOUR:FUNC?", ":SOUR:FUNC VOLT", "VOLT"),
+            KnownSetting("source delay auto", ":SOUR:VOLT:DEL:AUTO?", ":SOUR:VOLT:DEL:AUTO ON", "1"),
+            KnownSetting("output-off state", ":OUTP:VOLT:SMOD?", ":OUTP:VOLT:SMOD NORM", "NORM"),
+            KnownSetting("measure function", ":SENS:FUNC?", ':SENS:FUNC "CURR"', "CURR:DC"),
+            KnownSetting("readings per trigger", ":SENS:COUN?", ":SENS:COUN 1", "1"),
+            KnownSetting("current filter", ":SENS:CURR:AVER?", ":SENS:CURR:AVER OFF", "0"),
+            KnownSetting("current autozero", ":SENS:CURR:AZER?", ":SENS:CURR:AZER ON", "1"),
+            KnownSetting("reply format", ":FORM:DATA?", ":FORM:DATA ASC", "ASC"),
+            *lines,
+        ]
+
+    def establish_state(self) -> list:
+        changes = super().establish_state()
+        self._triggered, self._notify_line = None, None  # every line reads NONE now
+        return changes
 
     def check_errors(self) -> list:
         """Raise InstrumentError if the error queue holds entries (PyMeasure's version only logs)."""

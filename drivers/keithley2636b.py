@@ -13,6 +13,7 @@ from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.errors import TspErrorQueue, parse_floats
+from drivers.state import KnownSetting, TspSettings
 from drivers.templates import ChannelSourceMeter
 from drivers.timeouts import timeout_at_least
 
@@ -67,7 +68,7 @@ class K2636BChannel(Channel):
     )
 
 
-class Keithley2636B(ChannelSourceMeter, TspErrorQueue, Instrument):
+class Keithley2636B(TspSettings, ChannelSourceMeter, TspErrorQueue, Instrument):
     """Keithley 2636B as the bench's read instrument on SMU `channel` ("a" or "b").
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.
@@ -92,6 +93,38 @@ class Keithley2636B(ChannelSourceMeter, TspErrorQueue, Instrument):
         "smu{ch}.source.levelv = 0",
         "smu{ch}.source.output = smu{ch}.OUTPUT_OFF",
     )
+
+    def known_settings(self) -> list[KnownSetting]:
+        """What the driver relies on (manual 7, smuX.*): output off, a DC voltage source whose
+        output-off state is the normal one, one reading per measurement, no filter, and a
+        trigger model that waits for nothing (stimuli 0, arm count 1) and returns the source to
+        its idle level after each point (endpulse.action = SOURCE_IDLE)."""
+        smu = self._command("smu{ch}")
+
+        def constant(name: str, attribute: str, value: str) -> KnownSetting:
+            return KnownSetting(
+                name,
+                f"{smu}.{attribute}",
+                f"{smu}.{attribute} = {smu}.{value}",
+                wanted_query=f"{smu}.{value}",
+            )
+
+        def number(name: str, attribute: str, value: str) -> KnownSetting:
+            return KnownSetting(name, f"{smu}.{attribute}", f"{smu}.{attribute} = {value}", value)
+
+        return [
+            constant("output", "source.output", "OUTPUT_OFF"),
+            constant("source function", "source.func", "OUTPUT_DCVOLTS"),
+            constant("output-off state", "source.offmode", "OUTPUT_NORMAL"),
+            number("readings per measurement", "measure.count", "1"),
+            constant("filter", "measure.filter.enable", "FILTER_OFF"),
+            constant("end-of-pulse action", "trigger.endpulse.action", "SOURCE_IDLE"),
+            number("arm count", "trigger.arm.count", "1"),
+            *(
+                number(f"{stage} trigger stimulus", f"trigger.{stage}.stimulus", "0")
+                for stage in ("arm", "source", "measure", "endpulse")
+            ),
+        ]
 
     def read_currents(self, biases: Sequence[float]) -> list[float]:
         self._require_output("read_currents()")

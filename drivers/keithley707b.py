@@ -37,6 +37,7 @@ from pyvisa.errors import VisaIOError
 from drivers.attributes import FastAttributeAccess
 from drivers.errors import InstrumentError, TspErrorQueue, UnreadableReply
 from drivers.roles import SwitchMatrix, check_whole
+from drivers.state import KnownSetting, TspSettings
 from drivers.templates import visa_defaults
 
 ROW_LETTERS = "ABCDEFGH"
@@ -58,7 +59,7 @@ SCAN_STATES = ("EMPTY", "BUILDING", "RUNNING", "ABORTED", "FAILED", "FAILED_INIT
 SCAN_SUCCESS = SCAN_STATES.index("SUCCESS")
 
 
-class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix):
+class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, SwitchMatrix):
     """Keithley 707B: rows A-H are instrument lines 1-8; `slots` cards give 12 chip lines each.
 
     slots: number of matrix cards, installed in slots 1..slots. Other keyword arguments go to
@@ -81,6 +82,33 @@ class Keithley707B(FastAttributeAccess, Instrument, TspErrorQueue, SwitchMatrix)
         """The 707B name of crosspoint (row, col), both 1-based: (1, 13) -> "2A01"."""
         slot, column = divmod(col - 1, COLUMNS_PER_CARD)
         return f"{slot + 1}{ROW_LETTERS[row - 1]}{column + 1:02d}"
+
+    def known_settings(self) -> list[KnownSetting]:
+        """What the driver relies on (manual 7): relays that open before others close
+        (channel.connectrule = channel.BREAK_BEFORE_MAKE), and no digital I/O line asserting a
+        trigger on its own (digio.trigger[N].stimulus = 0) until a scan sets one up."""
+        lines = [
+            KnownSetting(
+                f"digital I/O line {n} trigger out",
+                f"digio.trigger[{n}].stimulus",
+                f"digio.trigger[{n}].stimulus = 0",
+                "0",
+            )
+            for n in range(1, DIGITAL_LINES + 1)
+        ]
+        return [
+            KnownSetting(
+                "connect rule",
+                "channel.connectrule",
+                "channel.connectrule = channel.BREAK_BEFORE_MAKE",
+                wanted_query="channel.BREAK_BEFORE_MAKE",
+            ),
+            *lines,
+        ]
+
+    def write_settings(self, commands: Sequence[str]) -> None:
+        """One line, waiting for the relays and reporting the error count (switch())."""
+        self.switch(" ".join(commands), "setting the state the framework relies on")
 
     # ------------------------------------------------------------------ SwitchMatrix role
     def close_crosspoint(self, row: int, col: int) -> None:

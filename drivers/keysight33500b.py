@@ -21,6 +21,7 @@ from pymeasure.instruments.agilent import Agilent33500
 from pymeasure.instruments.agilent.agilent33500 import Agilent33500Channel
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from drivers.state import KnownSetting
 from drivers.templates import ScpiPulseGenerator
 
 # The 33500B refuses a pulse width above period - 16 ns (programming guide, FUNC:PULS:WIDT).
@@ -116,6 +117,35 @@ class Keysight33500B(ScpiPulseGenerator, Agilent33500):
     bus_trigger_source = "BUS"
     trigger_command = "*TRG;*WAI"
     safe_state = ("OUTP{ch} 0",)
+
+    # Seconds from an edge on Ext Trig to the output's first edge, as an upper bound (the 33500
+    # Series data sheet gives well under a microsecond); HardwareCrossbar adds it to a pulse's end.
+    trigger_latency = 1e-6
+
+    def known_settings(self) -> list[KnownSetting]:
+        """What the driver relies on (33500 Series guide, "SCPI Programming Reference"): output
+        off; bursts started by a trigger (BURSt:MODE TRIGgered) with the pulse width held when the
+        period changes (FUNCtion:PULSe:HOLD WIDTh); an external trigger fired by the falling edge
+        (TRIGger:SLOPe NEGative: the 2450's trigger output is active low, so its falling edge is
+        the first one) with no added delay (TRIGger:DELay 0); and the expected load the bench
+        file's gate load gives (OUTPut:LOAD, refused while the voltage limits are on: they are
+        switched off first and come back with the first pulse configuration)."""
+        ch = self.channel_number
+        load = self.high_impedance_load if self.load_ohms is None else self.load_ohms
+        load_reply = "9.9E+37" if self.load_ohms is None else f"{self.load_ohms:g}"
+        return [
+            KnownSetting("output", f"OUTP{ch}?", f"OUTP{ch} 0", "0"),
+            KnownSetting("burst mode", f"SOUR{ch}:BURS:MODE?", f"SOUR{ch}:BURS:MODE TRIG", "TRIG"),
+            KnownSetting("pulse hold", f"SOUR{ch}:FUNC:PULS:HOLD?", f"SOUR{ch}:FUNC:PULS:HOLD WIDT", "WIDT"),
+            KnownSetting("trigger slope", f"TRIG{ch}:SLOP?", f"TRIG{ch}:SLOP NEG", "NEG"),
+            KnownSetting("trigger delay", f"TRIG{ch}:DEL?", f"TRIG{ch}:DEL 0", "0"),
+            KnownSetting(
+                "expected load",
+                f"OUTP{ch}:LOAD?",
+                f"SOUR{ch}:VOLT:LIM:STAT 0;:OUTP{ch}:LOAD {_load_text(load)}",
+                load_reply,
+            ),
+        ]
 
     def arm_external_trigger(self) -> None:
         """TRIGger:SOURce EXTernal with bursts of one pulse: each edge on the rear Ext Trig

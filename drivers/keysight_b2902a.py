@@ -13,6 +13,7 @@ from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.errors import ScpiErrorQueue, parse_floats
+from drivers.state import KnownSetting, ScpiSettings
 from drivers.templates import ChannelSourceMeter
 from drivers.timeouts import timeout_at_least
 
@@ -92,7 +93,7 @@ class B2902AChannel(Channel):
     )
 
 
-class KeysightB2902A(ChannelSourceMeter, ScpiErrorQueue, SCPIMixin, Instrument):
+class KeysightB2902A(ScpiSettings, ChannelSourceMeter, ScpiErrorQueue, SCPIMixin, Instrument):
     """Keysight B2902A as the bench's read instrument on channel `channel` (1 or 2).
 
     limits: the bench's SafetyLimits; bias and compliance outside them are refused.
@@ -117,6 +118,23 @@ class KeysightB2902A(ChannelSourceMeter, ScpiErrorQueue, SCPIMixin, Instrument):
     current_measure_setup = (("sense_function", "CURR"), ("current_auto_range", True))
     read_query = ":MEAS:CURR? (@{ch})"
     safe_state = (":ABOR (@{ch})", ":SOUR{ch}:VOLT 0", ":OUTP{ch} OFF")
+
+    def known_settings(self) -> list[KnownSetting]:
+        """What the driver relies on (B2900 SCPI Command Reference): output off and not switched
+        on by :INIT/:READ, a voltage source, a trigger and arm layer that wait for nothing
+        (source AINT, count 1), and replies that carry the current only (:FORM:ELEM:SENS CURR,
+        so :MEAS:CURR? answers one number)."""
+        ch = self.channel_number
+        return [
+            KnownSetting("output", f":OUTP{ch}?", f":OUTP{ch} OFF", "0"),
+            KnownSetting("automatic output on", f":OUTP{ch}:ON:AUTO?", f":OUTP{ch}:ON:AUTO OFF", "0"),
+            KnownSetting("source function", f":SOUR{ch}:FUNC:MODE?", f":SOUR{ch}:FUNC:MODE VOLT", "VOLT"),
+            KnownSetting("arm source", f":ARM{ch}:SOUR?", f":ARM{ch}:SOUR AINT", "AINT"),
+            KnownSetting("arm count", f":ARM{ch}:COUN?", f":ARM{ch}:COUN 1", "1"),
+            KnownSetting("trigger source", f":TRIG{ch}:SOUR?", f":TRIG{ch}:SOUR AINT", "AINT"),
+            KnownSetting("trigger count", f":TRIG{ch}:COUN?", f":TRIG{ch}:COUN 1", "1"),
+            KnownSetting("reply elements", ":FORM:ELEM:SENS?", ":FORM:ELEM:SENS CURR", "CURR"),
+        ]
 
     def read_currents(self, biases: Sequence[float]) -> list[float]:
         self._require_output("read_currents()")

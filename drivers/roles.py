@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from drivers.pulseshape import set_levels, set_timing
+from drivers.state import KnownState
 from hil.pulses import LimitError, Pulse, SafetyLimits
 
 
@@ -51,7 +52,7 @@ def check_whole(instrument: str, what: str, value: object, low: int, high: int) 
     return int(value)
 
 
-class SourceMeter(ABC):
+class SourceMeter(KnownState, ABC):
     """A source-measure unit that reads a device: source a voltage, measure the current.
 
     Drivers define the instrument's windows below and send the bias and the output state
@@ -188,7 +189,7 @@ class SourceMeter(ABC):
             raise RuntimeError(f"{self.name}: the output is off; call output_on() before {action}")
 
 
-class PulseGenerator(ABC):
+class PulseGenerator(KnownState, ABC):
     """A pulse generator that writes a device: bursts of gate pulses fired by a bus trigger.
 
     Pulses start and end at 0 V and reach +amplitude (polarity +1) or -amplitude (polarity -1).
@@ -368,7 +369,7 @@ class PulseGenerator(ABC):
         return self._pulse
 
 
-class SwitchMatrix(ABC):
+class SwitchMatrix(KnownState, ABC):
     """A switch matrix: crosspoint (row, col) joins instrument line `row` to chip line `col`.
 
     Rows and columns are 1-based, as in the bench configuration's [wiring] and [chip] tables.

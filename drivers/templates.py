@@ -28,6 +28,7 @@ from drivers.errors import InstrumentError, ScpiErrorQueue, UnreadableReply
 from drivers.pulseshape import set_levels
 from drivers.roles import PulseGenerator, SourceMeter, check_real
 from drivers.safestate import send_all
+from drivers.state import ScpiSettings
 from drivers.timeouts import timeout_at_least
 from hil.pulses import SafetyLimits
 
@@ -61,7 +62,7 @@ def visa_defaults(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class ScpiPulseGenerator(FastAttributeAccess, ScpiErrorQueue, PulseGenerator):
+class ScpiPulseGenerator(FastAttributeAccess, ScpiSettings, ScpiErrorQueue, PulseGenerator):
     """A SCPI pulse generator as the bench's PulseGenerator on output `channel`.
 
     limits: the bench's SafetyLimits; pulses outside them are refused, and the generator's own
@@ -139,9 +140,13 @@ class ScpiPulseGenerator(FastAttributeAccess, ScpiErrorQueue, PulseGenerator):
             self._set_burst(n, self.bus_trigger_source)
             with timeout_at_least(self, n * period):
                 self.write(self.trigger_command)
+                self._await_burst(n, period)
                 done = self.ask("*OPC?")  # answers once the burst is out
             if done.strip() != "1":
                 raise InstrumentError(self.name, f"*OPC? answered {done!r} after the burst, expected '1'")
+
+    def _await_burst(self, count: int, period: float) -> None:
+        """Between the trigger and *OPC?: nothing where *OPC? is documented to wait for the burst."""
 
     def _set_burst(self, count: int, trigger: str) -> None:
         """Burst count and trigger source, written only if they differ from the confirmed ones."""

@@ -24,6 +24,7 @@ from functools import partial
 from simulators.virtual import scpi
 from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, arg_count, flag
 from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.triggers import Disturbance, Edge, Kind, TriggerPulse
 from simulators.virtual.wiring import SMU_HI, SmuReading, VirtualChip
 
 OVERFLOW = 9.9e37  # what the 2450 returns for a reading above its fixed range
@@ -48,6 +49,12 @@ STAT_TERMINAL = 8  # measure terminal: front is 1
 SOURCE_STAT_LIMIT = 32  # source level was limited (compliance)
 SOURCE_STAT_READBACK = 8
 SOURCE_STAT_OUTPUT = 128
+
+# Siemens from the gate to the channel while a gate pulse is on during a reading (capacitive
+# coupling and gate leakage together, as a conductance): a 6 V pulse adds ~6 uA, against the
+# ~2 uA a 20 uS device draws at 0.1 V, so a reading overlapping a pulse is plainly wrong.
+GATE_COUPLING = 1e-6
+_EDGES = {"FALL": Edge.FALLING, "RIS": Edge.RISING, "EITH": Edge.EITHER}
 
 
 @dataclass(frozen=True)
@@ -179,12 +186,14 @@ class _Sweep:
 @dataclass
 class _Line:
     """A digital I/O line: mode "DIG"/"TRIG", direction "IN"/"OUT"/"OPEN", and as a trigger
-    output its stimulus (notify event number, 0 = none), logic and pulse width (s)."""
+    output its stimulus (notify event number, 0 = none), logic and pulse width (s); as a
+    trigger input the edge it detects (:TRIGger:DIGital<n>:IN:EDGE)."""
 
     mode: tuple[str, str] = ("DIG", "IN")
     stimulus: int = 0
     logic: str = "NEG"
     pulse: float = 10e-6
+    edge: str = "FALL"
 
 
 @dataclass
@@ -279,6 +288,14 @@ def _stimulus(arg: str) -> int:
     raise ScpiError(-224, "only NONE and NOTify<n> stimuli are simulated")
 
 
+def _digital_event(arg: str) -> int:
+    """A wait block's event: DIGio<n> (only digital inputs are simulated)."""
+    found = re.fullmatch(r"DIG(?:IO)?(\d+)", arg.strip().upper())
+    if found is None:
+        raise ScpiError(-224, "only DIGio<n> wait events are simulated")
+    return scpi.integer(found.group(1), 1, DIGITAL_LINES)
+
+
 def _statistic(values: list[float], fn: Callable[[list[float]], float]) -> str:
     if not values:
         raise ScpiError(-230, "the reading buffer is empty")
@@ -306,8 +323,14 @@ class Keithley2450(VirtualInstrument):
         self.engine = ScpiEngine()
         #: fault switch: every reading reports compliance (the source limit was hit)
         self.force_compliance = False
-        #: cables from digital I/O lines to other instruments: line -> what a trigger pulse on it does
-        self.trigger_links: dict[int, Callable[[], None]] = {}
+        #: cables from digital I/O lines to other instruments: line -> what a trigger pulse on it
+        #: does there; it may return the Disturbances it causes at the chip (triggers.py)
+        self.trigger_links: dict[int, Callable[[TriggerPulse], list[Disturbance] | None]] = {}
+        #: readings whose integration started before a relay settled or a gate pulse ended
+        self.disturbed_readings = 0
+        self._disturbances: list[Disturbance] = []
+        # Edges seen on digital inputs since the trigger model started: line -> times (s)
+        self._input_edges: dict[int, list[float]] = {}
         self.state = _State()
         self.buffers: dict[str, Buffer] = {}
         self._epoch = 0.0  # clock.elapsed at the last reset: readings' RELative times count from it
@@ -319,6 +342,7 @@ class Keithley2450(VirtualInstrument):
             "delay": self.clock.spend,
             "measure": self._acquire,
             "source": self._source_block,
+            "wait": self._wait_block,
         }
         self._register()
         self._reset()
@@ -370,7 +394,7 @@ class Keithley2450(VirtualInstrument):
         source, sense = s.sources[s.source], s.senses[s.sense]
         r = self._solve()
         s.tripped = r.limited
-        value = _SENSE_VALUE[s.sense](r)
+        value = self._spoil(_SENSE_VALUE[s.sense](r), sense.nplc / LINE_FREQUENCY)
         if not sense.auto_range and abs(value) > 1.05 * sense.range:
             value = OVERFLOW
         source_value = _SOURCES[s.source].measured(r) if source.readback else source.level
@@ -385,6 +409,50 @@ class Keithley2450(VirtualInstrument):
         # manual, :SENSe:<function>:NPLCycles). Autozero and source delays are not modelled.
         self.clock.spend(sense.nplc / LINE_FREQUENCY)
         return reading
+
+    def _spoil(self, value: float, integration: float) -> float:
+        """The reading as the chip gives it when its integration (starting now, `integration`
+        seconds) began before a disturbance ended (triggers.py): relays still settling leave an
+        open circuit for the part of the integration before they settled; a gate pulse adds
+        volts x GATE_COUPLING over its overlap. Such readings are counted."""
+        start = self.clock.elapsed
+        self._disturbances = [d for d in self._disturbances if start < d.end]
+        if not self._disturbances:
+            return value
+        self.disturbed_readings += 1
+        end = start + integration
+        for d in self._disturbances:
+            if d.kind is Kind.RELAYS:
+                value *= min(max((end - d.end) / integration, 0.0), 1.0)
+            else:
+                overlap = max(0.0, min(d.end, end) - max(d.start, start))
+                value += d.volts * GATE_COUPLING * overlap / integration
+        return value
+
+    def digital_input(self, line: int, pulse: TriggerPulse) -> None:
+        """A trigger pulse into digital I/O `line` (a cable from another instrument; `pulse` on
+        this instrument's clock): a line in trigger-input mode remembers each edge it detects
+        for a wait block of the running trigger model."""
+        state = self.state.lines.get(line)
+        if state is None or state.mode != ("TRIG", "IN"):
+            return
+        self._input_edges.setdefault(line, []).extend(pulse.edges(_EDGES[state.edge]))
+
+    def _wait_block(self, line: int) -> None:
+        """Wait for an edge on digital input `line`: at once if one came since the model started
+        (the clock moves on to it), and the line's remembered edges are cleared on leaving. No
+        edge at all stops the model with an error: a real 2450 would wait for ever."""
+        edges = self._input_edges.get(line)
+        if not edges:
+            raise ScpiError(
+                -200,
+                f"trigger model stopped: wait block for digital input {line} saw no edge "
+                "(a 2450 would wait for ever)",
+            )
+        late = edges[0] - self.clock.elapsed
+        if late > 0:
+            self.clock.spend(late)
+        self._input_edges[line] = []
 
     def _acquire(self, buffer: str, count: int) -> Reading:
         target = self._buffer(buffer)
@@ -457,6 +525,7 @@ class Keithley2450(VirtualInstrument):
         blocks = self.state.blocks or {}
         if sorted(blocks) != list(range(1, len(blocks) + 1)):
             raise ScpiError(-221, f"trigger model blocks must be numbered 1 to {len(blocks)} without gaps")
+        self._input_edges = {}  # the start block clears the remembered events
         counters: dict[int, int] = {}
         k, steps = 1, 0
         while 1 <= k <= len(blocks):
@@ -480,11 +549,13 @@ class Keithley2450(VirtualInstrument):
         return k + 1
 
     def _notify(self, event: int) -> None:
+        """Every trigger-output line whose stimulus is notify `event` sends its pulse now."""
         for number, line in self.state.lines.items():
             if line.mode == ("TRIG", "OUT") and line.stimulus == event:
                 link = self.trigger_links.get(number)
                 if link is not None:
-                    link()
+                    pulse = TriggerPulse(self.clock.elapsed, line.pulse, active_low=line.logic == "NEG")
+                    self._disturbances += link(pulse) or []
 
     def _source_block(self, on: bool) -> None:
         self.state.output = on
@@ -850,6 +921,7 @@ class Keithley2450(VirtualInstrument):
             "MEASure": ("measure", measure_block),
             "SOURce:STATe": ("source", _one(scpi.boolean)),
             "BRANch:COUNter": ("counter", _counter_block),
+            "WAIT": ("wait", _one(_digital_event)),
         }
         e.command(":TRIGger:LOAD", write=load)
         for node, (kind, parse) in blocks.items():
@@ -893,6 +965,18 @@ class Keithley2450(VirtualInstrument):
         def trigger_out(x: Suffix) -> _Line:
             return self._line(x, "DIGITAL")
 
+        def set_edge(args: list[str], sfx: Suffix) -> None:
+            line = self._line(sfx, "DIGITAL")
+            line.edge = scpi.choice(
+                scpi.one_arg(args), {"FALLing": "FALL", "RISing": "RIS", "EITHer": "EITH"}
+            )
+
+        def clear_input(args: list[str], sfx: Suffix) -> None:
+            scpi.no_args(args)
+            self._input_edges.pop(sfx.get("DIGITAL") or 0, None)
+
+        e.command(":TRIGger:DIGital#:IN:EDGE", write=set_edge, query=lambda a, x: trigger_out(x).edge)
+        e.command(":TRIGger:DIGital#:IN:CLEar", write=clear_input)
         out = ":TRIGger:DIGital#:OUT"
         e.command(":DIGital:LINE#:MODE", write=set_mode, query=show_mode)
         e.command(f"{out}:STIMulus", write=set_stimulus, query=show_stimulus)

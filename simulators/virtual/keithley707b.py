@@ -39,6 +39,7 @@ from functools import partial
 from simulators.virtual.scpi import ErrorQueue
 from simulators.virtual.switching import SwitchMatrix
 from simulators.virtual.timing import SETTLE_707B
+from simulators.virtual.triggers import Disturbance, Edge, Kind, TriggerPulse
 from simulators.virtual.tsp import TspError, TspRuntime
 from simulators.virtual.wiring import DEFAULT_ROWS, VirtualChip
 
@@ -66,12 +67,29 @@ _TRIG_MODES = {
     "TRIG_RISINGA": 7,
     "TRIG_RISINGM": 8,
 }
-_EVENTS_PER_PULSE = {0: 0, 3: 2, 8: 0}  # every other mode: 1
+# The edges each mode detects on an input (None: the line is no trigger input).
+_DETECTS = {
+    0: None,
+    1: Edge.FALLING,
+    2: Edge.RISING,
+    3: Edge.EITHER,
+    4: Edge.FALLING,
+    5: Edge.FALLING,
+    6: Edge.RISING,
+    7: Edge.RISING,
+    8: None,
+}
+# Modes whose output trigger is a high pulse (the others assert low; manual 3, trigger modes).
+_ACTIVE_HIGH = (2, 7)
+OUTPUT_PULSE = 10e-6  # s, digio.trigger[N].pulsewidth's default
+# channel.connectrule values (manual 7): OFF, BREAK_BEFORE_MAKE (the default), MAKE_BEFORE_BREAK.
+CONNECT_RULES = {"OFF": 0.0, "BREAK_BEFORE_MAKE": 1.0, "MAKE_BEFORE_BREAK": 2.0}
 # scan.state() states (manual 7, scan.state()).
 SCAN_STATES = ("EMPTY", "BUILDING", "RUNNING", "ABORTED", "FAILED", "FAILED_INIT", "SUCCESS")
 EMPTY, BUILDING, RUNNING, ABORTED, SUCCESS = 0, 1, 2, 3, 6
 # The value of scan.trigger.EVENT_CHANNEL_READY here: the manual names the constant, not its number.
 EVENT_CHANNEL_READY = 100.0
+EVENT_SCAN_COMP = 101.0
 _PATTERN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # digio.trigger[3].mode -> digio.trigger__3.mode: the shared TSP subset (tsp.py) has no table
 # indexing, so a literal index becomes part of the name (quoted strings are left alone).
@@ -151,6 +169,11 @@ class Keithley707B(SwitchMatrix):
         self.patterns: dict[str, frozenset[Crosspoint]] = {}  # channel.pattern.setimage names
         self.scan = _Scan()
         self.digio_modes = dict.fromkeys(range(1, DIGITAL_LINES + 1), 0)  # digio.TRIG_BYPASS
+        #: digio.trigger[N].stimulus: the event that makes line N assert an output trigger (0: none)
+        self.digio_stimuli = dict.fromkeys(range(1, DIGITAL_LINES + 1), 0.0)
+        self.connectrule = CONNECT_RULES["BREAK_BEFORE_MAKE"]
+        #: cables out of digital I/O lines: line -> what an output trigger pulse on it does
+        self.output_links: dict[int, Callable[[TriggerPulse], object]] = {}
         #: trigger pulses that arrived while no scan waited for them (the scan ignores them)
         self.ignored_triggers = 0
         # The server thread and trigger cables from other instruments share the state.
@@ -207,6 +230,10 @@ class Keithley707B(SwitchMatrix):
             **{f"digio.{name}": (lambda v=v: float(v)) for name, v in _TRIG_MODES.items()},
             **{f"digio.trigger__{n}.EVENT_ID": (lambda n=n: float(n)) for n in lines},
             **{f"digio.trigger__{n}.mode": (lambda n=n: float(self.digio_modes[n])) for n in lines},
+            **{f"digio.trigger__{n}.stimulus": (lambda n=n: self.digio_stimuli[n]) for n in lines},
+            **{f"channel.{name}": (lambda v=v: v) for name, v in CONNECT_RULES.items()},
+            "channel.connectrule": lambda: self.connectrule,
+            "scan.trigger.EVENT_SCAN_COMP": lambda: EVENT_SCAN_COMP,
         }
 
     def _tsp_setters(self) -> dict[str, Callable[[object], None]]:
@@ -220,7 +247,25 @@ class Keithley707B(SwitchMatrix):
                 f"digio.trigger__{n}.mode": partial(self._set_trigger_mode, n)
                 for n in range(1, DIGITAL_LINES + 1)
             },
+            **{
+                f"digio.trigger__{n}.stimulus": partial(self._set_output_stimulus, n)
+                for n in range(1, DIGITAL_LINES + 1)
+            },
+            "channel.connectrule": self._set_connect_rule,
         }
+
+    def _set_output_stimulus(self, line: int, value: object) -> None:
+        if not isinstance(value, float) or value not in (0.0, EVENT_CHANNEL_READY, EVENT_SCAN_COMP):
+            raise _param_error(
+                f"digio.trigger[{line}].stimulus {value!r}: the virtual 707B takes 0, "
+                "scan.trigger.EVENT_CHANNEL_READY or scan.trigger.EVENT_SCAN_COMP"
+            )
+        self.digio_stimuli[line] = value
+
+    def _set_connect_rule(self, value: object) -> None:
+        if value not in CONNECT_RULES.values():
+            raise _param_error(f"invalid connect rule {value!r}")
+        self.connectrule = float(value)  # type: ignore[arg-type]
 
     def _set_trigger_mode(self, line: int, value: object) -> None:
         self.digio_modes[line] = self._choice(value, "trigger mode", tuple(_TRIG_MODES.values()))
@@ -245,20 +290,40 @@ class Keithley707B(SwitchMatrix):
             self.errors.push(code, message)
         return reply
 
-    def digital_trigger(self, line: int) -> None:
+    def digital_trigger(self, line: int, pulse: TriggerPulse | None = None) -> list[Disturbance]:
         """A trigger pulse into digital I/O line `line` (a cable from another instrument, called
-        from that instrument's thread): each edge the line's trigger mode detects is one event,
-        and a running scan whose channel stimulus is this line runs one step per event. The
-        step's relay settling counts in this instrument's elapsed time; the sending instrument
-        is the one that waits (its trigger-model delay)."""
+        from that instrument's thread; `pulse` on the sender's clock, default an active-low pulse
+        at 0 s): each edge the line's trigger mode detects is one event, and a running scan whose
+        channel stimulus is this line runs one step per event. A step that moves relays keeps
+        them settling for `settle` seconds from its edge (returned as a Disturbance on the
+        sender's clock; the settling also counts in this instrument's elapsed time); then the
+        step's Channel Ready event asserts every output line whose stimulus it is
+        (output_links)."""
         if not 1 <= line <= DIGITAL_LINES:
             raise ValueError(f"the 707B has digital I/O lines 1 to {DIGITAL_LINES}, got {line}")
+        detect = _DETECTS[self.digio_modes[line]]
+        edges = [] if detect is None else (pulse or TriggerPulse(0.0)).edges(detect)
+        disturbances = []
         with self._lock:
-            for _ in range(_EVENTS_PER_PULSE.get(self.digio_modes[line], 1)):
+            for edge in edges:
                 if self.scan.state == RUNNING and self.scan.stimulus == line:
+                    before = frozenset(self.closed)
                     self._scan_step()
+                    ready = edge + (self.settle if self.closed != before else 0.0)
+                    disturbances.append(Disturbance(Kind.RELAYS, edge, ready))
+                    self._assert_outputs(EVENT_CHANNEL_READY, ready)
+                    if self.scan.state == SUCCESS:
+                        self._assert_outputs(EVENT_SCAN_COMP, ready)
                 else:
                     self.ignored_triggers += 1
+        return disturbances
+
+    def _assert_outputs(self, event: float, at: float) -> None:
+        """Every output line whose stimulus is `event` sends a trigger pulse at `at`."""
+        for line, stimulus in self.digio_stimuli.items():
+            link = self.output_links.get(line)
+            if stimulus == event and link is not None:
+                link(TriggerPulse(at, OUTPUT_PULSE, active_low=self.digio_modes[line] not in _ACTIVE_HIGH))
 
     def _common(self, text: str) -> str | None:
         command = text.upper()
@@ -372,6 +437,8 @@ class Keithley707B(SwitchMatrix):
         self.scan = _Scan()
         self.patterns.clear()
         self.digio_modes = dict.fromkeys(self.digio_modes, 0)
+        self.digio_stimuli = dict.fromkeys(self.digio_stimuli, 0.0)
+        self.connectrule = CONNECT_RULES["BREAK_BEFORE_MAKE"]
         self._apply(set())
         return ()
 

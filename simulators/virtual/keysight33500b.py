@@ -43,12 +43,16 @@ from dataclasses import dataclass
 from simulators.virtual import scpi
 from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, flag
 from simulators.virtual.server import VirtualInstrument
+from simulators.virtual.triggers import Disturbance, Edge, Kind, TriggerPulse
 from simulators.virtual.wiring import AWG_CH1, AWG_CH2, VirtualChip
 
 SOURCE_IMPEDANCE = 50.0  # ohms
 MAX_EMF = 10.0  # volts open circuit (+-5 V into 50 ohm)
 MIN_WIDTH = 16e-9  # seconds
 HIGH_Z = 9.9e37  # how OUTPut:LOAD? reports INFinity
+# Seconds from the detected edge on Ext Trig to the output's first edge (TRIGger:DELay 0). The
+# data sheet's figure was not checked; any value below the driver's bound (1 us) will do.
+TRIGGER_LATENCY = 250e-9
 
 _FUNCTIONS = {
     "SINusoid": "SIN",
@@ -92,6 +96,8 @@ class _Channel:
     ncycles: int = 1
     burst_period: float = 10e-3
     trigger: str = "IMM"
+    slope: str = "POS"  # TRIGger:SLOPe: the Ext Trig edge that fires a burst
+    trigger_delay: float = 0.0  # TRIGger:DELay, seconds
     timer: float = 1.0
     square_duty: float = 50.0
     ramp_symmetry: float = 100.0
@@ -281,6 +287,8 @@ _STORED: tuple[tuple[str, str, Callable[[str], object], Callable[..., str]], ...
     ("OUTPut#:POLarity", "polarity", _keyword({"NORMal": "NORM", "INVerted": "INV"}), str),
     ("TRIGger#:SOURce", "trigger", _keyword(_TRIGGER_SOURCES), str),
     ("TRIGger#:TIMer", "timer", _bounded(1e-6, 8000), fmt),
+    ("TRIGger#:SLOPe", "slope", _keyword({"POSitive": "POS", "NEGative": "NEG"}), str),
+    ("TRIGger#:DELay", "trigger_delay", _bounded(0, 1000), fmt),
 )
 
 
@@ -305,14 +313,28 @@ class Keysight33500B(VirtualInstrument):
         with self._lock:
             return self.engine.execute(line)
 
-    def external_trigger(self) -> None:
+    def external_trigger(self, pulse: TriggerPulse | None = None) -> list[Disturbance]:
         """A trigger pulse on the rear Ext Trig input (a cable from another instrument, called
-        from that instrument's thread): every channel in triggered burst mode with trigger source
-        EXTernal fires one burst; others ignore it, as the instrument does."""
+        from that instrument's thread; `pulse` on the sender's clock, default an active-low pulse
+        at 0 s): every channel in triggered burst mode with trigger source EXTernal fires one
+        burst; others ignore it, as the instrument does. Each burst starts at the edge its
+        TRIGger:SLOPe selects, plus TRIGger:DELay and the trigger latency; the windows its
+        pulses are on come back as Disturbances on the sender's clock."""
+        pulse = pulse or TriggerPulse(0.0)
         with self._lock:
             armed = self._armed("EXT")
             if armed:
                 self._fire_together(armed)
+            return [self._window(self.channels[k], pulse) for k in armed if self.channels[k].output]
+
+    @staticmethod
+    def _window(ch: _Channel, pulse: TriggerPulse) -> Disturbance:
+        """When a burst fired by `pulse` is on at the output (first rise to last fall)."""
+        (edge,) = pulse.edges(Edge.FALLING if ch.slope == "NEG" else Edge.RISING)
+        start = edge + ch.trigger_delay + TRIGGER_LATENCY
+        end = start + (ch.ncycles - 1) * ch.period + ch.width
+        _, peak = ch.levels()
+        return Disturbance(Kind.PULSE, start, end, peak)
 
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
         self.engine.push_error(code, message)

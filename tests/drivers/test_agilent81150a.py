@@ -33,7 +33,7 @@ def configure(
     return [
         (f":OUTP{ch} OFF", None),
         (f":VOLT{ch}:LIM:STAT OFF", None),
-        (f":OUTP{ch}:LOAD {load}", None),  # levels are the volts a high-impedance gate sees
+        (f":OUTP{ch}:IMP:EXT {load}", None),  # levels are the volts a high-impedance gate sees
         (f":FUNC{ch} PULS", None),
         (f":PULS:PER{ch}?", "1.000000000E-03"),
         (f":PULS:WIDT{ch} 1.000000e-07", None),

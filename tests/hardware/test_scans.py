@@ -109,11 +109,12 @@ def test_an_error_the_matrix_queues_mid_scan_raises_after_the_bench_was_made_saf
         link = vb.smu.trigger_links[CABLE.smu]
         pulses = []
 
-        def step_then_fault() -> None:
+        def step_then_fault(pulse):
             pulses.append(1)
-            link()
+            disturbances = link(pulse)
             if len(pulses) == 5:  # a relay fault in the middle of the scan, queued by the 707B
                 matrix.faults.inject_error = (-286, "TSP Runtime error: relay fault on card 2")
+            return disturbances
 
         vb.smu.trigger_links[CABLE.smu] = step_then_fault
         with pytest.raises(InstrumentError, match=r"error queue after a scan: -286 .*relay fault") as info:
@@ -130,10 +131,9 @@ def test_a_scan_that_lost_its_trigger_cable_is_aborted_and_reported() -> None:
         link = vb.smu.trigger_links[CABLE.smu]
         pulses = []
 
-        def cable_comes_loose() -> None:
+        def cable_comes_loose(pulse):
             pulses.append(1)
-            if len(pulses) <= 5:
-                link()
+            return link(pulse) if len(pulses) <= 5 else []
 
         vb.smu.trigger_links[CABLE.smu] = cable_comes_loose
         with pytest.raises(InstrumentError, match=r"RUNNING after 5 of 16 steps.*smu_to_switch") as info:

@@ -154,9 +154,9 @@ def test_a_burst_fired_over_the_trigger_cable_keeps_only_the_smu_busy(chip: Virt
     awg.transact(":TRIG1:SOUR EXT")  # the generator's last message, executed in this thread
     edges = []
 
-    def cable() -> None:
+    def cable(pulse):
         edges.append(1)
-        awg.external_trigger()
+        return awg.external_trigger(pulse)
 
     smu.trigger_links[1] = cable
     n, delay = 5, 1e-3
