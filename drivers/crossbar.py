@@ -5,11 +5,14 @@ smu_lo, pulse_out, pulse_ref) and every device terminal (gate, drain, source) to
 column (a chip pad). A logical array is a rectangle of the chip's devices.
 
 Read of one device: route its drain to SMU HI and its source to SMU LO (all other crosspoints
-open), wait until the matrix reports the relays settled (*OPC?), measure the current at the
-configured read voltage (below the write threshold) and return G = I / V in siemens. With a
-trigger cable from the SMU to the matrix ([triggers] smu_to_switch) a read call is one scan
-instead: the matrix steps through the devices' routings on the SMU's triggers and the SMU
-buffers one reading per step (instrument_scans).
+open), wait until the matrix reports the relays settled, switch the SMU output on, measure the
+current at the configured read voltage (below the write threshold), switch it off, and return
+G = I / V in siemens: relays never switch with the read bias live. With a trigger cable from
+the SMU to the matrix ([triggers] smu_to_switch) a read call is one scan instead: the matrix
+steps through the devices' routings on the SMU's triggers, and for each step the SMU waits for
+the matrix's Channel Ready signal ([triggers] switch_ready; without that cable, [timing]
+scan_delay, checked against the matrix's settling time), switches its output on, buffers one
+reading and switches it off (instrument_scans).
 
 Pulses: devices that get the same signed count form a group; per group, route every gate of
 the group to pulse_out and their source pads to pulse_ref in one matrix operation, set the
@@ -49,7 +52,7 @@ from drivers.safestate import attempt_each
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
-from hil.pulses import Pulse
+from hil.pulses import LimitError, Pulse
 
 
 class VmmReads(StrEnum):
@@ -69,14 +72,6 @@ COMPLIANCE_MARGIN = 1e-3
 # A reading above this multiple of the current compliance cannot come from the SMU, which holds
 # the current at the compliance (its overshoot and measurement error are far below 10 %).
 IMPOSSIBLE_READING = 1.1
-# Seconds from the trigger out of the SMU to its reading in a pulse-read train: the generator's
-# trigger latency and a pulse of at most max_pulse_width fit well inside it.
-TRAIN_SETTLE_S = 1e-3
-# Seconds from the trigger out of the SMU to its reading in a scan read: the matrix's channel
-# action (the previous device's relays open, this one's close and settle; the 707B manual's
-# timing example allows 4 ms per channel close, see simulators/virtual/timing.py) with a margin.
-# Nothing reports the relays settled back to the SMU, so this is a fixed wait.
-SCAN_SETTLE_S = 5e-3
 
 
 class MatrixRouter:
@@ -163,22 +158,28 @@ class BenchInstruments:
             self.pulser.configure_pulse(amplitude, width, polarity)
             self._pulse_setup = wanted
 
-    def scan_currents(self, steps: tuple[frozenset[Crosspoint], ...], settle: float) -> list[float]:
+    def scan_currents(self, steps: tuple[frozenset[Crosspoint], ...]) -> list[float]:
         """Currents in amperes, one per step of a scan over the trigger cable ([triggers]
-        smu_to_switch): the SMU's k-th trigger makes the matrix close exactly steps[k], and the
-        SMU reads `settle` seconds later. The matrix's scan list is set up only when `steps`
-        differ from the last confirmed one. Needs prepare_read(); ends with the SMU output off and
-        every crosspoint open.
+        smu_to_switch): the SMU's k-th trigger makes the matrix close exactly steps[k]; the SMU
+        waits for the matrix's Channel Ready ([triggers] switch_ready), or without that cable
+        [timing] scan_delay, then switches its output on, reads, and switches it off. The
+        matrix's scan list is set up only when `steps` differ from the last confirmed one.
+        Needs prepare_read(); ends with the SMU output off and every crosspoint open.
         """
-        cable = self.config.smu_to_switch
+        cable, ready = self.config.smu_to_switch, self.config.switch_ready
         if cable is None:
             raise RuntimeError(f"bench {self.config.name!r} has no [triggers] smu_to_switch cable")
         if self._scan_setup != steps:
             self._scan_setup = None  # unknown until the matrix has confirmed the new list
-            self.matrix.configure_scan(steps, cable.switch)
+            self.matrix.configure_scan(steps, cable.switch, None if ready is None else ready.switch)
             self._scan_setup = steps
-        self.smu.configure_triggered_reads(len(steps), cable.smu, settle)
-        self.smu.output_on()
+        self.smu.configure_triggered_reads(
+            len(steps),
+            cable.smu,
+            self.config.timing.scan_delay,
+            wait_line=None if ready is None else ready.smu,
+            switch_source=True,  # on after each step's routing, off before the next
+        )
         self.router.forget()
         self.matrix.start_scan()
         amps = self.smu.run_triggered_reads()
@@ -422,13 +423,13 @@ class HardwareCrossbar(CrossbarBackend):
         inst = self._inst
         volts = self.read_voltage
         g = np.empty(len(rows))
-        inst.smu.output_on()
         for k, (r, c) in enumerate(zip(rows, cols, strict=True)):
-            inst.router.connect(self._read_route(r, c))
-            amps = inst.smu.read_current()
+            inst.router.connect(self._read_route(r, c))  # returns once the relays have settled
+            # The output goes on after the routing and off before the next: relays never switch
+            # with the read bias live.
+            amps = inst.smu.read_current_switched()
             self.operations["device_reads"] += 1
             g[k] = self._conductance(amps, volts, int(r), int(c))
-        inst.smu.output_off()
         inst.router.release()
         return g
 
@@ -436,7 +437,7 @@ class HardwareCrossbar(CrossbarBackend):
         """All devices in one scan (BenchInstruments.scan_currents): a fixed number of
         transactions whatever the number of devices; the readings are checked afterwards."""
         steps = tuple(self._read_route(r, c) for r, c in zip(rows, cols, strict=True))
-        amps = self._inst.scan_currents(steps, SCAN_SETTLE_S)
+        amps = self._inst.scan_currents(steps)
         self.operations["device_reads"] += len(steps)
         volts = self.read_voltage
         readings = zip(amps, rows, cols, strict=True)
@@ -536,18 +537,36 @@ class HardwareCrossbar(CrossbarBackend):
         With a trigger cable (instrument_trains) the device's gate is routed to the generator
         and its drain and source to the SMU at once (pulse_ref shares the source pad), the
         generator is armed on its external trigger and the SMU's trigger model runs every cycle
-        (trigger out, TRAIN_SETTLE_S, one reading into its buffer), fetched once at the end: a
-        few dozen transactions whatever `count`. Without one, the base class's cycles of
-        apply_pulses and read (same results, ~2 x count x their transactions).
+        (trigger out, [timing] train_gap, one reading into its buffer), fetched once at the end: a
+        few dozen transactions whatever `count`. A pulse whose end (the generator's trigger
+        latency plus its width) plus its settling ([timing] pulse_settle, at least its width)
+        does not fit in train_gap is refused with LimitError before anything is sent. Without
+        the cable, the base class's cycles of apply_pulses and read (same results, ~2 x count x
+        their transactions).
 
         An error after the sequence started raises PartialWriteError (stage "firing": an
         unknown number of the pulses reached the device; read it before writing again), after
         the bench was made safe. Nothing is retried.
         """
-        self._latest[row, col] = np.nan  # before anything is sent: a failure may leave it moved
         if not self.instrument_trains:
+            self._latest[row, col] = np.nan  # before anything is sent: a failure may leave it moved
             return super()._pulse_read_train(row, col, count, sign, pulse)
+        self._check_train_gap(pulse)
+        self._latest[row, col] = np.nan
         return self._instrument_train(row, col, count, sign, pulse)
+
+    def _check_train_gap(self, pulse: Pulse) -> None:
+        """LimitError unless the pulse has ended and settled before the train's reading starts."""
+        timing = self._config.timing
+        end = self._inst.pulser.trigger_latency + pulse.width
+        needed = end + timing.pulse_margin(pulse.width)
+        if needed > timing.train_gap:
+            raise LimitError(
+                f"a {pulse.width:g} s pulse ends {end:g} s after the SMU's trigger and needs "
+                f"{timing.pulse_margin(pulse.width):g} s more to settle: {needed:g} s, more than the "
+                f"{timing.train_gap:g} s from trigger to reading in a pulse-read train ([timing] "
+                "train_gap); nothing was sent. Raise train_gap or use a shorter pulse"
+            )
 
     def _instrument_train(self, r: int, c: int, n: int, sign: int, pulse: Pulse) -> FloatArray:
         inst = self._inst
@@ -566,7 +585,9 @@ class HardwareCrossbar(CrossbarBackend):
                 inst.prepare_read()
                 inst.prepare_pulse(pulse.amplitude, pulse.width, sign)
                 inst.pulser.arm_external_trigger()
-                inst.smu.configure_triggered_reads(n, self._config.smu_to_pulser, TRAIN_SETTLE_S)
+                inst.smu.configure_triggered_reads(
+                    n, self._config.smu_to_pulser, self._config.timing.train_gap
+                )
                 inst.smu.output_on()
                 inst.pulser.output_on()
                 progress.stage = WriteStage.FIRING

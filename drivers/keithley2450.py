@@ -15,7 +15,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley import Keithley2450
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.errors import ScpiErrorQueue, parse_floats
+from drivers.errors import ScpiErrorQueue, UnreadableReply, parse_floats
 from drivers.roles import check_real, check_whole, check_window
 from drivers.state import KnownSetting, ScpiSettings
 from drivers.templates import SourceMeterTemplate
@@ -105,8 +105,9 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
     read_query = ":READ?"
     # No ramp down (PyMeasure's shutdown ramps): this driver only sources small read biases.
     safe_state = (":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF")
-    # (readings, line, settle s) of the confirmed trigger sequence; None: send it (again)
-    _triggered: tuple[int, int, float] | None = None
+    # (readings, line, settle s, wait line, switch source) of the confirmed trigger sequence;
+    # None: send it (again)
+    _triggered: tuple[int, int, float, int | None, bool] | None = None
     _notify_line: int | None = None  # the line a sequence last made follow notify 1
 
     @property
@@ -168,6 +169,25 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         self.source_voltage = volts
         self.measure_current(nplc=cycles)  # sense CURR, NPLC, auto range, then the error queue
 
+    def read_current_switched(self) -> float:
+        """One query: output on, :READ? (after the source delay, auto since connect), output off,
+        and the error count (:SYST:ERR:COUN?); InstrumentError if the count is not 0 (an output
+        the instrument refused to switch on, say by its interlock)."""
+        self._require_configured("read_current_switched()")
+        self._output_enabled = True
+        try:
+            reply = self.ask(":OUTP ON;:READ?;:OUTP OFF;:SYST:ERR:COUN?")
+        finally:
+            self._output_enabled = False
+        parts = reply.strip().split(";")
+        try:
+            amps, count = float(parts[0]), int(float(parts[1]))
+        except (ValueError, IndexError):
+            raise UnreadableReply(self.name, f"unreadable reply {reply!r} to a switched reading") from None
+        if count:
+            self.raise_on_errors("a switched reading")
+        return amps
+
     def read_currents(self, biases: Sequence[float]) -> list[float]:
         self._require_output("read_currents()")
         bias = self._require_configured("read_currents()")
@@ -194,48 +214,81 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
     max_triggered_reads = 10_000  # readings one sequence may take (defbuffer1 holds far more)
     digital_lines = 6  # rear-panel digital I/O lines
 
-    def configure_triggered_reads(self, count: int, line: int, settle: float) -> None:
+    def configure_triggered_reads(
+        self,
+        count: int,
+        line: int,
+        settle: float,
+        *,
+        wait_line: int | None = None,
+        switch_source: bool = False,
+    ) -> None:
         """A trigger model (manual 6, :TRIGger:BLOCk commands) looping `count` times over
-        {notify 1 -> a pulse out of digital I/O `line`; constant delay `settle` s; one reading
-        into defbuffer1}. The line becomes a trigger output on notify event 1, active low (falling
-        edge first, 10 us); a line an earlier sequence used stops following notify 1. One message
-        (a compound of the commands) and one error query; nothing when the instrument already
-        holds this sequence (confirmed since the last configure_read).
+        {notify 1 -> a pulse out of digital I/O `line`; wait for a falling edge on digital input
+        `wait_line` (:TRIG:BLOC:WAIT ..., DIG<n>), or without one a constant delay `settle` s;
+        with switch_source the output on (:TRIG:BLOC:SOUR:STAT, the source delay applying); one
+        reading into defbuffer1; with switch_source the output off}. `line` becomes a trigger
+        output on notify event 1, active low (falling edge first, 10 us), `wait_line` a trigger
+        input detecting falling edges; a line an earlier sequence used stops following notify 1.
+        One message (a compound of the commands) and one error query; nothing when the
+        instrument already holds this sequence (confirmed since the last configure_read).
         """
         self._require_configured("configure_triggered_reads()")
         n = check_whole(self.name, "reading count", count, 1, self.max_triggered_reads)
         dio = check_whole(self.name, "digital I/O line", line, 1, self.digital_lines)
         delay = check_real(self.name, "settle time", settle, "seconds")
         check_window(self.name, "settle time", delay, (0.0, 10.0), "s")
-        if self._triggered == (n, dio, delay):
+        ready = (
+            None
+            if wait_line is None
+            else check_whole(self.name, "wait line", wait_line, 1, self.digital_lines)
+        )
+        if ready == dio:
+            raise ValueError(f"{self.name}: the wait line must differ from the trigger line {dio}")
+        wanted = (n, dio, delay, ready, bool(switch_source))
+        if self._triggered == wanted:
             return
-        # Notify 1 must pulse `line` only (another line may be cabled to another instrument).
+        self._triggered = None
+        self.write(";".join(self._trigger_model(n, dio, delay, ready, bool(switch_source))))
+        self._notify_line = dio
+        self.raise_on_errors("setting up a triggered read sequence")
+        self._triggered = wanted
+
+    def _trigger_model(self, n: int, dio: int, delay: float, ready: int | None, switch: bool) -> list[str]:
+        """The commands of configure_triggered_reads, in order."""
+        # Notify 1 must pulse `dio` only (another line may be cabled to another instrument).
         release = [] if self._notify_line in (None, dio) else [f":TRIG:DIG{self._notify_line}:OUT:STIM NONE"]
-        setup = [
-            *release,
+        lines = [
             f":DIG:LINE{dio}:MODE TRIG, OUT",
             f":TRIG:DIG{dio}:OUT:LOG NEG",
             f":TRIG:DIG{dio}:OUT:PULS 1e-05",
             f":TRIG:DIG{dio}:OUT:STIM NOT1",
-            ':TRIG:LOAD "Empty"',
-            ':TRIG:BLOC:BUFF:CLE 1, "defbuffer1"',
-            ":TRIG:BLOC:NOT 2, 1",
-            f":TRIG:BLOC:DEL:CONS 3, {delay:g}",
-            ':TRIG:BLOC:MEAS 4, "defbuffer1"',
-            f":TRIG:BLOC:BRAN:COUN 5, {n}, 2",  # back to block 2 until blocks 2-4 ran n times
         ]
-        self._triggered = None
-        self.write(";".join(setup))
-        self._notify_line = dio
-        self.raise_on_errors("setting up a triggered read sequence")
-        self._triggered = (n, dio, delay)
+        if ready is not None:
+            lines += [f":DIG:LINE{ready}:MODE TRIG, IN", f":TRIG:DIG{ready}:IN:EDGE FALL"]
+        body = [":TRIG:BLOC:NOT {}, 1", f":TRIG:BLOC:DEL:CONS {{}}, {delay:g}"]
+        if ready is not None:
+            body[1] = f":TRIG:BLOC:WAIT {{}}, DIG{ready}"
+        if switch:
+            body.append(":TRIG:BLOC:SOUR:STAT {}, ON")
+        body.append(':TRIG:BLOC:MEAS {}, "defbuffer1"')
+        if switch:
+            body.append(":TRIG:BLOC:SOUR:STAT {}, OFF")
+        blocks = [command.format(k) for k, command in enumerate(body, 2)]
+        # back to block 2 until the body has run n times
+        loop = f":TRIG:BLOC:BRAN:COUN {len(body) + 2}, {n}, 2"
+        return [*release, *lines, ':TRIG:LOAD "Empty"', ':TRIG:BLOC:BUFF:CLE 1, "defbuffer1"', *blocks, loop]
 
     def run_triggered_reads(self) -> list[float]:
-        """:INIT;*WAI;:TRAC:DATA? in one query: runs the trigger model, returns its readings."""
-        self._require_output("run_triggered_reads()")
+        """:INIT;*WAI;:TRAC:DATA? in one query: runs the trigger model, returns its readings.
+        The output must be on, or off for a sequence that switches the source itself."""
         if self._triggered is None:
             raise RuntimeError(f"{self.name}: call configure_triggered_reads() before run_triggered_reads()")
-        n, _, delay = self._triggered
+        n, _, delay, _, switch = self._triggered
+        if switch:
+            self._require_configured("run_triggered_reads()")
+        else:
+            self._require_output("run_triggered_reads()")
         try:
             with timeout_at_least(self, n * delay + self._list_duration(n)):
                 reply = self.ask(f':INIT;*WAI;:TRAC:DATA? 1, {n}, "defbuffer1", READ')

@@ -72,6 +72,7 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         self._scan: tuple[int, int] | None = None  # (steps, digital I/O line) of the confirmed scan
         # True from a scan's start until it is seen finished or aborted: open_all() aborts it.
         self._scan_started = False
+        self._armed_lines: set[int] = set()  # digital I/O lines a scan set up, disarmed at shutdown
 
     @property
     def size(self) -> tuple[int, int]:
@@ -159,12 +160,16 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
     # ------------------------------------------------------------------ scans
     supports_scans = True
 
-    def configure_scan(self, steps: Sequence[Iterable[tuple[int, int]]], line: int) -> None:
+    def configure_scan(
+        self, steps: Sequence[Iterable[tuple[int, int]]], line: int, ready_line: int | None = None
+    ) -> None:
         """A scan list whose step k closes exactly the crosspoints steps[k] (channel pattern
         hilscan<k+1>; the previous step's channels open), every step waiting for a falling edge
-        on digital I/O `line` (the first one too). Starts from scan.reset(): one pass, all
-        channels open before the scan starts. Sent in as few lines as MAX_LINE allows, each
-        ending with waitcomplete() print(errorqueue.count). Nothing moves until start_scan().
+        on digital I/O `line` (the first one too). With `ready_line`, that line pulses low
+        (digio.trigger[N].stimulus = scan.trigger.EVENT_CHANNEL_READY, mode TRIG_FALLING) once
+        each step's relays have settled. Starts from scan.reset(): one pass, all channels open
+        before the scan starts. Sent in as few lines as MAX_LINE allows, each ending with
+        waitcomplete() print(errorqueue.count). Nothing moves until start_scan().
         """
         wanted = [frozenset(self._check_crosspoint(r, c) for r, c in step) for step in steps]
         if not 1 <= len(wanted) <= MAX_SCAN_STEPS:
@@ -175,6 +180,11 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
             if not step:
                 raise ValueError(f"{self.name}: scan step {k} closes no crosspoint; nothing was sent")
         dio = check_whole(self.name, "digital I/O line", line, 1, DIGITAL_LINES)
+        ready = (
+            None if ready_line is None else check_whole(self.name, "ready line", ready_line, 1, DIGITAL_LINES)
+        )
+        if ready == dio:
+            raise ValueError(f"{self.name}: the Channel Ready line must differ from the trigger line {dio}")
         statements = ["scan.reset()"]
         for k, step in enumerate(wanted, 1):
             names = ",".join(sorted(self.channel_name(r, c) for r, c in step))
@@ -189,10 +199,16 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
             # The 2450's trigger pulse is active low: its falling edge starts the step.
             f"digio.trigger[{dio}].mode = digio.TRIG_FALLING",
         ]
+        if ready is not None:  # the SMU's wait block detects the falling edge of this low pulse
+            statements += [
+                f"digio.trigger[{ready}].mode = digio.TRIG_FALLING",
+                f"digio.trigger[{ready}].stimulus = scan.trigger.EVENT_CHANNEL_READY",
+            ]
         self._scan = None  # unknown until every line came back without an error
         for text in _pack(statements, MAX_LINE):
             self.switch(text, "setting up a scan")
         self._scan = (len(wanted), dio)
+        self._armed_lines |= {dio} | ({ready} if ready is not None else set())
 
     def start_scan(self) -> None:
         """digio.trigger[N].clear() (an edge seen since, say from a pulse train on another line
@@ -240,10 +256,18 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         return frozenset(closed)
 
     def shutdown(self) -> None:
-        """Abort any scan (one left running by another program too) and open every crosspoint on
-        every card."""
-        self.switch('scan.abort() channel.open("allslots")', "aborting any scan and opening all channels")
+        """Abort any scan (one left running by another program too), open every crosspoint on
+        every card, and disarm the digital I/O lines a scan set up (no trigger out, no trigger
+        in: digio.trigger[N].stimulus = 0, mode TRIG_BYPASS)."""
+        disarm = " ".join(
+            f"digio.trigger[{n}].stimulus = 0 digio.trigger[{n}].mode = digio.TRIG_BYPASS"
+            for n in sorted(self._armed_lines)
+        )
+        statement = f'scan.abort() channel.open("allslots") {disarm}'.rstrip()
+        self.switch(statement, "aborting any scan, opening all channels, disarming trigger lines")
         self._scan_started = False
+        self._armed_lines = set()
+        self._scan = None
         super().shutdown()
 
 

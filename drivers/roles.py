@@ -112,6 +112,16 @@ class SourceMeter(KnownState, ABC):
     def read_current(self) -> float:
         """One current reading in amperes at the present bias; the output must be on."""
 
+    def read_current_switched(self) -> float:
+        """Switch the output on, take one current reading (amperes), switch it off: a device
+        read whose routing is complete. Needs configure_read; the output is off afterwards
+        whatever happens."""
+        self.output_on()
+        try:
+            return self.read_current()
+        finally:
+            self.output_off()
+
     @abstractmethod
     def read_currents(self, biases: Sequence[float]) -> list[float]:
         """Currents (amperes) at each bias (volts) in turn, as one list sweep run by the instrument.
@@ -126,15 +136,27 @@ class SourceMeter(KnownState, ABC):
     #: True if configure_triggered_reads() and run_triggered_reads() are implemented
     supports_triggered_reads: ClassVar[bool] = False
 
-    def configure_triggered_reads(self, count: int, line: int, settle: float) -> None:
+    def configure_triggered_reads(
+        self,
+        count: int,
+        line: int,
+        settle: float,
+        *,
+        wait_line: int | None = None,
+        switch_source: bool = False,
+    ) -> None:
         """Set up a sequence the instrument runs on its own, `count` times: a trigger pulse out
-        of digital I/O `line`, wait `settle` seconds, one current reading at the present bias.
-        Raises InstrumentError if the error queue holds entries afterwards.
+        of digital I/O `line`; then an edge on digital input `wait_line` (the switch matrix's
+        Channel Ready), or, without one, `settle` seconds; one current reading at the present
+        bias. switch_source: the output goes on for each reading only and off after it (so that
+        relays never switch with the bias live); run_triggered_reads() then needs the output
+        off. Raises InstrumentError if the error queue holds entries afterwards.
         """
         raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
 
     def run_triggered_reads(self) -> list[float]:
-        """Run the configured sequence and return its currents (amperes). The output must be on."""
+        """Run the configured sequence and return its currents (amperes). The output must be on,
+        unless the sequence switches the source itself."""
         raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
 
     def fetch_triggered_reads(self, count: int) -> list[float]:
@@ -205,6 +227,8 @@ class PulseGenerator(KnownState, ABC):
     edge_time: ClassVar[float]  # s, the edge the driver programs; period >= width + 1.6 edge
     max_count: ClassVar[int]  # most pulses in one burst
     min_gap: ClassVar[float] = 0.0  # s, least period - width the instrument accepts
+    # s, from an edge on the external trigger input to the output's first edge (an upper bound)
+    trigger_latency: ClassVar[float] = 1e-6
 
     #: True if arm_external_trigger() is implemented (bursts on the rear trigger input)
     supports_external_trigger: ClassVar[bool] = False
@@ -405,9 +429,12 @@ class SwitchMatrix(KnownState, ABC):
     #: True if configure_scan(), start_scan() and check_scan() are implemented
     supports_scans: ClassVar[bool] = False
 
-    def configure_scan(self, steps: Sequence[Iterable[tuple[int, int]]], line: int) -> None:
+    def configure_scan(
+        self, steps: Sequence[Iterable[tuple[int, int]]], line: int, ready_line: int | None = None
+    ) -> None:
         """Set up a scan the matrix runs on its own: step k closes exactly the crosspoints
-        steps[k] (the previous step's open), each step on a trigger at its digital I/O `line`.
+        steps[k] (the previous step's open), each step on a trigger at its digital I/O `line`;
+        with `ready_line`, a trigger pulse out of that line once each step's relays settled.
         Every crosspoint is checked before anything is sent; raises InstrumentError if the
         instrument queued an error.
         """

@@ -48,10 +48,26 @@ configuration has loaded cleanly.
     [triggers]                    # optional: trigger cables between the instruments
     smu_to_pulser = 1             # SMU digital I/O line -> pulse generator's external trigger input
     smu_to_switch = { smu = 2, switch = 1 }   # SMU digital I/O line -> switch matrix digital I/O line
+    switch_ready = { switch = 2, smu = 3 }    # matrix's Channel Ready out -> SMU digital input
+
+    [timing]                      # optional; seconds
+    matrix_settle = 4e-3          # relays from a switching command to settled (measure it;
+                                  # default: the matrix driver's nominal figure)
+    scan_delay = 5e-3             # SMU trigger -> reading in a scan without switch_ready;
+                                  # must be >= matrix_settle
+    pulse_settle = 1e-5           # after a gate pulse ends, before a reading may start
+    train_gap = 1e-3              # SMU trigger -> reading in a pulse-read train: a pulse whose
+                                  # end plus settling does not fit is refused
+
+    [gate_load]                   # what the pulse generator's output drives (default: high-Z)
+    impedance = "high"            # the gate: "high", or ohms
+    termination = 50              # optional: a terminator at the gate, ohms (in parallel)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -120,10 +136,56 @@ class ArrayRegion:
 
 class SwitchCable(NamedTuple):
     """[triggers] smu_to_switch: the SMU's digital I/O line `smu` cabled to the switch matrix's
-    digital I/O line `switch` (both 1-based)."""
+    digital I/O line `switch` (both 1-based); switch_ready: the same two ends, the signal going
+    the other way (the matrix's Channel Ready out, into the SMU)."""
 
     smu: int
     switch: int
+
+
+@dataclass(frozen=True)
+class BenchTiming:
+    """[timing], seconds. matrix_settle: the switch matrix's relays from a switching command to
+    settled (None: the matrix driver's nominal figure). scan_delay: in a scan without the
+    Channel Ready cable, the SMU's wait from its trigger to its reading (>= matrix_settle).
+    pulse_settle: after a gate pulse has ended, before a reading may start. train_gap: in a
+    pulse-read train, the SMU's wait from its trigger to its reading; the pulse's end plus its
+    settling must fit in it."""
+
+    matrix_settle: float | None = None
+    scan_delay: float = 5e-3
+    pulse_settle: float = 1e-5
+    train_gap: float = 1e-3
+
+    def pulse_margin(self, width: float) -> float:
+        """Seconds from a pulse's end until a reading may start: pulse_settle, and at least the
+        pulse's own width (the gate node and the device relax on the pulse's time scale)."""
+        return max(self.pulse_settle, width)
+
+
+@dataclass(frozen=True)
+class GateLoad:
+    """[gate_load]: what the pulse generator's output drives. impedance: the gate's, ohms
+    (math.inf: high impedance, the default); termination: a terminator at the gate in
+    parallel, ohms (None: none). stated: the bench file has the table."""
+
+    impedance: float = math.inf
+    termination: float | None = None
+    stated: bool = False
+
+    @property
+    def ohms(self) -> float:
+        """The load the generator drives, ohms (math.inf: high impedance)."""
+        if self.termination is None:
+            return self.impedance
+        if math.isinf(self.impedance):
+            return self.termination
+        return self.impedance * self.termination / (self.impedance + self.termination)
+
+    def describe(self) -> str:
+        gate = "high impedance" if math.isinf(self.impedance) else f"{self.impedance:g} ohm"
+        end = "" if self.termination is None else f" with a {self.termination:g} ohm terminator"
+        return f"gate {gate}{end}" + ("" if self.stated else " (assumed: no [gate_load] table)")
 
 
 @dataclass(frozen=True)
@@ -143,6 +205,11 @@ class BenchConfig:
     # [triggers] smu_to_switch: the SMU's trigger output cabled to the matrix's trigger input, so
     # that the SMU can step a scan of the matrix; None when there is no such cable.
     smu_to_switch: SwitchCable | None = None
+    # [triggers] switch_ready: the matrix's Channel Ready output cabled back to an SMU digital
+    # input, so that each scan reading waits for the relays; None: a fixed delay (timing).
+    switch_ready: SwitchCable | None = None
+    timing: BenchTiming = field(default_factory=BenchTiming)
+    gate_load: GateLoad = field(default_factory=GateLoad)
 
     def instrument(self, role: str) -> InstrumentConfig:
         return self.instruments[role]
@@ -165,7 +232,10 @@ class BenchConfig:
             "triggers": {
                 "smu_to_pulser": self.smu_to_pulser,
                 "smu_to_switch": None if self.smu_to_switch is None else self.smu_to_switch._asdict(),
+                "switch_ready": None if self.switch_ready is None else self.switch_ready._asdict(),
             },
+            "timing_s": self.timing.__dict__,
+            "gate_load": self.gate_load.describe(),
         }
 
 
@@ -230,7 +300,18 @@ def load_bench_config(
         raise BenchConfigError(f"{path}: not valid TOML: {exc}") from None
     loc = _Locator(text, str(path))
 
-    known_tables = {"bench", "limits", "read", "instruments", "wiring", "chip", "arrays", "triggers"}
+    known_tables = {
+        "bench",
+        "limits",
+        "read",
+        "instruments",
+        "wiring",
+        "chip",
+        "arrays",
+        "triggers",
+        "timing",
+        "gate_load",
+    }
     for table in data:
         if table not in known_tables:
             raise loc.error(f"unknown table; expected one of {', '.join(sorted(known_tables))}", table)
@@ -251,12 +332,15 @@ def load_bench_config(
             "voltage",
         )
 
-    instruments = _instruments(_table(data, "instruments", loc), known_drivers, loc)
+    gate_load = _gate_load(data.get("gate_load"), loc)
+    instruments = _with_gate_load(
+        _instruments(_table(data, "instruments", loc), known_drivers, loc), gate_load, loc
+    )
     _check_instrument_limits(instruments, known_drivers, limits, read_voltage, loc)
     wiring = _wiring(_table(data, "wiring", loc), loc)
     chip_shape, pins = _chip(_table(data, "chip", loc), loc)
     arrays = _arrays(_table(data, "arrays", loc), chip_shape, loc)
-    smu_to_pulser, smu_to_switch = _triggers(data.get("triggers", {}), loc)
+    smu_to_pulser, smu_to_switch, switch_ready = _triggers(data.get("triggers", {}), loc)
     return BenchConfig(
         name,
         path,
@@ -269,6 +353,9 @@ def load_bench_config(
         arrays,
         smu_to_pulser,
         smu_to_switch,
+        switch_ready,
+        _timing(data.get("timing", {}), loc),
+        gate_load,
     )
 
 
@@ -387,12 +474,16 @@ def _wiring(table: Mapping[str, Any], loc: _Locator) -> dict[str, int]:
     return out
 
 
-def _triggers(table: object, loc: _Locator) -> tuple[int | None, SwitchCable | None]:
+def _triggers(table: object, loc: _Locator) -> tuple[int | None, SwitchCable | None, SwitchCable | None]:
     if not isinstance(table, dict):
         raise loc.error("must be a table", "triggers")
     for key in table:
-        if key not in ("smu_to_pulser", "smu_to_switch"):
-            raise loc.error("unknown trigger cable; expected smu_to_pulser or smu_to_switch", "triggers", key)
+        if key not in ("smu_to_pulser", "smu_to_switch", "switch_ready"):
+            raise loc.error(
+                "unknown trigger cable; expected smu_to_pulser, smu_to_switch or switch_ready",
+                "triggers",
+                key,
+            )
     line = table.get("smu_to_pulser")
     if line is not None and not _is_line(line):
         raise loc.error(
@@ -401,26 +492,142 @@ def _triggers(table: object, loc: _Locator) -> tuple[int | None, SwitchCable | N
             "triggers",
             "smu_to_pulser",
         )
-    cable = table.get("smu_to_switch")
-    if cable is None:
-        return line, None
-    ends = ("smu", "switch")
-    if not isinstance(cable, dict) or sorted(cable) != sorted(ends) or not all(map(_is_line, cable.values())):
-        raise loc.error(
-            f"needs smu_to_switch = {{ smu = <the SMU's digital I/O line, 1 to {DIGITAL_LINES}>, switch = "
-            f"<the switch matrix's digital I/O line, 1 to {DIGITAL_LINES}, the other end of the cable> }}, "
-            f"got {cable!r}",
-            "triggers",
-            "smu_to_switch",
-        )
-    if cable["smu"] == line:
+    cable = _cable(table, "smu_to_switch", loc)
+    ready = _cable(table, "switch_ready", loc)
+    if cable is not None and cable.smu == line:
         raise loc.error(
             f"SMU digital I/O line {line} is already cabled to the pulse generator (smu_to_pulser): a read "
             "would fire the generator and a pulse train would step the matrix; use another line",
             "triggers",
             "smu_to_switch",
         )
-    return line, SwitchCable(cable["smu"], cable["switch"])
+    if ready is not None:
+        _check_ready_cable(ready, line, cable, loc)
+    return line, cable, ready
+
+
+def _cable(table: Mapping[str, Any], key: str, loc: _Locator) -> SwitchCable | None:
+    """A { smu = <line>, switch = <line> } cable of [triggers], or None."""
+    cable = table.get(key)
+    if cable is None:
+        return None
+    ends = ("smu", "switch")
+    if not isinstance(cable, dict) or sorted(cable) != sorted(ends) or not all(map(_is_line, cable.values())):
+        raise loc.error(
+            f"needs {key} = {{ smu = <the SMU's digital I/O line, 1 to {DIGITAL_LINES}>, switch = "
+            f"<the switch matrix's digital I/O line, 1 to {DIGITAL_LINES}, the other end of the cable> }}, "
+            f"got {cable!r}",
+            "triggers",
+            key,
+        )
+    return SwitchCable(cable["smu"], cable["switch"])
+
+
+def _check_ready_cable(
+    ready: SwitchCable, pulser: int | None, cable: SwitchCable | None, loc: _Locator
+) -> None:
+    """The Channel Ready cable needs the scan cable and lines of its own at both ends."""
+    if cable is None:
+        raise loc.error(
+            "a Channel Ready cable serves scans stepped by the SMU: add smu_to_switch too",
+            "triggers",
+            "switch_ready",
+        )
+    if ready.smu in (pulser, cable.smu):
+        raise loc.error(
+            f"SMU digital I/O line {ready.smu} is already an output to another instrument; the Channel Ready "
+            "signal needs a line of its own (an input)",
+            "triggers",
+            "switch_ready",
+        )
+    if ready.switch == cable.switch:
+        raise loc.error(
+            f"matrix digital I/O line {ready.switch} already receives the SMU's trigger (smu_to_switch); the "
+            "Channel Ready output needs another line",
+            "triggers",
+            "switch_ready",
+        )
+
+
+_TIMING_KEYS = ("matrix_settle", "scan_delay", "pulse_settle", "train_gap")
+
+
+def _timing(table: object, loc: _Locator) -> BenchTiming:
+    if not isinstance(table, dict):
+        raise loc.error("must be a table", "timing")
+    for key in table:
+        if key not in _TIMING_KEYS:
+            raise loc.error(f"unknown setting; expected {', '.join(_TIMING_KEYS)} (seconds)", "timing", key)
+    values = {}
+    for key in table:
+        seconds = _number(table, key, "timing", loc)
+        if not 0 < seconds < 10:
+            raise loc.error(f"must be seconds between 0 and 10, got {seconds!r}", "timing", key)
+        values[key] = seconds
+    timing = BenchTiming(**values)
+    if timing.matrix_settle is not None and timing.scan_delay < timing.matrix_settle:
+        raise loc.error(
+            f"{timing.scan_delay:g} s is shorter than the matrix's settling time {timing.matrix_settle:g} s: "
+            "scan readings would be taken while the relays settle; raise it, or cable the matrix's "
+            "Channel Ready output to the SMU ([triggers] switch_ready)",
+            "timing",
+            "scan_delay",
+        )
+    return timing
+
+
+def _gate_load(table: object, loc: _Locator) -> GateLoad:
+    if table is None:
+        return GateLoad()
+    if not isinstance(table, dict) or "impedance" not in table or set(table) - {"impedance", "termination"}:
+        raise loc.error(
+            'needs impedance = "high" or <ohms>, and optionally termination = <ohms>', "gate_load"
+        )
+    impedance = table["impedance"]
+    if impedance == "high":
+        impedance = math.inf
+    elif isinstance(impedance, bool) or not isinstance(impedance, int | float) or not impedance > 0:
+        raise loc.error(
+            f'must be "high" or a number of ohms > 0, got {impedance!r}', "gate_load", "impedance"
+        )
+    termination = table.get("termination")
+    if termination is not None and (
+        isinstance(termination, bool)
+        or not isinstance(termination, int | float)
+        or not 0 < termination < math.inf
+    ):
+        raise loc.error(f"must be a number of ohms > 0, got {termination!r}", "gate_load", "termination")
+    return GateLoad(float(impedance), None if termination is None else float(termination), stated=True)
+
+
+def _with_gate_load(
+    instruments: dict[str, InstrumentConfig], load: GateLoad, loc: _Locator
+) -> dict[str, InstrumentConfig]:
+    """The pulse generator's load_ohms option derived from [gate_load] (absent: high impedance).
+    A load_ohms option that disagrees is refused: a generator told 50 ohm that drives a
+    high-impedance gate puts twice the level on it."""
+    pulser = instruments["pulser"]
+    options = dict(pulser.options)
+    declared = options.pop("load_ohms", None)
+    derived = None if math.isinf(load.ohms) else load.ohms
+    agree = declared is None or (
+        derived is not None
+        and isinstance(declared, int | float)
+        and not isinstance(declared, bool)
+        and math.isclose(declared, derived, rel_tol=1e-6)
+    )
+    if not agree:
+        effect = "twice the programmed level" if derived is None else "another level than programmed"
+        raise loc.error(
+            f"load_ohms = {declared!r} disagrees with the bench's gate load ({load.describe()}): the gate "
+            f"would see {effect}. State what the output drives in [gate_load] (impedance, and "
+            "termination if a terminator sits at the gate) and drop load_ohms",
+            "instruments.pulser",
+            "options",
+        )
+    if derived is not None:
+        options["load_ohms"] = derived
+    return {**instruments, "pulser": dataclasses.replace(pulser, options=options)}
 
 
 def _is_line(value: object) -> bool:

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Self
 
+import numpy as np
+
 from hil.backend import CrossbarBackend
 from simulators.virtual.keithley707b import DIGITAL_LINES as MATRIX_LINES
 from simulators.virtual.keithley707b import Keithley707B
@@ -41,8 +43,14 @@ def warm_kernels() -> None:
 class VirtualBench:
     """SMU (Keithley 2450), pulse generator (Keysight 33500B), switch matrix (Keithley 707B)
     and serial relay matrix, all wired to one VirtualChip; optionally a trigger cable from the
-    2450's digital I/O line `smu_to_pulser` to the 33500B's Ext Trig input, and one from the
-    2450's line `smu_to_switch[0]` to the 707B's digital I/O line `smu_to_switch[1]`.
+    2450's digital I/O line `smu_to_pulser` to the 33500B's Ext Trig input, one from the
+    2450's line `smu_to_switch[0]` to the 707B's digital I/O line `smu_to_switch[1]`, and one
+    back from the 707B's line `switch_ready[0]` (its Channel Ready output, once a driver sets
+    it) to the 2450's line `switch_ready[1]`.
+
+    state_seed: the instruments start in a randomised state other software could have left
+    (another measure function, trigger slopes, delays, counts, expected loads, digital lines
+    that fire; each instrument's randomise()), drawn from this seed; None: the *RST state.
 
     Both matrices connect the same bench terminals (rows, in `rows` order) to the same chip
     pads (columns); a connection exists if either matrix closes it.
@@ -59,6 +67,8 @@ class VirtualBench:
         matrix_slots: int | None = None,
         smu_to_pulser: int | None = None,
         smu_to_switch: tuple[int, int] | None = None,
+        switch_ready: tuple[int, int] | None = None,
+        state_seed: int | None = 0,
     ):
         self.chip = chip
         self.rows = tuple(rows)
@@ -80,6 +90,18 @@ class VirtualBench:
             if smu_line == smu_to_pulser:
                 raise ValueError(f"2450 line {smu_line} is already cabled to the 33500B (smu_to_pulser)")
             self.smu.trigger_links[smu_line] = partial(self.switch_matrix.digital_trigger, switch_line)
+        #: (707B line, 2450 line) of the cable from the matrix's Channel Ready output (None: no cable)
+        self.switch_ready = None if switch_ready is None else (int(switch_ready[0]), int(switch_ready[1]))
+        if self.switch_ready is not None:
+            switch_line, smu_line = self.switch_ready
+            self._check_smu_line(smu_line)
+            if smu_line in self.smu.trigger_links:
+                raise ValueError(f"2450 line {smu_line} is already cabled as a trigger output")
+            self.switch_matrix.output_links[switch_line] = partial(self.smu.digital_input, smu_line)
+        if state_seed is not None:
+            rng = np.random.default_rng(state_seed)
+            for instrument in (self.smu, self.pulse_generator, self.switch_matrix):
+                instrument.randomise(rng)
         self.relay_matrix = RelayMatrix(chip, self.rows)
         self._servers = {name: LineServer(inst, name) for name, inst in self.instruments.items()}
 
@@ -89,11 +111,14 @@ class VirtualBench:
             raise ValueError(f"the 2450 has digital I/O lines 1 to {DIGITAL_LINES}, got {line}")
 
     @classmethod
-    def from_bench_config(cls, config: BenchConfig, arrays: Mapping[str, CrossbarBackend]) -> VirtualBench:
+    def from_bench_config(
+        cls, config: BenchConfig, arrays: Mapping[str, CrossbarBackend], state_seed: int | None = 0
+    ) -> VirtualBench:
         """The virtual twin of a bench file: its pin map and matrix rows, with `arrays` (one
         backend per [arrays.NAME], of the region's shape) standing in for the chip. A
         keithley707b matrix gets the number of cards of the file's `slots` option, and [triggers]
-        smu_to_pulser and smu_to_switch become the trigger cables."""
+        smu_to_pulser, smu_to_switch and switch_ready become the trigger cables. state_seed: as
+        for the constructor."""
         for name, region in config.arrays.items():
             if name not in arrays or arrays[name].shape != region.shape:
                 raise ValueError(f"array {name!r} needs a backend of shape {region.shape}")
@@ -108,6 +133,10 @@ class VirtualBench:
             matrix_slots=slots,
             smu_to_pulser=config.smu_to_pulser,
             smu_to_switch=config.smu_to_switch,
+            switch_ready=None
+            if config.switch_ready is None
+            else (config.switch_ready.switch, config.switch_ready.smu),
+            state_seed=state_seed,
         )
 
     @property
@@ -219,6 +248,10 @@ class VirtualBench:
                 for name, inst in self.instruments.items()
             },
             "matrix_rows": list(self.rows),
-            "triggers": {"smu_to_pulser": self.smu_to_pulser, "smu_to_switch": self.smu_to_switch},
+            "triggers": {
+                "smu_to_pulser": self.smu_to_pulser,
+                "smu_to_switch": self.smu_to_switch,
+                "switch_ready": self.switch_ready,
+            },
             "chip": self.chip.describe(),
         }

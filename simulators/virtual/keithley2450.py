@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
+
 from simulators.virtual import scpi
 from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, arg_count, flag
 from simulators.virtual.server import VirtualInstrument
@@ -332,6 +334,8 @@ class Keithley2450(VirtualInstrument):
         # Edges seen on digital inputs since the trigger model started: line -> times (s)
         self._input_edges: dict[int, list[float]] = {}
         self.state = _State()
+        #: the command set *LANG? reports ("SCPI", or "TSP": then only common commands work)
+        self.command_set = "SCPI"
         self.buffers: dict[str, Buffer] = {}
         self._epoch = 0.0  # clock.elapsed at the last reset: readings' RELative times count from it
         # What each kind of trigger-model block does when the model reaches it (the counter
@@ -349,7 +353,27 @@ class Keithley2450(VirtualInstrument):
 
     # ------------------------------------------------------------------ wire
     def handle(self, line: str) -> str | None:
+        if self.command_set != "SCPI" and not line.strip().startswith("*"):
+            # The TSP command set parses this as Lua: a syntax error, and no reply.
+            self.engine.push_error(-285, "TSP Syntax error: unexpected symbol (the SCPI command set is off)")
+            return None
         return self.engine.execute(line)
+
+    def randomise(self, rng: np.random.Generator) -> None:
+        """A state other software may leave behind (unlike *RST's): a current source, another
+        measure function, several readings per trigger, the filter on and autozero off, a
+        fixed source delay, a high-impedance or zero output-off state, and two digital lines
+        that pulse on a notify."""
+        s = self.state
+        s.source, s.sense = "CURR", str(rng.choice(["VOLT", "RES"]))
+        s.count = int(rng.integers(2, 6))
+        s.senses["CURR"].average, s.senses["CURR"].azero = True, False
+        volts = s.sources["VOLT"]
+        volts.delay_auto, volts.delay = False, float(rng.uniform(1e-3, 1e-2))
+        volts.off_mode = str(rng.choice(["HIMP", "ZERO"]))
+        for line in rng.choice(np.arange(1, DIGITAL_LINES + 1), size=2, replace=False):
+            s.lines[int(line)] = _Line(("TRIG", "OUT"), stimulus=int(rng.integers(1, 4)), logic="POS")
+        self._sync()
 
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
         self.engine.push_error(code, message)
@@ -617,7 +641,7 @@ class Keithley2450(VirtualInstrument):
         e.common("*TRG", write=action(lambda: None))
         e.common(
             "*LANG",
-            query=answer(lambda: "SCPI"),
+            query=answer(lambda: self.command_set),
             write=lambda a, x: scpi.choice(scpi.one_arg(a), {"SCPI": None}),
         )
 

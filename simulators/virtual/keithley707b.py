@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+import numpy as np
+
 from simulators.virtual.scpi import ErrorQueue
 from simulators.virtual.switching import SwitchMatrix
 from simulators.virtual.timing import SETTLE_707B
@@ -289,6 +291,14 @@ class Keithley707B(SwitchMatrix):
         with self._lock:
             self.errors.push(code, message)
         return reply
+
+    def randomise(self, rng: np.random.Generator) -> None:
+        """A state other software may leave behind (unlike reset()'s): relays that make before
+        they break, and two digital lines asserting a trigger on every Channel Ready."""
+        self.connectrule = CONNECT_RULES["MAKE_BEFORE_BREAK"]
+        for line in rng.choice(np.arange(1, DIGITAL_LINES + 1), size=2, replace=False):
+            self.digio_stimuli[int(line)] = EVENT_CHANNEL_READY
+            self.digio_modes[int(line)] = _TRIG_MODES["TRIG_FALLING"]
 
     def digital_trigger(self, line: int, pulse: TriggerPulse | None = None) -> list[Disturbance]:
         """A trigger pulse into digital I/O line `line` (a cable from another instrument, called

@@ -40,6 +40,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from simulators.virtual import scpi
 from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, flag
 from simulators.virtual.server import VirtualInstrument
@@ -339,6 +341,18 @@ class Keysight33500B(VirtualInstrument):
     def report_error(self, code: int, message: str, reply: str | None) -> str | None:
         self.engine.push_error(code, message)
         return reply
+
+    def randomise(self, rng: np.random.Generator) -> None:
+        """A state other software may leave behind (unlike *RST's): on each channel a trigger
+        delay, gated bursts, the duty cycle held instead of the width, an inverted output, and
+        a 50 ohm expected load on one channel chosen at random with high impedance on the
+        other (the output stays off)."""
+        high_z = int(rng.integers(0, 2))
+        for k, ch in enumerate(self.channels):
+            ch.trigger_delay = float(rng.uniform(1e-6, 1e-3))
+            ch.burst_mode, ch.hold, ch.polarity = "GAT", "DCYC", "INV"
+            ch.load = math.inf if k == high_z else 50.0
+            self._sync(k)
 
     def _reset(self) -> None:
         self.channels = [_Channel(), _Channel()]

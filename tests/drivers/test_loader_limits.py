@@ -50,14 +50,36 @@ def test_a_limit_the_instrument_cannot_honour_is_refused_at_its_line(key: str, v
 
 
 def test_the_pulse_generator_reach_depends_on_its_load() -> None:
-    """Into 50 ohms a 10 V open-circuit source with 50 ohms inside makes 5 V at the load."""
-    text = _edited(max_pulse_amplitude="6.0").replace(
-        'driver = "keysight33500b"', 'driver = "keysight33500b"\noptions = { load_ohms = 50 }'
-    )
+    """Into 50 ohms a 10 V open-circuit source with 50 ohms inside makes 5 V at the load; the
+    load is what [gate_load] states (a high-impedance gate with a 50 ohm terminator here), and
+    it becomes the generator's load_ohms."""
+    text = _edited(max_pulse_amplitude="6.0") + '\n[gate_load]\nimpedance = "high"\ntermination = 50\n'
     with pytest.raises(BenchConfigError, match=r"6 V is more than .* into 50 ohms \(5 V\)"):
         load_bench_config("bench.toml", known_drivers(), text=text)
     config = load_bench_config("bench.toml", known_drivers(), text=text.replace("= 6.0", "= 5.0", 1))
     assert config.limits.max_pulse_amplitude == 5.0
+    assert config.instrument("pulser").options["load_ohms"] == 50.0
+    assert (
+        "load_ohms"
+        not in load_bench_config("bench.toml", known_drivers(), text=_edited()).instrument("pulser").options
+    )  # no [gate_load]: a high-impedance gate, programmed levels are the gate's
+
+
+@pytest.mark.parametrize(
+    "gate_load", ["", '\n[gate_load]\nimpedance = "high"\n', "\n[gate_load]\nimpedance = 1e6\n"]
+)
+def test_50_ohm_declared_into_a_high_impedance_gate_is_refused(gate_load: str) -> None:
+    """load_ohms = 50 with a gate that is not terminated: the gate would see twice the level."""
+    text = (
+        _edited(max_pulse_amplitude="4.0").replace(
+            'driver = "keysight33500b"', 'driver = "keysight33500b"\noptions = { load_ohms = 50 }'
+        )
+        + gate_load
+    )
+    with pytest.raises(BenchConfigError, match=r"load_ohms = 50 disagrees .* (twice|another level)"):
+        load_bench_config("bench.toml", known_drivers(), text=text)
+    terminated = text.replace(gate_load, "") + '\n[gate_load]\nimpedance = "high"\ntermination = 50\n'
+    assert load_bench_config("bench.toml", known_drivers(), text=terminated).gate_load.ohms == 50.0
 
 
 def test_every_problem_is_named_and_the_first_gives_the_line() -> None:

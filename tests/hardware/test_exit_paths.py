@@ -55,7 +55,7 @@ def test_a_failed_read_ends_in_the_safe_state_steps_in_order(virtual, bench, moc
     a.read()
     order = watch_make_safe(mocker, bench)
     smu = bench.drivers["smu"]
-    mocker.patch.object(smu, "read_current", side_effect=InstrumentError(smu.name, "not transient"))
+    mocker.patch.object(smu, "read_current_switched", side_effect=InstrumentError(smu.name, "not transient"))
     with pytest.raises(InstrumentError, match="not transient"):
         a.read()
     # The read had switched the SMU on and routed a device; the failure then ran make_safe.

@@ -156,7 +156,7 @@ def test_trigger_cable_between_smu_and_pulser_is_optional_and_checked() -> None:
     assert load(GOOD).smu_to_pulser is None
     config = load(GOOD + "\n[triggers]\nsmu_to_pulser = 2\n")
     assert config.smu_to_pulser == 2
-    assert config.describe()["triggers"] == {"smu_to_pulser": 2, "smu_to_switch": None}
+    assert config.describe()["triggers"] == {"smu_to_pulser": 2, "smu_to_switch": None, "switch_ready": None}
     for bad, message in (
         ("smu_to_pulser = 0", "1 to 14"),
         ("smu_to_pulser = true", "1 to 14"),
@@ -170,7 +170,11 @@ def test_trigger_cable_between_smu_and_switch_names_both_ends_and_is_checked() -
     assert load(GOOD).smu_to_switch is None
     config = load(GOOD + "\n[triggers]\nsmu_to_pulser = 1\nsmu_to_switch = { smu = 2, switch = 14 }\n")
     assert config.smu_to_switch == SwitchCable(smu=2, switch=14)
-    assert config.describe()["triggers"] == {"smu_to_pulser": 1, "smu_to_switch": {"smu": 2, "switch": 14}}
+    assert config.describe()["triggers"] == {
+        "smu_to_pulser": 1,
+        "smu_to_switch": {"smu": 2, "switch": 14},
+        "switch_ready": None,
+    }
     ends = "smu = <the SMU's digital I/O line, 1 to 14>, switch = <the switch matrix's digital I/O line"
     for bad, message in (
         ("smu_to_switch = 2", ends),  # one number cannot say which matrix line the cable reaches
@@ -180,6 +184,6 @@ def test_trigger_cable_between_smu_and_switch_names_both_ends_and_is_checked() -
         ("smu_to_switch = { smu = 2, switch = true }", ends),
         ("smu_to_switch = { smu = 2, switch = 1, speed = 3 }", ends),
         ("smu_to_switch = { smu = 1, switch = 3 }", "line 1 is already cabled to the pulse generator"),
-        ("switch_to_smu = 1", "expected smu_to_pulser or smu_to_switch"),
+        ("switch_to_smu = 1", "expected smu_to_pulser, smu_to_switch or switch_ready"),
     ):
         assert_refused(GOOD + f"\n[triggers]\nsmu_to_pulser = 1\n{bad}\n", message, bad)

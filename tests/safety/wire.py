@@ -92,19 +92,26 @@ class WireChecker:
             (r":SOUR:SWE:VOLT:LIST 1, 0", _none),
             (r':TRAC:CLE "defbuffer1"', _none),
             (r':TRAC:DATA\? 1, (\d+), "defbuffer1", READ', _ignore),
-            (r":DIG:LINE\d:MODE TRIG, OUT", _none),
+            (r":DIG:LINE\d:MODE TRIG, (?:OUT|IN)", _none),
             (r":TRIG:DIG\d:OUT:LOG NEG", _none),
             (rf":TRIG:DIG\d:OUT:PULS {_NUMBER}", _ignore),
-            (r":TRIG:DIG\d:OUT:STIM NOT1", _none),
+            (r":TRIG:DIG\d:OUT:STIM (?:NOT1|NONE)", _none),
+            (r":TRIG:DIG\d:IN:EDGE FALL", _none),
             (r':TRIG:LOAD "Empty"', _none),
             (r':TRIG:BLOC:BUFF:CLE 1, "defbuffer1"', _none),
-            (r":TRIG:BLOC:NOT 2, 1", _none),
-            (rf":TRIG:BLOC:DEL:CONS 3, {_NUMBER}", _ignore),
-            (r':TRIG:BLOC:MEAS 4, "defbuffer1"', _none),
-            (r":TRIG:BLOC:BRAN:COUN 5, (\d+), 2", _ignore),
+            (r":TRIG:BLOC:NOT \d+, 1", _none),
+            (rf":TRIG:BLOC:DEL:CONS \d+, {_NUMBER}", _ignore),
+            (r":TRIG:BLOC:WAIT \d+, DIG\d", _none),
+            (r":TRIG:BLOC:SOUR:STAT \d+, (?:ON|OFF)", _none),
+            (r':TRIG:BLOC:MEAS \d+, "defbuffer1"', _none),
+            (r":TRIG:BLOC:BRAN:COUN \d+, (\d+), 2", _ignore),
+            # The state the driver relies on, set at connect (drivers.state); a query changes nothing.
+            (r"\*?:?[A-Z0-9:]+\?", _none),
+            (r":SOUR:VOLT:DEL:AUTO ON|:OUTP:VOLT:SMOD NORM|:SENS:FUNC \"CURR\"|:SENS:COUN 1", _none),
+            (r":SENS:CURR:AVER OFF|:SENS:CURR:AZER ON|:FORM:DATA ASC", _none),
         ]
         level_free = ["*IDN?", "*OPC?", "*WAI", "SYST:ERR?", ":READ?", ":INIT", ":ABOR",
-                      "OUTPUT ON", "OUTPUT OFF"]
+                      "OUTPUT ON", "OUTPUT OFF", ":OUTP ON", ":OUTP OFF"]
         return _compile(forms, level_free)
 
     def _generator_forms(self) -> list[tuple[re.Pattern[str], Callable[..., list[str]]]]:
@@ -127,6 +134,9 @@ class WireChecker:
             (r"SOUR1:BURS:MODE TRIG", _none),
             (r"SOUR1:BURS:STAT 1", _none),
             (r"TRIG1:SOUR (?:BUS|EXT)", _none),
+            # The state the driver relies on, set at connect (drivers.state); a query changes nothing.
+            (r"[A-Z0-9:]+\?", _none),
+            (r"TRIG1:SLOP NEG|TRIG1:DEL 0|SOUR1:FUNC:PULS:HOLD WIDT", _none),
         ]
         level_free = ["*IDN?", "*OPC?", "*WAI", "*TRG", "SYST:ERR?", "SOUR1:FUNC:PULS:PER?",
                       "OUTP1 0", "OUTP1 1"]
@@ -137,6 +147,10 @@ class WireChecker:
         forms: list[tuple[str, Callable[..., list[str]]]] = [
             (rf'channel\.(?:exclusiveclose|close)\("([^"]+)"\){settle}', self._routes),
             (rf'channel\.open\("([^"]+)"\){settle}', _ignore),
+            # The state the driver relies on, set at connect (drivers.state), and its read-back.
+            (r"(?:(?:channel\.connectrule = channel\.BREAK_BEFORE_MAKE"
+             rf"|digio\.trigger\[\d+\]\.stimulus = 0) ?)+{settle}", _none),
+            (r"print\([A-Za-z0-9_.\[\], ]+\)", _none),
         ]
         level_free = ["*IDN?", "*OPC?", "print(errorqueue.count)", "print(errorqueue.next())",
                       'print(channel.getclose("allslots"))']  # fmt: skip

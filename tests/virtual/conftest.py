@@ -28,7 +28,7 @@ def chip(array: IdealCrossbar) -> VirtualChip:
 
 @pytest.fixture
 def bench(chip: VirtualChip) -> Iterator[VirtualBench]:
-    with VirtualBench(chip) as b:
+    with VirtualBench(chip, state_seed=None) as b:  # the *RST state: these tests speak raw SCPI/TSP
         yield b
 
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from drivers.crossbar import TRAIN_SETTLE_S
 from hil import Pulse
 from simulators.virtual import (
     Keithley707B,
@@ -33,6 +32,7 @@ from simulators.virtual.server import LineServer, VirtualInstrument
 from simulators.virtual.timing import SETTLE_707B, SETTLE_RELAY_BOARD, InstrumentClock
 from tests.backends import QUIET, hardware_bench, one_array_bench
 
+TRAIN_SETTLE_S = 1e-3  # [timing] train_gap of a bench file that does not set it
 EXACT = 1e-12  # relative: float round-off of a sum of equal terms (module docstring)
 READ_V = 0.1
 
@@ -77,8 +77,9 @@ def smu(chip: VirtualChip) -> Keithley2450:
 
 
 @pytest.mark.parametrize(("nplc", "count"), [(1.0, 1), (0.01, 7), (2.5, 3)])
-def test_a_reading_integrates_nplc_over_the_line_frequency_count_times(smu: Keithley2450, nplc: float,
-                                                                       count: int) -> None:
+def test_a_reading_integrates_nplc_over_the_line_frequency_count_times(
+    smu: Keithley2450, nplc: float, count: int
+) -> None:
     assert busy(smu, f":SENS:CURR:NPLC {nplc};:SENS:COUN {count}") == 0.0  # settings take no time
     assert busy(smu, ":READ?") == pytest.approx(count * nplc / LINE_FREQUENCY, rel=EXACT)
     assert busy(smu, ":MEAS:CURR?") == pytest.approx(count * nplc / LINE_FREQUENCY, rel=EXACT)
@@ -147,8 +148,9 @@ def test_channels_triggered_together_take_the_longer_burst(chip: VirtualChip) ->
     assert busy(awg, "TRIG2") == pytest.approx(100 * 1e-4, rel=EXACT)
 
 
-def test_a_burst_fired_over_the_trigger_cable_keeps_only_the_smu_busy(chip: VirtualChip,
-                                                                      smu: Keithley2450) -> None:
+def test_a_burst_fired_over_the_trigger_cable_keeps_only_the_smu_busy(
+    chip: VirtualChip, smu: Keithley2450
+) -> None:
     awg = Keysight33500B(chip)
     arm(awg, 1, 3, 1e-6, output=False)
     awg.transact(":TRIG1:SOUR EXT")  # the generator's last message, executed in this thread

@@ -107,8 +107,9 @@ def test_forced_compliance(bench: VirtualBench, rm: pyvisa.ResourceManager) -> N
     assert smu.query(":READ?;:SOUR:VOLT:ILIM:TRIP?") == "0.000000E+00;0"
 
 
-def test_stuck_device_ignores_a_routed_burst(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                             array: IdealCrossbar) -> None:
+def test_stuck_device_ignores_a_routed_burst(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, array: IdealCrossbar
+) -> None:
     p = bench.chip.pins.pads("A", 1, 1)
     matrix = open_visa(rm, bench.addresses["switch_matrix"])
     matrix.write(f'channel.close("{channel_for(3, p.gate)}")')

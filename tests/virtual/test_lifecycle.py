@@ -40,7 +40,8 @@ def test_addresses_and_description(bench: VirtualBench) -> None:
 
 
 def test_stop_with_clients_connected_leaves_no_threads_or_listeners(
-        chip: VirtualChip, rm: pyvisa.ResourceManager) -> None:
+    chip: VirtualChip, rm: pyvisa.ResourceManager
+) -> None:
     before = len(virtual_threads())
     bench = VirtualBench(chip).start()
     assert len(virtual_threads()) == before + 4

@@ -39,7 +39,7 @@ def generator(bench: VirtualBench) -> Iterator[Agilent33500]:
 def close(bench: VirtualBench, rm: pyvisa.ResourceManager, *crosspoints: tuple[int, int]) -> None:
     """Route over the wire: (matrix row, chip pad) pairs on the virtual 707B."""
     matrix = open_visa(rm, bench.addresses["switch_matrix"])
-    matrix.write("channel.open(\"allslots\")")
+    matrix.write('channel.open("allslots")')
     names = ",".join(channel_for(row, pad) for row, pad in crosspoints)
     if names:
         matrix.write(f'channel.close("{names}")')
@@ -55,8 +55,9 @@ def configure_read(smu: Keithley2450, compliance: float = 1e-3) -> None:
     smu.enable_source()
 
 
-def configure_burst(gen: Agilent33500, n: int, high: float, low: float, width: float = 1e-6,
-                    load: str | int = "INF") -> None:
+def configure_burst(
+    gen: Agilent33500, n: int, high: float, low: float, width: float = 1e-6, load: str | int = "INF"
+) -> None:
     gen.reset()
     gen.shape = "PULS"
     gen.output_load = load  # a gate is an open circuit: INF shows the levels it really sees
@@ -78,8 +79,9 @@ def fire(gen: Agilent33500) -> None:
 
 
 @pytest.mark.parametrize("device", [(0, 0), (1, 2), (0, 1)])
-def test_read_of_a_routed_device_is_g_times_v(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                              smu: Keithley2450, device: tuple[int, int]) -> None:
+def test_read_of_a_routed_device_is_g_times_v(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, smu: Keithley2450, device: tuple[int, int]
+) -> None:
     p = bench.chip.pins.pads("A", *device)
     close(bench, rm, (1, p.drain), (2, p.source))
     configure_read(smu)
@@ -88,15 +90,17 @@ def test_read_of_a_routed_device_is_g_times_v(bench: VirtualBench, rm: pyvisa.Re
     assert smu.check_errors() == []
 
 
-def test_read_with_nothing_routed_is_zero(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                          smu: Keithley2450) -> None:
+def test_read_with_nothing_routed_is_zero(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, smu: Keithley2450
+) -> None:
     close(bench, rm)
     configure_read(smu)
     assert smu.current == 0.0
 
 
-def test_compliance_reported_like_the_instrument(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                                 smu: Keithley2450) -> None:
+def test_compliance_reported_like_the_instrument(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, smu: Keithley2450
+) -> None:
     p = bench.chip.pins.pads("A", 1, 1)
     close(bench, rm, (1, p.drain), (2, p.source))
     limit = 1e-7  # below G V = 5e-7 A
@@ -112,8 +116,9 @@ def test_error_queue_through_pymeasure(smu: Keithley2450) -> None:
     assert smu.check_errors() == []
 
 
-def test_burst_changes_exactly_the_routed_device(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                                 generator: Agilent33500, array: IdealCrossbar) -> None:
+def test_burst_changes_exactly_the_routed_device(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, generator: Agilent33500, array: IdealCrossbar
+) -> None:
     p = bench.chip.pins.pads("A", 1, 0)
     close(bench, rm, (3, p.gate))
     configure_burst(generator, n=9, high=3.0, low=0.0)
@@ -126,8 +131,9 @@ def test_burst_changes_exactly_the_routed_device(bench: VirtualBench, rm: pyvisa
     assert bench.chip.violations == []
 
 
-def test_unrouted_burst_changes_nothing(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                       generator: Agilent33500, array: IdealCrossbar) -> None:
+def test_unrouted_burst_changes_nothing(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, generator: Agilent33500, array: IdealCrossbar
+) -> None:
     p = bench.chip.pins.pads("A", 1, 0)
     close(bench, rm, (5, p.gate))  # output 2 is routed; output 1 fires
     configure_burst(generator, n=9, high=3.0, low=0.0)
@@ -136,8 +142,9 @@ def test_unrouted_burst_changes_nothing(bench: VirtualBench, rm: pyvisa.Resource
     assert bench.chip.unrouted_pulses == 9
 
 
-def test_negative_burst_with_inverted_polarity(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                               generator: Agilent33500, array: IdealCrossbar) -> None:
+def test_negative_burst_with_inverted_polarity(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, generator: Agilent33500, array: IdealCrossbar
+) -> None:
     p = bench.chip.pins.pads("A", 0, 2)
     close(bench, rm, (3, p.gate))
     configure_burst(generator, n=4, high=0.0, low=-3.0)
@@ -147,8 +154,9 @@ def test_negative_burst_with_inverted_polarity(bench: VirtualBench, rm: pyvisa.R
     assert bench.chip.violations == []
 
 
-def test_default_load_setting_doubles_the_gate_voltage(bench: VirtualBench, rm: pyvisa.ResourceManager,
-                                                       generator: Agilent33500) -> None:
+def test_default_load_setting_doubles_the_gate_voltage(
+    bench: VirtualBench, rm: pyvisa.ResourceManager, generator: Agilent33500
+) -> None:
     p = bench.chip.pins.pads("A", 0, 0)
     close(bench, rm, (3, p.gate))
     configure_burst(generator, n=1, high=2.0, low=0.0)
@@ -167,7 +175,7 @@ def test_simulated_crossbar_burst_matches_the_backend(rm: pyvisa.ResourceManager
     twin = SimulatedCrossbar.from_preset("protonic-asymmetric", **kwargs)
     # The preset's nominal 5 ns pulse is shorter than the 33500B's 16 ns minimum; use 20 ns.
     pulse = Pulse(amplitude=chip_array.nominal_pulse.amplitude, width=20e-9)
-    with VirtualBench(VirtualChip({"A": chip_array})) as bench:
+    with VirtualBench(VirtualChip({"A": chip_array}), state_seed=None) as bench:
         p = bench.chip.pins.pads("A", 1, 1)
         close(bench, rm, (3, p.gate), (1, p.drain), (2, p.source))
         gen = Agilent33500(bench.addresses["pulse_generator"], **VISA)

@@ -216,18 +216,22 @@ def test_channel_patterns_are_named_channel_lists(matrix) -> None:
 # ---------------------------------------------------------------------- the cable, over the wire
 @pytest.fixture
 def cabled(chip: VirtualChip) -> Iterator[VirtualBench]:
-    with VirtualBench(chip, smu_to_pulser=1, smu_to_switch=(2, 5)) as b:
+    with VirtualBench(chip, smu_to_pulser=1, smu_to_switch=(2, 5), state_seed=None) as b:
         yield b
 
 
 def smu_reads_on_triggers(bench: VirtualBench, rm: pyvisa.ResourceManager, count: int) -> list[float]:
     """The 2450 trigger model of a scan read: notify (a pulse out of line 2), delay, measure."""
     smu = open_visa(rm, bench.addresses["smu"])
-    smu.write(f':SOUR:FUNC VOLT;:SOUR:VOLT {READ_V};:SENS:FUNC "CURR";:OUTP ON;'
-              ":DIG:LINE2:MODE TRIG, OUT;:TRIG:DIG2:OUT:STIM NOT1;:TRIG:DIG2:OUT:LOG NEG")
-    smu.write(':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;'
-              ':TRIG:BLOC:DEL:CONS 3, 0.005;:TRIG:BLOC:MEAS 4, "defbuffer1";'
-              f":TRIG:BLOC:BRAN:COUN 5, {count}, 2")
+    smu.write(
+        f':SOUR:FUNC VOLT;:SOUR:VOLT {READ_V};:SENS:FUNC "CURR";:OUTP ON;'
+        ":DIG:LINE2:MODE TRIG, OUT;:TRIG:DIG2:OUT:STIM NOT1;:TRIG:DIG2:OUT:LOG NEG"
+    )
+    smu.write(
+        ':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;'
+        ':TRIG:BLOC:DEL:CONS 3, 0.005;:TRIG:BLOC:MEAS 4, "defbuffer1";'
+        f":TRIG:BLOC:BRAN:COUN 5, {count}, 2"
+    )
     assert smu.query(":SYST:ERR?") == '0,"No error"'
     return [float(x) for x in smu.query(f':INIT;*WAI;:TRAC:DATA? 1, {count}, "defbuffer1", READ').split(",")]
 
@@ -243,9 +247,11 @@ def test_the_2450_steps_a_scan_over_the_cable_and_reads_each_device(cabled, rm) 
     currents = smu_reads_on_triggers(cabled, rm, 3)
     assert currents == pytest.approx([READ_V * G0[d] for d in DEVICES], rel=1e-6)  # 7 digits in the reply
     assert matrix.query("print(errorqueue.count, scan.state())") == (
-        "0.00000e+00\t6.00000e+00\t1.00000e+00\t3.00000e+00")
+        "0.00000e+00\t6.00000e+00\t1.00000e+00\t3.00000e+00"
+    )
     assert cabled.pulse_generator.channels[0].output is False and cabled.chip.pulse_log == []
-    assert cabled.describe()["triggers"] == {"smu_to_pulser": 1, "smu_to_switch": (2, 5)}
+    triggers = {"smu_to_pulser": 1, "smu_to_switch": (2, 5), "switch_ready": None}
+    assert cabled.describe()["triggers"] == triggers
 
 
 def test_a_scan_outlives_its_connection_until_it_is_aborted(cabled, rm) -> None:
@@ -259,7 +265,8 @@ def test_a_scan_outlives_its_connection_until_it_is_aborted(cabled, rm) -> None:
     assert second.query("print(scan.state())") == "2.00000e+00\t1.00000e+00\t0.00000e+00"
     # What the 707B driver's shutdown sends: the scan stops and every channel opens.
     assert second.query('scan.abort() channel.open("allslots") waitcomplete() print(errorqueue.count)') == (
-        "0.00000e+00")
+        "0.00000e+00"
+    )
     assert second.query("print(scan.state())") == "3.00000e+00\t1.00000e+00\t0.00000e+00"
     smu_reads_on_triggers(cabled, rm, 2)  # triggers after the abort move nothing
     assert cabled.switch_matrix.closed == set() and cabled.switch_matrix.ignored_triggers == 2

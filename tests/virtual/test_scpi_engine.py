@@ -15,16 +15,26 @@ def engine() -> ScpiEngine:
     def set_level(args, sfx):
         if sfx["SOURCE"] not in (None, 1):
             from simulators.virtual.scpi import ScpiError
+
             raise ScpiError(-114)
         state["level"] = number(one_arg(args), -10, 10)
 
-    e.command(":SOURce#:VOLTage[:LEVel][:IMMediate]", write=set_level,
-              query=lambda a, s: (no_args(a), f"{state['level']:g}")[1])
-    e.command(":SOURce#:VOLTage:ILIMit[:LEVel]", write=lambda a, s: state.update(limit=number(one_arg(a))),
-              query=lambda a, s: f"{state['limit']:g}")
+    e.command(
+        ":SOURce#:VOLTage[:LEVel][:IMMediate]",
+        write=set_level,
+        query=lambda a, s: (no_args(a), f"{state['level']:g}")[1],
+    )
+    e.command(
+        ":SOURce#:VOLTage:ILIMit[:LEVel]",
+        write=lambda a, s: state.update(limit=number(one_arg(a))),
+        query=lambda a, s: f"{state['limit']:g}",
+    )
     e.command(":SYSTem:ERRor[:NEXT]", query=e.error_next)
-    e.command("[:SENSe]:COUNt", write=lambda a, s: state.update(count=integer(one_arg(a), 1, 10)),
-              query=lambda a, s: str(state.get("count", 1)))
+    e.command(
+        "[:SENSe]:COUNt",
+        write=lambda a, s: state.update(count=integer(one_arg(a), 1, 10)),
+        query=lambda a, s: str(state.get("count", 1)),
+    )
     return e
 
 
@@ -37,10 +47,16 @@ def errors(e: ScpiEngine) -> list[str]:
         out.append(entry)
 
 
-@pytest.mark.parametrize("command", [
-    ":SOUR:VOLT:LEV 0.5", ":SOURCE:VOLTAGE:LEVEL 0.5", ":source:voltage 0.5", ":SoUr1:VoLt:ImM 0.5",
-    "SOUR:VOLT 0.5",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ":SOUR:VOLT:LEV 0.5",
+        ":SOURCE:VOLTAGE:LEVEL 0.5",
+        ":source:voltage 0.5",
+        ":SoUr1:VoLt:ImM 0.5",
+        "SOUR:VOLT 0.5",
+    ],
+)
 def test_short_long_and_case_forms_are_one_command(engine: ScpiEngine, command: str) -> None:
     assert engine.execute(command) is None
     assert engine.execute(":SOUR:VOLT?") == "0.5"
@@ -68,15 +84,18 @@ def test_unknown_command_queues_113_and_stops_the_message(engine: ScpiEngine) ->
     assert engine.execute(":SYST:ERR?") == '0,"No error"'
 
 
-@pytest.mark.parametrize(("command", "code"), [
-    (":SOUR:VOLT", -109),  # missing parameter
-    (":SOUR:VOLT 1,2", -108),  # one too many
-    (":SOUR:VOLT abc", -104),  # not a number
-    (":SOUR:VOLT 1 V", -138),  # units are not accepted
-    (":SOUR:VOLT 11", -222),  # out of range: refused, not clamped
-    (":SOUR2:VOLT 1", -114),  # this instrument has one source
-    (":COUN 0", -222),
-])
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (":SOUR:VOLT", -109),  # missing parameter
+        (":SOUR:VOLT 1,2", -108),  # one too many
+        (":SOUR:VOLT abc", -104),  # not a number
+        (":SOUR:VOLT 1 V", -138),  # units are not accepted
+        (":SOUR:VOLT 11", -222),  # out of range: refused, not clamped
+        (":SOUR2:VOLT 1", -114),  # this instrument has one source
+        (":COUN 0", -222),
+    ],
+)
 def test_parameter_errors_use_the_standard_codes(engine: ScpiEngine, command: str, code: int) -> None:
     engine.execute(command)
     (entry,) = errors(engine)

@@ -25,7 +25,7 @@ def open_visa(rm: pyvisa.ResourceManager, address: str) -> pyvisa.resources.Mess
 
 @pytest.fixture
 def cabled(chip: VirtualChip) -> Iterator[VirtualBench]:
-    with VirtualBench(chip, smu_to_pulser=2) as b:
+    with VirtualBench(chip, smu_to_pulser=2, state_seed=None) as b:
         yield b
 
 
@@ -47,11 +47,15 @@ def arm_generator(bench: VirtualBench, rm: pyvisa.ResourceManager, trigger: str 
 
 def run_model(bench: VirtualBench, rm: pyvisa.ResourceManager, count: int, line: int = 2) -> list[float]:
     smu = open_visa(rm, bench.addresses["smu"])
-    smu.write(f':SOUR:FUNC VOLT;:SOUR:VOLT {READ_V};:SENS:FUNC "CURR";:OUTP ON;'
-              f":DIG:LINE{line}:MODE TRIG, OUT;:TRIG:DIG{line}:OUT:STIM NOT1;:TRIG:DIG{line}:OUT:LOG NEG")
-    smu.write(':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;'
-              ':TRIG:BLOC:DEL:CONS 3, 0.001;:TRIG:BLOC:MEAS 4, "defbuffer1";'
-              f":TRIG:BLOC:BRAN:COUN 5, {count}, 2")
+    smu.write(
+        f':SOUR:FUNC VOLT;:SOUR:VOLT {READ_V};:SENS:FUNC "CURR";:OUTP ON;'
+        f":DIG:LINE{line}:MODE TRIG, OUT;:TRIG:DIG{line}:OUT:STIM NOT1;:TRIG:DIG{line}:OUT:LOG NEG"
+    )
+    smu.write(
+        ':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;'
+        ':TRIG:BLOC:DEL:CONS 3, 0.001;:TRIG:BLOC:MEAS 4, "defbuffer1";'
+        f":TRIG:BLOC:BRAN:COUN 5, {count}, 2"
+    )
     assert smu.query(":SYST:ERR?") == '0,"No error"'
     reply = smu.query(f':INIT;*WAI;:TRAC:DATA? 1, {count}, "defbuffer1", READ')
     return [float(x) for x in reply.split(",")]
@@ -87,8 +91,10 @@ def test_model_errors_and_a_sweep_replacing_the_model(cabled, rm) -> None:
     assert smu.query(":SYST:ERR?").startswith("-224")
     smu.write(":TRIG:DIG7:OUT:STIM NOT1")  # the 2450 has lines 1-6
     assert smu.query(":SYST:ERR?").startswith("-114")
-    smu.write(':TRIG:LOAD "Empty";:TRIG:BLOC:MEAS 1, "defbuffer1", 4;:SOUR:LIST:VOLT 0.01,0.02;'
-              ":SOUR:SWE:VOLT:LIST 1, 0;:TRAC:CLE;:INIT")  # the list sweep replaces the model
+    smu.write(
+        ':TRIG:LOAD "Empty";:TRIG:BLOC:MEAS 1, "defbuffer1", 4;:SOUR:LIST:VOLT 0.01,0.02;'
+        ":SOUR:SWE:VOLT:LIST 1, 0;:TRAC:CLE;:INIT"
+    )  # the list sweep replaces the model
     assert smu.query(':TRAC:ACT? "defbuffer1"') == "2"
 
 

@@ -23,22 +23,28 @@ def errors(m: Keithley707B) -> list[str]:
 
 def test_runtime_statements_and_printing() -> None:
     calls = []
-    rt = TspRuntime({"node.f": lambda *a: calls.append(a) or (1.5, "x", None, True)},
-                    {"node.attr": lambda: 42})
+    rt = TspRuntime(
+        {"node.f": lambda *a: calls.append(a) or (1.5, "x", None, True)}, {"node.attr": lambda: 42}
+    )
     assert rt.run("node.f('a', 2) ; print(node.attr) print(node.f(-3), nil, node.missing)") == [
-        "4.20000e+01", "1.50000e+00\tx\tnil\ttrue\tnil\tnil"]
+        "4.20000e+01",
+        "1.50000e+00\tx\tnil\ttrue\tnil\tnil",
+    ]
     assert calls == [("a", 2.0), (-3.0,)]
     rt.run("x = 7")
     assert rt.run("print(x)") == ["7.00000e+00"]
 
 
-@pytest.mark.parametrize(("line", "code", "text"), [
-    ("node.f(", -285, "unexpected symbol near '<eof>'"),
-    ("print(1 2)", -285, "unexpected symbol near '2'"),
-    ("*IDN?", -285, "near '*'"),
-    ("other.f()", -286, "attempt to index global 'other'"),
-    ("node.g()", -286, "attempt to call field 'g'"),
-])
+@pytest.mark.parametrize(
+    ("line", "code", "text"),
+    [
+        ("node.f(", -285, "unexpected symbol near '<eof>'"),
+        ("print(1 2)", -285, "unexpected symbol near '2'"),
+        ("*IDN?", -285, "near '*'"),
+        ("other.f()", -286, "attempt to index global 'other'"),
+        ("node.g()", -286, "attempt to call field 'g'"),
+    ],
+)
 def test_runtime_errors(line: str, code: int, text: str) -> None:
     rt = TspRuntime({"node.f": lambda *a: ()}, {})
     with pytest.raises(TspError) as info:

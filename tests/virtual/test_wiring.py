@@ -45,7 +45,7 @@ def test_pin_map_refuses_a_pad_that_is_gate_and_channel() -> None:
 
 def test_pin_map_and_rows_from_the_bench_config_example() -> None:
     doc = benchconfig.__doc__
-    text = "\n".join(line[4:] for line in doc[doc.index("    [bench]"):].splitlines())
+    text = "\n".join(line[4:] for line in doc[doc.index("    [bench]") :].splitlines())
     config = benchconfig.load_bench_config("example.toml", text=text)
     pins = PinMap.from_bench_config(config)
     assert pins.pads("A_main", 0, 1) == DevicePads(gate=2, drain=6, source=9)
@@ -84,8 +84,13 @@ def test_parallel_devices_add_and_series_devices_divide(chip: VirtualChip) -> No
 def test_sneak_path_in_a_passive_crossbar_pin_map() -> None:
     # Row lines carry the drains, column lines the sources (a passive 2 x 2 crossbar).
     g = np.array([[1.0, 2.0], [3.0, 4.0]]) * 1e-6
-    pins = PinMap({("X", r, c): DevicePads(gate=10 + 2 * r + c, drain=1 + r, source=3 + c)
-                   for r in range(2) for c in range(2)})
+    pins = PinMap(
+        {
+            ("X", r, c): DevicePads(gate=10 + 2 * r + c, drain=1 + r, source=3 + c)
+            for r in range(2)
+            for c in range(2)
+        }
+    )
     chip = VirtualChip({"X": IdealCrossbar((2, 2), g_init=g)}, pins)
     route(chip, (SMU_HI, 1), (SMU_LO, 3))  # read (0, 0) with the other lines floating
     sneak = 1 / (1 / g[0, 1] + 1 / g[1, 1] + 1 / g[1, 0])
@@ -165,8 +170,9 @@ def test_over_limit_pulse_is_recorded_not_applied() -> None:
 
 
 def test_long_burst_is_split_at_max_pulses_per_call() -> None:
-    array = IdealCrossbar((1, 1), g_min=0.1, g_max=1.0, g_step=1e-9, g_init=0.5,
-                          limits=SafetyLimits(max_pulses_per_call=10))
+    array = IdealCrossbar(
+        (1, 1), g_min=0.1, g_max=1.0, g_step=1e-9, g_init=0.5, limits=SafetyLimits(max_pulses_per_call=10)
+    )
     chip = VirtualChip({"A": array})
     route(chip, (AWG_CH1, chip.pins.pads("A", 0, 0).gate))
     chip.fire(AWG_CH1, 25, 3.0, 1e-6)
@@ -185,8 +191,9 @@ def test_wrong_wiring_is_recorded(chip: VirtualChip) -> None:
     assert any(bias in v for v in chip.violations)
 
 
-def test_free_running_output_accrues_pulses(chip: VirtualChip, array: IdealCrossbar,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_free_running_output_accrues_pulses(
+    chip: VirtualChip, array: IdealCrossbar, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = [100.0]
     monkeypatch.setattr(wiring.time, "monotonic", lambda: now[0])
     route(chip, (AWG_CH1, chip.pins.pads("A", 0, 0).gate))
