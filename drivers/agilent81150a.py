@@ -150,7 +150,8 @@ class Agilent81150A(ScpiSettingsOneByOne, ScpiPulseGenerator, SCPIMixin, Instrum
     bus_burst_setup = (("trigger_source", "MAN"), ("burst_ncycles", 1))
     bus_trigger_source = "MAN"
     trigger_command = "*TRG"
-    safe_state = (":OUTP{ch} OFF",)
+    # Output off, then bursts armed by *TRG only: nothing outside starts one.
+    safe_state = (":OUTP{ch} OFF", ":ARM:SOUR{ch} MAN")
     # Seconds from a trigger to the first edge, as an upper bound (none is relied on: the
     # 81150A fires on the bus only here).
     trigger_latency = 1e-6

@@ -104,7 +104,13 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
     # ------------------------------------------------ the template's table
     read_query = ":READ?"
     # No ramp down (PyMeasure's shutdown ramps): this driver only sources small read biases.
-    safe_state = (":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF")
+    # Then every digital I/O line stops following a notify (none can fire another instrument).
+    safe_state = (
+        ":ABOR",
+        ":SOUR:VOLT:LEV 0",
+        "OUTPUT OFF",
+        ";".join(f":TRIG:DIG{n}:OUT:STIM NONE" for n in range(1, 7)),
+    )
     # (readings, line, settle s, wait line, switch source) of the confirmed trigger sequence;
     # None: send it (again)
     _triggered: tuple[int, int, float, int | None, bool] | None = None
@@ -305,6 +311,7 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         return parse_floats(self.name, reply, n, "triggered read sequence")
 
     def shutdown(self) -> None:
-        """Abort any sweep, source 0 V, output off; the trigger sequence is forgotten."""
-        self._triggered = None
+        """Abort any sweep, source 0 V, output off, no digital line following a notify; the
+        trigger sequence is forgotten."""
+        self._triggered, self._notify_line = None, None
         super().shutdown()

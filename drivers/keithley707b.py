@@ -66,6 +66,10 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
     the VISA connection.
     """
 
+    # The 707B manual's timing example (707B-901-01, section 2, "Using sequential connect")
+    # allows 4 ms per channel close; measure the matrix's own with docs/tutorial.md.
+    settle_time = 4e-3
+
     def __init__(self, adapter: Any, slots: int = 1, name: str = "Keithley 707B", **kwargs: Any):
         self.slots = check_whole(name, "slots", slots, 1, 6)
         super().__init__(adapter, name, **visa_defaults(kwargs))

@@ -116,7 +116,8 @@ class Keysight33500B(ScpiPulseGenerator, Agilent33500):
     )
     bus_trigger_source = "BUS"
     trigger_command = "*TRG;*WAI"
-    safe_state = ("OUTP{ch} 0",)
+    # Output off, then bursts back on the bus trigger: an edge on Ext Trig fires nothing.
+    safe_state = ("OUTP{ch} 0", "TRIG{ch}:SOUR BUS")
 
     # Seconds from an edge on Ext Trig to the output's first edge, as an upper bound (the 33500
     # Series data sheet gives well under a microsecond); HardwareCrossbar adds it to a pulse's end.

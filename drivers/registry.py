@@ -143,7 +143,30 @@ def limit_problems(config: BenchConfig) -> list[str]:
         entry = _entry(instrument.driver)
         found = entry.limit_problems(config.limits, config.read_voltage, instrument.options)
         problems += [f"[{p.table}] {p.key}: {p.message}" for p in found]
-    return problems
+    return problems + _timing_problems(config)
+
+
+def matrix_settle_time(config: BenchConfig) -> float:
+    """Seconds the bench's switch matrix takes to settle: [timing] matrix_settle, else the
+    matrix driver's nominal figure (its settle_time)."""
+    if config.timing.matrix_settle is not None:
+        return config.timing.matrix_settle
+    return float(_entry(config.instrument("matrix").driver).load().settle_time)
+
+
+def _timing_problems(config: BenchConfig) -> list[str]:
+    """A scan without the Channel Ready cable whose fixed delay is shorter than the matrix's
+    settling time would read while the relays settle."""
+    if config.smu_to_switch is None or config.switch_ready is not None:
+        return []
+    settle = matrix_settle_time(config)
+    if config.timing.scan_delay >= settle:
+        return []
+    return [
+        f"[timing] scan_delay: {config.timing.scan_delay:g} s is shorter than the switch matrix's settling "
+        f"time {settle:g} s: scan readings would be taken while the relays settle; raise it, or cable the "
+        "matrix's Channel Ready output to the SMU ([triggers] switch_ready)"
+    ]
 
 
 def _smu_problems(name: str, smu: type, limits: SafetyLimits, read_voltage: float) -> list[LimitProblem]:

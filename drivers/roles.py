@@ -400,6 +400,9 @@ class SwitchMatrix(KnownState, ABC):
     """
 
     name: str
+    # s, from a switching command until the relays have settled (nominal; a bench file's [timing]
+    # matrix_settle, measured, takes precedence)
+    settle_time: ClassVar[float]
 
     @property
     @abstractmethod

@@ -49,6 +49,10 @@ class SerialRelayMatrix(FastAttributeAccess, Instrument, SwitchMatrix):
     need about 2 s).
     """
 
+    # Common Songle-type relay modules operate and release within 10 ms (the board answers once
+    # its relays have settled, docs/serial-relay-protocol.md).
+    settle_time = 10e-3
+
     def __init__(
         self,
         adapter: Any,

@@ -123,7 +123,8 @@ def test_output_on_is_refused_before_configure():
 
 
 def test_shutdown_switches_the_output_off_twice():
-    with generator([(":OUTP2 OFF", None), (":OUTP2 OFF", None)], channel=2) as g:
+    safe = [(":OUTP2 OFF", None), (":ARM:SOUR2 MAN", None)]  # output off, nothing outside arms a burst
+    with generator([*safe, *safe], channel=2) as g:
         g.shutdown()
         g.shutdown()
 

@@ -161,7 +161,8 @@ def test_list_sweep_with_short_data_raises():
 
 
 def test_shutdown_aborts_sources_zero_and_switches_off_twice():
-    safe = [(":ABOR", None), (":SOUR:VOLT:LEV 0", None), ("OUTPUT OFF", None)]
+    disarm = ";".join(f":TRIG:DIG{n}:OUT:STIM NONE" for n in range(1, 7))  # no line follows a notify
+    safe = [(":ABOR", None), (":SOUR:VOLT:LEV 0", None), ("OUTPUT OFF", None), (disarm, None)]
     with smu([*CONFIGURE, *OUTPUT_ON, *safe, *safe]) as k:
         k.configure_read(0.1, 1e-4)
         k.output_on()

@@ -42,7 +42,9 @@ def test_connect_exactly_is_one_exclusiveclose_query_with_sorted_names():
     pairs = [switch('channel.exclusiveclose("1A05,1B09,2C01")'), switch('channel.open("allslots")')]
     with expected_protocol(Keithley707B, pairs, slots=2) as m:
         assert m.connect_exactly({(2, 9), (1, 5), (3, 13)}, previous=frozenset({(1, 1)})) == {
-            (1, 5), (2, 9), (3, 13)
+            (1, 5),
+            (2, 9),
+            (3, 13),
         }
         assert m.connect_exactly(set()) == frozenset()  # nothing to close: open everything
 

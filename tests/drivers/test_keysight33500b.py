@@ -160,7 +160,8 @@ def test_unexpected_completion_reply_raises():
 
 
 def test_shutdown_switches_the_output_off_twice():
-    with generator([("OUTP1 0", None), ("OUTP1 0", None)]) as g:
+    safe = [("OUTP1 0", None), ("TRIG1:SOUR BUS", None)]  # output off, Ext Trig disarmed
+    with generator([*safe, *safe]) as g:
         g.shutdown()
         g.shutdown()
 
@@ -204,6 +205,7 @@ def test_an_error_or_a_shutdown_makes_the_next_configuration_send_everything():
         ("*OPC?", "0"),  # the burst went wrong: what the generator holds is unknown
         *configure(present_period="+2.000000000000000E-06"),
         ("OUTP1 0", None),  # shutdown
+        ("TRIG1:SOUR BUS", None),  # shutdown: Ext Trig disarmed
         *configure(present_period="+2.000000000000000E-06"),
     ]
     with generator(pairs) as g:

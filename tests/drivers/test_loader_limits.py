@@ -16,7 +16,8 @@ SHIPPED = Path(__file__).resolve().parents[2] / "simulators/virtual/benches/virt
 
 def _edited(**changes: str) -> str:
     """The shipped virtual bench's text with `key = value` lines replaced."""
-    text = SHIPPED.read_text()
+    # The shipped file's [gate_load] table goes: the tests below state their own.
+    text = re.sub(r"(?ms)^\[gate_load\]\n.*?(?=^\[|\Z)", "", SHIPPED.read_text())
     for key, value in changes.items():
         text, n = re.subn(rf"(?m)^{key}\s*=.*$", f"{key} = {value}", text)
         assert n == 1, key

@@ -44,7 +44,9 @@ def test_connect_exactly_is_one_set_command_whatever_was_closed_before():
     pairs = [("SET 1:9,2:16,3:1", "OK"), ("SET NONE", "OK")]
     with relay(pairs) as m:
         assert m.connect_exactly([(3, 1), (1, 9), (2, 16)], previous=frozenset({(1, 2)})) == {
-            (1, 9), (2, 16), (3, 1)
+            (1, 9),
+            (2, 16),
+            (3, 1),
         }
         assert m.connect_exactly([]) == frozenset()
 

@@ -102,7 +102,16 @@ def test_the_default_channel_is_the_first(cls, options, expected):
 @pytest.mark.parametrize(
     ("cls", "options", "sent"),
     [
-        (Keithley2450SMU, {}, [":ABOR", ":SOUR:VOLT:LEV 0", "OUTPUT OFF"]),
+        (
+            Keithley2450SMU,
+            {},
+            [
+                ":ABOR",
+                ":SOUR:VOLT:LEV 0",
+                "OUTPUT OFF",
+                ";".join(f":TRIG:DIG{n}:OUT:STIM NONE" for n in range(1, 7)),
+            ],
+        ),
         (KeysightB2902A, {"channel": 2}, [":ABOR (@2)", ":SOUR2:VOLT 0", ":OUTP2 OFF"]),
         (
             Keithley2636B,
