@@ -23,6 +23,7 @@ Pulses never are. Every retry is in `bench.retries` and describe(); docs/reliabi
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from serial import SerialTimeoutException
 from drivers import retry as retrying
 from drivers.crossbar import VMM_READS, BenchInstruments, HardwareCrossbar
 from drivers.errors import CommunicationError, InstrumentError, LinkFault, SafeStateError, UnreadableReply
-from drivers.registry import Driver, limit_problems, open_instrument
+from drivers.registry import Driver, limit_problems, matrix_settle_time, open_instrument
 from drivers.retry import RetryLog, RetryPolicy, TransientFault, call_with_retries
 from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
 from drivers.state import StateChange
@@ -334,6 +335,7 @@ class HardwareBench(Bench):
                 )
             )
         rows += _limit_rows(cfg, inst)
+        rows += _handshake_rows(cfg, inst)
         return rows
 
     # ------------------------------------------------------------------ connections
@@ -580,6 +582,66 @@ def _state_rows(changes: dict[str, list[StateChange]], drivers: dict[str, Any]) 
         detail = f"all {count} settings the driver relies on were as wanted" if count else "none relied on"
         rows.append(CheckRow(role, "known state", "ok", detail))
     return rows
+
+
+def _handshake_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRow]:
+    """How scan readings wait for the relays, whether the longest pulse fits a train's gap, and
+    what the generator's levels assume about the gate (with what to scope to confirm it)."""
+    timing, settle = config.timing, matrix_settle_time(config)
+    measured = "measured" if timing.matrix_settle is not None else "the driver's nominal figure: measure it"
+    if config.smu_to_switch is None:
+        scan = CheckRow(
+            "matrix", "scan handshake", "ok", "no scans: each read waits for the matrix's own completion"
+        )
+    elif config.switch_ready is not None:
+        ready = config.switch_ready
+        scan = CheckRow(
+            "matrix",
+            "scan handshake",
+            "ok",
+            f"each scan reading waits for the matrix's Channel Ready (its line {ready.switch} -> SMU line "
+            f"{ready.smu}); scope SMU line {ready.smu}: a low pulse about {settle:g} s ({measured}) after "
+            f"each trigger on SMU line {config.smu_to_switch.smu}",
+        )
+    else:
+        scan = CheckRow(
+            "matrix",
+            "scan handshake",
+            "ok" if timing.matrix_settle is not None else "warn",
+            f"no Channel Ready cable: each scan reading waits scan_delay {timing.scan_delay:g} s after its "
+            f"trigger; the matrix settles in {settle:g} s ({measured})",
+        )
+    rows = [scan]
+    longest = config.limits.max_pulse_width
+    needed = inst.pulser.trigger_latency + longest + timing.pulse_margin(longest)
+    if config.smu_to_pulser is not None:
+        rows.append(
+            CheckRow(
+                "pulser",
+                "train gap",
+                "ok" if needed <= timing.train_gap else "warn",
+                f"trains read {timing.train_gap:g} s after each trigger; the longest pulse the limits allow "
+                f"({longest:g} s) ends and settles after {needed:g} s; longer ones are refused in trains",
+            )
+        )
+    rows.append(_gate_load_row(config, inst))
+    return rows
+
+
+def _gate_load_row(config: BenchConfig, inst: BenchInstruments) -> CheckRow:
+    """What the generator's expected load reads back, against the bench file's [gate_load]."""
+    load = config.gate_load
+    reading = [s for s in inst.pulser.known_settings() if s.name == "expected load"]
+    told = inst.pulser.ask_settings([reading[0].query])[0] if reading else "not read"
+    at_gate = "high impedance" if math.isinf(load.ohms) else f"{load.ohms:g} ohm"
+    return CheckRow(
+        "pulser",
+        "gate load",
+        "ok" if load.stated else "warn",
+        f"{load.describe()}: the generator drives {at_gate} (its expected load reads {told}), so the "
+        "programmed levels are the gate's volts; scope the gate once: a 1 V pulse must read 1 V there "
+        "(2 V: the generator assumes 50 ohm into a high-impedance gate)",
+    )
 
 
 def _limit_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRow]:

@@ -36,6 +36,10 @@ def test_bench_check_virtual_passes_every_row(capsys) -> None:
     assert main(["bench", "check", "virtual"]) == 0
     out = capsys.readouterr().out
     assert "identity (*IDN?)" in out and "FAIL" not in out
+    # The virtual instruments start in a randomised state: every setting changed is a row.
+    assert "known state: trigger slope" in out and "found POS, set to NEG (read back)" in out
+    assert "known state: measure function" in out
+    assert "scan handshake" in out and "gate load" in out
 
 
 def test_bench_up_serves_a_live_bench_file_that_check_and_runs_use(tmp_path: Path) -> None:
