@@ -120,9 +120,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = bench_sub.add_parser(
         "check",
         help="connect a bench file's instruments, identify them, verify routing and limits",
-        description="Connects every instrument of CONFIG, asks each for *IDN?, checks the matrix size, "
-        "closes and reads back one crosspoint per bench terminal, and checks that the instruments can "
-        "honour the limits. Prints a table; exit status 1 if any check failed. Leaves the bench safe.",
+        description="Connects every instrument of CONFIG, asks each for *IDN?, puts it into the state "
+        "the drivers rely on (one row per setting that had to change), checks the matrix size, closes "
+        "and reads back one crosspoint per bench terminal, checks that the instruments can honour the "
+        "limits, and reports the scan handshake, the train gap and the gate load. Prints a table; exit "
+        "status 1 if any check failed. Leaves the bench safe.",
     )
     p.add_argument("config", help="bench file (*.toml), or 'virtual' for the shipped virtual bench")
     p.add_argument("--seed", type=int, default=0, help="seed of the virtual chip (with 'virtual')")

@@ -43,6 +43,7 @@ def start_virtual_bench(
     seed: int = 0,
     latency: float = 0.0,
     time_scale: float = 0.0,
+    state_seed: int | None = 0,
     **overrides: Any,
 ) -> tuple[VirtualBench, BenchConfig]:
     """Start the virtual bench of a bench file (default benches/virtual-bench.toml) or of a
@@ -52,8 +53,9 @@ def start_virtual_bench(
     overrides are DeviceConfig fields such as read_noise=0.0). latency: seconds added to every
     transaction on every instrument. time_scale: wall seconds an instrument stays busy per second
     of instrument time its commands take (readings, delays, bursts, relay settling; 0 = none,
-    1.0 = real time; VirtualBench.time_scale). Returns the running VirtualBench (stop() it) and
-    the configuration with live addresses.
+    1.0 = real time; VirtualBench.time_scale). state_seed: the randomised state the instruments
+    start in (None: their *RST state; VirtualBench). Returns the running VirtualBench (stop() it)
+    and the configuration with live addresses.
     """
     if isinstance(config_path, BenchConfig):
         config = config_path
@@ -67,7 +69,7 @@ def start_virtual_bench(
             )
     chip = SimulatedChip(preset=preset, seed=seed, **overrides)
     arrays = {name: chip.array(name, region.shape) for name, region in config.arrays.items()}
-    bench = VirtualBench.from_bench_config(config, arrays)
+    bench = VirtualBench.from_bench_config(config, arrays, state_seed=state_seed)
     bench.start()
     try:
         bench.latency = latency

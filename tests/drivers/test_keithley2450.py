@@ -332,3 +332,51 @@ def test_the_sequence_is_sent_again_after_a_new_read_setup_a_list_sweep_or_a_fai
             k.run_triggered_reads()
         with pytest.raises(RuntimeError, match="configure_triggered_reads"):
             k.run_triggered_reads()
+
+
+SCAN_MODEL = (
+    ":DIG:LINE2:MODE TRIG, OUT;:TRIG:DIG2:OUT:LOG NEG;:TRIG:DIG2:OUT:PULS 1e-05;:TRIG:DIG2:OUT:STIM NOT1;"
+    ":DIG:LINE3:MODE TRIG, IN;:TRIG:DIG3:IN:EDGE FALL;"
+    ':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;:TRIG:BLOC:WAIT 3, DIG3;'
+    ':TRIG:BLOC:SOUR:STAT 4, ON;:TRIG:BLOC:MEAS 5, "defbuffer1";:TRIG:BLOC:SOUR:STAT 6, OFF;'
+    ":TRIG:BLOC:BRAN:COUN 7, 16, 2"
+)
+
+
+def test_a_scan_waits_for_channel_ready_and_has_the_output_on_only_for_each_reading():
+    # Manual 6, :TRIGger:BLOCk:WAIT <block>, DIGio<n> and :TRIGger:DIGital<n>:IN:EDGE: each reading
+    # waits for the matrix's Channel Ready edge on line 3, the source block switches the output.
+    pairs = [
+        *CONFIGURE,
+        (SCAN_MODEL, None),
+        NO_ERROR,
+        (':INIT;*WAI;:TRAC:DATA? 1, 16, "defbuffer1", READ', ",".join(["1.0E-06"] * 16)),
+    ]
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(16, 2, 5e-3, wait_line=3, switch_source=True)
+        assert k.run_triggered_reads() == [1e-6] * 16  # with the output off: the model switches it
+
+
+def test_without_the_ready_cable_a_scan_waits_a_fixed_delay():
+    model = SCAN_MODEL.replace(":DIG:LINE3:MODE TRIG, IN;:TRIG:DIG3:IN:EDGE FALL;", "").replace(
+        ":TRIG:BLOC:WAIT 3, DIG3", ":TRIG:BLOC:DEL:CONS 3, 0.005"
+    )
+    with smu([*CONFIGURE, (model, None), NO_ERROR]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(16, 2, 5e-3, switch_source=True)
+    with smu([*CONFIGURE]) as k, pytest.raises(ValueError, match="wait line must differ"):
+        k.configure_read(0.1, 1e-4)
+        k.configure_triggered_reads(16, 2, 5e-3, wait_line=2)
+
+
+def test_a_switched_read_is_one_query_and_a_refused_output_raises():
+    ok = (":OUTP ON;:READ?;:OUTP OFF;:SYST:ERR:COUN?", "1.500000E-06;0")
+    refused = (":OUTP ON;:READ?;:OUTP OFF;:SYST:ERR:COUN?", "0.000000E+00;1")
+    interlock = ("SYST:ERR?", '-2002,"Interlock engaged;0;0 0"')
+    with smu([*CONFIGURE, ok, refused, interlock, NO_ERROR]) as k:
+        k.configure_read(0.1, 1e-4)
+        assert k.read_current_switched() == 1.5e-6
+        with pytest.raises(InstrumentError, match="Interlock"):
+            k.read_current_switched()
+        assert not k._output_enabled

@@ -233,3 +233,26 @@ def test_an_unreadable_scan_state_raises(reply):
         m.start_scan()
         with pytest.raises(InstrumentError, match="unreadable reply"):
             m.check_scan(2)
+
+
+def test_a_scan_with_a_ready_line_asserts_channel_ready_and_shutdown_disarms_its_lines():
+    # Manual 7, trigger event IDs: scan.trigger.EVENT_CHANNEL_READY as the stimulus of a digital
+    # output line: a low pulse once each step's relays have settled.
+    ready = (
+        " digio.trigger[4].mode = digio.TRIG_FALLING"
+        " digio.trigger[4].stimulus = scan.trigger.EVENT_CHANNEL_READY"
+    )
+    disarm = " ".join(
+        f"digio.trigger[{n}].stimulus = 0 digio.trigger[{n}].mode = digio.TRIG_BYPASS" for n in (3, 4)
+    )
+    pairs = [
+        switch(SCAN_SETUP + ready),
+        switch(f'scan.abort() channel.open("allslots") {disarm}'),
+        switch('scan.abort() channel.open("allslots")'),  # nothing armed any more
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        m.configure_scan(DEVICES, 3, ready_line=4)
+        m.shutdown()
+        m.shutdown()
+    with expected_protocol(Keithley707B, [], slots=2) as m, pytest.raises(ValueError, match="must differ"):
+        m.configure_scan(DEVICES, 3, ready_line=3)

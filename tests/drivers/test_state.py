@@ -117,3 +117,50 @@ def test_the_707b_compares_its_connect_rule_with_the_instrument_s_own_constant()
     with expected_protocol(Keithley707B, pairs) as matrix:
         (change,) = matrix.establish_state()
     assert (change.setting, change.found, change.wanted) == ("connect rule", "2.00000e+00", "1.00000e+00")
+
+
+def test_the_b2902a_waits_for_nothing_and_answers_the_current_only() -> None:
+    from drivers.keysight_b2902a import KeysightB2902A
+
+    query = (
+        ":OUTP2?;:OUTP2:ON:AUTO?;:SOUR2:FUNC:MODE?;:ARM2:SOUR?;:ARM2:COUN?;:TRIG2:SOUR?;:TRIG2:COUN?;"
+        ":FORM:ELEM:SENS?"
+    )
+    pairs = [
+        (query, "0;1;VOLT;AINT;1;TIM;5;VOLT,CURR"),
+        (":OUTP2:ON:AUTO OFF;:TRIG2:SOUR AINT;:TRIG2:COUN 1;:FORM:ELEM:SENS CURR", None),
+        ("SYST:ERR?", '+0,"No error"'),
+        (query, "0;0;VOLT;AINT;1;AINT;1;CURR"),
+    ]
+    with expected_protocol(KeysightB2902A, pairs, channel=2) as smu:
+        changes = smu.establish_state()
+    assert [c.setting for c in changes] == [
+        "automatic output on",
+        "trigger source",
+        "trigger count",
+        "reply elements",
+    ]
+
+
+def test_the_2636b_compares_its_constants_with_the_instrument_s_own() -> None:
+    from drivers.keithley2636b import Keithley2636B
+
+    smu = Keithley2636B
+    attributes = [
+        "source.output", "source.func", "source.offmode", "measure.count", "measure.filter.enable",
+        "trigger.endpulse.action", "trigger.arm.count", "trigger.arm.stimulus", "trigger.source.stimulus",
+        "trigger.measure.stimulus", "trigger.endpulse.stimulus",
+    ]  # fmt: skip
+    constants = ["OUTPUT_OFF", "OUTPUT_DCVOLTS", "OUTPUT_NORMAL", "FILTER_OFF", "SOURCE_IDLE"]
+    query = "print(" + ", ".join([f"smua.{a}" for a in attributes] + [f"smua.{c}" for c in constants]) + ")"
+    found = ["0", "1", "0", "1", "0", "0", "1", "0", "0", "0", "0"]  # endpulse.action 0: SOURCE_HOLD
+    values = ["0", "1", "0", "0", "1"]
+    pairs = [
+        (query, "\t".join(found + values)),
+        ("smua.trigger.endpulse.action = smua.SOURCE_IDLE", None),
+        ("print(errorqueue.count)", "0"),
+        (query, "\t".join([*found[:5], "1", *found[6:], *values])),
+    ]
+    with expected_protocol(smu, pairs) as k:
+        (change,) = k.establish_state()
+    assert (change.setting, change.found, change.wanted) == ("end-of-pulse action", "0", "1")
