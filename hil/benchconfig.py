@@ -79,6 +79,18 @@ from hil.faults import UsageFault
 from hil.pulses import SafetyLimits
 
 ROLES = ("smu", "pulser", "matrix")
+TABLES = (
+    "bench",
+    "limits",
+    "read",
+    "instruments",
+    "wiring",
+    "chip",
+    "arrays",
+    "triggers",
+    "timing",
+    "gate_load",
+)
 WIRING_KEYS = ("smu_hi", "smu_lo", "pulse_out", "pulse_ref")
 TERMINALS = ("gate", "drain", "source")
 # Digital I/O lines a [triggers] cable may name: the 14 of TSP instruments (2600B, 707B); a
@@ -282,39 +294,16 @@ def load_bench_config(
     """
     path = Path(source)
     if text is None:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise BenchConfigError(f"cannot read bench configuration {path}: {exc.strerror}") from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise BenchConfigError(
-                f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-                "save the file as UTF-8"
-            ) from None
+        text = _read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchConfigError(f"{path}: not valid TOML: {exc}") from None
     loc = _Locator(text, str(path))
 
-    known_tables = {
-        "bench",
-        "limits",
-        "read",
-        "instruments",
-        "wiring",
-        "chip",
-        "arrays",
-        "triggers",
-        "timing",
-        "gate_load",
-    }
     for table in data:
-        if table not in known_tables:
-            raise loc.error(f"unknown table; expected one of {', '.join(sorted(known_tables))}", table)
+        if table not in TABLES:
+            raise loc.error(f"unknown table; expected one of {', '.join(sorted(TABLES))}", table)
 
     bench = _table(data, "bench", loc)
     name = bench.get("name")
@@ -357,6 +346,22 @@ def load_bench_config(
         _timing(data.get("timing", {}), loc),
         gate_load,
     )
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, or BenchConfigError saying why it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BenchConfigError(f"cannot read bench configuration {path}: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BenchConfigError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 # ---------------------------------------------------------------------- sections
