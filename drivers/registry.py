@@ -155,9 +155,10 @@ def matrix_settle_time(config: BenchConfig) -> float:
 
 
 def _timing_problems(config: BenchConfig) -> list[str]:
-    """A scan without the Channel Ready cable whose fixed delay is shorter than the matrix's
-    settling time would read while the relays settle."""
-    if config.smu_to_switch is None or config.switch_ready is not None:
+    """A scan (a scan cable and a matrix that scans) without the Channel Ready cable whose fixed
+    delay is shorter than the matrix's settling time would read while the relays settle."""
+    matrix = _entry(config.instrument("matrix").driver).load()
+    if config.smu_to_switch is None or config.switch_ready is not None or not matrix.supports_scans:
         return []
     settle = matrix_settle_time(config)
     if config.timing.scan_delay >= settle:

@@ -102,7 +102,9 @@ def test_pulse_groups_order_polarities() -> None:
 def test_check_table_and_describe(virtual, bench: HardwareBench) -> None:
     vb, _ = virtual
     rows = bench.check()
-    assert all(r.status == "ok" for r in rows), format_check_table(rows)
+    # The test bench file does not state its gate load: that row asks for it, the rest pass.
+    assert all(r.status == "ok" for r in rows if r.check != "gate load"), format_check_table(rows)
+    assert [r.status for r in rows if r.check == "gate load"] == ["warn"]
     assert {r.check for r in rows} >= {"identity (*IDN?)", "all open", "route smu_hi -> pad 7 (drain)"}
     table = format_check_table(rows)
     assert table.splitlines()[0].split() == ["instrument", "check", "status", "detail"]
