@@ -589,7 +589,7 @@ def _handshake_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRo
     what the generator's levels assume about the gate (with what to scope to confirm it)."""
     timing, settle = config.timing, matrix_settle_time(config)
     measured = "measured" if timing.matrix_settle is not None else "the driver's nominal figure: measure it"
-    if config.smu_to_switch is None:
+    if config.smu_to_switch is None or not inst.matrix.supports_scans:
         scan = CheckRow(
             "matrix", "scan handshake", "ok", "no scans: each read waits for the matrix's own completion"
         )
