@@ -175,6 +175,28 @@ def _finish(args: argparse.Namespace, spec: SweepSpec, tasks: list, stored: dict
     return result
 
 
+def reproduce_paper_sweep(args: argparse.Namespace) -> int:
+    """`hil reproduce shd-paper --sweep`: the paper's asymmetry sweep on a local cluster."""
+    from protocols.sweep.paper import paper_comparison, paper_spec
+
+    if args.bench != "sim":
+        raise UsageError("the asymmetry sweep trains fresh simulated chips; run it with --bench sim")
+    args.out_base = Path("runs/shd-paper-sweep")
+    for name, default in (("workers", 2), ("scheduler", None), ("no_dashboard", False)):
+        setattr(args, name, getattr(args, name, default))
+    args.sweep_summary = paper_comparison
+    result = run_sweep(args, paper_spec(args.quick))
+    print(f"  {result['paper']['claim']}")
+    for row in result["paper"]["by_asymmetry"]:
+        cells = ", ".join(
+            f"{name} {100 * row[name]['mean']:.1f} ± {100 * row[name]['std']:.1f} %"
+            for name in ("sgd", "shd", "fp")
+            if name in row
+        )
+        print(f"  asymmetry {row['asymmetry']:g}: {cells}")
+    return 0
+
+
 def add_cluster(parser: argparse.ArgumentParser) -> None:
     """--workers, --scheduler, --no-dashboard (also for `hil reproduce shd-paper --sweep`)."""
     group = parser.add_argument_group("cluster")
