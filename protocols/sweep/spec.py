@@ -249,7 +249,11 @@ def expand(spec: SweepSpec) -> list[PointTask]:
     seen: set[str] = set()
     for coords in spec.coordinates:
         for name in spec.base.algorithms:
-            task = _task(spec.base, algorithm(name), coords, len(tasks))
+            try:
+                task = _task(spec.base, algorithm(name), coords, len(tasks))
+            except (TypeError, ValueError) as exc:
+                where = ", ".join(f"{k}={v}" for k, v in coords.items())
+                raise SpecError(f"point {len(tasks)} ({name}, {where}): {exc}") from None
             if task.key not in seen:
                 seen.add(task.key)
                 tasks.append(task)
