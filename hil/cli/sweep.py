@@ -38,8 +38,10 @@ class SimulatedDevices:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from protocols.sweep import load_spec
 
+    if args.plot is not None:
+        return _plot_stored(args)
     if args.resume is None and args.spec is None:
-        raise UsageError("give a sweep spec (hil sweep SPEC.toml) or --resume RUN")
+        raise UsageError("give a sweep spec (hil sweep SPEC.toml), --resume RUN or --plot RUN")
     spec = _stored_spec(args) if args.resume is not None else load_spec(args.spec)
     run_sweep(args, spec)
     return 0
@@ -61,6 +63,29 @@ def _stored_spec(args: argparse.Namespace) -> SweepSpec:
     if args.out is None and info.out_dir:
         args.out = Path(info.out_dir)
     return parse_spec(info.params["spec"], source=f"the spec stored with run {info.uid}")
+
+
+def _plot_stored(args: argparse.Namespace) -> int:
+    """--plot RUN: the table and figures of a stored sweep, from its points; nothing is trained."""
+    from hil.store import RunStore
+    from protocols.sweep import expand, latest, ordered, parse_spec, plot_sweep, write_csv
+
+    with RunStore(args.store, read_only=True) as store:
+        info = store.run(args.plot)
+        if info.protocol != "sweep":
+            raise UsageError(f"run {info.uid} is a {info.protocol} run, not a sweep")
+        spec = parse_spec(info.params["spec"], source=f"the spec stored with run {info.uid}")
+        tasks = expand(spec)
+        points = ordered(tasks, latest(store.points(info.id, kind="sweep_point")))
+    out = Path(args.out or info.out_dir or Path(args.out_base) / info.uid)
+    out.mkdir(parents=True, exist_ok=True)
+    table = write_csv(out / "points.csv", spec, points)
+    figures = plot_sweep(spec, points, out)
+    print(
+        f"run {info.uid} ({info.status}): {len(points)} of {len(tasks)} points; "
+        f"wrote {table} and {len(figures)} figures"
+    )
+    return 0
 
 
 def run_sweep(args: argparse.Namespace, spec: SweepSpec) -> dict[str, Any]:
@@ -224,6 +249,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", nargs="?", type=Path, help="the sweep spec (TOML; examples/sweeps/)")
     p.add_argument(
         "--resume", metavar="RUN", help="continue a stopped sweep (id or uid prefix) with its stored spec"
+    )
+    p.add_argument(
+        "--plot", metavar="RUN", help="write the table and figures of a stored sweep again (trains nothing)"
     )
     p.add_argument("--out", type=Path, help="output folder (default: runs/sweep/RUN)")
     p.add_argument(

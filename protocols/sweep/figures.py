@@ -84,7 +84,7 @@ def axis_figure(spec: SweepSpec, points: Sequence[SweepPoint], axis: str, title:
     if labels is not None:
         ax.set_xticks(x, labels)
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(title or f"{spec.name}: test accuracy against {_axis_label(axis)}", fontsize=10)
+    ax.set_title(title or f"{spec.name}\ntest accuracy against {_axis_label(axis)}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title=_spread_note(spec), title_fontsize=8)
     return fig
