@@ -9,12 +9,15 @@ overhead: 40 floating-point trainings on Iris for one epoch (a few milliseconds 
     workers x wall / points - mean seconds inside the point (dispatch, pickling, the result's
     trip back, the client's store write).
 speed-up: the same digits SGD points (--points, --epochs) on 1 and on 2 workers, the two
-    orders interleaved over --rounds rounds; the ratio of wall times (cluster start excluded).
+    orders interleaved over --rounds rounds; the ratio of wall times (cluster start excluded),
+    and the cores the points kept busy (their CPU seconds over the wall time): on a machine
+    whose cores other work shares, the second worker gains only the CPU left over.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -57,7 +60,13 @@ def timed_sweep(tasks: list, workers: int) -> dict[str, float]:
             compute(client, tasks, SimulatedDevices(), writer)
             done = time.perf_counter()
         inside = [p.seconds for p in writer.stored.values()]
-    return {"start_s": up - started, "wall_s": done - up, "inside_mean_s": statistics.fmean(inside)}
+        cpu = sum(p.cpu_seconds or 0.0 for p in writer.stored.values())
+    return {
+        "start_s": up - started,
+        "wall_s": done - up,
+        "inside_mean_s": statistics.fmean(inside),
+        "busy": cpu / (done - up),  # cores the points kept busy on average
+    }
 
 
 def overhead(points: int = 40) -> dict[str, float]:
@@ -70,15 +79,27 @@ def overhead(points: int = 40) -> dict[str, float]:
 def speedup(points: int, epochs: int, rounds: int) -> dict[str, Any]:
     tasks = expand(_spec("digits", "sgd", epochs, points))
     walls: dict[int, list[float]] = {1: [], 2: []}
+    busy: dict[int, list[float]] = {1: [], 2: []}
     inside: list[float] = []
     for r in range(rounds):
         for workers in (1, 2) if r % 2 == 0 else (2, 1):
             t = timed_sweep(tasks, workers)
             walls[workers].append(t["wall_s"])
+            busy[workers].append(t["busy"])
             inside.append(t["inside_mean_s"])
-            print(f"  round {r}, {workers} worker(s): {t['wall_s']:.1f} s for {points} points")
+            print(
+                f"  round {r}, {workers} worker(s): {t['wall_s']:.1f} s for {points} points, "
+                f"{t['busy']:.2f} cores busy"
+            )
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
-    return {"wall_1_s": one, "wall_2_s": two, "speedup": one / two, "point_s": statistics.median(inside)}
+    return {
+        "wall_1_s": one,
+        "wall_2_s": two,
+        "speedup": one / two,
+        "point_s": statistics.median(inside),
+        "busy_1": statistics.median(busy[1]),
+        "busy_2": statistics.median(busy[2]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.points} digits SGD points of {args.epochs} epochs "
         f"({s['point_s']:.1f} s each inside the worker): "
-        f"1 worker {s['wall_1_s']:.1f} s, 2 workers {s['wall_2_s']:.1f} s, speed-up {s['speedup']:.2f}x"
+        f"1 worker {s['wall_1_s']:.1f} s, 2 workers {s['wall_2_s']:.1f} s, speed-up {s['speedup']:.2f}x; "
+        f"cores kept busy (CPU seconds of the points / wall): {s['busy_1']:.2f} and {s['busy_2']:.2f}"
     )
+    print(f"load average over the last 1/5/15 min at the end: {os.getloadavg()}")
     return 0
 
 

@@ -36,6 +36,7 @@ class SweepPoint(Record):
     worker: str
     threads: dict[str, Any]
     error: str | None = None
+    cpu_seconds: float | None = None
 
     @property
     def completed(self) -> bool:

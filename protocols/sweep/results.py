@@ -78,7 +78,13 @@ def table_rows(spec: SweepSpec, points: Sequence[SweepPoint]) -> list[dict[str, 
         row |= {axis: p.coords.get(axis, "") for axis in axes}
         row["seed"] = seed_of(p)
         row |= {m: p.metrics.get(m, "") for m in METRICS}
-        row |= {"seconds": round(p.seconds, 3), "worker": p.worker, "error": p.error or ""}
+        cpu = "" if p.cpu_seconds is None else round(p.cpu_seconds, 3)
+        row |= {
+            "seconds": round(p.seconds, 3),
+            "cpu_seconds": cpu,
+            "worker": p.worker,
+            "error": p.error or "",
+        }
         rows.append(row)
     return rows
 

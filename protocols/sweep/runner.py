@@ -30,7 +30,7 @@ def run_point(task: PointTask, devices: DeviceSource) -> dict[str, Any]:
 
     Returns the fields of protocols.records.sweep.SweepPoint (status "completed" or "failed").
     """
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=1):
         threads = _threads()
         try:
@@ -39,7 +39,12 @@ def run_point(task: PointTask, devices: DeviceSource) -> dict[str, Any]:
             outcome = _failed(task, f"{type(exc).__name__}: {exc}")
         else:
             outcome = _completed(task, result, device)
-    return outcome | {"seconds": time.perf_counter() - started, "worker": _worker(), "threads": threads}
+    return outcome | {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,  # the worker's CPU: its time on an idle core
+        "worker": _worker(),
+        "threads": threads,
+    }
 
 
 def _train(task: PointTask, devices: DeviceSource) -> tuple[TrainingResult, dict[str, Any] | None]:

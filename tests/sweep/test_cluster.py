@@ -78,6 +78,7 @@ def test_a_killed_worker_has_its_point_computed_elsewhere_and_stored_once(client
     for p in points:  # the caps the nanny set before each worker process started
         assert set(p.threads["environment"].values()) == {"1"}
         assert set(p.threads["pools"].values()) == {1}
+        assert p.cpu_seconds is not None and p.cpu_seconds > 0
 
 
 class _StopAfterTwo(PointWriter):
