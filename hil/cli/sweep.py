@@ -151,11 +151,14 @@ def _compute(
             dashboard = client.dashboard_link if options.dashboard or options.scheduler else "off"
             print(f"  {where}; dashboard {dashboard}")
 
+            returned = [total - len(todo)]  # completed before, then each point back (failed too)
+
             def on_outcome(fields: dict[str, Any]) -> None:
                 if writer(fields) and fields["status"] != "completed":
                     print(f"  point {describe(_task(tasks, fields['key']))} failed: {fields['error']}")
+                returned[0] += 1
                 if progress is not None:
-                    progress(sum(1 for t in tasks if t.key in stored and stored[t.key].completed), total)
+                    progress(returned[0], total)
 
             outcomes = compute(client, todo, devices, on_outcome)
     except KeyboardInterrupt:

@@ -128,35 +128,23 @@ def _axis_label(axis: str) -> str:
 
 def heatmap_figure(spec: SweepSpec, points: Sequence[SweepPoint], axes: tuple[str, str]) -> Figure:
     """Mean test accuracy over seeds on two axes, one panel per algorithm both axes apply to;
-    each cell says the mean and the seeds' standard deviation."""
-    done = [p for p in points if p.completed]
+    each cell says the mean and the seeds' standard deviation, and how many points failed."""
     names = [
         n
         for n in spec.base.algorithms
-        if any(p.algorithm == n and axes[0] in p.coords and axes[1] in p.coords for p in done)
+        if any(p.algorithm == n and axes[0] in p.coords and axes[1] in p.coords for p in points)
     ]
     fig = Figure(figsize=(4.6 * max(1, len(names)), 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     xv, yv = _axis_values(spec, axes[0]), _axis_values(spec, axes[1])
+    done = [100.0 * p.metrics["test_accuracy"] for p in points if p.completed]
+    # The colour scale starts at the lowest accuracy's ten below, so that a map of 80-97 % shows.
+    low = 10.0 * np.floor(min(done, default=0.0) / 10.0)
     image = None
     for k, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), k + 1)
-        groups = _per_seed([p for p in done if p.algorithm == name], list(axes))
-        grid = np.full((len(yv), len(xv)), np.nan)
-        for (a, b), seeds in groups.items():
-            i, j = yv.index(b), xv.index(a)
-            acc = list(seeds.values())
-            grid[i, j] = np.mean(acc)
-            ax.text(
-                j,
-                i,
-                f"{np.mean(acc):.1f}\n±{np.std(acc):.1f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="w",
-            )
-        image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=0, vmax=100, aspect="auto")
+        grid = _heatmap_cells(ax, [p for p in points if p.algorithm == name], axes, xv, yv)
+        image = ax.imshow(grid, origin="lower", cmap="viridis", vmin=low, vmax=100, aspect="auto")
         ax.set_xticks(range(len(xv)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xv])
         ax.set_yticks(range(len(yv)), [f"{v:g}" if isinstance(v, float) else str(v) for v in yv])
         ax.set_xlabel(_axis_label(axes[0]), fontsize=8)
@@ -164,8 +152,32 @@ def heatmap_figure(spec: SweepSpec, points: Sequence[SweepPoint], axes: tuple[st
         ax.set_title(f"{algorithm(name).label}: test accuracy (%)", fontsize=10)
     if image is not None:
         fig.colorbar(image, ax=fig.axes, label="final test accuracy (%), mean over seeds", shrink=0.9)
-    fig.suptitle(f"{spec.name} ({_spread_note(spec)}; ± is the seeds' standard deviation)", fontsize=9)
+    fig.suptitle(f"{spec.name}\n({_spread_note(spec)}; ± is the seeds' standard deviation)", fontsize=9)
     return fig
+
+
+def _heatmap_cells(
+    ax: Any, points: Sequence[SweepPoint], axes: tuple[str, str], xv: list[Any], yv: list[Any]
+) -> np.ndarray:
+    """The grid of mean accuracies (NaN where no point completed), each cell annotated."""
+    groups = _per_seed([p for p in points if p.completed], list(axes))
+    failed: dict[tuple[Any, Any], int] = defaultdict(int)
+    for p in points:
+        if not p.completed:
+            failed[(p.coords.get(axes[0]), p.coords.get(axes[1]))] += 1
+    grid = np.full((len(yv), len(xv)), np.nan)
+    for a in xv:
+        for b in yv:
+            i, j = yv.index(b), xv.index(a)
+            acc = list(groups.get((a, b), {}).values())
+            text = f"{np.mean(acc):.1f}\n±{np.std(acc):.1f}" if acc else ""
+            if acc:
+                grid[i, j] = np.mean(acc)
+            if failed[(a, b)]:
+                text += f"\n{failed[(a, b)]} failed"
+            colour = "w" if acc else "k"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+    return grid
 
 
 def plot_sweep(spec: SweepSpec, points: Sequence[SweepPoint], out_dir: str | Path) -> list[Path]:
