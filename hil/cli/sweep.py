@@ -101,7 +101,7 @@ def run_sweep(args: argparse.Namespace, spec: SweepSpec) -> dict[str, Any]:
     with interrupt_guard(), RunStore(args.store) as store:
         run, stored = _open_run(store, args, spec, tasks)
         with run:
-            _compute(args, spec, tasks, stored, run, devices)
+            _compute(args, spec, tasks, stored=stored, run=run, devices=devices)
             return _finish(args, spec, tasks, stored, run)
 
 
@@ -127,7 +127,7 @@ def _open_run(
 
 
 def _compute(
-    args: argparse.Namespace, spec: SweepSpec, tasks: list, stored: dict, run: Any, devices: Any
+    args: argparse.Namespace, spec: SweepSpec, tasks: list, *, stored: dict, run: Any, devices: Any
 ) -> None:
     from protocols.sweep import ClusterOptions, PointWriter, compute, dask_client, pending
     from protocols.sweep.spec import describe
@@ -167,7 +167,7 @@ def _compute(
         if not getattr(args, "resumable", False):
             print(f"  continue it with: hil sweep --resume {run.uid}{_store_option(args)}")
         raise
-    for task, error in outcomes.lost or []:
+    for task, error in outcomes.lost:
         print(
             f"  point {describe(task)} was not computed: {error}; "
             f"`hil sweep --resume {run.uid}` tries it again"

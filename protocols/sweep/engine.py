@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hil.faults import UsageFault
@@ -94,7 +94,7 @@ class Outcomes:
     """What came back: completed or failed points (stored), and points lost with their error."""
 
     returned: int = 0
-    lost: list[tuple[PointTask, str]] | None = None
+    lost: list[tuple[PointTask, str]] = field(default_factory=list)
 
 
 def compute(
@@ -118,12 +118,14 @@ def compute(
     run = function or run_point
     futures = [client.submit(run, task, devices, key=f"sweep-point-{task.key}", pure=False) for task in tasks]
     by_key = {future.key: task for future, task in zip(futures, tasks, strict=True)}
-    outcomes = Outcomes(lost=[])
+    outcomes = Outcomes()
     try:
         for future in as_completed(futures):
             if future.status == "error":
                 exc = future.exception()
-                outcomes.lost.append((by_key[future.key], f"{type(exc).__name__}: {exc}"))  # type: ignore[union-attr]
+                outcomes.lost.append((by_key[future.key], f"{type(exc).__name__}: {exc}"))
+            elif future.status != "finished":  # cancelled by the scheduler (a restart, a closed cluster)
+                outcomes.lost.append((by_key[future.key], f"the scheduler {future.status} it"))
             else:
                 on_outcome(future.result())
                 outcomes.returned += 1

@@ -79,7 +79,7 @@ def axis_figure(spec: SweepSpec, points: Sequence[SweepPoint], axis: str, title:
             ax.axhline(float(np.mean(seeds)), color=colour, ls="--", label=f"{label} (does not vary)")
             ax.axhspan(min(seeds), max(seeds), color=colour, alpha=0.12, lw=0)
             continue
-        _draw_line(ax, _per_seed(mine, [axis]), values, x, colour, label)
+        _draw_line(ax, _per_seed(mine, [axis]), values=values, x=x, colour=colour, label=label)
     ax.set_xlabel(_axis_label(axis))
     if labels is not None:
         ax.set_xticks(x, labels)
@@ -93,6 +93,7 @@ def axis_figure(spec: SweepSpec, points: Sequence[SweepPoint], axis: str, title:
 def _draw_line(
     ax: Any,
     groups: dict[tuple[Any, ...], dict[int, float]],
+    *,
     values: list[Any],
     x: list[float],
     colour: str,
