@@ -153,7 +153,8 @@ def heatmap_figure(spec: SweepSpec, points: Sequence[SweepPoint], axes: tuple[st
         ax.set_title(f"{algorithm(name).label}: test accuracy (%)", fontsize=10)
     if image is not None:
         fig.colorbar(image, ax=fig.axes, label="final test accuracy (%), mean over seeds", shrink=0.9)
-    fig.suptitle(f"{spec.name}\n({_spread_note(spec)}; ± is the seeds' standard deviation)", fontsize=9)
+    seeds = len({c.get("seed", spec.base.seed) for c in spec.coordinates})
+    fig.suptitle(f"{spec.name}\n(mean of {seeds} seed(s); ± is their standard deviation)", fontsize=9)
     return fig
 
 
