@@ -17,7 +17,7 @@ from hil.cli.common import DEFAULT_STORE, UsageError, check_output, positive_int
 from hil.progress import progress_bar
 
 if TYPE_CHECKING:  # the command imports protocols when it runs, not when the parser is built
-    from protocols.sweep import PointTask, SweepSpec
+    from protocols.sweep import SweepSpec
 
 
 class SimulatedDevices:
@@ -90,49 +90,70 @@ def _plot_stored(args: argparse.Namespace) -> int:
 
 def run_sweep(args: argparse.Namespace, spec: SweepSpec) -> dict[str, Any]:
     """Expand and check the spec, run the points not yet stored, write the table and figures."""
+    from contextlib import nullcontext
+
     from hil.interrupts import interrupt_guard
     from hil.store import RunStore
-    from protocols.sweep import expand, validate
+    from protocols.sweep import ClusterOptions, dask_client, expand, pending, validate
 
     devices = SimulatedDevices()
     tasks = expand(spec)
     validate(tasks, devices)
     check_output(args)
+    options = ClusterOptions(workers=args.workers, scheduler=args.scheduler, dashboard=not args.no_dashboard)
     with interrupt_guard(), RunStore(args.store) as store:
-        run, stored = _open_run(store, args, spec, tasks)
-        with run:
-            _compute(args, spec, tasks, stored=stored, run=run, devices=devices)
-            return _finish(args, spec, tasks, stored, run)
+        stored = _stored_points(store, args)
+        todo = pending(tasks, stored)
+        try:
+            # The cluster before the run: a scheduler that does not answer leaves no run behind.
+            with dask_client(options) if todo else nullcontext() as client:
+                run = _open_run(store, args, spec, len(tasks))
+                with run:
+                    _compute(args, spec, tasks, todo, client=client, stored=stored, run=run, devices=devices)
+                    return _finish(args, spec, tasks, stored, run)
+        except KeyboardInterrupt:
+            _report_stop(args, tasks, stored)
+            raise
 
 
-def _open_run(
-    store: Any, args: argparse.Namespace, spec: SweepSpec, tasks: list[PointTask]
-) -> tuple[Any, dict]:
+def _stored_points(store: Any, args: argparse.Namespace) -> dict:
+    """The points a resumed sweep has stored, by key (none for a new sweep)."""
     from protocols.sweep import latest
 
+    if getattr(args, "resume_id", None) is None:
+        return {}
+    return latest(store.points(args.resume_id, kind="sweep_point"))
+
+
+def _open_run(store: Any, args: argparse.Namespace, spec: SweepSpec, points: int) -> Any:
     if getattr(args, "resume_id", None) is not None:
         run = store.resume_run(args.resume_id)
-        stored = latest(store.points(run.id, kind="sweep_point"))
     else:
-        params = {"spec": spec.raw, "points": len(tasks), "axes": list(spec.axes)}
+        params = {"spec": spec.raw, "points": points, "axes": list(spec.axes)}
         bench = {"bench": "simulated-chip", "preset": spec.base.preset, "one chip per point": True}
         run = store.start_run("sweep", params, bench, out_dir=args.out)
-        stored = {}
     if args.out is None:  # every sweep its own folder
         args.out = Path(args.out_base) / run.uid
         run.set_out_dir(args.out)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     args.run_uid = run.uid
-    return run, stored
+    return run
 
 
 def _compute(
-    args: argparse.Namespace, spec: SweepSpec, tasks: list, *, stored: dict, run: Any, devices: Any
+    args: argparse.Namespace,
+    spec: SweepSpec,
+    tasks: list,
+    todo: list,
+    *,
+    client: Any,
+    stored: dict,
+    run: Any,
+    devices: Any,
 ) -> None:
-    from protocols.sweep import ClusterOptions, PointWriter, compute, dask_client, pending
+    from protocols.sweep import PointWriter, compute
     from protocols.sweep.spec import describe
 
-    todo = pending(tasks, stored)
     total, writer = len(tasks), PointWriter(run, stored)
     print(
         f"run {run.uid}: sweep {spec.name!r}, {total} points ({total - len(todo)} stored, "
@@ -140,38 +161,39 @@ def _compute(
     )
     if not todo:
         return
-    options = ClusterOptions(workers=args.workers, scheduler=args.scheduler, dashboard=not args.no_dashboard)
-    try:
-        with dask_client(options) as client, progress_bar("sweep points", not args.no_progress) as progress:
-            where = (
-                f"scheduler {options.scheduler}"
-                if options.scheduler
-                else f"local cluster, {args.workers} workers"
-            )
-            dashboard = client.dashboard_link if options.dashboard or options.scheduler else "off"
-            print(f"  {where}; dashboard {dashboard}")
+    where = f"scheduler {args.scheduler}" if args.scheduler else f"local cluster, {args.workers} workers"
+    dashboard = client.dashboard_link if args.scheduler or not args.no_dashboard else "off"
+    print(f"  {where}; dashboard {dashboard}")
+    returned = [total - len(todo)]  # completed before, then each point back (failed too)
+    with progress_bar("sweep points", not args.no_progress) as progress:
 
-            returned = [total - len(todo)]  # completed before, then each point back (failed too)
+        def on_outcome(fields: dict[str, Any]) -> None:
+            if writer(fields) and fields["status"] != "completed":
+                print(f"  point {describe(_task(tasks, fields['key']))} failed: {fields['error']}")
+            returned[0] += 1
+            if progress is not None:
+                progress(returned[0], total)
 
-            def on_outcome(fields: dict[str, Any]) -> None:
-                if writer(fields) and fields["status"] != "completed":
-                    print(f"  point {describe(_task(tasks, fields['key']))} failed: {fields['error']}")
-                returned[0] += 1
-                if progress is not None:
-                    progress(returned[0], total)
-
-            outcomes = compute(client, todo, devices, on_outcome)
-    except KeyboardInterrupt:
-        kept = sum(1 for t in tasks if t.key in stored and stored[t.key].completed)
-        print(f"\nstopped: the cluster was shut down; {kept} of {total} points are stored in run {run.uid}")
-        if not getattr(args, "resumable", False):
-            print(f"  continue it with: hil sweep --resume {run.uid}{_store_option(args)}")
-        raise
+        outcomes = compute(client, todo, devices, on_outcome)
     for task, error in outcomes.lost:
         print(
             f"  point {describe(task)} was not computed: {error}; "
             f"`hil sweep --resume {run.uid}` tries it again"
         )
+
+
+def _report_stop(args: argparse.Namespace, tasks: list, stored: dict) -> None:
+    """What a Ctrl-C (or SIGTERM) kept, once the cluster is shut down."""
+    if args.run_uid is None:
+        print("\nstopped before the sweep started: nothing was stored")
+        return
+    kept = sum(1 for t in tasks if t.key in stored and stored[t.key].completed)
+    print(
+        f"\nstopped: the cluster was shut down; {kept} of {len(tasks)} points are stored "
+        f"in run {args.run_uid}"
+    )
+    if not getattr(args, "resumable", False):  # `hil sweep` says it itself (hil.cli.failures)
+        print(f"  continue it with: hil sweep --resume {args.run_uid}{_store_option(args)}")
 
 
 def _task(tasks: list, key: str) -> Any:
