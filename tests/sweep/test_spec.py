@@ -134,3 +134,25 @@ def test_a_missing_spec_file_says_where_examples_are(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("name = [")
     with pytest.raises(SpecError, match="not valid TOML"):
         load_spec(tmp_path / "bad.toml")
+
+
+def test_the_paper_sweep_is_noise_matched_and_varies_only_the_asymmetry() -> None:
+    from hil.cli import build_parser
+    from protocols.sweep.paper import paper_spec
+
+    assert build_parser().parse_args(["reproduce", "shd-paper", "--sweep"]).sweep is True
+    tasks = expand(paper_spec())
+    analog = [t for t in tasks if t.preset is not None]
+    levels = sorted({t.coords["device.asymmetry"] for t in analog})
+    assert len(levels) >= 5 and levels[0] == 0.0 and levels[-1] == 1.0
+    assert {t.seed for t in tasks} == {0, 1, 2}
+    assert {t.algorithm for t in tasks} == {"sgd", "shd", "fp"}
+    assert all(t.config["reference"] == "symmetry" for t in analog if t.algorithm == "sgd")
+    devices = SimulatedDevices()
+    resolved = [devices.resolve(t.preset, t.device) for t in analog]
+    shape = {"gamma_up", "gamma_down", "step_up", "step_down"}
+    rest = [{k: v for k, v in d.items() if k not in shape} for d in resolved]
+    assert all(r == rest[0] for r in rest)  # noise, variation, ranges, pulse response: the same
+    steps_at_g_sym = {round(d["step_up"] * (1 - d["gamma_up"] / 2), 12) for d in resolved}
+    assert steps_at_g_sym == {0.001}  # and 1000 states at the symmetry point throughout
+    assert len(tasks) == len(levels) * 3 * 2 + 3  # FP once per seed
