@@ -121,13 +121,14 @@ def compute(
     outcomes = Outcomes()
     try:
         for future in as_completed(futures):
-            if future.status == "error":
-                exc = future.exception()
-                outcomes.lost.append((by_key[future.key], f"{type(exc).__name__}: {exc}"))
-            elif future.status != "finished":  # cancelled by the scheduler (a restart, a closed cluster)
-                outcomes.lost.append((by_key[future.key], f"the scheduler {future.status} it"))
+            task = by_key[future.key]
+            try:
+                # A result lost with its worker before it came back is computed again: this waits.
+                fields = future.result()
+            except Exception as exc:  # KilledWorker after repeated deaths, or cancelled by the scheduler
+                outcomes.lost.append((task, f"{type(exc).__name__}: {exc}"))
             else:
-                on_outcome(future.result())
+                on_outcome(fields)
                 outcomes.returned += 1
             future.release()
     finally:
