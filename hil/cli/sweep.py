@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hil.bench import Bench
 from hil.cli.common import DEFAULT_STORE, UsageError, check_output, positive_int
+from hil.faults import Fault
 from hil.progress import progress_bar
 
 if TYPE_CHECKING:  # the command imports protocols when it runs, not when the parser is built
@@ -109,8 +110,10 @@ def run_sweep(args: argparse.Namespace, spec: SweepSpec) -> dict[str, Any]:
             with dask_client(options) if todo else nullcontext() as client:
                 run = _open_run(store, args, spec, len(tasks))
                 with run:
-                    _compute(args, spec, tasks, todo, client=client, stored=stored, run=run, devices=devices)
-                    return _finish(args, spec, tasks, stored, run)
+                    lost = _compute(
+                        args, spec, tasks, todo, client=client, stored=stored, run=run, devices=devices
+                    )
+                    return _finish(args, spec, tasks, stored, run, lost=lost)
         except KeyboardInterrupt:
             _report_stop(args, tasks, stored)
             raise
@@ -150,7 +153,8 @@ def _compute(
     stored: dict,
     run: Any,
     devices: Any,
-) -> None:
+) -> list:
+    """Run the points still to do; returns those lost (their workers kept dying)."""
     from protocols.sweep import PointWriter, compute
     from protocols.sweep.spec import describe
 
@@ -160,7 +164,7 @@ def _compute(
         f"{len(todo)} to run); output in {args.out}, stored in {args.store}"
     )
     if not todo:
-        return
+        return []
     where = f"scheduler {args.scheduler}" if args.scheduler else f"local cluster, {args.workers} workers"
     dashboard = client.dashboard_link if args.scheduler or not args.no_dashboard else "off"
     print(f"  {where}; dashboard {dashboard}")
@@ -176,10 +180,8 @@ def _compute(
 
         outcomes = compute(client, todo, devices, on_outcome)
     for task, error in outcomes.lost:
-        print(
-            f"  point {describe(task)} was not computed: {error}; "
-            f"`hil sweep --resume {run.uid}` tries it again"
-        )
+        print(f"  point {describe(task)} was not computed: {error}")
+    return outcomes.lost
 
 
 def _report_stop(args: argparse.Namespace, tasks: list, stored: dict) -> None:
@@ -204,8 +206,18 @@ def _store_option(args: argparse.Namespace) -> str:
     return "" if Path(args.store) == Path(DEFAULT_STORE) else f" --store {args.store}"
 
 
-def _finish(args: argparse.Namespace, spec: SweepSpec, tasks: list, stored: dict, run: Any) -> dict[str, Any]:
+class SweepIncomplete(Fault, RuntimeError):
+    """Points were not computed because their workers kept dying; the run is kept, failed, and
+    `hil sweep --resume` runs them. Exit status 1: a point that kills its worker three times is
+    a problem to look into (memory, a crash in a library), not a bad input."""
+
+
+def _finish(
+    args: argparse.Namespace, spec: SweepSpec, tasks: list, stored: dict, run: Any, *, lost: list
+) -> dict[str, Any]:
+    """The table, figures and summary; the run completed, or failed if points were lost."""
     from hil.cli.common import finish
+    from hil.results import write_summary
     from protocols.sweep import ordered, plot_sweep, summary, write_csv
 
     points = ordered(tasks, stored)
@@ -215,6 +227,14 @@ def _finish(args: argparse.Namespace, spec: SweepSpec, tasks: list, stored: dict
     extra = getattr(args, "sweep_summary", None)
     if extra is not None:  # e.g. the SHD paper's comparison
         result |= extra(spec, points)
+    if lost:
+        error = (
+            f"{len(lost)} of {len(tasks)} points were not computed: their workers died running them "
+            "(out of memory?); the table and figures hold the others, and a resume runs them"
+        )
+        write_summary(args.out, result | {"run": run.uid, "figures": [f.name for f in figures]})
+        run.finish("failed", error, summary=result)
+        raise SweepIncomplete(error)
     finish(run, args, result, figures)
     print(f"  table: {table} ({len(points)} points; {result['failed']} failed, {result['not_run']} not run)")
     for name, row in result["by_algorithm"].items():

@@ -121,3 +121,33 @@ def test_a_stopped_sweep_keeps_its_points_and_resumes_without_them(
         (lr, s) for lr in ("0.05", "0.1") for s in ("0", "1", "2")
     )
     assert (tmp_path / "out" / "accuracy_vs_fp_lr.png").is_file()
+
+
+def test_points_whose_workers_kept_dying_leave_a_failed_run_that_resumes(
+    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from protocols.sweep.engine import Outcomes
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    store = tmp_path / "s.sqlite"
+    common = ["--store", str(store), "--scheduler", client.scheduler.address, "--no-progress"]
+    real = protocols.sweep.compute
+
+    def lose_the_last(client, tasks, devices, on_outcome, **kw):  # as after a third KilledWorker
+        outcomes = real(client, tasks[:-1], devices, on_outcome, **kw)
+        return Outcomes(outcomes.returned, [(tasks[-1], "KilledWorker: attempted 3 times")])
+
+    monkeypatch.setattr(protocols.sweep, "compute", lose_the_last)
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), *common]) == ExitStatus.INTERNAL
+    err = capsys.readouterr().err
+    with RunStore(store, read_only=True) as s:
+        info = s.runs()[-1]
+    assert info.status == "failed" and "1 of 6 points were not computed" in info.error
+    assert f"continue it with: hil sweep --resume {info.uid}" in err
+    assert len(list(csv.DictReader((tmp_path / "out" / "points.csv").open()))) == 5
+
+    monkeypatch.setattr(protocols.sweep, "compute", real)
+    assert main(["sweep", "--resume", info.uid, *common]) == 0
+    assert "6 points (5 stored, 1 to run)" in capsys.readouterr().out
+    assert len({p.key for p in _stored(store)}) == 6
