@@ -214,6 +214,10 @@ def _table_row(result: TrainingResult) -> dict[str, Any]:
 def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
     from protocols.reproduce import reproduce_shd_paper
 
+    if args.sweep:  # the asymmetry sweep (hil.cli.sweep)
+        from hil.cli.sweep import reproduce_paper_sweep
+
+        return reproduce_paper_sweep(args)
     if args.bench != "sim":
         raise UsageError(
             "the SHD paper's experiments need fresh arrays of two presets; run them with --bench sim"
@@ -329,4 +333,7 @@ def _register_reproduce(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p, "runs/shd-paper")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer optima, shorter runs, 3 epochs")
+    p.add_argument(
+        "--sweep", action="store_true", help="the asymmetry sweep instead: SGD, SHD, FP (docs/sweeps.md)"
+    )
     p.set_defaults(func=cmd_reproduce_shd_paper)

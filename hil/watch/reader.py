@@ -180,10 +180,21 @@ class _TrainCounter(_Counter):
         return 1.0 if point.kind == "epoch" and (point.step or 0) > 0 else 0.0
 
 
+class _SweepCounter(_Counter):
+    """Points of a sweep that came back completed (hil sweep stores each once)."""
+
+    def __init__(self, info: RunInfo, store: ReadOnlyStore):
+        super().__init__("points", int(info.params.get("points", 0)))
+
+    def count(self, point: Point) -> float:
+        return 1.0 if point.kind == "sweep_point" and point.scalars.get("status") == "completed" else 0.0
+
+
 COUNTERS: dict[str, type[_Counter]] = {
     "symmetry-point": _SymmetryCounter,
     "jump-table": _JumpCounter,
     "train": _TrainCounter,
+    "sweep": _SweepCounter,
 }
 
 

@@ -13,6 +13,7 @@ resuming, fitting and replotting.
     protocols.records.programming   verify
     protocols.records.training      epoch
     protocols.records.retry         retry (a read or query tried again after a transient fault)
+    protocols.records.sweep         sweep_point (one point of a sweep, written by the client)
 """
 
 from protocols.records.base import Record, Row
