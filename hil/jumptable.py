@@ -206,19 +206,7 @@ class JumpTable:
             other shapes keep their measured shape (skew, branches) with the corrected variance.
             σ_r is stored in the table for the simulated reads.
         """
-        g = np.asarray(g_start, dtype=np.float64).ravel()
-        d = np.asarray(dg, dtype=np.float64).ravel()
-        s = np.asarray(direction).ravel()
-        if not (g.size == d.size == s.size):
-            raise ValueError(
-                f"g_start, dg and direction must have equal lengths, got {g.size}, {d.size}, {s.size}"
-            )
-        if g.size == 0:
-            raise ValueError("no samples: a jump table needs measured steps")
-        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(d))):
-            raise ValueError("g_start or dg contains NaN or inf")
-        if not np.all((s == 1) | (s == -1)):
-            raise ValueError("direction must hold only +1 (up pulses) and -1 (down pulses)")
+        g, d, s = _checked_samples(g_start, dg, direction)
         if isinstance(n_bins, bool) or int(n_bins) != n_bins or n_bins < 1:
             raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
         if isinstance(n_quantiles, bool) or int(n_quantiles) != n_quantiles or n_quantiles < 2:
@@ -413,6 +401,26 @@ def _fill_empty(q: FloatArray, counts: IntArray) -> FloatArray:
     above = full[pos]
     nearest = np.where(np.abs(idx - below) <= np.abs(above - idx), below, above)
     return q[nearest]
+
+
+def _checked_samples(
+    g_start: ArrayLike, dg: ArrayLike, direction: ArrayLike
+) -> tuple[FloatArray, FloatArray, IntArray]:
+    """The three sample arrays, flat; ValueError in words if they cannot make a table."""
+    g = np.asarray(g_start, dtype=np.float64).ravel()
+    d = np.asarray(dg, dtype=np.float64).ravel()
+    s = np.asarray(direction).ravel()
+    if not (g.size == d.size == s.size):
+        raise ValueError(
+            f"g_start, dg and direction must have equal lengths, got {g.size}, {d.size}, {s.size}"
+        )
+    if g.size == 0:
+        raise ValueError("no samples: a jump table needs measured steps")
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(d))):
+        raise ValueError("g_start or dg contains NaN or inf")
+    if not np.all((s == 1) | (s == -1)):
+        raise ValueError("direction must hold only +1 (up pulses) and -1 (down pulses)")
+    return g, d, s
 
 
 def old_table_message(path: str | Path) -> str:

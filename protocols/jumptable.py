@@ -226,13 +226,9 @@ def measure_jump_table(
     n_cycles: number of {up train, down train} cycles.
     n_up, n_down: pulses per up train and per down train (n_down None: same as n_up). Make the
         trains long enough to sweep the range; an asymmetric device may need a longer one way.
-    n_bins, n_quantiles, g_range, smoothing: passed to JumpTable.from_samples; g_range
-        (siemens) None bins the whole range of starting conductances visited by the chosen
-        devices; smoothing (fraction of that range, None: none) smooths the mean step and the
-        step variance across bins. The table is deconvolved by the read noise the steps show
-        (JumpTable.read_noise); with trains shorter than 3 pulses it cannot be, and keeps it.
-    noise_reads: reads of the untouched devices before pulsing, to estimate read noise (0: skip,
-        else at least 2).
+    n_bins, n_quantiles, g_range (siemens; None: the reads' range), smoothing: JumpTable.
+        from_samples's; the table is deconvolved by the steps' read noise (JumpTable.read_noise).
+    noise_reads: reads before pulsing, a check of the read noise (0: skip, else at least 2).
     trains: False: pulse by pulse, every chosen device gets each pulse at once and all are read
         after it (two backend calls per pulse). True: per cycle, each device in turn (in the
         order of `devices`) runs one up train of n_up and one down train of n_down cycles as
@@ -243,8 +239,8 @@ def measure_jump_table(
         runs them in its instruments (backend.instrument_trains), which costs a fixed number of
         transactions per train instead of two calls per pulse; when resuming, as the stopped run
         did. The result has the same shape and meaning either way.
-    progress: progress(done, total), called after every pulse (pulse by pulse: pulses per device)
-        or after every train (trains: pulses summed over the devices).
+    progress: progress(done, total) after every pulse (pulses per device) or train (pulses
+        summed over the devices).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
         checkpoint (scope "jump_table") and the first reads ("jump_start") before the first
         pulse, then each pulse ("jump") or train ("jump_train", one store commit per train) with

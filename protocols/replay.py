@@ -41,7 +41,7 @@ from protocols.records.symmetry import Pair, Window, stack
 from protocols.records.training import Epoch
 from protocols.symmetry import SymmetryPointResult
 from protocols.traces import traces_from_run
-from protocols.training.checkpoints import restore_result
+from protocols.training.checkpoints import restore_result, resume_marks
 from protocols.training.plots import plot_learning_curves
 from protocols.training.result import EpochRecord, TrainingResult
 
@@ -336,7 +336,8 @@ def _replot_training(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
     title = f"MLP {first.network.get('sizes', '?')} on {first.dataset.get('name', '?')}"
     if note is not None:
         title += f"\n{note}"
-    return [plot_learning_curves(results, out / "learning_curves.png", title=title)]
+    marks = resume_marks(store.points(info.id))
+    return [plot_learning_curves(results, out / "learning_curves.png", title=title, resumed=marks)]
 
 
 PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {

@@ -326,6 +326,30 @@ class SimulatedCrossbar(CrossbarBackend):
         moving = ~self._dev.stuck * m
         return (up * moving).reshape(self.shape), (down * moving).reshape(self.shape)
 
+    # ------------------------------------------------------------------ snapshots (simulators.snapshot)
+    def chip_state(self) -> dict[str, Any]:
+        """What evolves or was drawn: normalised states "x" (copy), the per-device parameters
+        "devices" and the random streams' states "rngs" (JSON-ready dicts)."""
+        rngs = {"pulse": self._pulse_rng, "measure": self._measure_rng, "stream": self._stream_rng}
+        return {
+            "x": self._x.copy(),
+            "devices": self._dev,
+            "rngs": {k: r.bit_generator.state for k, r in rngs.items()},
+        }
+
+    def set_chip_state(self, state: dict[str, Any]) -> None:
+        """Put back what chip_state() returned; derived caches are rebuilt on use."""
+        self._x, self._dev = np.array(state["x"], dtype=np.float64), state["devices"]
+        for name, rng in (
+            ("pulse", self._pulse_rng),
+            ("measure", self._measure_rng),
+            ("stream", self._stream_rng),
+        ):
+            rng.bit_generator.state = state["rngs"][name]
+        self._g = None
+        self._bursts.clear()
+        self._kernel_bursts.clear()
+
     # ------------------------------------------------------------------ primitives
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
         flat = rows * self.shape[1] + cols
