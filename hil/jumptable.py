@@ -236,7 +236,8 @@ class JumpTable:
             if not np.any(c):
                 what = "up (+1)" if sign == 1 else "down (-1)"
                 raise ValueError(f"no {what} samples inside g_range [{low:g}, {high:g}] S")
-            per_bin = [d[keep & (bins == b)] for b in range(int(n_bins))]
+            order = np.lexsort((d[keep], bins[keep]))  # by bin, then by size within each bin
+            per_bin = np.split(d[keep][order], np.cumsum(c)[:-1])
             q = _bin_quantiles(per_bin, c, levels, edges, smoothing=smoothing, read_noise=sigma_r)
             tables.append(q)
             counts.append(c)
@@ -442,12 +443,19 @@ def _bin_quantiles(
     smoothing: float | None,
     read_noise: float | None,
 ) -> FloatArray:
-    """(n_bins, levels) quantiles of each bin's steps, smoothed and deconvolved (from_samples)."""
+    """(n_bins, levels) quantiles of each bin's sorted steps, smoothed and deconvolved
+    (from_samples). Quantiles interpolate linearly between order statistics (numpy's default)."""
     q = np.zeros((counts.size, levels.size))
     mean, var = np.zeros(counts.size), np.zeros(counts.size)
     for b in np.flatnonzero(counts):
-        q[b] = np.quantile(per_bin[b], levels)
-        mean[b] = per_bin[b].mean()
+        x = per_bin[b]
+        pos = levels * (x.size - 1)
+        lo = np.minimum(np.floor(pos).astype(np.int64), x.size - 1)
+        hi = np.minimum(lo + 1, x.size - 1)
+        t, gap = pos - lo, x[hi] - x[lo]
+        # Interpolated from the nearer end (as numpy does), so rounding never makes q decrease.
+        q[b] = np.where(t >= 0.5, x[hi] - gap * (1.0 - t), x[lo] + gap * t)
+        mean[b] = x.mean()
         var[b] = per_bin[b].var(ddof=1) if counts[b] > 1 else 0.0
     if smoothing is None and read_noise is None:
         return _fill_empty(q, counts)
