@@ -429,8 +429,8 @@ def old_table_message(path: str | Path) -> str:
     return (
         f"{path} holds no read-noise estimate (written before tables kept it): its steps hold the "
         "measurement's read noise (sqrt(2) x sigma_r in every spread), so a device simulated from it "
-        "is noisier than the device measured. Rebuild the table from its run (hil table RUN) or "
-        "measure it again to separate them."
+        "is noisier than the device measured. Rebuild it from its stored run (protocols.replay."
+        "jump_table_result_from_run(store, run).table.save(path)) or measure it again."
     )
 
 
