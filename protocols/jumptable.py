@@ -170,8 +170,8 @@ class JumpTableResult:
                 "read_noise_S": {
                     "from_steps": t.read_noise,
                     "from_steps_stderr": t.read_noise_se,
-                    "repeated_reads_per_device": self.read_noise,
-                    "repeated_reads_median": float(np.median(self.read_noise)),
+                    "per_device": self.read_noise,  # from the repeated reads
+                    "median": float(np.median(self.read_noise)),
                     "deconvolved": t.read_noise is not None,
                 },
                 "smoothing": t.smoothing,

@@ -180,7 +180,7 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
 
 def _read_noise_line(noise: dict[str, object]) -> str:
     """One line for the summary: the read noise the table keeps apart, and the check beside it."""
-    repeated = noise["repeated_reads_median"]
+    repeated = noise["median"]  # of the repeated reads
     check = "" if repeated is None or repeated != repeated else f"; repeated reads {_ns(repeated)}"
     if not noise["deconvolved"]:
         return f"read noise left inside the steps (trains too short to estimate it){check}"
