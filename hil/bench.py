@@ -43,6 +43,20 @@ class Bench(ABC):
         without instruments never retries, so this default keeps nothing."""
         del listener
 
+    def chip_state(self) -> bytes | None:
+        """The state of the chip as bytes, for a resumed run to continue on the same chip; None
+        (this default) for a chip that keeps its own state, as every real chip does between two
+        processes: a resume then reads it as it stands."""
+        return None
+
+    def restore_chip_state(self, state: bytes) -> None:
+        """Continue from a state chip_state() returned. A bench whose chip keeps its own state
+        has none to restore: this default refuses, so that a state is never silently dropped."""
+        del state
+        raise NotImplementedError(
+            f"{type(self).__name__} keeps its chip's state itself; there is none to restore"
+        )
+
     @abstractmethod
     def array(self, name: str, shape: tuple[int, int]) -> CrossbarBackend:
         """The logical array `name` of the given (rows, cols).

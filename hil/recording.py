@@ -61,11 +61,15 @@ class Checkpoint:
     states: the newest checkpoint state of each scope.
     points: every point the run committed, in order (those after the newest state too: a
         point is only committed once its measurement was made).
+    chip_states: a simulated chip's state (hil.bench.Bench.chip_state) as it was when the newest
+        point ("point") and the newest state ("checkpoint") were committed; empty for a chip that
+        keeps its own state.
     """
 
     run: str
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     points: tuple[Point, ...] = ()
+    chip_states: dict[str, bytes] = field(default_factory=dict)
 
     def state(self, scope: str = "") -> dict[str, Any] | None:
         """The newest state committed under scope, or None if the run never checkpointed it."""

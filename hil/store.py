@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +81,18 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     state TEXT NOT NULL,
     UNIQUE (run_id, scope, seq)
 );
+CREATE TABLE IF NOT EXISTS chip_states (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
 """
+# chip_states: the state of a simulated chip (Bench.chip_state) as it was when the run's newest
+# point ("point") and newest checkpoint ("checkpoint") were committed, in the same transaction
+# as each; seq as for checkpoints. Only the newest of each key is kept.
 # seq of a checkpoint: points committed before it. A newer state of the same scope with no
 # point in between replaces the older one, so frequent checkpoints do not pile up.
 
@@ -401,7 +412,11 @@ class RunStore:
             "SELECT scope, state FROM checkpoints WHERE run_id=? ORDER BY id", (info.id,)
         ):
             states[scope] = json.loads(state)
-        return Checkpoint(info.uid, states, tuple(self.points(info.id)))
+        try:
+            chip = dict(self._db.execute("SELECT key, state FROM chip_states WHERE run_id=?", (info.id,)))
+        except sqlite3.OperationalError:  # a store written before chip states, opened read-only
+            chip = {}
+        return Checkpoint(info.uid, states, tuple(self.points(info.id)), chip_states=chip)
 
     # A run's points are numbered 0, 1, 2, ... without a gap (Run.record, resume_run), so its
     # count is the largest number + 1: one look-up in the (run_id, seq) index per run instead of
@@ -429,6 +444,7 @@ class Run:
     def __init__(self, store: RunStore, run_id: int, uid: str, next_seq: int = 0):
         self.store, self.id, self.uid = store, run_id, uid
         self._seq = next_seq
+        self._chip: Callable[[], bytes | None] | None = None
         BenchLock.note_run(uid)  # a refused second controller is told which run holds the bench
         self._finished = False
 
@@ -452,6 +468,7 @@ class Run:
                     "INSERT INTO arrays (point_id, name, npy) VALUES (?,?,?)",
                     [(cur.lastrowid, name, blob) for name, blob in blobs],
                 )
+                self._store_chip("point", self._seq + 1)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -470,10 +487,33 @@ class Run:
         its scope replaces that state.
         """
         encoded = json.dumps(to_jsonable(dict(state)))
+        db = self.store._db
         with critical(), _store_errors(self.store.path, f"checkpoint run {self.uid}"):
+            db.execute("BEGIN")
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO checkpoints (run_id, scope, seq, t, state) VALUES (?,?,?,?,?)",
+                    (self.id, scope, self._seq, time.time(), encoded),
+                )
+                self._store_chip("checkpoint", self._seq)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def keep_chip(self, state: Callable[[], bytes | None]) -> None:
+        """Store state() (a simulated chip's Bench.chip_state) with every point and checkpoint
+        from now on, in the same transaction, so that the stored chip is the one the newest
+        point or state was measured on. None from state() stores nothing (a real chip)."""
+        self._chip = state
+
+    def _store_chip(self, key: str, seq: int) -> None:
+        """Inside a transaction: the chip's state now, under key ("point" or "checkpoint")."""
+        blob = None if self._chip is None else self._chip()
+        if blob is not None:
             self.store._db.execute(
-                "INSERT OR REPLACE INTO checkpoints (run_id, scope, seq, t, state) VALUES (?,?,?,?,?)",
-                (self.id, scope, self._seq, time.time(), encoded),
+                "INSERT OR REPLACE INTO chip_states (run_id, key, seq, t, state) VALUES (?,?,?,?,?)",
+                (self.id, key, seq, time.time(), blob),
             )
 
     def finish(self, status: str, error: str | None = None, summary: Mapping[str, Any] | None = None) -> None:

@@ -12,10 +12,13 @@ all are read (two backend calls per pulse). Trains: each device in turn runs its
 its down train as backend.pulse_read_train calls, which a bench with instrument-side trains
 (backend.instrument_trains) runs in a fixed number of transactions whatever the train's length.
 
-What the table contains besides the device: each ΔG is a difference of two reads, so read
-noise σ_r adds σ_r·√2 to the spread and the binning G is itself read with noise σ_r. The
-protocol measures σ_r first (repeated reads without pulses) and reports it so the two can
-be compared: a spread not well above σ_r·√2 says the table is mostly read noise.
+Read noise: each ΔG is a difference of two reads, so read noise σ_r adds σ_r·√2 to the
+spread. The table keeps σ_r apart: it is estimated from the steps themselves (the lag-one
+covariance of successive steps, hil.jumptable.read_noise_from_steps), the spread of every bin
+is deconvolved by it and the table stores it, so a device simulated from the table adds it
+back to its reads and not to its steps. The repeated reads before the first pulse give a
+second, independent estimate (`read_noise`, reported beside it as a check). The binning G is
+itself read with noise σ_r, which smears the table along G by σ_r (small against the range).
 
 Resuming (docs/run-store.md): every "jump" point records one applied pulse and the read after
 it (every "jump_train" point one train and its reads), so a stopped run continues after its
@@ -39,7 +42,7 @@ from numpy.typing import ArrayLike
 
 from hil.backend import CrossbarBackend, FloatArray, IntArray
 from hil.interrupts import critical
-from hil.jumptable import JumpTable
+from hil.jumptable import JumpTable, ReadNoise, read_noise_from_steps
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.recording import Checkpoint, Recorder
@@ -68,6 +71,11 @@ __all__ = [
     "table_from_reads",
 ]
 CONVENTION = "start"
+# Kernel width (fraction of the table's range) over which the mean step and the step variance
+# are smoothed across bins (hil.jumptable.JumpTable.from_samples): a bin of a default table
+# holds a few dozen steps per device, whose mean scatters by more than the mean changes from
+# bin to bin, while the slope of the mean sets how a table device relaxes to its symmetry point.
+SMOOTHING = 0.15
 CONVENTION_TEXT = "each step's dG is assigned to the conductance read before the pulse (G_start)"
 
 
@@ -118,11 +126,21 @@ class JumpTableResult:
         return _samples(self.g, self.direction, self.resumed_at, self.resume_reads, device)
 
     def device_table(self, device: int, **kwargs: Any) -> JumpTable:
-        """The table of one device alone (kwargs as JumpTable.from_samples: n_bins, g_range, ...)."""
+        """The table of one device alone, deconvolved by that device's own read noise (kwargs as
+        JumpTable.from_samples: n_bins, g_range, smoothing, ...; default as the pooled table)."""
         if not 0 <= device < self.devices.shape[0]:
             raise IndexError(f"device index {device} outside 0..{self.devices.shape[0] - 1}")
         kwargs.setdefault("pulse", self.pulse)
+        kwargs.setdefault("smoothing", self.table.smoothing)
+        kwargs.setdefault("read_noise", self.step_read_noise(device))
         return JumpTable.from_samples(*self.samples(device), **kwargs)
+
+    def step_read_noise(self, device: int | None = None) -> ReadNoise | None:
+        """σ_r from the steps (hil.jumptable.read_noise_from_steps) of one device (index into
+        devices) or pooled over all; None if the trains are too short to give one."""
+        cols = slice(None) if device is None else [device]
+        reads = self.resume_reads[:, cols] if self.resume_reads.size else self.resume_reads
+        return _step_read_noise(self.g[:, cols], self.direction, self.resumed_at, reads)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready key numbers and the table's per-bin median, spread and counts."""
@@ -150,9 +168,13 @@ class JumpTableResult:
                 "resumed_at_pulse": self.resumed_at,
                 "g_observed_S": [float(np.nanmin(self.g)), float(np.nanmax(self.g))],
                 "read_noise_S": {
-                    "per_device": self.read_noise,
+                    "from_steps": t.read_noise,
+                    "from_steps_stderr": t.read_noise_se,
+                    "per_device": self.read_noise,  # from the repeated reads
                     "median": float(np.median(self.read_noise)),
+                    "deconvolved": t.read_noise is not None,
                 },
+                "smoothing": t.smoothing,
                 "bins": {"edges_S": t.g_edges, "centers_S": t.centers},
                 **per_direction,
             }
@@ -193,6 +215,7 @@ def measure_jump_table(
     recorder: Recorder | None = None,
     resume_from: Checkpoint | None = None,
     trains: bool | None = None,
+    smoothing: float | None = SMOOTHING,
 ) -> JumpTableResult:
     """Measure up/down pulse trains with a read after every pulse and build a jump table.
 
@@ -203,10 +226,9 @@ def measure_jump_table(
     n_cycles: number of {up train, down train} cycles.
     n_up, n_down: pulses per up train and per down train (n_down None: same as n_up). Make the
         trains long enough to sweep the range; an asymmetric device may need a longer one way.
-    n_bins, n_quantiles, g_range: passed to JumpTable.from_samples; g_range (siemens) None bins
-        the whole range of starting conductances visited by the chosen devices.
-    noise_reads: reads of the untouched devices before pulsing, to estimate read noise (0: skip,
-        else at least 2).
+    n_bins, n_quantiles, g_range (siemens; None: the reads' range), smoothing: JumpTable.
+        from_samples's; the table is deconvolved by the steps' read noise (JumpTable.read_noise).
+    noise_reads: reads before pulsing, a check of the read noise (0: skip, else at least 2).
     trains: False: pulse by pulse, every chosen device gets each pulse at once and all are read
         after it (two backend calls per pulse). True: per cycle, each device in turn (in the
         order of `devices`) runs one up train of n_up and one down train of n_down cycles as
@@ -217,8 +239,8 @@ def measure_jump_table(
         runs them in its instruments (backend.instrument_trains), which costs a fixed number of
         transactions per train instead of two calls per pulse; when resuming, as the stopped run
         did. The result has the same shape and meaning either way.
-    progress: progress(done, total), called after every pulse (pulse by pulse: pulses per device)
-        or after every train (trains: pulses summed over the devices).
+    progress: progress(done, total) after every pulse (pulses per device) or train (pulses
+        summed over the devices).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
         checkpoint (scope "jump_table") and the first reads ("jump_start") before the first
         pulse, then each pulse ("jump") or train ("jump_train", one store commit per train) with
@@ -239,7 +261,7 @@ def measure_jump_table(
         n_up=n_up,
         n_down=n_down,
         noise_reads=noise_reads,
-        binning=_Binning(n_bins, n_quantiles, g_range),
+        binning=_Binning(n_bins, n_quantiles, g_range, smoothing),
         trains=trains,
         resume_from=resume_from,
     )
@@ -274,7 +296,7 @@ def check_settings(backend: CrossbarBackend, pulse: Pulse, devices: ArrayLike, *
         n_up=a["n_up"],
         n_down=a["n_down"],
         noise_reads=a["noise_reads"],
-        binning=_Binning(a["n_bins"], a["n_quantiles"], a["g_range"]),
+        binning=_Binning(a["n_bins"], a["n_quantiles"], a["g_range"], a["smoothing"]),
         trains=a["trains"],
         resume_from=a["resume_from"],
     )
@@ -288,6 +310,7 @@ class _Binning:
     n_bins: int
     n_quantiles: int
     g_range: tuple[float, float] | None
+    smoothing: float | None = SMOOTHING
 
 
 def _checked_plan(
@@ -348,7 +371,10 @@ def _checked_binning(binning: _Binning) -> _Binning:
             raise ValueError(
                 f"g_range must be (low, high) siemens with 0 <= low < high, got {binning.g_range!r}"
             )
-    return _Binning(n_bins, n_quantiles, binning.g_range)
+    smoothing = binning.smoothing
+    if smoothing is not None and not (isinstance(smoothing, float | int) and 0 < smoothing <= 10):
+        raise ValueError(f"smoothing must be a fraction of the range in (0, 10] or None, got {smoothing!r}")
+    return _Binning(n_bins, n_quantiles, binning.g_range, smoothing)
 
 
 def _begin(
@@ -394,6 +420,7 @@ def _result(
             g_range=binning.g_range,
             n_quantiles=binning.n_quantiles,
             pulse=plan.pulse,
+            smoothing=binning.smoothing,
         )
     except ValueError as exc:
         raise NoTableError(
@@ -419,6 +446,7 @@ def _result(
             "n_bins": binning.n_bins,
             "n_quantiles": binning.n_quantiles,
             "g_range_S": binning.g_range,
+            "smoothing": binning.smoothing,
             "noise_reads": plan.noise_reads,
             "trains": plan.trains,
             "backend": backend.describe(),
@@ -524,16 +552,37 @@ def table_from_reads(
     g_range: tuple[float, float] | None,
     n_quantiles: int,
     pulse: Pulse | None,
+    smoothing: float | None = SMOOTHING,
 ) -> JumpTable:
-    """The jump table of every step with its reads (JumpTable.from_samples; ValueError if none).
+    """The jump table of every step with its reads (JumpTable.from_samples; ValueError if none),
+    deconvolved by the read noise of the steps (none if the trains are too short to show it).
 
     g, direction, resumed_at, resume_reads: as in JumpTableResult (siemens); steps without reads
     (NaN in g) are left out.
     """
     g_start, dg, signs = _samples(g, direction, resumed_at, resume_reads)
     return JumpTable.from_samples(
-        g_start, dg, signs, n_bins=n_bins, g_range=g_range, n_quantiles=n_quantiles, pulse=pulse
+        g_start,
+        dg,
+        signs,
+        n_bins=n_bins,
+        g_range=g_range,
+        n_quantiles=n_quantiles,
+        pulse=pulse,
+        smoothing=smoothing,
+        read_noise=_step_read_noise(g, direction, resumed_at, resume_reads),
     )
+
+
+def _step_read_noise(
+    g: FloatArray, direction: IntArray, resumed_at: IntArray, resume_reads: FloatArray
+) -> ReadNoise | None:
+    """read_noise_from_steps of the reads g; a step after a resume starts at a fresh read, which
+    breaks the chain of shared reads. None (the table keeps the read noise) with too few steps."""
+    try:
+        return read_noise_from_steps(_steps(g, resumed_at, resume_reads)[1], direction, breaks=resumed_at)
+    except ValueError:
+        return None
 
 
 def _samples(

@@ -25,6 +25,7 @@ from hil.units import eng, eng_ticks
 
 if TYPE_CHECKING:  # annotations only: plotting one protocol never imports the others
     from hil.pulses import Pulse
+    from protocols.compare import Comparison
     from protocols.jumptable import JumpTableResult
     from protocols.programming import ProgrammingResult
     from protocols.symmetry import SymmetryPointResult
@@ -129,6 +130,54 @@ def jump_table_figures(result: JumpTableResult) -> dict[str, Figure]:
         "jump_table_heatmap.png": _jump_heatmap(result),
         "jump_traces.png": _jump_traces(result),
     }
+
+
+def plot_comparison(comparison: Comparison, out_dir: str | Path) -> list[Path]:
+    """compare.png: the bench's and the model's mean steps against G, and every quantity's
+    residual in combined uncertainties."""
+    return [_save(comparison_figure(comparison), _folder(out_dir) / "compare.png")]
+
+
+def comparison_figure(comparison: Comparison) -> Figure:
+    """The figure plot_comparison writes, unsaved. Left: mean step of an up (red) and a down
+    (blue) pulse against the conductance before it, from the bench's pooled table (solid) and
+    the model's (dashed). Right: per quantity z = (model − bench) / combined uncertainty, with
+    the band |z| <= z_limit shaded; quantities outside it are drawn in red."""
+    fig = Figure(figsize=(13, 5.2), layout="constrained")
+    ax_steps, ax_z = fig.subplots(1, 2, width_ratios=(1, 1.3))
+    for side, style in ((comparison.bench, "-"), (comparison.model, "--")):
+        table = side.table.table
+        g = np.linspace(table.g_edges[0], table.g_edges[-1], 200)
+        for sign, colour in ((1, UP_COLOR), (-1, DOWN_COLOR)):
+            ax_steps.plot(g, sign * table.mean_at(g, sign), style, color=colour)
+    ax_steps.set_xlabel("conductance before the pulse")
+    ax_steps.set_ylabel("mean conductance change of one pulse (magnitude)")
+    _siemens(ax_steps.xaxis)
+    _siemens(ax_steps.yaxis)
+    ax_steps.legend(
+        [ax_steps.lines[0], ax_steps.lines[1], ax_steps.lines[2]],
+        ["bench, up pulse", "bench, down pulse", "model (dashed)"],
+        fontsize=8,
+    )
+    q = comparison.quantities
+    z = np.array([min(max(x.z, -10.0), 10.0) for x in q])  # beyond ±10 drawn at the edge
+    y = np.arange(len(q))[::-1]
+    limit = comparison.settings.z_limit
+    ax_z.axvspan(-limit, limit, color="0.9")
+    ax_z.barh(y, z, color=["tab:grey" if x.inside else "tab:red" for x in q])
+    ax_z.set_yticks(y, [x.name for x in q], fontsize=8)
+    ax_z.set_xlim(-10.5, 10.5)
+    ax_z.set_xlabel(f"(model − bench) / combined uncertainty; inside: |z| <= {limit:g} (shaded)")
+    flagged = len(comparison.flagged)
+    fig.suptitle(
+        f"Bench against model, {pulse_text(comparison.pulse)} pulse: "
+        + (
+            "every quantity inside its uncertainty"
+            if not flagged
+            else f"{flagged} of {len(q)} quantities outside"
+        )
+    )
+    return fig
 
 
 def pulse_text(pulse: Pulse) -> str:

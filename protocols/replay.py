@@ -34,14 +34,14 @@ from matplotlib.image import imread
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
 from hil.store import RunInfo, RunStore
-from protocols.jumptable import JumpTableResult, measure_jump_table, table_from_reads
+from protocols.jumptable import SMOOTHING, JumpTableResult, measure_jump_table, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
 from protocols.records.jumptable import JumpPlan, recorded_trains
 from protocols.records.symmetry import Pair, Window, stack
 from protocols.records.training import Epoch
 from protocols.symmetry import SymmetryPointResult
 from protocols.traces import traces_from_run
-from protocols.training.checkpoints import restore_result
+from protocols.training.checkpoints import restore_result, resume_marks
 from protocols.training.plots import plot_learning_curves
 from protocols.training.result import EpochRecord, TrainingResult
 
@@ -200,6 +200,7 @@ def _jump_table(store: RunStore, info: RunInfo) -> tuple[JumpTableResult, str | 
         g_range=None if g_range is None else tuple(g_range),
         n_quantiles=parameters["n_quantiles"],
         pulse=pulse,
+        smoothing=parameters.get("smoothing", SMOOTHING),  # runs stored before it: the default
     )
     result = JumpTableResult(
         table=table,
@@ -275,6 +276,7 @@ def _default_binning(info: RunInfo, plan: JumpPlan) -> dict[str, Any]:
         "n_bins": info.params.get("cli", {}).get("bins", defaults["n_bins"].default),
         "n_quantiles": defaults["n_quantiles"].default,
         "g_range_S": defaults["g_range"].default,
+        "smoothing": defaults["smoothing"].default,
         "trains": plan.trains,
     }
 
@@ -334,7 +336,8 @@ def _replot_training(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
     title = f"MLP {first.network.get('sizes', '?')} on {first.dataset.get('name', '?')}"
     if note is not None:
         title += f"\n{note}"
-    return [plot_learning_curves(results, out / "learning_curves.png", title=title)]
+    marks = resume_marks(store.points(info.id))
+    return [plot_learning_curves(results, out / "learning_curves.png", title=title, resumed=marks)]
 
 
 PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {

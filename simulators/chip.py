@@ -15,7 +15,7 @@ from hil.backend import BackendClosedError
 from hil.bench import Bench
 from hil.jumptable import JumpTable
 from hil.pulses import Pulse, SafetyLimits
-from simulators import presets
+from simulators import presets, snapshot
 from simulators.config import DeviceConfig
 from simulators.crossbar import ENGINES, SimulatedCrossbar, default_limits, seed_sequence, table_config
 
@@ -73,6 +73,7 @@ class SimulatedChip(Bench):
         self._preset = preset_name
         self._engine = engine
         self._arrays: dict[str, SimulatedCrossbar] = {}
+        self._pending: dict[str, dict[str, Any]] = {}  # restored states of arrays not asked for yet
         self._closed = False
 
     @property
@@ -111,8 +112,25 @@ class SimulatedChip(Bench):
         array = SimulatedCrossbar(
             tuple(shape), self._config, seed=seed, limits=self._limits, table=self._table, engine=self._engine
         )
+        pending = self._pending.pop(name, None)
+        if pending is not None:
+            snapshot.restore(array, pending, name)
         self._arrays[name] = array
         return array
+
+    def chip_state(self) -> bytes:
+        """Every array's devices, states and random streams (simulators.snapshot), as bytes."""
+        return snapshot.snapshot(self._arrays)
+
+    def restore_chip_state(self, state: bytes) -> None:
+        """Continue from chip_state()'s bytes: arrays that exist take their state now, the
+        others when they are first asked for (with the shape they had)."""
+        states = snapshot.read_snapshot(state)
+        for name, array_state in states.items():
+            if name in self._arrays:
+                snapshot.restore(self._arrays[name], array_state, name)
+            else:
+                self._pending[name] = array_state
 
     def describe(self) -> dict[str, object]:
         return {

@@ -320,11 +320,35 @@ class SimulatedCrossbar(CrossbarBackend):
             up, down = self._config.step.rates(self._x)
             up, down = self._dev.step_up * up * self._dev.span, self._dev.step_down * down * self._dev.span
         else:
-            bins = self._table.bin_of(self._dev.g_min + self._x * self._dev.span)
-            up = self._dev.step_up * self._table.mean(1)[bins]
-            down = -self._dev.step_down * self._table.mean(-1)[bins]
+            g = self._dev.g_min + self._x * self._dev.span
+            up = self._dev.step_up * self._table.mean_at(g, 1)
+            down = -self._dev.step_down * self._table.mean_at(g, -1)
         moving = ~self._dev.stuck * m
         return (up * moving).reshape(self.shape), (down * moving).reshape(self.shape)
+
+    # ------------------------------------------------------------------ snapshots (simulators.snapshot)
+    def chip_state(self) -> dict[str, Any]:
+        """What evolves or was drawn: normalised states "x" (copy), the per-device parameters
+        "devices" and the random streams' states "rngs" (JSON-ready dicts)."""
+        rngs = {"pulse": self._pulse_rng, "measure": self._measure_rng, "stream": self._stream_rng}
+        return {
+            "x": self._x.copy(),
+            "devices": self._dev,
+            "rngs": {k: r.bit_generator.state for k, r in rngs.items()},
+        }
+
+    def set_chip_state(self, state: dict[str, Any]) -> None:
+        """Put back what chip_state() returned; derived caches are rebuilt on use."""
+        self._x, self._dev = np.array(state["x"], dtype=np.float64), state["devices"]
+        for name, rng in (
+            ("pulse", self._pulse_rng),
+            ("measure", self._measure_rng),
+            ("stream", self._stream_rng),
+        ):
+            rng.bit_generator.state = state["rngs"][name]
+        self._g = None
+        self._bursts.clear()
+        self._kernel_bursts.clear()
 
     # ------------------------------------------------------------------ primitives
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
@@ -473,10 +497,11 @@ class SimulatedCrossbar(CrossbarBackend):
 def table_config(table: JumpTable, **overrides: Any) -> DeviceConfig:
     """DeviceConfig of the table model: bounds at the table's G range, steps as measured.
 
-    Defaults (DeviceConfig's): no variation, no extra cycle-to-cycle noise and no read noise
-    (the measured table already holds the device's spread and its measurement's read noise), no
-    VMM noise, start mid-range; nominal pulse = the table's pulse (so m = 1 there) or, without
-    one, the default pulse response. Override any DeviceConfig field.
+    Defaults (DeviceConfig's): no variation, no extra cycle-to-cycle noise (the table holds the
+    device's spread), read noise = the table's read_noise (a table without one holds its
+    measurement's read noise in its steps: none is added), no VMM noise, start mid-range;
+    nominal pulse = the table's pulse (so m = 1 there) or, without one, the default pulse
+    response. Override any DeviceConfig field.
     """
     if not isinstance(table, JumpTable):
         raise TypeError(f"table must be a hil.jumptable.JumpTable, got {type(table).__name__}")
@@ -490,6 +515,8 @@ def table_config(table: JumpTable, **overrides: Any) -> DeviceConfig:
         "step_up": 1.0,
         "step_down": 1.0,
     }
+    if table.read_noise is not None:  # DeviceConfig's read noise is a fraction of the range
+        fields["read_noise"] = table.read_noise / float(table.g_edges[-1] - table.g_edges[0])
     if table.pulse is not None:
         fields["v_ref"] = table.pulse.amplitude
         fields["t_ref"] = table.pulse.width

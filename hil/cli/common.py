@@ -196,9 +196,9 @@ def cli_params(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]
 def prepare_resume(args: argparse.Namespace, protocol: str) -> None:
     """--resume RUN: take the run's stored command-line values and checkpoint into args.
 
-    Sets args.checkpoint (None without --resume) and args.resume_id. On the simulator the chip
-    restarts from its seed, so a resume continues the protocol, not the devices' history; on a
-    bench the chip has kept its state.
+    Sets args.checkpoint (None without --resume) and args.resume_id. A simulated chip's state
+    was stored with the run (stored_run) and is restored there; on a bench the chip has kept
+    its state.
     """
     from hil.store import RunStore
 
@@ -246,10 +246,15 @@ def guarded_bench(args: argparse.Namespace) -> Iterator[Bench]:
 
 @contextmanager
 def stored_run(
-    args: argparse.Namespace, protocol: str, params: dict[str, Any], bench: Bench
+    args: argparse.Namespace, protocol: str, params: dict[str, Any], bench: Bench, chip_from: str = "point"
 ) -> Iterator[Any]:
     """A run in the store (new, or the one --resume names): status completed, aborted
-    (Ctrl-C/SIGTERM) or failed with the error."""
+    (Ctrl-C/SIGTERM) or failed with the error.
+
+    A simulated chip's state goes into the store with every point and checkpoint (atomically
+    with them), and a resume restores the one stored with what the protocol continues from:
+    chip_from "point" (a protocol that continues after its newest point) or "checkpoint" (one
+    that continues from its newest checkpoint state, as training does)."""
     from hil.store import RunStore
     from protocols.records.retry import RetryRecord
 
@@ -273,10 +278,31 @@ def stored_run(
                 args.out.mkdir(parents=True, exist_ok=True)
                 run.set_out_dir(args.out)
         args.run_uid = run.uid
+        if args.resume_id is not None:
+            _restore_chip(run, bench, args.checkpoint, chip_from)
+        run.keep_chip(bench.chip_state)
         bench.on_retry(lambda event: RetryRecord(**event).write(run))  # stored with the run's points
         print(f"run {run.uid}: {protocol}, output in {args.out}, stored in {args.store}")
         with run:
             yield run
+
+
+def _restore_chip(run: Any, bench: Bench, checkpoint: Any, chip_from: str) -> None:
+    """Put a simulated chip back as the stopped run left it, and record the resume as a point
+    (protocols.records.resume: whether a chip state was put back; learning curves mark it)."""
+    from protocols.records.resume import ResumeRecord
+
+    stored = checkpoint.chip_states.get(chip_from) if checkpoint is not None else None
+    simulated = bench.chip_state() is not None
+    if stored is not None and simulated:
+        bench.restore_chip_state(stored)
+        print(f"run {run.uid}: the simulated chip continues as the run left it")
+    elif simulated:
+        print(
+            f"run {run.uid}: warning: no chip state was stored with this run, so the simulated chip "
+            "starts afresh from its seed (the devices' history is lost)"
+        )
+    ResumeRecord(chip_restored=stored is not None and simulated).write(run)
 
 
 def finish(

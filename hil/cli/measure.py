@@ -171,10 +171,21 @@ def cmd_jump_table(args: argparse.Namespace) -> int:
         step = ("pulse-read cycle", cycles) if args.checkpoint is None else None
         on.finish(args, summary, plot_jump_table(result, args.out), step)
         up, down = summary["up"]["mean_dG_S"], summary["down"]["mean_dG_S"]
-        noise = summary["read_noise_S"]["median"]
-        print(f"  mean step up {_ns(up)}, down {_ns(down)}; read noise {_ns(noise)} (median of devices)")
+        noise = summary["read_noise_S"]
+        print(f"  mean step up {_ns(up)}, down {_ns(down)}")
+        print(f"  {_read_noise_line(noise)}")
         print(f"  {_how_trained(summary['parameters']['trains'], on.array.instrument_trains)}")
     return 0
+
+
+def _read_noise_line(noise: dict[str, object]) -> str:
+    """One line for the summary: the read noise the table keeps apart, and the check beside it."""
+    repeated = noise["median"]  # of the repeated reads
+    check = "" if repeated is None or repeated != repeated else f"; repeated reads {_ns(repeated)}"
+    if not noise["deconvolved"]:
+        return f"read noise left inside the steps (trains too short to estimate it){check}"
+    se = noise["from_steps_stderr"]
+    return f"read noise {_ns(noise['from_steps'])} ± {_ns(se)} (from the steps, kept apart from them){check}"
 
 
 def _how_trained(trains: bool, instrument_trains: bool) -> str:

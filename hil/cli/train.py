@@ -154,6 +154,7 @@ def train_one(
 
 def cmd_train(args: argparse.Namespace) -> int:
     from protocols.training import plot_learning_curves
+    from protocols.training.checkpoints import resume_marks
 
     prepare_resume(args, "train")
     training = training_from(args)
@@ -174,7 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             first = bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
             pulse = params["pulse"] = pulse_from(args, bench)
             first.limits.check_pulse(pulse)  # a pulse the bench refuses leaves no run behind
-        with stored_run(args, "train", params, bench) as run:
+        with stored_run(args, "train", params, bench, chip_from="checkpoint") as run:
             for name in args.algorithm:
                 print(
                     f"  training {training.labels[name]} on {data.name}, network {list(spec.sizes)}, "
@@ -187,7 +188,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                     )
                     results.append(train_one(name, training, bench, pulse, options))
             title = f"MLP {list(spec.sizes)} on {data.name}"
-            figure = plot_learning_curves(results, Path(args.out) / "learning_curves.png", title=title)
+            resumed = resume_marks(run.store.points(run.id))  # protocols.training.checkpoints
+            figure = plot_learning_curves(results, Path(args.out) / "learning_curves.png", title, resumed)
             summary = {
                 "protocol": "train",
                 "bench": bench.describe(),

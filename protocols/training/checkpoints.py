@@ -14,17 +14,24 @@ stand. A checkpoint holds only the digital state, under the scope of the algorit
 
 A resume must repeat the algorithm, its parameters, the network and the data (checked by
 value, including a fingerprint of the samples); anything else raises before a pulse.
+
+The chip itself: a real chip keeps its conductances; a simulated chip's state (conductances,
+per-device parameters, random streams) is stored with every checkpoint by the run store
+(hil.store.Run.keep_chip) and put back on resume (`hil train --resume`), so that a resumed
+training continues on the chip as it stood at its newest checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from hil.recording import Checkpoint
+from hil.recording import Checkpoint, Point
 from hil.results import to_jsonable
+from protocols.records.resume import ResumeRecord
+from protocols.records.training import Epoch
 from protocols.training.datasets import Dataset
 from protocols.training.result import BackendOps, EpochRecord, TrainingResult
 
@@ -104,3 +111,30 @@ def resume_into(
     if state is not None and state["stage"] == "training":
         restore_result(result, state)
     return state
+
+
+@dataclass(frozen=True)
+class ResumeMark:
+    """Where a training was stopped and resumed: after `epoch` evaluated epochs of its
+    algorithm; chip_restored as the run's "resume" point says."""
+
+    epoch: int
+    chip_restored: bool
+
+
+def resume_marks(points: Iterable[Point]) -> dict[str, list[ResumeMark]]:
+    """By algorithm, the resumes of a stored training run (its "resume" points), each at the
+    last epoch that algorithm had evaluated before it. An algorithm that had not started by a
+    resume gets no mark for it."""
+    last: dict[str, int] = {}
+    marks: dict[str, list[ResumeMark]] = {}
+    current: str | None = None
+    for point in points:
+        if point.kind == Epoch.KIND:
+            epoch = Epoch.from_row(point)
+            current = epoch.algorithm
+            last[current] = epoch.record.epoch
+        elif point.kind == ResumeRecord.KIND and current is not None:
+            resume = ResumeRecord.from_row(point)
+            marks.setdefault(current, []).append(ResumeMark(last[current], bool(resume.chip_restored)))
+    return marks

@@ -7,7 +7,7 @@ percent, as `hil train` prints it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
+from protocols.training.checkpoints import ResumeMark
 from protocols.training.regression import RegressionRun, RegressionSettings, smoothed_orbit
 from protocols.training.result import TrainingResult
 
@@ -43,18 +44,28 @@ def algorithm_name(result: TrainingResult) -> str:
 
 
 def plot_learning_curves(
-    results: Sequence[TrainingResult], path: str | Path, title: str | None = None
+    results: Sequence[TrainingResult],
+    path: str | Path,
+    title: str | None = None,
+    resumed: Mapping[str, Sequence[ResumeMark]] | None = None,
 ) -> Path:
     """Loss (left) and test accuracy in percent (right) against epoch: one colour per
     algorithm, solid for the test set and dashed for the training set. Loss is on a log scale,
     accuracy on one that spreads the last percent out, so that small gaps stay visible.
+    resumed: by algorithm, where its run was stopped and resumed
+    (protocols.training.checkpoints.resume_marks): a dotted vertical line in its colour after
+    the last epoch evaluated before the stop, "chip restored" or "fresh chip" in the legend.
 
     Writes a PNG to `path` (folders created) and returns the path.
     """
-    return _save(learning_curves_figure(results, title), path)
+    return _save(learning_curves_figure(results, title, resumed), path)
 
 
-def learning_curves_figure(results: Sequence[TrainingResult], title: str | None = None) -> Figure:
+def learning_curves_figure(
+    results: Sequence[TrainingResult],
+    title: str | None = None,
+    resumed: Mapping[str, Sequence[ResumeMark]] | None = None,
+) -> Figure:
     """The figure plot_learning_curves writes, unsaved (to inspect its texts)."""
     if not results:
         raise ValueError("plot_learning_curves needs at least one training result")
@@ -73,6 +84,9 @@ def learning_curves_figure(results: Sequence[TrainingResult], title: str | None 
         ax_loss.plot(ep, [e.test_loss for e in res.epochs], "-", color=c, label=label)
         ax_acc.plot(ep, [min(100 * e.train_accuracy, top) for e in res.epochs], "--", color=c)
         ax_acc.plot(ep, [min(100 * e.test_accuracy, top) for e in res.epochs], "-", color=c, label=label)
+        for mark in (resumed or {}).get(res.algorithm, ()):
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(mark.epoch, color=c, ls=(0, (1, 2)), lw=1.2)
     ax_loss.set_ylabel("cross-entropy loss (nats)")
     ax_loss.set_yscale("log")
     ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -91,6 +105,14 @@ def learning_curves_figure(results: Sequence[TrainingResult], title: str | None 
         Line2D([], [], color="grey", ls=":"),
     ]
     labels += ["test set", "training set", "one test sample wrong"]
+    marks = [m for ms in (resumed or {}).values() for m in ms]
+    if marks:
+        handles.append(Line2D([], [], color="k", ls=(0, (1, 2))))
+        restored = {m.chip_restored for m in marks}
+        chip = (
+            "chip restored" if restored == {True} else "fresh chip" if restored == {False} else "see summary"
+        )
+        labels.append(f"stopped and resumed after this epoch ({chip})")
     fig.legend(
         handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False
     )

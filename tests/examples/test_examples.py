@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -36,3 +38,13 @@ def test_scripted_protocol_runs_on_the_virtual_bench_and_stores_its_run(tmp_path
     with sqlite3.connect(tmp_path / "r.sqlite") as db:
         assert db.execute("SELECT status FROM runs").fetchall() == [("completed",)]
         assert db.execute("SELECT COUNT(*) FROM points WHERE kind='pair'").fetchone()[0] == 30
+
+
+@pytest.mark.slow
+def test_table_twin_fidelity_example_reports_both_tables(tmp_path: Path) -> None:
+    out = run_example(
+        "table_twin_fidelity.py", "--seeds", "1", "--devices", "2", "--twins", "2", "--cycles", "2",
+        "--pairs", "1500", "--window", "300", "--json", "rows.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert "raw table:" in out and "deconvolved table:" in out and "wander" in out
+    assert (tmp_path / "rows.json").stat().st_size > 100

@@ -266,3 +266,33 @@ def test_trains_on_the_simulator_step_as_pulse_by_pulse_does() -> None:
     for sign in (1, -1):
         (m0, s0), (m1, s1) = stats[(False, sign)], stats[(True, sign)]
         assert abs(m1 - m0) < 4 * np.hypot(s0, s1)
+
+
+# ------------------------------------------------------------------------------- read noise
+def test_table_keeps_the_read_noise_apart_from_the_steps() -> None:
+    """On a simulated soft-bounds device with 10 nS read noise the table's read noise estimate
+    (from the steps) is the simulator's within 4 standard errors, the repeated reads agree, and
+    near the symmetry point the deconvolved spread is the device's cycle-to-cycle spread
+    s·step (s = 0.3), not sqrt((s·step)² + 2σ_r²)."""
+    config_span = 19e-6  # protonic-asymmetric: 1 to 20 µS
+    sim = SimulatedCrossbar.from_preset(
+        "protonic-asymmetric", shape=(1, 4), seed=5, read_noise=10e-9 / config_span, dtod_bounds=0.0,
+        dtod_step=0.0, dtod_imbalance=0.0, stuck_fraction=0.0,
+    )  # fmt: skip
+    res = measure_jump_table(sim, sim.nominal_pulse, np.ones((1, 4), bool), n_cycles=5, trains=False)
+    table = res.table
+    assert abs(table.read_noise - 10e-9) < 4 * table.read_noise_se
+    assert table.read_noise_se < 1e-9
+    assert abs(np.median(res.read_noise) - 10e-9) < 3e-9  # 40 repeated reads
+    g_sym = float(sim.symmetry_points()[0, 0])
+    b = table.bin_of(g_sym)
+    d = sim.device_parameters()
+    a_up, g_max = float(d.step_up[0, 0]), float(d.g_max[0, 0])
+    c2c = 0.3 * a_up * (g_max - g_sym)  # s x the mean step at G_sym (~5.7 nS)
+    raw = JumpTable.from_samples(*res.samples(), pulse=res.pulse)
+    assert raw.spread(1)[b] > 2 * c2c  # read noise dominates the raw spread
+    # Four devices, ~60 steps per bin near G_sym: the smoothed variance pins s·step to ~15 %.
+    for sign in (1, -1):
+        assert table.spread(sign)[b] == pytest.approx(c2c, rel=0.3)
+    summary = res.summary()["read_noise_S"]
+    assert summary["deconvolved"] and summary["from_steps"] == table.read_noise

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from hil.jumptable import JumpTable
+from hil.jumptable import JumpTable, OldTableWarning, ReadNoise, read_noise_from_steps
 from hil.pulses import Pulse
+from simulators.crossbar import SimulatedCrossbar
 
 
 def test_from_samples_bins_and_counts() -> None:
@@ -125,3 +128,128 @@ def test_bad_tables_and_queries_raise() -> None:
         t.median(0)
     with pytest.raises(ValueError, match="shape"):
         t.sample([0.5, 0.5], 1, [0.5])
+
+
+# ------------------------------------------------------------------ read noise apart from the steps
+def noisy_trains(
+    rng: np.random.Generator, *, sigma_r: float, s: float, n_trains: int = 10, length: int = 100
+):
+    """Reads of one device: trains of `length` up then down pulses of mean ±40 nS and Gaussian
+    cycle-to-cycle spread s (siemens, independent per pulse), every read with white noise sigma_r.
+    Returns (dg (pulses, 1), direction (pulses,), true step changes)."""
+    direction = np.tile(np.r_[np.ones(length), -np.ones(length)], n_trains).astype(np.int64)
+    true_steps = direction * 40e-9 + s * rng.standard_normal(direction.size)
+    g = 10e-6 + np.concatenate([[0.0], np.cumsum(true_steps)])
+    reads = g + sigma_r * rng.standard_normal(g.size)
+    return np.diff(reads)[:, None], direction, true_steps
+
+
+def test_read_noise_from_steps_is_unbiased_with_an_honest_standard_error() -> None:
+    # 40 independent measurements of 2000 steps each: the z-scores (estimate - truth) / stderr
+    # of the variance have mean 0 and std 1 within their sampling error (SE of the mean of 40:
+    # 0.16; of the std: 0.11; bounds at ~3.5 of these).
+    z = []
+    for seed in range(40):
+        dg, direction, _ = noisy_trains(np.random.default_rng(seed), sigma_r=10e-9, s=6e-9)
+        est = read_noise_from_steps(dg, direction)
+        z.append((est.variance - 1e-16) / est.variance_stderr)
+    z = np.asarray(z)
+    assert abs(z.mean()) < 0.55
+    assert 0.65 < z.std(ddof=1) < 1.4
+
+
+def test_read_noise_from_steps_breaks_chains_and_needs_enough_triples() -> None:
+    dg, direction, _ = noisy_trains(np.random.default_rng(3), sigma_r=10e-9, s=6e-9)
+    whole = read_noise_from_steps(dg, direction)
+    # A break removes the two triples that would span it; NaN steps remove theirs.
+    assert read_noise_from_steps(dg, direction, breaks=[50]).quads == whole.quads - 2
+    dg_nan = dg.copy()
+    dg_nan[60] = np.nan
+    assert read_noise_from_steps(dg_nan, direction).quads == whole.quads - 3
+    # Trains of 2 pulses have no triple of one direction.
+    with pytest.raises(ValueError, match="too few"):
+        read_noise_from_steps(dg[:40], np.tile([1, 1, -1, -1], 10))
+    # Without read noise the estimate is zero within its standard error.
+    dg0, direction0, _ = noisy_trains(np.random.default_rng(4), sigma_r=0.0, s=6e-9)
+    quiet = read_noise_from_steps(dg0, direction0)
+    assert abs(quiet.variance) < 4 * quiet.variance_stderr
+
+
+def test_deconvolved_table_keeps_the_cycle_to_cycle_spread_and_the_mean() -> None:
+    # Steps of spread s = 6 nS read with 10 nS noise: the measured spread is sqrt(s² + 2σ_r²) =
+    # 15.4 nS; the deconvolved bins hold s. One bin, 20000 steps per direction: SE of the
+    # variance V (~237 nS²) is V sqrt(2/n) = 2.4 nS² and of 2σ_r² about 2 x 1.5 nS², so s² = 36
+    # nS² is known to ~4 nS² and s to ~0.35 nS; the bound is 4 such errors.
+    rng = np.random.default_rng(11)
+    dg, direction, _ = noisy_trains(rng, sigma_r=10e-9, s=6e-9, n_trains=100)
+    g_start = np.full(direction.size, 10e-6) + rng.uniform(0, 1e-6, direction.size)
+    noise = read_noise_from_steps(dg, direction)
+    assert abs(noise.sigma - 10e-9) < 4 * noise.stderr
+    raw = JumpTable.from_samples(g_start, dg[:, 0], direction, n_bins=1)
+    table = JumpTable.from_samples(g_start, dg[:, 0], direction, n_bins=1, read_noise=noise)
+    assert table.read_noise == pytest.approx(noise.sigma) and table.read_noise_se == pytest.approx(
+        noise.stderr
+    )
+    assert abs(raw.spread(1)[0] - np.hypot(6e-9, np.sqrt(2) * 10e-9)) < 0.5e-9
+    for sign in (1, -1):
+        assert abs(table.spread(sign)[0] - 6e-9) < 1.4e-9
+        assert table.mean(sign)[0] == pytest.approx(raw.mean(sign)[0], rel=1e-3)  # the mean stays
+
+
+def test_smoothing_recovers_a_linear_mean_step_across_bins() -> None:
+    # A mean step linear in G, 30 steps per bin of spread 15 nS: each bin's own mean scatters
+    # by 2.7 nS, the smoothed means lie on the line within 1 nS (local linear regression
+    # is unbiased for a line; its SE at a kernel of 0.15 of the range is ~0.6 nS).
+    rng = np.random.default_rng(12)
+    g = rng.uniform(10e-6, 15e-6, 3000)
+    mean = 40e-9 * (15e-6 - g) / 5e-6
+    dg = mean + 15e-9 * rng.standard_normal(g.size)
+    ones = np.ones(g.size)
+    table = JumpTable.from_samples(np.r_[g, g], np.r_[dg, -dg], np.r_[ones, -ones], n_bins=50, smoothing=0.15)
+    line = 40e-9 * (15e-6 - table.centers) / 5e-6
+    assert np.max(np.abs(table.mean(1) - line)) < 1e-9
+    raw = JumpTable.from_samples(np.r_[g, g], np.r_[dg, -dg], np.r_[ones, -ones], n_bins=50)
+    assert np.max(np.abs(raw.mean(1) - line)) > 4e-9
+
+
+def test_sample_interpolates_between_bin_centres() -> None:
+    levels = np.array([0.0, 0.5, 1.0])
+    up = np.array([[0.0, 2.0, 4.0], [10.0, 20.0, 40.0]])
+    t = JumpTable(np.array([0.0, 1.0, 2.0]), levels, up, -up[:, ::-1], np.array([1, 1]), np.array([1, 1]))
+    # Centres 0.5 and 1.5: at 1.0 halfway between the bins' quantiles at the same level.
+    np.testing.assert_allclose(t.sample([1.0, 0.75], 1, [0.5, 1.0]), [11.0, 0.75 * 4.0 + 0.25 * 40.0])
+    np.testing.assert_allclose(t.mean_at([0.5, 1.0, 1.5, 7.0], 1), [2.0, 12.25, 22.5, 22.5])
+
+
+def test_old_table_file_loads_with_a_warning(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    t = JumpTable.from_samples(rng.uniform(1e-6, 2e-6, 100), rng.normal(0, 1e-8, 100), np.repeat([1, -1], 50))
+    old = {name: getattr(t, name) for name in ("g_edges", "levels", "up", "down", "up_counts", "down_counts")}
+    np.savez(tmp_path / "old.npz", pulse=np.array([np.nan, np.nan]), **old)
+    with pytest.warns(OldTableWarning, match="no read-noise estimate"):
+        back = JumpTable.load(tmp_path / "old.npz")
+    assert back.read_noise is None and back.smoothing is None
+    # A table with the field round-trips it without a warning.
+    new = JumpTable(**old, read_noise=3e-9, read_noise_se=1e-10, smoothing=0.15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = JumpTable.load(new.save(tmp_path / "new"))
+    assert (again.read_noise, again.read_noise_se, again.smoothing) == (3e-9, 1e-10, 0.15)
+
+
+def test_table_device_reads_with_the_stored_read_noise() -> None:
+    rng = np.random.default_rng(2)
+    g = rng.uniform(5e-6, 15e-6, 4000)
+    dg = np.r_[np.full(2000, 20e-9), np.full(2000, -20e-9)]
+    direction = np.repeat([1, -1], 2000)
+    noise = ReadNoise(sigma=10e-9, stderr=0.1e-9, variance=1e-16, variance_stderr=2e-18, quads=1000)
+    table = JumpTable.from_samples(g, dg, direction, n_bins=5, read_noise=noise)
+    sim = SimulatedCrossbar.from_jump_table(table, (50, 50), seed=0)
+    reads = sim.read() - sim.conductance
+    # 2500 reads: the std of a normal sample has SE sigma / sqrt(2n) = 0.14 nS.
+    assert abs(reads.std() - 10e-9) < 0.6e-9
+    # A table without read noise (old: it holds it in its steps) reads without.
+    quiet = SimulatedCrossbar.from_jump_table(
+        JumpTable.from_samples(g, dg, direction, n_bins=5), (2, 2), seed=0
+    )
+    np.testing.assert_array_equal(quiet.read(), quiet.conductance)
