@@ -407,7 +407,7 @@ def abs_max(a: FloatArray) -> float:
     np.abs(a).max() without its temporary (argmax and argmin return a NaN's index)."""
     if a.size == 0:
         return 0.0
-    flat = a.reshape(-1)
+    flat = a if a.ndim == 1 else a.reshape(-1)
     hi, lo = float(flat[flat.argmax()]), float(flat[flat.argmin()])
     if hi != hi or lo != lo:
         return math.nan
@@ -422,7 +422,7 @@ def within(a: FloatArray, bound: float) -> bool:
     """
     if a.size == 0:
         return True
-    flat = a.reshape(-1)
+    flat = a if a.ndim == 1 else a.reshape(-1)
     return bool(-bound <= flat[flat.argmin()] and flat[flat.argmax()] <= bound)
 
 
