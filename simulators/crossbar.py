@@ -378,12 +378,14 @@ class SimulatedCrossbar(CrossbarBackend):
         return self._noisy_product(v, transposed) - reference._noisy_product(v, transposed)
 
     def _small_vmm(self, v: FloatArray) -> bool:
-        """True if this VMM runs as one compiled call: one vector, a small noisy array."""
-        return self._compiled and v.ndim == 1 and self._vmm_sigma > 0.0 and self._x.size < kernels.SMALL_VMM
+        """True if this VMM runs as one compiled call: one vector on a small array."""
+        return self._compiled and v.ndim == 1 and self._x.size < kernels.SMALL_VMM
 
     def _vmm_terms(self) -> tuple[NDArray[np.floating], float, int]:
-        """(conductances, noise sigma, noise key) of one VMM: the key is drawn here."""
-        return self._conductance_matrix(), self._vmm_sigma, int(self._measure_rng.bit_generator.random_raw())
+        """(conductances, noise sigma, noise key) of one VMM: the key is drawn here, none for a
+        noise-free VMM (which adds nothing)."""
+        key = int(self._measure_rng.bit_generator.random_raw()) if self._vmm_sigma > 0.0 else 0
+        return self._conductance_matrix(), self._vmm_sigma, key
 
     def _noisy_product(self, v: FloatArray, transposed: bool) -> FloatArray:
         """v @ G (transposed: v @ G.T) plus this array's output noise, float64 amperes.

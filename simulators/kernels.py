@@ -191,17 +191,18 @@ product costs a few microseconds of dispatch, more than the product of a small a
 
 
 def small_vmm(
-    v: FloatArray, g: NDArray[np.float32], sigma: float, key: int, transposed: bool, out: FloatArray
+    v: FloatArray, g: NDArray[np.floating], sigma: float, key: int, transposed: bool, out: FloatArray
 ) -> None:
     """out = v @ g (transposed: g @ v) accumulated in float64, plus sigma z_k for output k, where
-    z_k = fastpath.normals(key, k): one vector of volts, g (rows, cols) float32 siemens."""
+    z_k = fastpath.normals(key, k): one vector of volts, g (rows, cols) siemens, float32 (a noisy
+    VMM) or float64 (a noise-free one, sigma 0)."""
     _small_vmm(v, g, sigma, np.uint64(key), transposed, GAUSSIAN_TABLE, out)
 
 
 def small_vmm_difference(
     v: FloatArray,
-    main: tuple[NDArray[np.float32], float, int],
-    reference: tuple[NDArray[np.float32], float, int],
+    main: tuple[NDArray[np.floating], float, int],
+    reference: tuple[NDArray[np.floating], float, int],
     transposed: bool,
     out: FloatArray,
 ) -> None:
