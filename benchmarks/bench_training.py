@@ -57,7 +57,8 @@ def _epoch(name: str, train: Callable[[str, Dataset], TrainingResult], engine: s
         return Case(run, info=f"{where}, epoch incl. evaluation", self_timed=True)
 
     label = f"train.{name}-epoch.digits" + ("" if train is _fp else f"[{engine}]")
-    return Benchmark(label, "64-32-10", setup, repeats=3, quick_repeats=1, warmup=0)
+    # One warm-up epoch: the first loads the compiled kernels from numba's cache (once per process).
+    return Benchmark(label, "64-32-10", setup, repeats=3, quick_repeats=1, warmup=1)
 
 
 BENCHMARKS: list[Benchmark] = [

@@ -201,7 +201,7 @@ class CrossbarBackend(ABC):
         self._check_open()
         p_arr = self._probabilities(p, self._shape[0], "p (rows)")
         q_arr = self._probabilities(q, self._shape[1], "q (columns)")
-        if isinstance(bl, bool) or not isinstance(bl, int | np.integer) or bl < 1:
+        if (type(bl) is not int and (isinstance(bl, bool) or not isinstance(bl, np.integer))) or bl < 1:
             raise ValueError(f"bit-stream length bl must be a positive integer, got {bl!r}")
         if bl > self._limits.max_pulses_per_call:
             raise LimitError(

@@ -344,7 +344,7 @@ class SimulatedCrossbar(CrossbarBackend):
             return self.conductance + self._read_noise(None)
         g = np.empty(self.shape)
         key = int(self._measure_rng.bit_generator.random_raw())
-        kernels.noisy_read(self._dev.g_min, self._x, self._dev.span, self._read_sigma, key, g.reshape(-1))
+        kernels.noisy_read(self._dev.g_min, self._dev.g_max, self._x, self._read_sigma, key, g.reshape(-1))
         return g
 
     def _read_noise(self, flat: IntArray | None) -> FloatArray:

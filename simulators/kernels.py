@@ -178,11 +178,12 @@ def stochastic_update(
 
 
 def noisy_read(
-    g_min: FloatArray, x: FloatArray, span: FloatArray, sigma: float, key: int, out: FloatArray
+    g_min: FloatArray, g_max: FloatArray, x: FloatArray, sigma: float, key: int, out: FloatArray
 ) -> None:
-    """out[k] = g_min[k] + x[k] span[k] + sigma z_k (siemens), z_k = fastpath.normals(key, k): what
-    the numpy engine computes for a read of every device, in one pass."""
-    _noisy_read(g_min, x, span, float(sigma), np.uint64(key), GAUSSIAN_TABLE, out)
+    """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k (siemens), z_k =
+    fastpath.normals(key, k): what the numpy engine computes for a read of every device, in one
+    pass (and the same float64 operations)."""
+    _noisy_read(g_min, g_max, x, float(sigma), np.uint64(key), GAUSSIAN_TABLE, out)
 
 
 SMALL_VMM = 1 << 14
@@ -703,8 +704,8 @@ if numba is not None:
             out[k] = np.float32(g_min[k] + x[k] * (g_max[k] - g_min[k]))
 
     @_jit
-    def _noisy_read(g_min, x, span, sigma, key, table, out):  # type: ignore[no-untyped-def]
-        """out[k] = g_min[k] + x[k] span[k] + sigma z_k, z_k the normal deviate of device k (the
+    def _noisy_read(g_min, g_max, x, sigma, key, table, out):  # type: ignore[no-untyped-def]
+        """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k, z_k the normal deviate of device k (the
         16-bit words of one SplitMix64 output serve 4 devices, as in _row_normals)."""
         n = x.size
         for g in range((n + 3) >> 2):
@@ -712,7 +713,7 @@ if numba is not None:
             for t in range(min(4, n - 4 * g)):
                 k = 4 * g + t
                 z = table[(h >> np.uint64(16 * t)) & _LOW16]
-                out[k] = g_min[k] + x[k] * span[k] + sigma * np.float64(z)
+                out[k] = g_min[k] + x[k] * (g_max[k] - g_min[k]) + sigma * np.float64(z)
 
     @_jit
     def _update_rows(  # type: ignore[no-untyped-def]
