@@ -1,6 +1,6 @@
 """Where one SHD step's time goes: the median cost of each call a 65 x 32 SHD layer makes.
 
-    .venv/bin/python benchmarks/step_profile.py
+    PYTHONPATH=. .venv/bin/python benchmarks/step_profile.py
     PYTHONPATH=OTHER_CHECKOUT .venv/bin/python benchmarks/step_profile.py   # another revision
 
 A layer of the digits network's first weight matrix (64 inputs and the bias, 32 outputs) on
