@@ -130,7 +130,7 @@ def stochastic_update(
     series = bl <= d.series_pulses
     if rows * cols < PARALLEL_DEVICES:  # one thread: one compiled call, its scratch inside
         x2 = x.reshape(rows, cols)
-        keys = np.uint64(stream_key), np.uint64(noise_key)
+        keys = _signed(stream_key), _signed(noise_key)
         return _small_update(p, q, bl, keys[0], x2, d.log_rate, d.log_spread, d.step, d.x_fix,
                              d.multiplicative, d.noise, keys[1], GAUSSIAN_TABLE, series)  # fmt: skip
     words = (bl + 31) // 32
@@ -183,7 +183,14 @@ def noisy_read(
     """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k (siemens), z_k =
     fastpath.normals(key, k): what the numpy engine computes for a read of every device, in one
     pass (and the same float64 operations)."""
-    _noisy_read(g_min, g_max, x, float(sigma), np.uint64(key), GAUSSIAN_TABLE, out)
+    _noisy_read(g_min, g_max, x, float(sigma), _signed(key), GAUSSIAN_TABLE, out)
+
+
+def _signed(key: int) -> int:
+    """A 64-bit key as the int64 of the same bits: a Python int passes to a compiled call as an
+    int64 (np.uint64(key) costs about as much as the call's dispatch), and the kernel takes the
+    bits back with np.uint64(key), a no-op cast."""
+    return key - (1 << 64) if key >= 1 << 63 else key
 
 
 SMALL_VMM = 1 << 14
@@ -197,7 +204,7 @@ def small_vmm(
     """out = v @ g (transposed: g @ v) accumulated in float64, plus sigma z_k for output k, where
     z_k = fastpath.normals(key, k): one vector of volts, g (rows, cols) siemens, float32 (a noisy
     VMM) or float64 (a noise-free one, sigma 0)."""
-    _small_vmm(v, g, sigma, np.uint64(key), transposed, GAUSSIAN_TABLE, out)
+    _small_vmm(v, g, sigma, _signed(key), transposed, GAUSSIAN_TABLE, out)
 
 
 def small_vmm_difference(
@@ -210,7 +217,7 @@ def small_vmm_difference(
     """out = small_vmm of main minus small_vmm of reference ((g, sigma, key) each), exactly."""
     (g, sigma, key), (g_ref, sigma_ref, key_ref) = main, reference
     _small_vmm_difference(
-        v, g, sigma, np.uint64(key), g_ref, sigma_ref, np.uint64(key_ref), transposed, GAUSSIAN_TABLE, out
+        v, g, sigma, _signed(key), g_ref, sigma_ref, _signed(key_ref), transposed, GAUSSIAN_TABLE, out
     )
 
 
@@ -650,7 +657,9 @@ if numba is not None:
     def _small_update(  # type: ignore[no-untyped-def]
         p, q, bl, stream_key, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
     ):
-        """stochastic_update on the calling thread in one call: streams, then every row."""
+        """stochastic_update on the calling thread in one call: streams, then every row (keys: the
+        int64 of the keys' bits)."""
+        stream_key, noise_key = np.uint64(stream_key), np.uint64(noise_key)
         rows, cols = p.size, q.size
         words = (bl + 31) // 32
         row_words, col_words = np.empty((words, rows), np.uint32), np.empty((words, cols), np.uint32)
@@ -686,15 +695,15 @@ if numba is not None:
 
     @_jit
     def _small_vmm(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]
-        _vmm_into(v, g, sigma, key, transposed, table, out)
+        _vmm_into(v, g, sigma, np.uint64(key), transposed, table, out)
 
     @_jit
     def _small_vmm_difference(  # type: ignore[no-untyped-def]
         v, g, sigma, key, g_ref, sigma_ref, key_ref, transposed, table, out
     ):
-        _vmm_into(v, g, sigma, key, transposed, table, out)
+        _vmm_into(v, g, sigma, np.uint64(key), transposed, table, out)
         ref = np.empty_like(out)
-        _vmm_into(v, g_ref, sigma_ref, key_ref, transposed, table, ref)
+        _vmm_into(v, g_ref, sigma_ref, np.uint64(key_ref), transposed, table, ref)
         for k in range(out.size):
             out[k] -= ref[k]
 
@@ -707,7 +716,7 @@ if numba is not None:
     def _noisy_read(g_min, g_max, x, sigma, key, table, out):  # type: ignore[no-untyped-def]
         """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k, z_k the normal deviate of device k (the
         16-bit words of one SplitMix64 output serve 4 devices, as in _row_normals)."""
-        n = x.size
+        n, key = x.size, np.uint64(key)
         for g in range((n + 3) >> 2):
             h = _splitmix64(key, g)
             for t in range(min(4, n - 4 * g)):
