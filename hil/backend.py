@@ -50,11 +50,15 @@ class Capabilities:
     native_stochastic_update: row/column drivers fire coincident bit streams in parallel; if
         False the update is applied as per-device pulse bursts.
     parallel_pulses: all devices can be pulsed at once; if False pulses go device by device.
+    fused_vmm_difference: vmm_difference(reference, v) runs as one operation of the backend
+        (e.g. one pass of a simulator over both arrays); if False (the default) it is the two
+        VMMs, main then reference. Either way the result is the same measurement.
     """
 
     physical_vmm: bool
     native_stochastic_update: bool
     parallel_pulses: bool
+    fused_vmm_difference: bool = False
 
 
 class BackendClosedError(RuntimeError):
@@ -146,6 +150,34 @@ class CrossbarBackend(ABC):
         v = self._voltages(voltages, self._shape[1], "vmm_transposed (column voltages)")
         return self._vmm_transposed(v)
 
+    def vmm_difference(
+        self, reference: CrossbarBackend, voltages: ArrayLike, transposed: bool = False
+    ) -> FloatArray:
+        """The differential VMM of a pair: self.vmm(v) - reference.vmm(v) in amperes (with
+        transposed, of vmm_transposed), as two VMMs of the same voltages would measure it.
+
+        reference: another open array of the same shape. The voltages are checked once, against
+        both arrays' limits. Capabilities.fused_vmm_difference says whether the backend does
+        it as one operation; the default is the two VMMs, main first.
+        """
+        self._check_open()
+        if not isinstance(reference, CrossbarBackend) or reference is self:
+            raise ValueError("vmm_difference needs another CrossbarBackend as the reference array")
+        reference._check_open()
+        if reference.shape != self._shape:
+            raise ValueError(f"main {self._shape} and reference {reference.shape} arrays differ in shape")
+        n, what = (self._shape[1], "vmm_transposed") if transposed else (self._shape[0], "vmm")
+        v = self._voltages(voltages, n, f"{what} difference (voltages)")
+        if reference.limits.max_read_voltage < self._limits.max_read_voltage:
+            reference._voltages(v, n, f"{what} difference (voltages, reference array)")
+        return self._vmm_difference(reference, v, bool(transposed))
+
+    def _vmm_difference(self, reference: CrossbarBackend, v: FloatArray, transposed: bool) -> FloatArray:
+        """Default: the primitives of both arrays on the validated voltages, main first."""
+        if transposed:
+            return self._vmm_transposed(v) - reference._vmm_transposed(v)
+        return self._vmm(v) - reference._vmm(v)
+
     # ------------------------------------------------------------------ writes
     def apply_pulses(self, counts: ArrayLike, pulse: Pulse) -> None:
         """Give device (i, j) |counts[i, j]| pulses of polarity sign(counts[i, j]).
@@ -158,9 +190,7 @@ class CrossbarBackend(ABC):
         if np.any(n):
             self._apply_pulses(n, pulse)
 
-    def stochastic_update(
-        self, p: ArrayLike, q: ArrayLike, bl: int, pulse: Pulse
-    ) -> IntArray | None:
+    def stochastic_update(self, p: ArrayLike, q: ArrayLike, bl: int, pulse: Pulse) -> IntArray | None:
         """Parallel stochastic update (Gokmen & Vlasov 2016).
 
         Row i fires a bit stream of length `bl` with bit probability |p_i|, column j with
@@ -171,19 +201,16 @@ class CrossbarBackend(ABC):
         self._check_open()
         p_arr = self._probabilities(p, self._shape[0], "p (rows)")
         q_arr = self._probabilities(q, self._shape[1], "q (columns)")
-        if isinstance(bl, bool) or not isinstance(bl, int | np.integer) or bl < 1:
+        if (type(bl) is not int and (isinstance(bl, bool) or not isinstance(bl, np.integer))) or bl < 1:
             raise ValueError(f"bit-stream length bl must be a positive integer, got {bl!r}")
         if bl > self._limits.max_pulses_per_call:
             raise LimitError(
-                f"bit-stream length {bl} exceeds max_pulses_per_call "
-                f"{self._limits.max_pulses_per_call}"
+                f"bit-stream length {bl} exceeds max_pulses_per_call {self._limits.max_pulses_per_call}"
             )
         self._check_pulse(pulse)
         return self._stochastic_update(p_arr, q_arr, int(bl), pulse)
 
-    def _stochastic_update(
-        self, p: FloatArray, q: FloatArray, bl: int, pulse: Pulse
-    ) -> IntArray | None:
+    def _stochastic_update(self, p: FloatArray, q: FloatArray, bl: int, pulse: Pulse) -> IntArray | None:
         """Default: draw the streams, count coincidences, apply them as pulse bursts."""
         counts = coincidence_counts(p, q, bl, self._stream_rng)
         if np.any(counts):
@@ -303,15 +330,15 @@ class CrossbarBackend(ABC):
         return int(pair[0]), int(pair[1]), int(count), int(pulse_sign)
 
     def _voltages(self, voltages: ArrayLike, n: int, what: str) -> FloatArray:
-        v = np.asarray(voltages, dtype=np.float64)
+        v = float_array(voltages)
         if v.ndim not in (1, 2) or v.shape[-1] != n:
             raise ValueError(
                 f"{what}: expected shape ({n},) or (batch, {n}) for a {self._shape[0]} x "
                 f"{self._shape[1]} array, got {v.shape}"
             )
-        if not np.all(np.isfinite(v)):
-            raise ValueError(f"{what}: voltages contain NaN or inf")
-        if v.size:
+        if not within(v, self._limits.max_read_voltage):  # the common case in one cheap test
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"{what}: voltages contain NaN or inf")
             self._limits.check_read_voltage(float(np.max(np.abs(v))))
         return v
 
@@ -334,9 +361,11 @@ class CrossbarBackend(ABC):
         return n
 
     def _probabilities(self, x: ArrayLike, n: int, what: str) -> FloatArray:
-        a = np.asarray(x, dtype=np.float64)
+        a = float_array(x)
         if a.shape != (n,):
             raise ValueError(f"stochastic update {what}: expected shape ({n},), got {a.shape}")
+        if within(a, 1.0):
+            return a
         top = float(np.abs(a).max(initial=0.0))  # NaN or inf if an element is: one pass checks all
         if not top <= 1.0:
             if not math.isfinite(top):
@@ -364,6 +393,37 @@ class CrossbarBackend(ABC):
         if np.any((r < 0) | (r >= rows) | (c < 0) | (c >= cols)):
             raise IndexError(f"device index outside the {rows} x {cols} array")
         return r, c
+
+
+def float_array(x: ArrayLike) -> FloatArray:
+    """x as a float64 array; an array that is one already is taken as it is (no copy, no call)."""
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        return x
+    return np.asarray(x, dtype=np.float64)
+
+
+def abs_max(a: FloatArray) -> float:
+    """max |a| of a float64 array (0 if empty), NaN if an element is NaN; equal to
+    np.abs(a).max() without its temporary (argmax and argmin return a NaN's index)."""
+    if a.size == 0:
+        return 0.0
+    flat = a if a.ndim == 1 else a.reshape(-1)
+    hi, lo = float(flat[flat.argmax()]), float(flat[flat.argmin()])
+    if hi != hi or lo != lo:
+        return math.nan
+    return max(hi, -lo)
+
+
+def within(a: FloatArray, bound: float) -> bool:
+    """True if every element of the float64 array a is finite and |a| <= bound (True if empty).
+
+    Two index reductions and no temporary: argmax and argmin return the index of a NaN if there
+    is one, and a NaN or an infinity fails the comparisons.
+    """
+    if a.size == 0:
+        return True
+    flat = a if a.ndim == 1 else a.reshape(-1)
+    return bool(-bound <= flat[flat.argmin()] and flat[flat.argmax()] <= bound)
 
 
 def coincidence_counts(p: FloatArray, q: FloatArray, bl: int, rng: np.random.Generator) -> IntArray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hil.backend import CrossbarBackend, FloatArray, IntArray
+from hil.backend import CrossbarBackend, FloatArray, IntArray, abs_max, float_array
 from hil.pulses import Pulse
 from hil.update import UpdatePlan, plan_update
 
@@ -98,16 +98,19 @@ class DifferentialArray:
         return plan, self.main.stochastic_update(plan.p, plan.q, plan.bl, pulse)
 
     def _differential(self, x: ArrayLike, n: int, transposed: bool) -> FloatArray:
-        xa = np.asarray(x, dtype=np.float64)
+        """The pair's differential VMM of x scaled to the input voltage (one vmm_difference)."""
+        xa = float_array(x)
         if xa.ndim not in (1, 2) or xa.shape[-1] != n:
             raise ValueError(f"expected an input of shape ({n},) or (batch, {n}), got {xa.shape}")
-        if not np.all(np.isfinite(xa)):
-            raise ValueError("input contains NaN or inf")
-        scale = np.max(np.abs(xa), axis=-1, keepdims=True)
-        safe = np.where(scale > 0, scale, 1.0)
-        volts = xa / safe * self.mapping.input_voltage
-        if transposed:
-            current = self.main.vmm_transposed(volts) - self.ref.vmm_transposed(volts)
+        if xa.ndim == 1:  # one vector: its abs-max also tells whether it is finite
+            scale = abs_max(xa)
+            if not math.isfinite(scale):
+                raise ValueError("input contains NaN or inf")
+            volts = xa / (scale if scale > 0 else 1.0) * self.mapping.input_voltage
         else:
-            current = self.main.vmm(volts) - self.ref.vmm(volts)
+            if not np.all(np.isfinite(xa)):
+                raise ValueError("input contains NaN or inf")
+            scale = np.max(np.abs(xa), axis=-1, keepdims=True)
+            volts = xa / np.where(scale > 0, scale, 1.0) * self.mapping.input_voltage
+        current = self.main.vmm_difference(self.ref, volts, transposed)
         return current * (scale / (self.mapping.input_voltage * self.mapping.g_unit))

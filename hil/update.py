@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hil.backend import FloatArray
+from hil.backend import FloatArray, abs_max, float_array
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class UpdatePlan:
 
     @property
     def is_empty(self) -> bool:
-        return not (np.any(self.p) and np.any(self.q))
+        """True if no device can get a pulse (every p or every q is 0)."""
+        return not (np.count_nonzero(self.p) and np.count_nonzero(self.q))
 
 
 def plan_update(
@@ -53,8 +54,7 @@ def plan_update(
     with respect to the output for gradient descent); lr: learning rate (> 0); dw_min: the
     weight change of one pulse, in the same units as the weights (> 0).
     """
-    xa = np.asarray(x, dtype=np.float64)
-    da = np.asarray(d, dtype=np.float64)
+    xa, da = float_array(x), float_array(d)
     if xa.ndim != 1 or da.ndim != 1:
         raise ValueError(f"plan_update takes vectors, got shapes {xa.shape} and {da.shape}")
     if not (math.isfinite(lr) and lr > 0):
@@ -63,10 +63,9 @@ def plan_update(
         raise ValueError(f"dw_min must be a finite number > 0 (weight units), got {dw_min!r}")
     if int(bl_max) != bl_max or bl_max < 1:
         raise ValueError(f"bl_max must be a positive integer, got {bl_max!r}")
-    # One reduction per vector serves both checks: the max of |x| is NaN or inf exactly when
-    # some element is (this runs once per training step and input vector).
-    x_max = float(np.abs(xa).max(initial=0.0))
-    d_max = float(np.abs(da).max(initial=0.0))
+    # One pair of index reductions per vector serves both checks: max |x| is NaN or inf
+    # exactly when some element is (this runs once per training step and input vector).
+    x_max, d_max = abs_max(xa), abs_max(da)
     if not (math.isfinite(x_max) and math.isfinite(d_max)):
         raise ValueError("plan_update: x or d contains NaN or inf")
     if x_max == 0.0 or d_max == 0.0:

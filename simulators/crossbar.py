@@ -26,7 +26,7 @@ from hil.stepmodels import TableSteps, model_class
 from simulators import kernels
 from simulators.config import DeviceConfig
 from simulators.devices import DeviceParameters, draw_devices, symmetry_states
-from simulators.fastpath import Bursts, Direction, apply_bursts, burst_constants, coincidences
+from simulators.fastpath import Bursts, Direction, apply_bursts, burst_constants, coincidences, normals
 from simulators.kernels import KernelDirections
 from simulators.presets import preset
 
@@ -169,6 +169,11 @@ class SimulatedCrossbar(CrossbarBackend):
         self._bursts: dict[float, tuple[Direction, Direction] | None] = {}  # by pulse factor m
         self._kernel_bursts: dict[float, KernelDirections] = {}  # the same, laid out for the kernels
         self._compiled = engine == "fast" and kernels.AVAILABLE
+        r = config.ranges
+        self._read_sigma = config.noise.read_noise * (r.g_max - r.g_min)  # siemens
+        self._vmm_sigma = config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)  # amperes
+        self._last_pulse: Pulse | None = None  # the last pulse written and its factor m
+        self._last_m = 0.0
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -206,7 +211,9 @@ class SimulatedCrossbar(CrossbarBackend):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(physical_vmm=True, native_stochastic_update=True, parallel_pulses=True)
+        return Capabilities(
+            physical_vmm=True, native_stochastic_update=True, parallel_pulses=True, fused_vmm_difference=True
+        )
 
     @property
     def conductance_range(self) -> tuple[float, float]:
@@ -354,21 +361,79 @@ class SimulatedCrossbar(CrossbarBackend):
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
         flat = rows * self.shape[1] + cols
         g = self._dev.g_min[flat] + self._x[flat] * self._dev.span[flat]
-        return g + self._read_sigma() * self._measure_rng.standard_normal(g.shape)
+        return g + self._read_noise(flat)
 
     def _read_all(self) -> FloatArray:
-        return self.conductance + self._read_sigma() * self._measure_rng.standard_normal(self.shape)
+        if not self._compiled:
+            return self.conductance + self._read_noise(None)
+        g = np.empty(self.shape)
+        key = int(self._measure_rng.bit_generator.random_raw())
+        kernels.noisy_read(self._dev.g_min, self._dev.g_max, self._x, self._read_sigma, key, g.reshape(-1))
+        return g
+
+    def _read_noise(self, flat: IntArray | None) -> FloatArray:
+        """Read noise (siemens) of devices flat (None: all, shaped like the array). The fast and
+        numpy engines draw it as the bursts do (one key from the measurement stream, the normal
+        deviate of each device index, simulators.fastpath.normals); the reference engine from
+        numpy's normal sampler."""
+        shape = self.shape if flat is None else flat.shape
+        if self._engine == "reference":
+            return self._read_sigma * self._measure_rng.standard_normal(shape)
+        key = int(self._measure_rng.bit_generator.random_raw())
+        index = np.arange(self._x.size).reshape(shape) if flat is None else flat
+        return self._read_sigma * normals(key, index).astype(np.float64)
 
     def _vmm(self, v: FloatArray) -> FloatArray:
-        return self._with_output_noise(self._product(v, self._conductance_matrix()))
+        return self._noisy_product(v, transposed=False)
 
     def _vmm_transposed(self, v: FloatArray) -> FloatArray:
-        return self._with_output_noise(self._product(v, self._conductance_matrix().T))
+        return self._noisy_product(v, transposed=True)
 
-    @staticmethod
-    def _product(v: FloatArray, g: NDArray[np.floating]) -> FloatArray:
-        """v @ g in g's precision, returned as float64 amperes."""
-        return np.asarray(v.astype(g.dtype, copy=False) @ g, dtype=np.float64)
+    def _vmm_difference(self, reference: CrossbarBackend, v: FloatArray, transposed: bool) -> FloatArray:
+        """Both products in one call when the reference is simulated too: the same numbers as the
+        two VMMs (each array adds its own output noise from its own stream)."""
+        if not isinstance(reference, SimulatedCrossbar):
+            return super()._vmm_difference(reference, v, transposed)
+        if self._small_vmm(v) and reference._small_vmm(v):
+            out = np.empty(self.shape[0 if transposed else 1])
+            pair = (self._vmm_terms(), reference._vmm_terms())
+            kernels.small_vmm_difference(v, *pair, transposed, out)
+            return out
+        return self._noisy_product(v, transposed) - reference._noisy_product(v, transposed)
+
+    def _small_vmm(self, v: FloatArray) -> bool:
+        """True if this VMM runs as one compiled call: one vector on a small array."""
+        return self._compiled and v.ndim == 1 and self._x.size < kernels.SMALL_VMM
+
+    def _vmm_terms(self) -> tuple[NDArray[np.floating], float, int]:
+        """(conductances, noise sigma, noise key) of one VMM: the key is drawn here, none for a
+        noise-free VMM (which adds nothing)."""
+        key = int(self._measure_rng.bit_generator.random_raw()) if self._vmm_sigma > 0.0 else 0
+        return self._conductance_matrix(), self._vmm_sigma, key
+
+    def _noisy_product(self, v: FloatArray, transposed: bool) -> FloatArray:
+        """v @ G (transposed: v @ G.T) plus this array's output noise, float64 amperes.
+
+        The noise of output k is sigma z_k, z_k = simulators.fastpath.normals(key, k) with one key
+        from the measurement stream per call (the reference engine: numpy's normal sampler). The
+        product is taken in G's precision (float32 when the VMM is noisy) by numpy, or accumulated
+        in float64 by one compiled call for a single vector on a small array."""
+        if self._small_vmm(v):
+            out = np.empty(self.shape[0 if transposed else 1])
+            kernels.small_vmm(v, *self._vmm_terms(), transposed, out)
+            return out
+        g = self._conductance_matrix()
+        product = v.astype(g.dtype, copy=False) @ (g.T if transposed else g)
+        if self._vmm_sigma == 0.0:
+            return np.asarray(product, dtype=np.float64)
+        if self._engine == "reference":
+            current = self._measure_rng.standard_normal(product.shape)
+        else:
+            key = int(self._measure_rng.bit_generator.random_raw())
+            current = normals(key, np.arange(product.size).reshape(product.shape)).astype(np.float64)
+        current *= self._vmm_sigma  # sigma z + I: the same sum as I + sigma z, without a temporary
+        current += product
+        return current
 
     def _conductance_matrix(self) -> NDArray[np.floating]:
         """The state in siemens for VMMs, kept between writes (a read-only array).
@@ -377,14 +442,26 @@ class SimulatedCrossbar(CrossbarBackend):
         level a preset uses (1e-2), and it halves the memory a VMM streams through; float64 when
         the VMM is noise-free, so that noiseless models stay exact."""
         if self._g is None:
-            g = (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
-            self._g = g.astype(np.float32) if self._config.noise.vmm_noise > 0 else g
-            self._g.flags.writeable = False
+            if self._compiled and self._vmm_sigma > 0.0:
+                g = np.empty(self.shape, np.float32)
+                kernels.conductances(self._dev.g_min, self._dev.g_max, self._x, g.reshape(-1))
+            else:
+                g = (self._dev.g_min + self._x * self._dev.span).reshape(self.shape)
+                g = g.astype(np.float32) if self._vmm_sigma > 0.0 else g
+            g.flags.writeable = False
+            self._g = g
         return self._g
+
+    def _pulse_factor(self, pulse: Pulse) -> float:
+        """m of a validated pulse, remembered for the last pulse (a Pulse is immutable)."""
+        if pulse is not self._last_pulse:
+            self._last_m = self._config.pulse_factor(pulse)
+            self._last_pulse = pulse
+        return self._last_m
 
     def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
         self._g = None
-        m = self._config.pulse_factor(pulse)
+        m = self._pulse_factor(pulse)
         if m == 0.0:
             return  # at or below the threshold nothing moves
         # Single pulses have no burst to shorten: the per-pulse step itself, draw for draw.
@@ -404,7 +481,7 @@ class SimulatedCrossbar(CrossbarBackend):
         # Fused: count the coincidences (packed popcounts), apply them as bursts.
         self._g = None
         stream_key = int(self._stream_rng.bit_generator.random_raw())
-        m = self._config.pulse_factor(pulse)
+        m = self._pulse_factor(pulse)
         directions = self._burst_directions(m) if m > 0.0 else None
         if self._compiled and directions is not None:
             kd = self._kernel_directions(m, directions)
@@ -474,17 +551,6 @@ class SimulatedCrossbar(CrossbarBackend):
         if s > 0:
             step = step * (1.0 + s * self._pulse_rng.standard_normal(sel.size))
         return step * m
-
-    def _read_sigma(self) -> float:
-        r = self._config.ranges
-        return self._config.noise.read_noise * (r.g_max - r.g_min)
-
-    def _with_output_noise(self, current: FloatArray) -> FloatArray:
-        r = self._config.ranges
-        sigma = self._config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)
-        if sigma == 0.0:
-            return current
-        return current + sigma * self._measure_rng.standard_normal(current.shape)
 
     def _is_ideal(self) -> bool:
         c = self._config

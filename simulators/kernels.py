@@ -30,6 +30,7 @@ import platform
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,6 +83,18 @@ class KernelDirections:
         bound = self.max_rate * n + self.max_spread * np.sqrt(n) * _LARGEST_DEVIATE
         return bound * 1.001 <= EXPM1_SERIES_LIMIT
 
+    @cached_property
+    def series_pulses(self) -> int:
+        """The longest burst for which series_suffices holds (up to 2^31): its bound grows with
+        the pulse count, so bursts of at most this many pulses need no per-device check."""
+        lo, hi = 0, 1 << 31
+        if self.series_suffices(hi):
+            return hi
+        while hi - lo > 1:  # series_suffices(lo) holds, series_suffices(hi) does not
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if self.series_suffices(mid) else (lo, mid)
+        return lo
+
     @classmethod
     def from_directions(cls, up: Direction, down: Direction, devices: int) -> KernelDirections:
         log_rate = np.zeros((2, devices), np.float32)
@@ -114,6 +127,12 @@ def stochastic_update(
     Returns the signed counts (rows, cols), int64, as fastpath.coincidences does for the same key.
     """
     rows, cols = p.size, q.size
+    series = bl <= d.series_pulses
+    if rows * cols < PARALLEL_DEVICES:  # one thread: one compiled call, its scratch inside
+        x2 = x.reshape(rows, cols)
+        keys = _signed(stream_key), _signed(noise_key)
+        return _small_update(p, q, bl, keys[0], x2, d.log_rate, d.log_spread, d.step, d.x_fix,
+                             d.multiplicative, d.noise, keys[1], GAUSSIAN_TABLE, series)  # fmt: skip
     words = (bl + 31) // 32
     row_words, col_words = np.empty((words, rows), np.uint32), np.empty((words, cols), np.uint32)
     slot_cols, slot_size = np.empty((32 * words, cols), np.int32), np.empty(32 * words, np.int32)
@@ -134,7 +153,7 @@ def stochastic_update(
         d.noise,
         np.uint64(noise_key),
         GAUSSIAN_TABLE,
-        d.series_suffices(bl),
+        series,
         counts,
     )
     job = _RowJob(_update_rows, rows, cols, args)  # helpers wake up while the streams are drawn
@@ -156,6 +175,55 @@ def stochastic_update(
         raise
     job.run()
     return counts
+
+
+def noisy_read(
+    g_min: FloatArray, g_max: FloatArray, x: FloatArray, sigma: float, key: int, out: FloatArray
+) -> None:
+    """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k (siemens), z_k =
+    fastpath.normals(key, k): what the numpy engine computes for a read of every device, in one
+    pass (and the same float64 operations)."""
+    _noisy_read(g_min, g_max, x, float(sigma), _signed(key), GAUSSIAN_TABLE, out)
+
+
+def _signed(key: int) -> int:
+    """A 64-bit key as the int64 of the same bits: a Python int passes to a compiled call as an
+    int64 (np.uint64(key) costs about as much as the call's dispatch), and the kernel takes the
+    bits back with np.uint64(key), a no-op cast."""
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+SMALL_VMM = 1 << 14
+"""Single-vector VMMs of arrays below this many devices run in one compiled call (numpy's matrix
+product costs a few microseconds of dispatch, more than the product of a small array)."""
+
+
+def small_vmm(
+    v: FloatArray, g: NDArray[np.floating], sigma: float, key: int, transposed: bool, out: FloatArray
+) -> None:
+    """out = v @ g (transposed: g @ v) accumulated in float64, plus sigma z_k for output k, where
+    z_k = fastpath.normals(key, k): one vector of volts, g (rows, cols) siemens, float32 (a noisy
+    VMM) or float64 (a noise-free one, sigma 0)."""
+    _small_vmm(v, g, sigma, _signed(key), transposed, GAUSSIAN_TABLE, out)
+
+
+def small_vmm_difference(
+    v: FloatArray,
+    main: tuple[NDArray[np.floating], float, int],
+    reference: tuple[NDArray[np.floating], float, int],
+    transposed: bool,
+    out: FloatArray,
+) -> None:
+    """out = small_vmm of main minus small_vmm of reference ((g, sigma, key) each), exactly."""
+    (g, sigma, key), (g_ref, sigma_ref, key_ref) = main, reference
+    _small_vmm_difference(
+        v, g, sigma, _signed(key), g_ref, sigma_ref, _signed(key_ref), transposed, GAUSSIAN_TABLE, out
+    )
+
+
+def conductances(g_min: FloatArray, g_max: FloatArray, x: FloatArray, out: NDArray[np.float32]) -> None:
+    """out = float32(g_min + x (g_max - g_min)) in siemens: the VMM's conductances in one pass."""
+    _conductances(g_min, g_max, x, out)
 
 
 def apply_counts(counts: IntArray, x: FloatArray, d: KernelDirections, noise_key: int, most: int) -> None:
@@ -584,6 +652,77 @@ if numba is not None:
         for j in range(cols):
             col_sign[j] = np.int32(np.sign(q[j]))
         _atomic_add(progress, 2, 1)
+
+    @_jit
+    def _small_update(  # type: ignore[no-untyped-def]
+        p, q, bl, stream_key, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
+    ):
+        """stochastic_update on the calling thread in one call: streams, then every row (keys: the
+        int64 of the keys' bits)."""
+        stream_key, noise_key = np.uint64(stream_key), np.uint64(noise_key)
+        rows, cols = p.size, q.size
+        words = (bl + 31) // 32
+        row_words, col_words = np.empty((words, rows), np.uint32), np.empty((words, cols), np.uint32)
+        slot_cols, slot_size = np.empty((32 * words, cols), np.int32), np.empty(32 * words, np.int32)
+        col_sign, counts = np.empty(cols, np.int32), np.empty((rows, cols), np.int64)
+        progress = np.zeros(3, np.int64)
+        _streams(p, q, bl, stream_key, row_words, col_words, slot_cols, slot_size, col_sign, progress)
+        _update_rows(progress, rows, row_words, col_words, slot_cols, slot_size, col_sign, p, x, log_rate,
+                     log_spread, step, x_fix, mult, noise, noise_key, table, series, counts)  # fmt: skip
+        return counts
+
+    @_inline
+    def _vmm_into(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]
+        """out = v @ g (or g @ v) + sigma z (small_vmm)."""
+        rows, cols = g.shape
+        if transposed:
+            for i in range(rows):
+                acc = 0.0
+                for j in range(cols):
+                    acc += np.float64(g[i, j]) * v[j]
+                out[i] = acc
+        else:
+            for j in range(cols):
+                out[j] = 0.0
+            for i in range(rows):
+                vi = v[i]
+                for j in range(cols):
+                    out[j] += vi * np.float64(g[i, j])
+        for k in range(out.size):
+            out[k] += sigma * np.float64(
+                table[(_splitmix64(key, k >> 2) >> np.uint64(16 * (k & 3))) & _LOW16]
+            )
+
+    @_jit
+    def _small_vmm(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]
+        _vmm_into(v, g, sigma, np.uint64(key), transposed, table, out)
+
+    @_jit
+    def _small_vmm_difference(  # type: ignore[no-untyped-def]
+        v, g, sigma, key, g_ref, sigma_ref, key_ref, transposed, table, out
+    ):
+        _vmm_into(v, g, sigma, np.uint64(key), transposed, table, out)
+        ref = np.empty_like(out)
+        _vmm_into(v, g_ref, sigma_ref, np.uint64(key_ref), transposed, table, ref)
+        for k in range(out.size):
+            out[k] -= ref[k]
+
+    @_jit
+    def _conductances(g_min, g_max, x, out):  # type: ignore[no-untyped-def]
+        for k in range(x.size):
+            out[k] = np.float32(g_min[k] + x[k] * (g_max[k] - g_min[k]))
+
+    @_jit
+    def _noisy_read(g_min, g_max, x, sigma, key, table, out):  # type: ignore[no-untyped-def]
+        """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k, z_k the normal deviate of device k (the
+        16-bit words of one SplitMix64 output serve 4 devices, as in _row_normals)."""
+        n, key = x.size, np.uint64(key)
+        for g in range((n + 3) >> 2):
+            h = _splitmix64(key, g)
+            for t in range(min(4, n - 4 * g)):
+                k = 4 * g + t
+                z = table[(h >> np.uint64(16 * t)) & _LOW16]
+                out[k] = g_min[k] + x[k] * (g_max[k] - g_min[k]) + sigma * np.float64(z)
 
     @_jit
     def _update_rows(  # type: ignore[no-untyped-def]

@@ -61,7 +61,7 @@ class CountedOps:
         """Expected weight change lr * x_i * d_j on the main array (d is minus the gradient)."""
         s = self.settings
         plan, counts = array.update(x, d, lr, dw_min, s.pulse, s.bl_max, s.update_management, s.bl_management)
-        if plan.is_empty:
+        if counts is None and plan.is_empty:  # counts come back only from an update that fired
             self.ops.empty_updates += 1
             return
         self.ops.updates += 1

@@ -58,7 +58,10 @@ class MLPSpec:
 def with_bias(x: FloatArray) -> FloatArray:
     """Append the constant bias input 1: (..., n) -> (..., n + 1)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.concatenate([x, np.ones((*x.shape[:-1], 1))], axis=-1)
+    out = np.empty((*x.shape[:-1], x.shape[-1] + 1))
+    out[..., :-1] = x
+    out[..., -1] = 1.0
+    return out
 
 
 def activation(a: FloatArray) -> FloatArray:
@@ -71,6 +74,10 @@ def activation_derivative(h: FloatArray) -> FloatArray:
 
 
 def softmax(a: FloatArray) -> FloatArray:
+    if a.ndim == 1:  # one sample: the same arithmetic without the keepdims reductions
+        e = np.exp(a - a.max())
+        e /= e.sum()
+        return e
     z = a - np.max(a, axis=-1, keepdims=True)
     e = np.exp(z)
     return e / np.sum(e, axis=-1, keepdims=True)

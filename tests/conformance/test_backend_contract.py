@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -253,3 +254,41 @@ def test_trains_outside_the_limits_raise_before_writing(backend: CrossbarBackend
     with pytest.raises(ValueError, match="pulse_sign"):
         backend.pulse_read_train(DEVICE, 3, 0, good)
     np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
+
+
+def test_vmm_difference_is_main_minus_reference(backend: CrossbarBackend) -> None:
+    """The default (two VMMs) for every backend, against a mock reference; simulated pairs take
+    their own one-call path in tests/simulators/test_kernels.py."""
+    with IdealCrossbar(SHAPE, seed=99, limits=backend.limits) as ref:
+        v = backend.read_voltage * np.array([1.0, -0.5, 0.25, 0.0])
+        np.testing.assert_allclose(backend.vmm_difference(ref, v), backend.vmm(v) - ref.vmm(v), rtol=RTOL)
+        u = backend.read_voltage * np.array([[0.5, -1.0, 0.75], [0.0, 0.2, -0.1]])
+        np.testing.assert_allclose(
+            backend.vmm_difference(ref, u, transposed=True),
+            backend.vmm_transposed(u) - ref.vmm_transposed(u),
+            rtol=RTOL,
+        )
+
+
+def test_vmm_difference_checks_before_measuring(mock_or_sim: CrossbarBackend) -> None:
+    b, lim = mock_or_sim, mock_or_sim.limits
+    ref = IdealCrossbar(SHAPE, limits=lim)
+    v = np.zeros(SHAPE[0])
+    v[2] = 1.01 * lim.max_read_voltage
+    with pytest.raises(LimitError, match="exceeds the limit"):
+        b.vmm_difference(ref, v)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        b.vmm_difference(ref, np.full(SHAPE[1], np.nan), transposed=True)
+    with pytest.raises(ValueError, match="expected shape"):
+        b.vmm_difference(ref, np.zeros(SHAPE[1]))
+    with pytest.raises(ValueError, match="another CrossbarBackend"):
+        b.vmm_difference(b, np.zeros(SHAPE[0]))
+    with IdealCrossbar((SHAPE[1], SHAPE[0]), limits=lim) as wrong, pytest.raises(ValueError, match="shape"):
+        b.vmm_difference(wrong, np.zeros(SHAPE[0]))
+    # The reference's own, stricter limit holds too.
+    strict = replace(lim, max_read_voltage=lim.max_read_voltage / 2)
+    with IdealCrossbar(SHAPE, limits=strict) as low, pytest.raises(LimitError, match="exceeds the limit"):
+        b.vmm_difference(low, np.full(SHAPE[0], 0.75 * lim.max_read_voltage))
+    ref.close()
+    with pytest.raises(BackendClosedError):
+        b.vmm_difference(ref, np.zeros(SHAPE[0]))

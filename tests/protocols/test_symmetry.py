@@ -127,14 +127,14 @@ def test_save_and_figures(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------- simulator
 def test_estimates_match_the_analytic_symmetry_point_on_a_varied_array() -> None:
     """protonic-asymmetric: soft bounds, a⁺ ≈ 2a⁻, device-to-device variation, c2c noise 0.3,
-    read noise half a step. Seed 20 has one stuck device among the 16."""
+    read noise half a step. Seed 22 has one stuck device among the 16."""
     window = 2000
-    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape=(4, 4), seed=20)
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape=(4, 4), seed=22)
     res = find_symmetry_point(sim, sim.nominal_pulse, max_pairs=12_000, window=window)
     truth = sim.symmetry_points()
     d = sim.device_parameters()
     moving = ~d.stuck
-    assert d.stuck.any(), "seed 20 no longer draws a stuck device: pick a seed that does"
+    assert d.stuck.any(), "seed 22 no longer draws a stuck device: pick a seed that does"
     assert not res.responsive[d.stuck].any() and not res.converged[d.stuck].any()
     assert res.responsive[moving].all() and res.converged[moving].all()
 

@@ -65,8 +65,13 @@ def kernel_directions(sim: SimulatedCrossbar, pulse: Pulse) -> kernels.KernelDir
 @pytest.mark.parametrize("model", list(MODELS))
 @pytest.mark.parametrize(
     ("shape", "bl", "pulse"),
-    [((9, 13), 31, STRONG), ((40, 70), 31, STRONG), ((40, 70), 70, STRONG), ((3, 5), 1, STRONG),
-     ((40, 70), 8, NOMINAL)],
+    [
+        ((9, 13), 31, STRONG),
+        ((40, 70), 31, STRONG),
+        ((40, 70), 70, STRONG),
+        ((3, 5), 1, STRONG),
+        ((40, 70), 8, NOMINAL),
+    ],
 )
 def test_stochastic_updates_agree_with_the_numpy_path(
     model: str, shape: tuple[int, int], bl: int, pulse: Pulse
@@ -227,3 +232,66 @@ def test_counter_based_normals_have_unit_moments() -> None:
     assert abs(z.var() - 1) < 4 * np.sqrt(2 / z.size)
     # Neighbours share one 64-bit output (4 deviates each): no correlation between them.
     assert abs(np.mean(z[:-1] * z[1:])) < 4 / np.sqrt(z.size)
+
+
+# ---------------------------------------------------------------------- measurements
+def noisy_twins(shape: tuple[int, int], engine: str, seed: int) -> list[SimulatedCrossbar]:
+    make = SimulatedCrossbar.from_preset
+    return [make("protonic-asymmetric", shape, seed=seed, engine=engine) for _ in "ab"]
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (65, 32), (130, 130)])  # the last above SMALL_VMM: numpy's product
+def test_vmms_and_reads_agree_with_the_numpy_path(shape: tuple[int, int]) -> None:
+    """Same noise (the same key and normal deviate per output or device), the product to float32
+    rounding of the conductances (the kernel accumulates in float64, numpy in float32); a read is
+    the same float64 arithmetic, bit for bit."""
+    fast, numpy_path = (noisy_twins(shape, engine, seed=5)[0] for engine in ("fast", "numpy"))
+    assert fast._small_vmm(np.zeros(shape[0])) == (shape[0] * shape[1] < kernels.SMALL_VMM)
+    rng = np.random.default_rng(6)
+    g_scale = fast.read_voltage * fast.conductance_range[1] * max(shape)
+    for _ in range(3):
+        v, u = (rng.uniform(-1, 1, n) * fast.read_voltage for n in shape)
+        atol = 1e-6 * g_scale
+        np.testing.assert_allclose(fast.vmm(v), numpy_path.vmm(v), rtol=0, atol=atol)
+        np.testing.assert_allclose(fast.vmm_transposed(u), numpy_path.vmm_transposed(u), rtol=0, atol=atol)
+        np.testing.assert_array_equal(fast.read(), numpy_path.read())
+        numpy_path.apply_pulses(rng.integers(-3, 4, shape), numpy_path.nominal_pulse)
+        g = numpy_path.conductance  # both from one state again; the VMMs rebuild their conductances
+        for sim in (fast, numpy_path):
+            sim.set_conductance(g)
+
+
+@pytest.mark.parametrize("engine", ["fast", "numpy", "reference"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_a_fused_differential_vmm_is_the_two_vmms_bit_for_bit(engine: str, transposed: bool) -> None:
+    """Each array adds its own output noise from its own stream, as two VMMs would."""
+    shape = (65, 32)
+    main, ref = noisy_twins(shape, engine, seed=8)
+    main2, ref2 = noisy_twins(shape, engine, seed=8)
+    for sim in (ref, ref2):
+        sim.set_conductance(np.full(shape, 8e-6))
+    v = np.random.default_rng(9).uniform(-1, 1, shape[1 if transposed else 0]) * main.read_voltage
+    for _ in range(3):
+        fused = main.vmm_difference(ref, v, transposed=transposed)
+        if transposed:
+            two = main2.vmm_transposed(v) - ref2.vmm_transposed(v)
+        else:
+            two = main2.vmm(v) - ref2.vmm(v)
+        np.testing.assert_array_equal(fused, two)
+
+
+def test_vmm_and_read_noise_have_the_configured_spread() -> None:
+    """2,000 VMMs of zero volts are pure output noise, 2,000 reads the conductances plus read
+    noise: mean within 4 SE, variance within the 1e-5 tails of chi-square (per output: 6 SE
+    covers the 64-fold test)."""
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (64, 32), seed=3)
+    c, r = sim.config, sim.config.ranges
+    span, n = r.g_max - r.g_min, 2000
+    vmms = np.array([sim.vmm(np.zeros(64)) for _ in range(n)])
+    reads = np.array([sim.read()[:2].ravel() for _ in range(n)])
+    for samples, sigma, truth in (
+        (vmms, c.vmm_noise * r.read_voltage * span, 0.0),
+        (reads, c.read_noise * span, sim.conductance[:2].ravel()),
+    ):
+        assert np.all(np.abs(samples.mean(axis=0) - truth) < 6 * sigma / np.sqrt(n))
+        assert np.all(np.abs(samples.var(axis=0) / sigma**2 - 1) < 6 * np.sqrt(2 / n))
