@@ -283,3 +283,18 @@ def test_ttv2_trains_through_the_drivers_on_the_virtual_bench() -> None:
     assert result.setup["c_writes_per_layer"][0] > 0  # whole pulses reached C_main through the drivers
     assert sum(o["pulse_groups"] for name, o in ops.items() if name.endswith("C_main")) > 0
     assert vb.chip.violations == []
+
+
+def test_hil_train_runs_the_three_algorithms_and_a_misplaced_shd(tmp_path, capsys) -> None:
+    from hil.cli import main
+
+    out = tmp_path / "train"
+    argv = ["train", "--algorithm", "ttv2,cttv2,agad,shd", "--dataset", "iris", "--epochs", "1"]
+    argv += ["--reference-offset", "0.03", "--cal-window", "50", "--cal-max-pairs", "200", "--out", str(out)]
+    assert main([*argv, "--store", str(tmp_path / "runs.sqlite"), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["algorithm"] for row in summary["table"]] == ["ttv2", "cttv2", "agad", "shd"]
+    layers = {run["algorithm"]: run["setup"]["layers"][0] for run in summary["runs"]}
+    assert layers["shd"]["reference"] == {"placement": "symmetry", "offset_of_range": 0.03}
+    assert layers["agad"]["reference"] == {"placement": "midrange", "offset_of_range": 0.03}
+    assert "AGAD" in capsys.readouterr().out
