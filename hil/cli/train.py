@@ -394,8 +394,8 @@ def _add_transfer_hyperparameters(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--chop-period",
         type=positive_int,
-        default=10,
-        help="c-TTv2, AGAD: reads of a row between flips of its chopper sign (default: 10)",
+        default=20,
+        help="c-TTv2, AGAD: reads of a row between flips of its chopper sign (default: 20)",
     )
     group.add_argument(
         "--reference-offset",

@@ -39,7 +39,7 @@ class ChoppedConfig(TransferConfig):
     chop_random: flip at random (probability 1 / chop_period after each read) instead of regularly.
     """
 
-    chop_period: int = 10
+    chop_period: int = 20
     chop_random: bool = False
 
     def __post_init__(self) -> None:
