@@ -281,6 +281,7 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
     print(f"wrote {Path(args.out) / 'summary.json'} and {len(summary['figures'])} figures")
     for row in net["table"]:
         print(f"  {row['run']:<52} test accuracy {100 * row['test_accuracy']:6.2f} %")
+    print(f"  (one test set: standard error about {net['test_standard_error_points']:.1f} points)")
     return 0
 
 
@@ -421,8 +422,10 @@ def _register_reproduce(sub: argparse._SubParsersAction) -> None:
         help="the SHD paper's Figs. 1-2 regressions and the digits network comparison",
         description="Single-parameter regressions (SGD residual against G_0 on symmetric and "
         "asymmetric devices; SHD phase portraits: closed orbit vs spiral) and an MLP on the 8x8 "
-        "digits with FP, SHD and SGD. Writes PNG figures and summary.json. About 5 minutes on "
-        "two cores; --quick is a smoke run (fewer points, 3 epochs), not the measured result.",
+        "digits with FP, SHD, TTv2, c-TTv2, AGAD and SGD on asymmetric devices, SGD on symmetric "
+        "devices with the same noise and variation, SGD and SHD on ideal devices. Writes PNG "
+        "figures and summary.json. About 10 minutes on two cores; --quick is a smoke run (fewer "
+        "points, 3 epochs), not the measured result.",
     )
     add_common(p, "runs/shd-paper")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer optima, shorter runs, 3 epochs")
