@@ -25,6 +25,7 @@ from protocols.training.agad import AGADConfig, train_agad
 from protocols.training.chopped import ChoppedConfig, train_chopped
 from protocols.training.datasets import Dataset, load_dataset
 from protocols.training.network import MLPSpec
+from protocols.training.preparation import CalibrationSettings
 from protocols.training.result import TrainingResult
 from protocols.training.transfer import PlacedSHDConfig, ReferenceSettings, train_placed_shd
 from protocols.training.ttv2 import TTv2Config, train_ttv2
@@ -64,8 +65,9 @@ ALGORITHMS: dict[str, tuple[Trainer, Any]] = {
 
 @dataclass(frozen=True)
 class StudySettings:
-    """What to run: conditions, algorithms (keys of ALGORITHMS), seeds (chip, initial weights and
-    sample order), epochs, and the network (digits, one hidden layer)."""
+    """What to run: conditions, algorithms (keys of ALGORITHMS), seeds (chip, initial weights,
+    sample order and split), epochs, the network (digits, one hidden layer), and calibration
+    settings replacing the algorithms' own (None: keep theirs)."""
 
     conditions: Sequence[Condition] = CONDITIONS
     algorithms: Sequence[str] = ("shd", "ttv2", "cttv2", "agad")
@@ -73,6 +75,7 @@ class StudySettings:
     epochs: int = 20
     hidden: int = 32
     dataset: str = "digits"
+    calibration: CalibrationSettings | None = None
 
 
 def run_study(

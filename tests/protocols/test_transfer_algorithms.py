@@ -298,3 +298,29 @@ def test_hil_train_runs_the_three_algorithms_and_a_misplaced_shd(tmp_path, capsy
     assert layers["shd"]["reference"] == {"placement": "symmetry", "offset_of_range": 0.03}
     assert layers["agad"]["reference"] == {"placement": "midrange", "offset_of_range": 0.03}
     assert "AGAD" in capsys.readouterr().out
+
+
+def test_robustness_study_applies_each_condition_and_tabulates_mean_and_spread() -> None:
+    from protocols.training.robustness import Condition, StudySettings, run_study, summary_table
+
+    opened: list[tuple[float, int]] = []
+
+    def open_chip(noise_factor: float, seed: int) -> SimulatedChip:
+        opened.append((noise_factor, seed))
+        base = 5e-4 * noise_factor
+        return SimulatedChip("protonic-asymmetric", seed=seed, read_noise=base)
+
+    conditions = (Condition("nominal"), Condition("off", reference_offset=0.01, noise_factor=3.0))
+    settings = StudySettings(
+        conditions=conditions, algorithms=("agad",), seeds=(0, 1), epochs=1, hidden=4,
+        dataset="iris", calibration=SHORT_CAL,
+    )  # fmt: skip
+    rows: list[dict] = []
+    run_study(open_chip, settings, rows.append, done={("nominal", "agad", 1)})
+    assert [(r["condition"], r["seed"]) for r in rows] == [("nominal", 0), ("off", 0), ("off", 1)]
+    assert opened == [(1.0, 0), (3.0, 0), (3.0, 1)]
+    assert [r["reference_offset"] for r in rows] == [0.0, 0.01, 0.01]
+    table = summary_table(rows, ("agad",))
+    off = [100 * r["test_accuracy"] for r in rows if r["condition"] == "off"]
+    assert table[3] == f"| off | {np.mean(off):.1f} ± {np.std(off, ddof=1):.1f} (n 2) |"
+    assert table[2].endswith("(n 1) |")  # nominal: seed 1 was already done
