@@ -24,6 +24,7 @@ import numpy as np
 
 from hil.backend import CrossbarBackend, FloatArray, IntArray
 from hil.mapping import DifferentialArray, WeightMapping
+from hil.pulses import Pulse
 from protocols.training.analog import CountedOps, SHDLayer
 from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, LayerSite, train_analog
 from protocols.training.datasets import Dataset
@@ -413,7 +414,7 @@ def train_transfer(
     spec: MLPSpec,
     data: Dataset,
     *,
-    pulse: Any,
+    pulse: Pulse,
     config: AnalogTrainingConfig,
     label: str,
     **options: Unpack[TrainerOptions],
@@ -438,6 +439,13 @@ class PlacedSHDConfig(SHDConfig):
     """
 
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.c_init != "programmed":
+            raise ValueError(
+                f"PlacedSHDConfig programs C_main (c_init 'programmed'), got c_init {self.c_init!r}"
+            )
 
 
 def _placed_shd_layer(site: LayerSite, config: PlacedSHDConfig, prepared: PreparedArrays) -> SHDLayer:
@@ -471,7 +479,7 @@ def train_placed_shd(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Any,
+    pulse: Pulse,
     config: PlacedSHDConfig | None = None,
     label: str = "SHD",
     **options: Unpack[TrainerOptions],
