@@ -4,8 +4,11 @@
    and on an asymmetric device (residual G_final - G_0 against G_0, with the closed form),
    SHD phase portraits A against C (closed orbit for symmetric devices, spiral for
    asymmetric ones) and the SHD residual against G_0.
-2. A network: an MLP on the 8x8 digits, FP against SHD (asymmetric devices) against SGD on
-   the same asymmetric devices and SGD on ideal symmetric devices.
+2. A network: an MLP on the 8x8 digits, FP against SHD, TTv2, chopped TTv2 and AGAD
+   (asymmetric devices) against SGD on the same asymmetric devices, with fair baselines: SGD on
+   symmetric devices with the asymmetric preset's noise and variation (protonic-symmetric),
+   SGD on ideal symmetric devices, and SHD on ideal symmetric devices (the paper's own
+   failure case: without asymmetry nothing damps A).
 
 open_preset(preset) returns an open hil.bench.Bench whose devices are those of the preset, a
 string the caller resolves (the CLI opens hil.benches.open_bench("sim", preset=..., seed=...)).
@@ -29,6 +32,8 @@ from hil.bench import Bench
 from hil.progress import ProgressCallback
 from hil.pulses import Pulse
 from hil.results import write_summary
+from protocols.training.agad import AGADConfig, train_agad
+from protocols.training.chopped import ChoppedConfig, train_chopped
 from protocols.training.datasets import load_dataset
 from protocols.training.floating_point import FloatConfig, train_float
 from protocols.training.network import MLPSpec
@@ -49,11 +54,13 @@ from protocols.training.regression import (
 from protocols.training.result import TrainingResult
 from protocols.training.sgd import SGDConfig, train_sgd
 from protocols.training.shd import SHDConfig, train_shd
+from protocols.training.ttv2 import TTv2Config, train_ttv2
 
 BenchOpener = Callable[[str], Bench]
 """open_preset(preset) -> an open Bench of that preset's devices (closed by the experiment)."""
 ASYMMETRIC = "protonic-asymmetric"
 SYMMETRIC = "ideal"
+MATCHED = "protonic-symmetric"  # symmetric devices with ASYMMETRIC's noise and variation
 # The reference toy run (physics-and-algorithms.md §7): residuals at G_0 = 0.2 / 0.8, G_sym = 0.5.
 REFERENCE_TOY = {"g0": [0.2, 0.8], "g_sym": 0.5, "sgd": [0.19, -0.22], "shd": [-0.02, 0.00]}
 
@@ -62,9 +69,11 @@ REFERENCE_TOY = {"g0": [0.2, 0.8], "g_sym": 0.5, "sgd": [0.19, -0.22], "shd": [-
 class NetworkSettings:
     """The network part: data set, hidden width, input clipping and each trainer's configuration.
 
-    SGD runs three times: on the asymmetric devices with the reference at the symmetry point
+    SGD runs four times: on the asymmetric devices with the reference at the symmetry point
     (the strongest SGD there), on the asymmetric devices with the reference mid-range (the
-    conventional setting) and on ideal symmetric devices (reference mid-range).
+    conventional setting), on symmetric devices with the asymmetric ones' noise and variation
+    and on ideal symmetric devices (reference mid-range on both). SHD runs on the asymmetric and
+    on the ideal devices; TTv2, c-TTv2 and AGAD on the asymmetric ones.
     """
 
     dataset: str = "digits"
@@ -74,6 +83,15 @@ class NetworkSettings:
     fp: FloatConfig = field(default_factory=FloatConfig)
     shd: SHDConfig = field(default_factory=SHDConfig)
     sgd: SGDConfig = field(default_factory=SGDConfig)
+    ttv2: TTv2Config = field(default_factory=TTv2Config)
+    cttv2: ChoppedConfig = field(default_factory=ChoppedConfig)
+    agad: AGADConfig = field(default_factory=AGADConfig)
+
+    @property
+    def analog_epochs(self) -> int:
+        """Epochs of all analog runs together (for progress), epoch 0 of each included."""
+        runs = (self.shd, self.shd, self.ttv2, self.cttv2, self.agad, *[self.sgd] * 4)
+        return sum(c.epochs + 1 for c in runs)
 
 
 def default_regression_settings(seed: int = 0, quick: bool = False) -> RegressionSettings:
@@ -87,12 +105,16 @@ def default_network_settings(seed: int = 0, quick: bool = False) -> NetworkSetti
     """The measured configuration (20 epochs), or a smoke-run one (3 epochs)."""
     # Tuned on the simulator's protonic-asymmetric preset (docs/protocols/training.md has the
     # scans): eta_c = 0.01 keeps the random walk that A's read noise gives C small; SGD's
-    # learning rate is its best of 0.02 / 0.05 / 0.1 on the asymmetric devices.
+    # learning rate is its best of 0.02 / 0.05 / 0.1 on the asymmetric devices. TTv2, c-TTv2
+    # and AGAD: their defaults (docs/protocols/ttv2.md has the scan).
     epochs = 3 if quick else 20
     return NetworkSettings(
         fp=FloatConfig(epochs=epochs, lr=0.05, seed=seed),
         shd=SHDConfig(epochs=epochs, eta_a=0.1, eta_c=0.01, tau=1, seed=seed),
         sgd=SGDConfig(epochs=epochs, lr=0.02, seed=seed),
+        ttv2=TTv2Config(epochs=epochs, seed=seed),
+        cttv2=ChoppedConfig(epochs=epochs, seed=seed),
+        agad=AGADConfig(epochs=epochs, seed=seed),
     )
 
 
@@ -298,6 +320,47 @@ def _checks(dev: Device, runs: _RegressionRuns, role: str, settings: RegressionS
 
 
 # ---------------------------------------------------------------------- network
+@dataclass(frozen=True)
+class _NetworkRun:
+    """One analog training of the network part: its trainer and config, the role of the preset
+    whose devices it trains on, the prefix of its array names, and its label."""
+
+    label: str
+    role: str
+    prefix: str
+    train: Callable[..., TrainingResult]
+    config: Any
+
+
+def _network_runs(settings: NetworkSettings, presets: dict[str, str]) -> list[_NetworkRun]:
+    asym, sym, matched = presets["asymmetric"], presets["symmetric"], presets["matched"]
+    # Symmetric devices have no symmetry point: SGD's reference sits mid-range on them.
+    midrange = replace(settings.sgd, reference="midrange")
+    return [
+        _NetworkRun(f"SHD, {asym}", "asymmetric", "network-shd", train_shd, settings.shd),
+        _NetworkRun(f"TTv2, {asym}", "asymmetric", "network-ttv2", train_ttv2, settings.ttv2),
+        _NetworkRun(f"c-TTv2, {asym}", "asymmetric", "network-cttv2", train_chopped, settings.cttv2),
+        _NetworkRun(f"AGAD, {asym}, ref. mid-range", "asymmetric", "network-agad", train_agad, settings.agad),
+        _NetworkRun(
+            f"SGD, {asym}, ref. at G_sym",
+            "asymmetric",
+            "network-sgd-asymmetric-symmetry",
+            train_sgd,
+            replace(settings.sgd, reference="symmetry"),
+        ),
+        _NetworkRun(
+            f"SGD, {asym}, ref. at mid-range",
+            "asymmetric",
+            "network-sgd-asymmetric-midrange",
+            train_sgd,
+            midrange,
+        ),
+        _NetworkRun(f"SGD, {matched}", "matched", "network-sgd-matched", train_sgd, midrange),
+        _NetworkRun(f"SGD, {sym}", "symmetric", "network-sgd-symmetric", train_sgd, midrange),
+        _NetworkRun(f"SHD, {sym}", "symmetric", "network-shd-symmetric", train_shd, settings.shd),
+    ]
+
+
 def network_experiments(
     open_preset: BenchOpener,
     settings: NetworkSettings,
@@ -306,60 +369,57 @@ def network_experiments(
     presets: dict[str, str] | None = None,
     tick: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """FP, SHD (asymmetric), SGD (asymmetric, two references) and SGD (symmetric) on one data set.
+    """FP, then every analog run of _network_runs on one data set.
 
-    pulses: role ("symmetric", "asymmetric") -> write pulse (volts, seconds).
+    presets: role ("symmetric", "asymmetric", "matched") -> preset name; pulses: role -> write
+    pulse (volts, seconds); a role without one takes its bench's nominal pulse.
     """
-    presets = presets or {"symmetric": SYMMETRIC, "asymmetric": ASYMMETRIC}
+    presets = {"symmetric": SYMMETRIC, "asymmetric": ASYMMETRIC, "matched": MATCHED} | (presets or {})
     data = load_dataset(settings.dataset, settings.test_fraction, settings.fp.seed, settings.clip)
     spec = MLPSpec((data.n_features, settings.hidden, data.n_classes))
-    asym, sym = presets["asymmetric"], presets["symmetric"]
     results: list[TrainingResult] = [
         train_float(spec, data, settings.fp, label="FP (float64)", on_epoch=tick)
     ]
     with _Benches(open_preset) as benches:
-        get = benches.source("network-shd", asym)
-        results.append(
-            train_shd(
-                get, spec, data, pulses["asymmetric"], settings.shd, label=f"SHD, {asym}", on_epoch=tick
-            )
-        )
-        for reference in ("symmetry", "midrange"):
-            get = benches.source(f"network-sgd-asymmetric-{reference}", asym)
-            cfg = replace(settings.sgd, reference=reference)
-            label = f"SGD, {asym}, ref. at {'G_sym' if reference == 'symmetry' else 'mid-range'}"
-            results.append(train_sgd(get, spec, data, pulses["asymmetric"], cfg, label=label, on_epoch=tick))
-        get = benches.source("network-sgd-symmetric", sym)
-        # Ideal devices have no symmetry point: their reference sits mid-range.
-        sgd_sym = replace(settings.sgd, reference="midrange")
-        results.append(
-            train_sgd(get, spec, data, pulses["symmetric"], sgd_sym, label=f"SGD, {sym}", on_epoch=tick)
-        )
-
+        for run in _network_runs(settings, presets):
+            preset = presets[run.role]
+            get = benches.source(run.prefix, preset)
+            pulse = benches.pulse(preset, pulses.get(run.role))
+            results.append(run.train(get, spec, data, pulse, run.config, label=run.label, on_epoch=tick))
     fig = plot_learning_curves(
         results, Path(out_dir) / "learning_curves.png", title=f"MLP {spec.sizes} on {data.name}"
     )
     fp, shd = results[0].final.test_accuracy, results[1].final.test_accuracy
-    table = [
-        {
-            "run": r.label,
-            "algorithm": r.algorithm,
-            "test_accuracy": r.final.test_accuracy,
-            "train_accuracy": r.final.train_accuracy,
-            "test_loss": r.final.test_loss,
-            "seconds_per_epoch": r.seconds_per_epoch,
-        }
-        for r in results
-    ]
     return {
         "dataset": data.describe(),
         "network": spec.describe(),
-        "table": table,
+        "table": [_table_row(r) for r in results],
+        "test_standard_error_points": _standard_error_points(fp, len(data.y_test)),
         "shd_minus_fp_points": 100.0 * (shd - fp),
         "shd_within_2_points_of_fp": bool(100.0 * (fp - shd) <= 2.0),
         "runs": [r.summary() for r in results],
         "figures": [fig.name],
     }
+
+
+def _table_row(r: TrainingResult) -> dict[str, Any]:
+    return {
+        "run": r.label,
+        "algorithm": r.algorithm,
+        "test_accuracy": r.final.test_accuracy,
+        "train_accuracy": r.final.train_accuracy,
+        "test_loss": r.final.test_loss,
+        "seconds_per_epoch": r.seconds_per_epoch,
+    }
+
+
+def _standard_error_points(accuracy: float, n_test: int) -> float:
+    """Binomial standard error of a test accuracy, in points: 100 sqrt(p (1 - p) / n).
+
+    About 0.8 points at 97 % on 450 images: two runs that differ by less than about twice
+    that (1.6 points, for independent test errors) are not told apart by the test set.
+    """
+    return 100.0 * math.sqrt(accuracy * (1.0 - accuracy) / n_test)
 
 
 # ---------------------------------------------------------------------- everything
@@ -373,6 +433,7 @@ def reproduce_shd_paper(
     pulse: Pulse | None = None,
     asymmetric_preset: str = ASYMMETRIC,
     symmetric_preset: str = SYMMETRIC,
+    matched_preset: str = MATCHED,
     regression: RegressionSettings | None = None,
     network: NetworkSettings | None = None,
 ) -> dict[str, Any]:
@@ -387,11 +448,12 @@ def reproduce_shd_paper(
     reg = regression or default_regression_settings(seed, quick)
     net = network or default_network_settings(seed, quick)
     presets = {"symmetric": symmetric_preset, "asymmetric": asymmetric_preset}
-    epochs = net.fp.epochs + net.shd.epochs + 3 * net.sgd.epochs + 5  # + epoch 0 of each run
+    epochs = net.fp.epochs + 1 + net.analog_epochs
     ticker = _Ticker(2 * 2 * len(reg.g0) + 2 + epochs, progress)
     started = time.perf_counter()
     regression_part = regression_experiments(open_preset, reg, out, presets, pulse, ticker.tick)
     pulses = regression_part["pulses"]
+    presets["matched"] = matched_preset
     network_part = network_experiments(open_preset, net, pulses, out, presets, ticker.tick)
     summary = {
         "experiment": "reproduce_shd_paper",

@@ -57,6 +57,17 @@ _PRESETS = {
     "ideal": DeviceConfig(step=LinearStep(step_up=0.001, step_down=0.001, gamma_up=0.0, gamma_down=0.0)),
 }
 
+# protonic-asymmetric's variation, noise and start on symmetric devices: a constant step equal
+# to protonic-asymmetric's step at its symmetry point (a⁺a⁻/(a⁺ + a⁻) = 0.001 of the range),
+# the same spread of bounds and steps, the same stuck fraction and noise. The fair partner of
+# protonic-asymmetric when asymmetric devices are compared with symmetric ones ("ideal" has
+# no noise and no variation at all). Its imbalance is 0: on a constant-step device an up/down
+# imbalance is not variation around a symmetry point but asymmetry itself (it would drift every
+# device to a bound under balanced updates).
+_PRESETS["protonic-symmetric"] = _PRESETS["protonic-asymmetric"].with_overrides(
+    model="linear-step", step_up=0.001, step_down=0.001, gamma_up=0.0, gamma_down=0.0, dtod_imbalance=0.0
+)
+
 PRESETS = MappingProxyType(_PRESETS)
 """Preset name -> DeviceConfig (read-only)."""
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from hil import __version__
-from hil.cli import benches, compare, demo, fit, measure, runs, sweep, train, watch
+from hil.cli import benches, compare, demo, fit, measure, presets, runs, sweep, train, watch
 from hil.cli.failures import explain
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"protonic-hil {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (measure, train, fit, compare, demo, benches, runs, watch, sweep):
+    for module in (measure, train, fit, compare, demo, benches, presets, runs, watch, sweep):
         module.register(sub)
     return parser
 

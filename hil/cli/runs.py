@@ -1,4 +1,4 @@
-"""`hil runs list|show|export` and `hil presets`: what is stored and what can be simulated."""
+"""`hil runs list|show|export|plot`: what is stored."""
 
 from __future__ import annotations
 
@@ -11,17 +11,6 @@ from hil.cli.common import DEFAULT_STORE
 
 if TYPE_CHECKING:
     from hil.store import RunInfo
-
-
-def cmd_presets(args: argparse.Namespace) -> int:
-    from simulators.presets import PRESETS, preset
-
-    if args.full:
-        print(f"{args.full}:\n{preset(args.full).describe_full()}")
-        return 0
-    for name in sorted(PRESETS):
-        print(f"{name}:\n  {PRESETS[name]}\n")
-    return 0
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
@@ -118,12 +107,6 @@ def cmd_runs_plot(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("presets", help="list the simulator's device presets and their parameters")
-    p.add_argument(
-        "--full", metavar="NAME", help="print every field of one preset (a name or a preset .toml file)"
-    )
-    p.set_defaults(func=cmd_presets)
-
     runs = sub.add_parser("runs", help="list, show, export and plot stored runs")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     store_help = f"the run database (default: {DEFAULT_STORE})"

@@ -1,4 +1,4 @@
-"""`hil train` (SHD, analog SGD, floating point) and `hil reproduce shd-paper`."""
+"""`hil train` (SHD, TTv2, chopped TTv2, AGAD, analog SGD, floating point) and `hil reproduce shd-paper`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from hil.pulses import Pulse
 if TYPE_CHECKING:  # the command imports protocols when it runs, not when the parser is built
     from protocols.training import Dataset, MLPSpec, TrainingResult
 
-ALGORITHMS = ("shd", "sgd", "fp")
+ALGORITHMS = ("shd", "ttv2", "cttv2", "agad", "sgd", "fp")
+# The analog algorithms on SHD's three arrays per layer (A_main, A_ref, C_main).
+TRANSFER_ALGORITHMS = ("shd", "ttv2", "cttv2", "agad")
 DATASETS = ("iris", "digits")
 # Per data set, what trains well on the simulator's protonic-asymmetric preset (scans of
 # seeds 0 and 1, docs/protocols/training.md): on Iris a single 4-input layer under analog noise
@@ -80,6 +82,12 @@ TRAIN_OPTIONS = (
     "eta_a",
     "eta_c",
     "tau",
+    "eta_h",
+    "n_max",
+    "threshold",
+    "chop_period",
+    "reference_offset",
+    "agad_reference",
     "lr_sgd",
     "sgd_reference",
     "lr_fp",
@@ -88,7 +96,7 @@ TRAIN_OPTIONS = (
     "cal_max_pairs",
 )
 # The first array each analog algorithm asks for (a bench without it fails before the run is stored).
-FIRST_ARRAY = {"shd": "L0.A_main", "sgd": "L0.W_main"}
+FIRST_ARRAY = {name: "L0.A_main" for name in TRANSFER_ALGORITHMS} | {"sgd": "L0.W_main"}
 
 
 def _print_epoch(record: Any) -> None:
@@ -114,42 +122,82 @@ class Training:
 
 def training_from(args: argparse.Namespace) -> Training:
     """The data set, network and configurations the options (and the per-data-set defaults) give."""
-    from protocols.training import (
-        CalibrationSettings,
-        FloatConfig,
-        MLPSpec,
-        SGDConfig,
-        SHDConfig,
-        load_dataset,
-    )
+    from protocols.training import CalibrationSettings, MLPSpec, load_dataset
 
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
     hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
     epochs = DEFAULT_EPOCHS[args.dataset] if args.epochs is None else args.epochs
-    eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
     calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
     common = {"epochs": epochs, "seed": args.seed}
-    analog = {"bl_max": args.bl_max, "calibration": calibration}
-    configs = {
-        "fp": FloatConfig(lr=args.lr_fp, **common),
-        "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, **analog, **common),
-        "shd": SHDConfig(eta_a=args.eta_a, eta_c=eta_c, tau=args.tau, **analog, **common),
+    analog = {"bl_max": args.bl_max, "calibration": calibration, **common}
+    configs = _configs(args, analog, common)
+    labels = {
+        "fp": "FP (float64)",
+        "sgd": f"SGD ({args.sgd_reference} reference)",
+        "shd": "SHD",
+        "ttv2": "TTv2",
+        "cttv2": "c-TTv2",
+        "agad": "AGAD",
     }
-    labels = {"fp": "FP (float64)", "sgd": f"SGD ({args.sgd_reference} reference)", "shd": "SHD"}
     return Training(data, MLPSpec((data.n_features, *hidden, data.n_classes)), configs, labels)
+
+
+def _configs(args: argparse.Namespace, analog: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    """Each algorithm's config from the options."""
+    from protocols.training import (
+        AGADConfig,
+        BufferSettings,
+        ChoppedConfig,
+        FloatConfig,
+        ReferenceSettings,
+        SGDConfig,
+        TTv2Config,
+    )
+
+    eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
+    buffer = BufferSettings(eta_h=args.eta_h, threshold=args.threshold, n_max=args.n_max)
+    at_symmetry = ReferenceSettings("symmetry", args.reference_offset)
+    transfer = {"eta_a": args.eta_a, "tau": args.tau, "buffer": buffer, **analog}
+    return {
+        "fp": FloatConfig(lr=args.lr_fp, **common),
+        "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, **analog),
+        "shd": _shd_config(args, eta_c, analog, at_symmetry),
+        "ttv2": TTv2Config(reference=at_symmetry, **transfer),
+        "cttv2": ChoppedConfig(reference=at_symmetry, chop_period=args.chop_period, **transfer),
+        "agad": AGADConfig(
+            reference=ReferenceSettings(args.agad_reference, args.reference_offset),
+            chop_period=args.chop_period,
+            **transfer,
+        ),
+    }
+
+
+def _shd_config(args: argparse.Namespace, eta_c: float, analog: dict[str, Any], reference: Any) -> Any:
+    """SHDConfig, or PlacedSHDConfig where --reference-offset moves A_ref off the symmetry point."""
+    from protocols.training import PlacedSHDConfig, SHDConfig
+
+    shd = {"eta_a": args.eta_a, "eta_c": eta_c, "tau": args.tau, **analog}
+    return PlacedSHDConfig(reference=reference, **shd) if args.reference_offset else SHDConfig(**shd)
 
 
 def train_one(
     name: str, training: Training, bench: Bench, pulse: Pulse | None, options: dict[str, Any]
 ) -> TrainingResult:
     """One algorithm's training on the bench's arrays (fp: in memory); options: TrainerOptions."""
-    from protocols.training import train_float, train_sgd, train_shd
+    from protocols import training as t
 
     config, label = training.configs[name], training.labels[name]
     if name == "fp":
-        return train_float(training.spec, training.data, config, label, **options)
-    trainer = train_sgd if name == "sgd" else train_shd
-    return trainer(bench.array, training.spec, training.data, pulse, config, label, **options)
+        return t.train_float(training.spec, training.data, config, label, **options)
+    trainers = {
+        "sgd": t.train_sgd,
+        "ttv2": t.train_ttv2,
+        "cttv2": t.train_chopped,
+        "agad": t.train_agad,
+        # --reference-offset makes SHD's config a PlacedSHDConfig (A_ref off the symmetry point).
+        "shd": t.train_placed_shd if isinstance(config, t.PlacedSHDConfig) else t.train_shd,
+    }
+    return trainers[name](bench.array, training.spec, training.data, pulse, config, label, **options)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -170,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_output(args)
     with watching(args), guarded_bench(args) as bench:
         pulse = None
-        analog = [name for name in ("shd", "sgd") if name in args.algorithm]
+        analog = [name for name in args.algorithm if name != "fp"]
         if analog:
             first = bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
             pulse = params["pulse"] = pulse_from(args, bench)
@@ -239,6 +287,7 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
     print(f"wrote {Path(args.out) / 'summary.json'} and {len(summary['figures'])} figures")
     for row in net["table"]:
         print(f"  {row['run']:<52} test accuracy {100 * row['test_accuracy']:6.2f} %")
+    print(f"  (one test set: standard error about {net['test_standard_error_points']:.1f} points)")
     return 0
 
 
@@ -250,10 +299,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _register_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train an MLP in closed loop on the arrays: SHD, analog SGD, floating point",
+        help="train an MLP in closed loop on the arrays: SHD, TTv2, c-TTv2, AGAD, analog SGD, floating point",
         description="Closed-loop training: every VMM and every update runs on the bench's arrays, "
-        "activations, loss and backpropagation digitally. SHD uses three arrays per layer "
-        "(L<i>.A_main, L<i>.A_ref, L<i>.C_main), SGD two (L<i>.W_main, L<i>.W_ref). Writes "
+        "activations, loss and backpropagation digitally. SHD, TTv2, chopped TTv2 (cttv2) and "
+        "AGAD use three arrays per layer (L<i>.A_main, L<i>.A_ref, L<i>.C_main), SGD two "
+        "(L<i>.W_main, L<i>.W_ref). Writes "
         "summary.json and learning_curves.png; every epoch is stored as it is evaluated.",
     )
     add_common(p, "runs/train")
@@ -263,7 +313,7 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         "--algorithm",
         type=algorithms_arg,
         default=("shd",),
-        help="shd, sgd or fp; comma-separated to compare on one plot (default: shd)",
+        help="shd, ttv2, cttv2, agad, sgd or fp; comma-separated to compare on one plot (default: shd)",
     )
     p.add_argument("--dataset", choices=DATASETS, default="iris", help="data set (default: iris)")
     p.add_argument(
@@ -279,12 +329,16 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         help="passes over the training set (default: iris 15, digits 20)",
     )
     _add_hyperparameters(p.add_argument_group("hyperparameters (weights are dimensionless)"))
+    _add_transfer_hyperparameters(p.add_argument_group("TTv2, c-TTv2 and AGAD; a misplaced reference"))
     p.set_defaults(func=cmd_train)
 
 
 def _add_hyperparameters(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
-        "--eta-a", type=positive_float, default=0.1, help="SHD: learning rate into A (default: 0.1)"
+        "--eta-a",
+        type=positive_float,
+        default=0.1,
+        help="SHD, TTv2, c-TTv2, AGAD: learning rate into A (default: 0.1)",
     )
     group.add_argument(
         "--eta-c",
@@ -293,7 +347,10 @@ def _add_hyperparameters(group: argparse._ArgumentGroup) -> None:
         help="SHD: transfer rate A -> C (default: iris 0.05, digits 0.01)",
     )
     group.add_argument(
-        "--tau", type=positive_int, default=1, help="SHD: samples between transfers (default: 1)"
+        "--tau",
+        type=positive_int,
+        default=1,
+        help="SHD, TTv2, c-TTv2, AGAD: samples between transfers (default: 1)",
     )
     group.add_argument(
         "--lr-sgd", type=positive_float, default=0.02, help="analog SGD learning rate (default: 0.02)"
@@ -322,6 +379,47 @@ def _add_hyperparameters(group: argparse._ArgumentGroup) -> None:
     )
 
 
+def _add_transfer_hyperparameters(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--eta-h",
+        type=positive_float,
+        default=0.03,
+        help="TTv2, c-TTv2, AGAD: buffer gain, each read of a row of A adds eta_h times it (default: 0.03)",
+    )
+    group.add_argument(
+        "--threshold",
+        type=positive_float,
+        default=1.0,
+        help="TTv2, c-TTv2, AGAD: buffer threshold in steps of C (default: 1)",
+    )
+    group.add_argument(
+        "--n-max",
+        type=positive_int,
+        default=15,
+        help="TTv2, c-TTv2, AGAD: most pulses per device of C and transfer (default: 15)",
+    )
+    group.add_argument(
+        "--chop-period",
+        type=positive_int,
+        default=20,
+        help="c-TTv2, AGAD: reads of a row between flips of its chopper sign (default: 20)",
+    )
+    group.add_argument(
+        "--reference-offset",
+        type=float,
+        default=0.0,
+        help="SHD, TTv2, c-TTv2, AGAD: program A_ref this fraction of the conductance range above "
+        "its placement (robustness studies; default: 0)",
+    )
+    group.add_argument(
+        "--agad-reference",
+        choices=("midrange", "symmetry"),
+        default="midrange",
+        help="AGAD: A_ref at mid-range (no symmetry point needed) or at A_main's symmetry point "
+        "(default: midrange)",
+    )
+
+
 def _register_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="reproduce a paper's experiments on the simulator")
     rep = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
@@ -330,8 +428,10 @@ def _register_reproduce(sub: argparse._SubParsersAction) -> None:
         help="the SHD paper's Figs. 1-2 regressions and the digits network comparison",
         description="Single-parameter regressions (SGD residual against G_0 on symmetric and "
         "asymmetric devices; SHD phase portraits: closed orbit vs spiral) and an MLP on the 8x8 "
-        "digits with FP, SHD and SGD. Writes PNG figures and summary.json. About 5 minutes on "
-        "two cores; --quick is a smoke run (fewer points, 3 epochs), not the measured result.",
+        "digits with FP, SHD, TTv2, c-TTv2, AGAD and SGD on asymmetric devices, SGD on symmetric "
+        "devices with the same noise and variation, SGD and SHD on ideal devices. Writes PNG "
+        "figures and summary.json. About 10 minutes on two cores; --quick is a smoke run (fewer "
+        "points, 3 epochs), not the measured result.",
     )
     add_common(p, "runs/shd-paper")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer optima, shorter runs, 3 epochs")

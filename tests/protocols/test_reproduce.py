@@ -10,8 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from protocols.reproduce import NetworkSettings, reproduce_shd_paper
-from protocols.training import CalibrationSettings, FloatConfig, SGDConfig, SHDConfig
+from protocols.reproduce import MATCHED, NetworkSettings, reproduce_shd_paper
+from protocols.training import (
+    AGADConfig,
+    CalibrationSettings,
+    ChoppedConfig,
+    FloatConfig,
+    SGDConfig,
+    SHDConfig,
+    TTv2Config,
+)
 from protocols.training.regression import (
     Device,
     RegressionSettings,
@@ -143,6 +151,9 @@ def test_reproduce_writes_figures_and_summary(tmp_path: Path) -> None:
         clip=None,
         shd=SHDConfig(epochs=1, init_scale=0.5, calibration=cal),
         sgd=SGDConfig(epochs=1, init_scale=0.5, calibration=cal),
+        ttv2=TTv2Config(epochs=1, init_scale=0.5, calibration=cal),
+        cttv2=ChoppedConfig(epochs=1, init_scale=0.5, calibration=cal),
+        agad=AGADConfig(epochs=1, init_scale=0.5, calibration=cal),
     )
     # A plumbing test: every budget at its smallest legal value (numbers are not checked here).
     regression = replace(SETTINGS, g0=(0.3, 0.7), steps=150, average_last=100, orbit_steps=200,
@@ -161,5 +172,8 @@ def test_reproduce_writes_figures_and_summary(tmp_path: Path) -> None:
     assert ticks[-1][0] == ticks[-1][1]  # the progress reached its total
     assert len(made) == len(set(made))  # every experiment got fresh arrays
     # One bench per preset and part (regression, network), each closed with its arrays.
-    assert sorted(chip.describe()["preset"] for chip in chips) == sorted([ASYM, SYM] * 2)
+    # The network part adds the symmetric devices with the asymmetric ones' noise and variation.
+    assert sorted(chip.describe()["preset"] for chip in chips) == sorted([ASYM, SYM] * 2 + [MATCHED])
+    algorithms = [row["algorithm"] for row in on_disk["network"]["table"]]
+    assert {"ttv2", "cttv2", "agad"} <= set(algorithms) and algorithms.count("shd") == 2
     assert all(a.closed for chip in chips for a in chip.arrays.values())

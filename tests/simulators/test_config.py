@@ -16,7 +16,7 @@ from simulators.presets import PRESETS, preset
 
 
 def test_presets_exist_and_print() -> None:
-    assert set(PRESETS) == {"protonic-asymmetric", "protonic-near-symmetric", "ideal"}
+    assert set(PRESETS) == {"protonic-asymmetric", "protonic-near-symmetric", "protonic-symmetric", "ideal"}
     for name, config in PRESETS.items():
         text = str(config)
         assert config.model in text and "V" in text, name
