@@ -112,13 +112,15 @@ def process_sample(cycle: int) -> Sample:
 
 class FaultInjector:
     """A thread that arms one transient fault on the virtual SMU `every` seconds after the
-    previous one happened, in the order of FAULTS, until stop(). Waiting for the previous
-    fault keeps two faults from landing in one recovery, which a fault every few seconds on a
-    real bench would not do either."""
+    bench recovered from the previous one, in the order of FAULTS, until stop(). Waiting for
+    the recovery (a cycle completed after the fault happened), not for a fixed time, keeps two
+    faults from landing in one recovery however slow the machine is, which a fault every few
+    seconds on a real bench would not do either. cycles_done: the cycles completed so far."""
 
-    def __init__(self, vb: VirtualBench, every: float):
+    def __init__(self, vb: VirtualBench, every: float, cycles_done: Callable[[], int]):
         self._faults = vb.smu.faults
         self._every = every
+        self._cycles_done = cycles_done
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-faults", daemon=True)
         self.armed = 0
@@ -140,6 +142,9 @@ class FaultInjector:
             setattr(self._faults, name, 1)
             self.armed += 1
             while self._faults.fired[name] == fired and not self._stop.wait(0.01):
+                pass
+            happened_at = self._cycles_done()
+            while self._cycles_done() <= happened_at and not self._stop.wait(0.01):
                 pass
 
 
@@ -164,15 +169,17 @@ def soak(
             bench.retries.listeners.append(lambda event: RetryRecord(**event.to_dict()).write(run))
             bench.drivers["smu"].adapter.connection.timeout = smu_timeout_ms
             applied = received = 0
+            done = [0]  # cycles completed, read by the fault injector's thread
             samples = [process_sample(0)]
             start = time.perf_counter()
-            with run, FaultInjector(vb, fault_every):
+            with run, FaultInjector(vb, fault_every, lambda: done[0]):
                 for k in range(cycles):
                     counts = np.full(array.shape, 1 if k % 2 == 0 else -1, dtype=np.int64)
                     array.apply_pulses(counts, PULSE)
                     applied += int(np.abs(counts).sum())
                     received += _take_pulses(vb)
                     run.record("soak", k, g=array.read())
+                    done[0] = k + 1
                     if (k + 1) % sample_every == 0:
                         samples.append(process_sample(k + 1))
                         if progress is not None:

@@ -8,9 +8,9 @@ import pytest
 from benchmarks.soak import FAULTS, soak
 
 CYCLES = 2000
-# Each fault comes this long after the previous one happened: longer than the recovery from a
-# swallowed reply (the SMU timeout below, a reconnect), so that two faults never meet.
-FAULT_EVERY_S = 0.9
+# Each fault comes this long after the bench recovered from the previous one (a cycle completed
+# after it), so that two faults never meet, however slow the machine.
+FAULT_EVERY_S = 0.6
 # A scan's reply on a loaded machine can take a good part of 200 ms; a real timeout on top of an
 # injected one would fail the read twice.
 SMU_TIMEOUT_MS = 400.0
