@@ -114,6 +114,7 @@ class Training:
 
 def training_from(args: argparse.Namespace) -> Training:
     """The data set, network and configurations the options (and the per-data-set defaults) give."""
+    from hil.cli.bench_network import hidden_for_bench
     from protocols.training import (
         CalibrationSettings,
         FloatConfig,
@@ -124,7 +125,7 @@ def training_from(args: argparse.Namespace) -> Training:
     )
 
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
-    hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
+    hidden = hidden_for_bench(args, data.n_features, data.n_classes, DEFAULT_HIDDEN[args.dataset])
     epochs = DEFAULT_EPOCHS[args.dataset] if args.epochs is None else args.epochs
     eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
     calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
