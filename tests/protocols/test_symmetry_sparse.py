@@ -124,9 +124,9 @@ def test_hil_run_symmetry_point_takes_read_every(tmp_path: Path) -> None:
     from hil.cli import main
 
     out = tmp_path / "sym"
-    argv = ["run", "symmetry-point", "--bench", "sim", "--preset", "ideal", "--shape", "2x2", "--window", "20",
-            "--max-pairs", "200", "--read-every", "5", "--store", str(tmp_path / "runs.sqlite"), "--out", str(out),
-            "--no-progress"]  # fmt: skip
+    argv = ["run", "symmetry-point", "--bench", "sim", "--preset", "ideal", "--shape", "2x2",
+            "--window", "20", "--max-pairs", "200", "--read-every", "5",
+            "--store", str(tmp_path / "runs.sqlite"), "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["parameters"]["read_every_pairs"] == 5
