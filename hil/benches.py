@@ -3,6 +3,7 @@
     with open_bench("sim", preset="protonic-asymmetric", seed=0) as bench: ...
     with open_bench("virtual", seed=0) as bench: ...
     with open_bench("lab.toml", conductance_range=(1e-6, 20e-6)) as bench: ...
+    with open_bench("virtual", arrays={"L0.W_main": (5, 8), "L0.W_ref": (5, 8)}) as bench: ...
 
 "sim" is a simulated chip; "virtual" starts the shipped virtual bench (virtual instruments on
 loopback, a simulated chip behind them) and drives it through the real drivers; a path
@@ -23,11 +24,14 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hil.backend import CrossbarBackend
 from hil.bench import Bench
 from hil.pulses import Pulse
+
+if TYPE_CHECKING:
+    from hil.benchconfig import BenchConfig
 
 SIMULATED_CHIP = "simulators.chip:SimulatedChip"
 HARDWARE_BENCH = "drivers.bench:HardwareBench"
@@ -35,6 +39,7 @@ KNOWN_DRIVERS = "drivers.registry:known_drivers"
 START_VIRTUAL_BENCH = "simulators.virtual.launch:start_virtual_bench"
 VIRTUAL_BENCHES = "simulators.virtual.launch:BENCHES"
 VIRTUAL_BENCH_FILE = "virtual-bench-iris.toml"
+VIRTUAL_LAYOUT = "simulators.virtual.layout:carrying"
 
 # The simulated devices' nominal pulse (6 V x 5 ns) is shorter than a 33500B can make (16 ns);
 # 4.75 V x 20 ns moves them as much (pulse factor 0.997; docs/hardware-backend.md).
@@ -62,6 +67,9 @@ class BenchOptions:
     conductance_range: the devices' nominal (G_min, G_max) in siemens (a bench file needs it).
     vmm_reads: "fresh" or "after_write", the VMM read policy on instruments.
     latency: seconds the virtual instruments add to every transaction.
+    arrays: name -> (rows, cols) the bench must carry: "virtual" builds its chip to hold them
+        beside the shipped bench's own arrays; "sim" makes any array asked for; a bench file
+        has the arrays it names (bench_array_shapes lists them before opening it).
     """
 
     preset: str = "protonic-asymmetric"
@@ -69,6 +77,7 @@ class BenchOptions:
     conductance_range: tuple[float, float] | None = None
     vmm_reads: str = "fresh"
     latency: float = 0.0
+    arrays: Mapping[str, tuple[int, int]] | None = None
 
 
 def open_bench(
@@ -79,6 +88,7 @@ def open_bench(
     conductance_range: tuple[float, float] | None = BenchOptions.conductance_range,
     vmm_reads: str = BenchOptions.vmm_reads,
     latency: float = BenchOptions.latency,
+    arrays: Mapping[str, tuple[int, int]] | None = BenchOptions.arrays,
 ) -> Bench:
     """The bench `spec` names: "sim", "virtual" or the path of a bench TOML file.
 
@@ -86,7 +96,7 @@ def open_bench(
     argument when spec or conductance_range cannot open a bench; nothing is connected then.
     Close the bench (or use it in a with block) to leave the hardware safe.
     """
-    options = BenchOptions(preset, seed, conductance_range, vmm_reads, latency)
+    options = BenchOptions(preset, seed, conductance_range, vmm_reads, latency, arrays)
     kind = BENCH_KINDS.get(str(spec))
     return kind(options) if kind is not None else _open_bench_file(Path(spec), options)
 
@@ -102,16 +112,38 @@ def _open_simulated(options: BenchOptions) -> Bench:
 
 
 def _open_virtual(options: BenchOptions) -> Bench:
-    return VirtualBenchSession(virtual_bench_file(), options)
+    if not options.arrays:
+        return VirtualBenchSession(virtual_bench_file(), options)
+    from hil.benchconfig import load_bench_config
+
+    config = _load(VIRTUAL_LAYOUT)(load_bench_config(virtual_bench_file()), options.arrays)
+    return VirtualBenchSession(config, options)
 
 
-def _open_bench_file(path: Path, options: BenchOptions) -> Bench:
+def bench_array_shapes(spec: str | Path) -> dict[str, tuple[int, int]] | None:
+    """The arrays a bench file names, name -> (rows, cols), read without connecting anything;
+    None for "sim" and "virtual", which make the arrays they are asked for. Raises
+    BenchArgumentError (or the file's BenchConfigError) as open_bench does."""
+    if str(spec) in BENCH_KINDS:
+        return None
+    from hil.benchconfig import load_bench_config
+
+    config = load_bench_config(_bench_file(Path(spec)), _load(KNOWN_DRIVERS)())
+    return {name: region.shape for name, region in config.arrays.items()}
+
+
+def _bench_file(path: Path) -> Path:
     if path.suffix != ".toml":
         raise BenchArgumentError("spec", f"takes sim, virtual or a bench file (*.toml); got {str(path)!r}")
     if not path.is_file():
         raise BenchArgumentError(
             "spec", f"names no bench file {path}; write one (docs/tutorial.md) or use sim or virtual"
         )
+    return path
+
+
+def _open_bench_file(path: Path, options: BenchOptions) -> Bench:
+    _bench_file(path)
     if options.conductance_range is None:
         raise BenchArgumentError(
             "conductance_range",
@@ -137,7 +169,7 @@ class VirtualBenchSession(Bench):
     their conductance range is the simulator's, so options.conductance_range is not needed.
     """
 
-    def __init__(self, config_path: Path, options: BenchOptions):
+    def __init__(self, config_path: Path | BenchConfig, options: BenchOptions):
         self.virtual, config = _load(START_VIRTUAL_BENCH)(
             config_path, preset=options.preset, seed=options.seed, latency=options.latency
         )

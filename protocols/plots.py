@@ -212,7 +212,7 @@ def _symmetry_convergence(result: SymmetryPointResult, max_devices: int) -> Figu
     rows = -(-n // cols)
     fig = Figure(figsize=(4.2 * cols, 3.2 * rows + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    pairs = np.arange(1, h["g_up"].shape[0] + 1)
+    pairs = h.get("read_pairs", np.arange(1, h["g_up"].shape[0] + 1))
     w0 = int(h["window_end"][-1]) - result.window
     for ax, k in zip(axes, picks, strict=False):
         r, c = np.unravel_index(k, result.g_sym.shape)

@@ -118,6 +118,7 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
     history = {
         "g_up": stack(pairs, "g_up"),
         "g_down": stack(pairs, "g_down"),
+        "read_pairs": np.array([p.step for p in pairs], dtype=np.int64),
         "window_end": np.array([w.step for w in windows], dtype=np.int64),
         "window_mean": stack(windows, "mean"),
         "window_sem": stack(windows, "sem"),

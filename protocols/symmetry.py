@@ -62,8 +62,9 @@ class SymmetryPointResult:
     relaxation_pairs: 1/(a⁺ + a⁻), the pairs it takes to close 63 % of a distance to the point
         (fitted per device; inf where no restoring force showed). A window shorter than this
         cannot converge: windowed means of a device still on its way would barely differ.
-    history: "g_start" (rows, cols), "g_up" and "g_down" (pairs, rows, cols) reads after each
-        up and each down pulse; "window_end" (windows,) pair count at each window's end,
+    history: "g_start" (rows, cols), "g_up" and "g_down" (reads, rows, cols) reads after the
+        up and the down pulse of each pair read ("read_pairs" (reads,) their pair numbers:
+        every pair, or every read_every-th); "window_end" (windows,) pair count at each window's end,
         "window_mean", "window_sem", "window_step", "window_relaxation" (windows, rows, cols).
     """
 
@@ -148,6 +149,7 @@ def find_symmetry_point(
     tolerance: float | None = None,
     window: int = 500,
     *,
+    read_every: int = 1,
     progress: ProgressCallback | None = None,
     recorder: Recorder | None = None,
     resume_from: Checkpoint | None = None,
@@ -163,16 +165,23 @@ def find_symmetry_point(
     window: pairs per averaging window (>= 2). It must span at least the relaxation time
         1/(a⁺ + a⁻) pairs (reported as relaxation_pairs) for a device to converge, and the
         standard error falls as 1/sqrt(window) once it spans several.
+    read_every: read the array after the up and the down pulse of every read_every-th pair
+        only (1: every pair); the other pairs are pulsed without a read. It must divide window.
+        The sampled midpoints relax as every pair's do, with β^read_every per sample, so the
+        same estimator applies; up to a quarter of the relaxation time it costs under 1 % of
+        the standard error (docs/protocols/symmetry-point.md) and divides the reads by it. The
+        step then comes from the read pairs' down steps alone.
     progress: progress(pairs_done, total), called after every pair; total is max_pairs rounded
         down to whole windows (pairs beyond the last whole window would never be used).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
         checkpoint and the read before the first pulse, then a "pair" point with the two reads
-        after every pair and a "window" point after every window (protocols.records.symmetry).
+        after every pair read and a "window" point after every window (protocols.records.symmetry).
     resume_from: the Checkpoint of a stopped run of this search (hil.store.RunStore.
         load_checkpoint), with the same settings; its pairs are replayed through the estimator
         without pulsing and the search goes on from the next pair. Pass the resumed run as
-        recorder. A pair whose reads were not recorded is pulsed again: at most one unrecorded
-        pulse from the stop shows in the next read, as a step of relaxation would.
+        recorder. Pairs after the last recorded one are pulsed again: with read_every = 1 at
+        most one unrecorded pulse from the stop shows in the next read, as a step of relaxation
+        would; with sparse reads up to read_every - 1 whole pairs more, which relax as any pair.
 
     Convergence is tested at the end of each window, from the second window on: a responsive
     device converges when the drift test passes and the window spans at least its relaxation
@@ -181,7 +190,9 @@ def find_symmetry_point(
     every responsive device has converged, or at max_pairs. Estimates always come from the last
     complete window.
     """
-    plan = check_settings(backend, pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
+    plan = check_settings(
+        backend, pulse, max_pairs=max_pairs, tolerance=tolerance, window=window, read_every=read_every
+    )
     search = _Search(backend, plan, recorder=recorder)
     done = search.restore(resume_from) if resume_from is not None else search.begin()
     budget = (plan.max_pairs // plan.window) * plan.window  # only complete windows count
@@ -192,17 +203,30 @@ def find_symmetry_point(
         if progress is not None:
             progress(pairs, budget)
         done = pairs % plan.window == 0 and search.end_window(pairs)
-    return search.result(max_pairs=plan.max_pairs, parameters={"backend": backend.describe()})
+    parameters = {"read_every_pairs": plan.read_every, "backend": backend.describe()}
+    return search.result(max_pairs=plan.max_pairs, parameters=parameters)
 
 
 def check_settings(
-    backend: CrossbarBackend, pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int
+    backend: CrossbarBackend,
+    pulse: Pulse,
+    *,
+    max_pairs: int,
+    tolerance: float | None,
+    window: int,
+    read_every: int = 1,
 ) -> SymmetryPlan:
     """The plan of a search with these settings; raises, before anything is read or written, if
     a setting cannot give an estimate or the pulse is outside the backend's limits."""
     window, max_pairs = _checked(pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
+    read_every = positive_int(read_every, "read_every")
+    if window % read_every or window // read_every < 2:
+        raise ValueError(
+            f"read_every ({read_every}) must divide the window ({window} pairs) and leave at least "
+            "two reads in it; pick a divisor of the window, at most half of it"
+        )
     backend.limits.check_pulse(pulse)
-    return SymmetryPlan(backend.shape, pulse, max_pairs, window, tolerance)
+    return SymmetryPlan(backend.shape, pulse, max_pairs, window, tolerance, read_every)
 
 
 def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int) -> tuple[int, int]:
@@ -229,6 +253,8 @@ class _Search:
     def __init__(self, backend: CrossbarBackend, plan: SymmetryPlan, *, recorder: Recorder | None):
         self.backend, self.plan, self.recorder = backend, plan, recorder
         self.pulse, self.window, self.tolerance = plan.pulse, plan.window, plan.tolerance
+        self.read_every = plan.read_every
+        self.read_pairs: list[int] = []
         self.up = np.ones(backend.shape, dtype=np.int64)
         self.g_start = np.full(backend.shape, np.nan)
         self.g_up: list[FloatArray] = []
@@ -274,10 +300,15 @@ class _Search:
         return done
 
     def pair(self, pairs: int) -> None:
-        """Pair number `pairs`: an up pulse on every device, a read, a down pulse, a read."""
+        """Pair number `pairs`: an up pulse on every device, a down pulse, each followed by a
+        read when the pair is one read_every-th."""
+        read = pairs % self.read_every == 0
         self.backend.apply_pulses(self.up, self.pulse)
-        g_up = self.backend.read()
+        g_up = self.backend.read() if read else None
         self.backend.apply_pulses(-self.up, self.pulse)
+        self.pairs = pairs
+        if g_up is None:
+            return
         g_down = self.backend.read()
         self._take(pairs, g_up, g_down)
         if self.recorder is not None:
@@ -287,6 +318,7 @@ class _Search:
         """The reads of pair number `pairs`, measured now or replayed from a stopped run."""
         self.g_up.append(g_up)
         self.g_down.append(g_down)
+        self.read_pairs.append(pairs)
         self.pairs = pairs
         self.midpoints.append((g_up + g_down) / 2.0)
         if len(self.midpoints) == 3:
@@ -297,12 +329,7 @@ class _Search:
         """Estimate over the window ending at pair `pairs` and test convergence; True when every
         responsive device has converged (from the second window on)."""
         w, windows = self.window, self.windows
-        u = np.asarray(self.g_up[-w - 1 :])
-        d = np.asarray(self.g_down[-w - 1 :])
-        if pairs == w:  # the read before the first up pulse ends the first "down" step
-            u, d = np.concatenate([[self.g_start], u]), np.concatenate([[self.g_start], d])
-        mean, sem, tau = self.relaxation.window_stats((u[1:] + d[1:]) / 2.0)
-        step, step_sem = _step(u[1:], d[1:], d[:-1])
+        mean, sem, tau, step, step_sem = self._window_estimates(pairs)
         self.responsive = step > RESPONSIVE_Z * step_sem
         if windows["mean"]:
             change = np.abs(mean - windows["mean"][-1])
@@ -315,6 +342,20 @@ class _Search:
             window = Window(step=pairs, mean=mean, sem=sem, step_size=step, converged=self.converged.copy())
             window.write(self.recorder)
         return len(windows["mean"]) >= 2 and bool(np.all(self.converged | ~self.responsive))
+
+    def _window_estimates(self, pairs: int) -> tuple[FloatArray, ...]:
+        """Mean midpoint, its standard error, relaxation time (pairs), step and its standard
+        error over the window ending at pair `pairs`."""
+        k, n = self.read_every, self.window // self.read_every
+        if k > 1:  # reads k pairs apart: no up step between them, relaxation per sample of k pairs
+            u, d = np.asarray(self.g_up[-n:]), np.asarray(self.g_down[-n:])
+            mean, sem, tau = self.relaxation.window_stats((u + d) / 2.0)
+            return (mean, sem, k * tau, *_step(u, d, None))
+        u, d = np.asarray(self.g_up[-n - 1 :]), np.asarray(self.g_down[-n - 1 :])
+        if pairs == n:  # the read before the first up pulse ends the first "down" step
+            u, d = np.concatenate([[self.g_start], u]), np.concatenate([[self.g_start], d])
+        mean, sem, tau = self.relaxation.window_stats((u[1:] + d[1:]) / 2.0)
+        return (mean, sem, tau, *_step(u[1:], d[1:], d[:-1]))
 
     def _drift_limit(self, step: FloatArray, sem: FloatArray) -> FloatArray:
         """The largest change of the windowed mean that counts as no drift (siemens)."""
@@ -330,6 +371,7 @@ class _Search:
             "g_start": self.g_start,
             "g_up": np.asarray(self.g_up),
             "g_down": np.asarray(self.g_down),
+            "read_pairs": np.asarray(self.read_pairs, dtype=np.int64),
             "window_end": np.asarray(windows["end"], dtype=np.int64),
             "window_mean": np.asarray(windows["mean"]),
             "window_sem": np.asarray(windows["sem"]),
@@ -430,11 +472,11 @@ class _Relaxation:
         return window.mean(axis=0), np.sqrt(var_mean), tau
 
 
-def _step(u: FloatArray, d: FloatArray, d_before: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Mean step (siemens) and its standard error from the up steps (d_before -> u) and the down
-    steps (u -> d) of a window. Single steps are nearly independent (fresh cycle-to-cycle and
-    read noise each), so the plain standard error applies."""
-    steps = np.concatenate([u - d_before, u - d])
+def _step(u: FloatArray, d: FloatArray, d_before: FloatArray | None) -> tuple[FloatArray, FloatArray]:
+    """Mean step (siemens) and its standard error from the up steps (d_before -> u; None when
+    the reads are not adjacent) and the down steps (u -> d) of a window. Single steps are nearly
+    independent (fresh cycle-to-cycle and read noise each), so the plain standard error applies."""
+    steps = u - d if d_before is None else np.concatenate([u - d_before, u - d])
     return steps.mean(axis=0), steps.std(axis=0, ddof=1) / np.sqrt(steps.shape[0])
 
 

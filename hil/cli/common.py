@@ -94,9 +94,15 @@ def bench_from(args: argparse.Namespace) -> Bench:
             seed=args.seed,
             conductance_range=args.g_range,
             vmm_reads=args.vmm_reads,
+            arrays=getattr(args, "bench_arrays", None),  # what a virtual bench must carry
         )
     except BenchArgumentError as exc:
-        raise UsageError(f"{_OPTIONS.get(exc.argument, exc.argument)} {exc.problem}") from None
+        raise UsageError(f"{bench_from_options(exc.argument)} {exc.problem}") from None
+
+
+def bench_from_options(argument: str) -> str:
+    """The command-line option of an open_bench argument (BenchArgumentError.argument)."""
+    return _OPTIONS.get(argument, argument)
 
 
 def pulse_from(args: argparse.Namespace, bench: Bench) -> Pulse:

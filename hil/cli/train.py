@@ -95,8 +95,6 @@ TRAIN_OPTIONS = (
     "cal_window",
     "cal_max_pairs",
 )
-# The first array each analog algorithm asks for (a bench without it fails before the run is stored).
-FIRST_ARRAY = {name: "L0.A_main" for name in TRANSFER_ALGORITHMS} | {"sgd": "L0.W_main"}
 
 
 def _print_epoch(record: Any) -> None:
@@ -122,10 +120,11 @@ class Training:
 
 def training_from(args: argparse.Namespace) -> Training:
     """The data set, network and configurations the options (and the per-data-set defaults) give."""
+    from hil.cli.bench_network import hidden_for_bench
     from protocols.training import CalibrationSettings, MLPSpec, load_dataset
 
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
-    hidden = DEFAULT_HIDDEN[args.dataset] if args.hidden is None else args.hidden
+    hidden = hidden_for_bench(args, data.n_features, data.n_classes, DEFAULT_HIDDEN[args.dataset])
     epochs = DEFAULT_EPOCHS[args.dataset] if args.epochs is None else args.epochs
     calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
     common = {"epochs": epochs, "seed": args.seed}
@@ -220,7 +219,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         pulse = None
         analog = [name for name in args.algorithm if name != "fp"]
         if analog:
-            first = bench.array(FIRST_ARRAY[analog[0]], spec.layer_shapes[0])
+            from protocols.training.arrays import network_arrays
+
+            first_name, first_shape = next(iter(network_arrays(analog[:1], spec).items()))
+            first = bench.array(first_name, first_shape)
             pulse = params["pulse"] = pulse_from(args, bench)
             first.limits.check_pulse(pulse)  # a pulse the bench refuses leaves no run behind
         with stored_run(args, "train", params, bench, chip_from="checkpoint") as run:

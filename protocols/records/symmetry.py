@@ -2,7 +2,7 @@
 
     symmetry_start  g (rows, cols): the read before the first pulse
     pair    step = pairs done: g_up, g_down (rows, cols) the reads after the pair's up pulse and
-            after its down pulse
+            after its down pulse (only the pairs read: every read_every-th of the plan)
     window  step = pairs done at the window's end: mean, sem (rows, cols) the windowed mean of
             the pair midpoints and its standard error, step_size (rows, cols) the mean |ΔG| of
             one pulse over the window, converged (rows, cols) bool
@@ -41,13 +41,15 @@ class Start(Record):
 @dataclass(frozen=True)
 class SymmetryPlan:
     """What a search pulses and how it estimates: the array's shape, the pulse (volts, seconds),
-    the pair budget, the window (pairs) and the drift tolerance (siemens, None: automatic)."""
+    the pair budget, the window (pairs), the drift tolerance (siemens, None: automatic) and how
+    often the array is read (every read_every-th pair)."""
 
     shape: tuple[int, int]
     pulse: Pulse
     max_pairs: int
     window: int
     tolerance: float | None
+    read_every: int = 1
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint state of scope SCOPE (JSON-ready)."""
@@ -70,6 +72,7 @@ class SymmetryPlan:
             max_pairs=int(plan["max_pairs"]),
             window=int(plan["window"]),
             tolerance=None if tolerance is None else float(tolerance),
+            read_every=int(plan.get("read_every", 1)),  # runs stored before sparse reads read every pair
         )
 
     @classmethod

@@ -59,7 +59,12 @@ class LayerSite:
         return {kind: self.get_array(self.name(kind), self.shape) for kind in kinds}
 
     def name(self, kind: str) -> str:
-        return f"L{self.index}.{kind}"
+        return layer_array_name(self.index, kind)
+
+
+def layer_array_name(index: int, kind: str) -> str:
+    """The bench array of layer `index` in the role `kind`, e.g. (0, "A_main") -> "L0.A_main"."""
+    return f"L{index}.{kind}"
 
 
 LayerPrepare = Callable[[LayerSite, Any, FloatArray], tuple[Layer, dict[str, Any]]]
