@@ -38,6 +38,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "model_seed": args.model_seed,
         "cli": cli_params(args, ("shape", "array", "model", "model_seed", "devices", "cycles", "train")),
     }
+    # A virtual bench is built to carry the array at the asked shape: more devices sharpen the
+    # comparison (the population's scatter, not the measurement, sets its resolution).
+    args.bench_arrays = {args.array: tuple(args.shape)}
     with guarded_bench(args) as bench:
         array = bench.array(args.array, args.shape)
         pulse = pulse_from(args, bench)

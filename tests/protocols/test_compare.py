@@ -71,3 +71,15 @@ def test_hil_compare_against_the_benchs_own_table_is_a_stored_run(tmp_path: Path
         (n,) = db.execute("SELECT COUNT(*) FROM points WHERE kind='compare_quantity'").fetchone()
     assert status == "completed" and n == 10
     assert main(["compare", "--model", "no/such.npz", *quick]) == 2
+
+
+def test_hil_compare_on_the_virtual_bench_carries_the_asked_shape(tmp_path: Path, monkeypatch) -> None:
+    """The shipped virtual bench's A_main is 4 x 4; a comparison on more devices asks for more."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIL_LOCK_DIR", str(tmp_path / "locks"))
+    argv = ["compare", "--model", "protonic-asymmetric", "--bench", "virtual", "--shape", "2x3",
+            "--devices", "2", "--cycles", "1", "--train", "50", "--pairs", "100", "--window", "25",
+            "--no-progress", "--store", "s.sqlite", "--out", "cmp"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())
+    assert summary["bench"]["arrays"]["A_main"] == [2, 3]
