@@ -8,7 +8,7 @@ from hil.backend import (
     coincidence_counts,
 )
 from hil.mapping import DifferentialArray, WeightMapping
-from hil.pulses import LimitError, Pulse, SafetyLimits
+from hil.pulses import LimitError, Pulse, PulsePair, SafetyLimits, as_pulse_pair
 from hil.update import UpdatePlan, plan_update
 
 __version__ = "0.1.0"
@@ -21,9 +21,11 @@ __all__ = [
     "DifferentialArray",
     "LimitError",
     "Pulse",
+    "PulsePair",
     "SafetyLimits",
     "UpdatePlan",
     "WeightMapping",
+    "as_pulse_pair",
     "coincidence_counts",
     "plan_update",
 ]

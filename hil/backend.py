@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hil.interrupts import critical
-from hil.pulses import LimitError, Pulse, SafetyLimits
+from hil.pulses import LimitError, Pulse, PulsePair, SafetyLimits, as_pulse_pair
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -255,6 +255,72 @@ class CrossbarBackend(ABC):
                 self.apply_pulses(one, pulse)
                 g[k] = self.read(where)[0]
         return g
+
+    # ------------------------------------------------------------------ alternating pairs
+    @property
+    def instrument_pairs(self) -> bool:
+        """True if alternating_pairs runs inside the instruments (pulses and reads sequenced by
+        their trigger model, readings fetched once per call), so a call costs a fixed number of
+        transactions whatever its length. False (the default): apply_pulses and read calls."""
+        return False
+
+    def alternating_pairs(
+        self, pairs: int, *, read_every: int, pulses: Pulse | PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        """`pairs` cycles of {an up pulse on every device, then a down pulse on every device};
+        the whole array is read after the up and after the down pulse of every read_every-th
+        pair (pairs read_every, 2 read_every, ...). Returns (g_up, g_down), siemens, each of shape
+        (pairs // read_every, rows, cols).
+
+        pulses: one Pulse for both polarities or a PulsePair (up, down), checked against the
+        limits before anything is written. pairs must be a positive multiple of read_every and at
+        most MAX_TRAIN. Default: apply_pulses and read calls, in that order. A backend with
+        instrument_pairs sequences them inside its instruments instead. An error part-way leaves
+        an unknown number of pairs applied and their reads lost: read the array before writing
+        it again, never send the call again blindly.
+        """
+        self._check_open()
+        pair = as_pulse_pair(pulses)
+        self._limits.check_pulse(pair)
+        n, every = self._check_pairs(pairs, read_every)
+        g_up, g_down = self._alternating_pairs(n, every, pair)
+        return np.asarray(g_up, dtype=np.float64), np.asarray(g_down, dtype=np.float64)
+
+    def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float | None:
+        """Estimated instrument time of alternating_pairs(pairs, read_every=...), seconds, from
+        the bench's timing; None where no instrument time applies (a simulator)."""
+        return None
+
+    def _alternating_pairs(
+        self, pairs: int, read_every: int, pulses: PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        """Default: apply_pulses and read calls (validated arguments)."""
+        up = np.ones(self._shape, dtype=np.int64)
+        reads = pairs // read_every
+        g_up = np.empty((reads, *self._shape))
+        g_down = np.empty((reads, *self._shape))
+        for k in range(1, pairs + 1):
+            read = k % read_every == 0
+            self.apply_pulses(up, pulses.up)
+            if read:
+                g_up[k // read_every - 1] = self.read()
+            self.apply_pulses(-up, pulses.down)
+            if read:
+                g_down[k // read_every - 1] = self.read()
+        return g_up, g_down
+
+    def _check_pairs(self, pairs: object, read_every: object) -> tuple[int, int]:
+        """(pairs, read_every) of a valid alternating_pairs call; ValueError naming what is wrong."""
+        for name, value in (("pairs", pairs), ("read_every", read_every)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | np.integer)
+                or not 1 <= value <= MAX_TRAIN
+            ):
+                raise ValueError(f"{name} must be a whole number from 1 to {MAX_TRAIN}, got {value!r}")
+        if pairs % read_every:
+            raise ValueError(f"pairs ({pairs}) must be a multiple of read_every ({read_every})")
+        return int(pairs), int(read_every)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -36,6 +36,59 @@ class Pulse:
 
 
 @dataclass(frozen=True)
+class PulsePair:
+    """The write pulses of the two polarities, each with its own amplitude and width.
+
+    up: the pulse of positive counts (raises the conductance).
+    down: the pulse of negative counts (lowers it).
+    A bench tunes the two apart to balance a device; PulsePair.symmetric(pulse) is one pulse for
+    both, which is what a plain Pulse means wherever a pair is accepted.
+    """
+
+    up: Pulse
+    down: Pulse
+
+    def __post_init__(self) -> None:
+        for name in ("up", "down"):
+            if not isinstance(getattr(self, name), Pulse):
+                raise TypeError(
+                    f"PulsePair.{name} must be a hil.Pulse(amplitude=volts, width=seconds), "
+                    f"got {getattr(self, name)!r}"
+                )
+
+    @classmethod
+    def symmetric(cls, pulse: Pulse) -> PulsePair:
+        """The same pulse for both polarities."""
+        return cls(pulse, pulse)
+
+    @property
+    def is_symmetric(self) -> bool:
+        """True when both polarities use the same amplitude and width."""
+        return self.up == self.down
+
+    def for_sign(self, sign: int) -> Pulse:
+        """The pulse of polarity `sign` (+1 up, -1 down)."""
+        if sign not in (1, -1):
+            raise ValueError(f"sign must be +1 (up) or -1 (down), got {sign!r}")
+        return self.up if sign > 0 else self.down
+
+    def __str__(self) -> str:
+        return str(self.up) if self.is_symmetric else f"up {self.up}, down {self.down}"
+
+
+def as_pulse_pair(pulse: Pulse | PulsePair) -> PulsePair:
+    """A PulsePair as given, or a Pulse as the same pulse for both polarities; TypeError otherwise."""
+    if isinstance(pulse, PulsePair):
+        return pulse
+    if isinstance(pulse, Pulse):
+        return PulsePair.symmetric(pulse)
+    raise TypeError(
+        "expected a hil.Pulse(amplitude=volts, width=seconds) or a hil.PulsePair(up=Pulse, "
+        f"down=Pulse), got {pulse!r}"
+    )
+
+
+@dataclass(frozen=True)
 class SafetyLimits:
     """What the chip may see. Enforced by every backend and driver: values outside raise.
 
@@ -64,8 +117,15 @@ class SafetyLimits:
                 f"max_pulse_width {self.max_pulse_width:g} s"
             )
 
-    def check_pulse(self, pulse: Pulse) -> None:
-        """Raise LimitError if the pulse is outside the limits."""
+    def check_pulse(self, pulse: Pulse | PulsePair) -> None:
+        """Raise LimitError if the pulse (or either pulse of a pair) is outside the limits."""
+        if isinstance(pulse, PulsePair):
+            for polarity, one in (("up", pulse.up), ("down", pulse.down)):
+                try:
+                    self.check_pulse(one)
+                except LimitError as exc:
+                    raise LimitError(f"{polarity} pulse: {exc}") from None
+            return
         if pulse.amplitude > self.max_pulse_amplitude:
             raise LimitError(
                 f"pulse amplitude {pulse.amplitude:g} V exceeds the limit "

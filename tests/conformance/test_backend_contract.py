@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hil import BackendClosedError, Capabilities, CrossbarBackend, LimitError, Pulse
+from hil import BackendClosedError, Capabilities, CrossbarBackend, LimitError, Pulse, PulsePair
 from hil.backend import MAX_TRAIN
 from hil.mock import IdealCrossbar
 from tests.backends import FACTORIES
@@ -292,3 +292,60 @@ def test_vmm_difference_checks_before_measuring(mock_or_sim: CrossbarBackend) ->
     ref.close()
     with pytest.raises(BackendClosedError):
         b.vmm_difference(ref, np.zeros(SHAPE[0]))
+
+
+def test_alternating_pairs_read_the_array_after_every_read_every_th_pair(backend: CrossbarBackend) -> None:
+    assert isinstance(backend.instrument_pairs, bool)
+    before = backend.read()
+    g_up, g_down = backend.alternating_pairs(6, read_every=3, pulses=pulse_for(backend))
+    after = backend.read()
+    assert g_up.shape == g_down.shape == (2, *SHAPE) and g_up.dtype == np.float64
+    # A read after an up pulse sits above the down read that follows it, on every device.
+    assert np.all(g_up > g_down)
+    np.testing.assert_allclose(g_down[-1], after, rtol=RTOL)
+    assert not np.allclose(g_up[0], before, rtol=RTOL)
+
+
+def test_alternating_pairs_on_the_ideal_array_are_the_pulse_and_read_calls() -> None:
+    paired, pulsed = IdealCrossbar(SHAPE, g_step=STEP), IdealCrossbar(SHAPE, g_step=STEP)
+    up, down = Pulse(1.0, 1e-6), Pulse(0.5, 2e-6)
+    g_up, g_down = paired.alternating_pairs(4, read_every=2, pulses=PulsePair(up, down))
+    ones = np.ones(SHAPE, dtype=np.int64)
+    expected_up, expected_down = [], []
+    for k in range(1, 5):
+        pulsed.apply_pulses(ones, up)
+        if k % 2 == 0:
+            expected_up.append(pulsed.g.copy())
+        pulsed.apply_pulses(-ones, down)
+        if k % 2 == 0:
+            expected_down.append(pulsed.g.copy())
+    np.testing.assert_array_equal(g_up, expected_up)
+    np.testing.assert_array_equal(g_down, expected_down)
+    assert paired.calls["apply_pulses"] == 8 and paired.calls["read"] == 4
+
+
+@pytest.mark.parametrize(
+    ("pairs", "read_every", "match"),
+    [(0, 1, "pairs must be"), (5, 2, "multiple of read_every"), (4, 0, "read_every must be"),
+     (2.0, 1, "whole number"), (MAX_TRAIN + 1, 1, "from 1 to"), (True, 1, "whole number")],
+)  # fmt: skip
+def test_bad_alternating_pairs_raise_before_writing(
+    mock_or_sim: CrossbarBackend, pairs, read_every, match
+) -> None:
+    before = mock_or_sim.read()
+    with pytest.raises(ValueError, match=match):
+        mock_or_sim.alternating_pairs(pairs, read_every=read_every, pulses=pulse_for(mock_or_sim))
+    np.testing.assert_array_equal(mock_or_sim.read(), before)
+
+
+def test_alternating_pairs_check_each_polarity_against_the_limits(backend: CrossbarBackend) -> None:
+    before = backend.read()
+    good = pulse_for(backend)
+    too_high = Pulse(backend.limits.max_pulse_amplitude * 1.01, good.width)
+    with pytest.raises(LimitError, match="down pulse: pulse amplitude"):
+        backend.alternating_pairs(2, read_every=1, pulses=PulsePair(good, too_high))
+    with pytest.raises(LimitError, match="up pulse: pulse amplitude"):
+        backend.alternating_pairs(2, read_every=1, pulses=PulsePair(too_high, good))
+    with pytest.raises(TypeError, match="PulsePair"):
+        backend.alternating_pairs(2, read_every=1, pulses=(good, good))  # type: ignore[arg-type]
+    np.testing.assert_allclose(backend.read(), before, rtol=RTOL)
