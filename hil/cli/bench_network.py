@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 
 from hil.benches import BenchArgumentError, bench_array_shapes
 from hil.cli.common import UsageError, bench_from_options
-from protocols.training.arrays import ALGORITHM_ARRAYS, carried_network, network_arrays
+from protocols.training.arrays import carried_network, network_arrays
 from protocols.training.network import MLPSpec
+from protocols.training.registry import algorithm
 
 
 def hidden_for_bench(
@@ -22,7 +23,7 @@ def hidden_for_bench(
 ) -> tuple[int, ...]:
     """The hidden widths to train with on args.bench; sets args.bench_arrays (name -> shape)
     to what a virtual bench must carry. Raises UsageError naming the option to change."""
-    analog = [name for name in args.algorithm if name in ALGORITHM_ARRAYS]
+    analog = [name for name in args.algorithm if algorithm(name).analog]
     try:
         shapes = bench_array_shapes(args.bench) if analog else None
     except BenchArgumentError as exc:

@@ -30,9 +30,6 @@ from hil.pulses import Pulse
 if TYPE_CHECKING:  # the command imports protocols when it runs, not when the parser is built
     from protocols.training import Dataset, MLPSpec, TrainingResult
 
-ALGORITHMS = ("shd", "ttv2", "cttv2", "agad", "sgd", "fp")
-# The analog algorithms on SHD's three arrays per layer (A_main, A_ref, C_main).
-TRANSFER_ALGORITHMS = ("shd", "ttv2", "cttv2", "agad")
 DATASETS = ("iris", "digits")
 # Per data set, what trains well on the simulator's protonic-asymmetric preset (scans of
 # seeds 0 and 1, docs/protocols/training.md): on Iris a single 4-input layer under analog noise
@@ -46,7 +43,9 @@ INPUT_CLIP = 3.0
 
 
 def algorithms_arg(text: str) -> tuple[str, ...]:
-    """'shd,fp' -> ("shd", "fp"): each known, none twice."""
+    """'shd,fp' -> ("shd", "fp"): each a row of protocols.training.registry, none twice."""
+    from protocols.training.registry import ALGORITHMS
+
     names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     unknown = [n for n in names if n not in ALGORITHMS]
     if not names or unknown:
@@ -122,6 +121,7 @@ def training_from(args: argparse.Namespace) -> Training:
     """The data set, network and configurations the options (and the per-data-set defaults) give."""
     from hil.cli.bench_network import hidden_for_bench
     from protocols.training import CalibrationSettings, MLPSpec, load_dataset
+    from protocols.training.registry import ALGORITHMS
 
     data = load_dataset(args.dataset, test_fraction=0.25, seed=args.seed, clip=INPUT_CLIP)
     hidden = hidden_for_bench(args, data.n_features, data.n_classes, DEFAULT_HIDDEN[args.dataset])
@@ -129,79 +129,66 @@ def training_from(args: argparse.Namespace) -> Training:
     calibration = CalibrationSettings(symmetry_max_pairs=args.cal_max_pairs, symmetry_window=args.cal_window)
     common = {"epochs": epochs, "seed": args.seed}
     analog = {"bl_max": args.bl_max, "calibration": calibration, **common}
-    configs = _configs(args, analog, common)
-    labels = {
-        "fp": "FP (float64)",
-        "sgd": f"SGD ({args.sgd_reference} reference)",
-        "shd": "SHD",
-        "ttv2": "TTv2",
-        "cttv2": "c-TTv2",
-        "agad": "AGAD",
+    # An algorithm without options of its own trains at its defaults with the common settings.
+    options = _configs(args, analog, common)
+    configs = {
+        row.name: row.build_config(options.get(row.name, analog if row.analog else common))
+        for row in ALGORITHMS.values()
     }
+    labels = {name: ALGORITHMS[name].label_for(config) for name, config in configs.items()}
     return Training(data, MLPSpec((data.n_features, *hidden, data.n_classes)), configs, labels)
 
 
-def _configs(args: argparse.Namespace, analog: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
-    """Each algorithm's config from the options."""
-    from protocols.training import (
-        AGADConfig,
-        BufferSettings,
-        ChoppedConfig,
-        FloatConfig,
-        ReferenceSettings,
-        SGDConfig,
-        TTv2Config,
-    )
+def _configs(
+    args: argparse.Namespace, analog: dict[str, Any], common: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each algorithm's configuration fields from the options (the registry row builds them)."""
+    from protocols.training import BufferSettings, ReferenceSettings
 
     eta_c = DEFAULT_ETA_C[args.dataset] if args.eta_c is None else args.eta_c
     buffer = BufferSettings(eta_h=args.eta_h, threshold=args.threshold, n_max=args.n_max)
     at_symmetry = ReferenceSettings("symmetry", args.reference_offset)
     transfer = {"eta_a": args.eta_a, "tau": args.tau, "buffer": buffer, **analog}
+    # SHD's reference is placed only when moved: a reference field makes its config a
+    # PlacedSHDConfig (protocols.training.registry), the same preparation at offset 0.
+    placed = {"reference": at_symmetry} if args.reference_offset else {}
     return {
-        "fp": FloatConfig(lr=args.lr_fp, **common),
-        "sgd": SGDConfig(lr=args.lr_sgd, reference=args.sgd_reference, **analog),
-        "shd": _shd_config(args, eta_c, analog, at_symmetry),
-        "ttv2": TTv2Config(reference=at_symmetry, **transfer),
-        "cttv2": ChoppedConfig(reference=at_symmetry, chop_period=args.chop_period, **transfer),
-        "agad": AGADConfig(
-            reference=ReferenceSettings(args.agad_reference, args.reference_offset),
-            chop_period=args.chop_period,
+        "shd": {"eta_a": args.eta_a, "eta_c": eta_c, "tau": args.tau, **placed, **analog},
+        "ttv2": {"reference": at_symmetry, **transfer},
+        "cttv2": {"reference": at_symmetry, "chop_period": args.chop_period, **transfer},
+        "agad": {
+            "reference": ReferenceSettings(args.agad_reference, args.reference_offset),
+            "chop_period": args.chop_period,
             **transfer,
-        ),
+        },
+        "sgd": {"lr": args.lr_sgd, "reference": args.sgd_reference, **analog},
+        "fp": {"lr": args.lr_fp, **common},
     }
-
-
-def _shd_config(args: argparse.Namespace, eta_c: float, analog: dict[str, Any], reference: Any) -> Any:
-    """SHDConfig, or PlacedSHDConfig where --reference-offset moves A_ref off the symmetry point."""
-    from protocols.training import PlacedSHDConfig, SHDConfig
-
-    shd = {"eta_a": args.eta_a, "eta_c": eta_c, "tau": args.tau, **analog}
-    return PlacedSHDConfig(reference=reference, **shd) if args.reference_offset else SHDConfig(**shd)
 
 
 def train_one(
     name: str, training: Training, bench: Bench, pulse: Pulse | None, options: dict[str, Any]
 ) -> TrainingResult:
-    """One algorithm's training on the bench's arrays (fp: in memory); options: TrainerOptions."""
-    from protocols import training as t
+    """One algorithm's training on the bench's arrays (in memory if it takes none); options:
+    TrainerOptions."""
+    from protocols.training.registry import algorithm
 
-    config, label = training.configs[name], training.labels[name]
-    if name == "fp":
-        return t.train_float(training.spec, training.data, config, label, **options)
-    trainers = {
-        "sgd": t.train_sgd,
-        "ttv2": t.train_ttv2,
-        "cttv2": t.train_chopped,
-        "agad": t.train_agad,
-        # --reference-offset makes SHD's config a PlacedSHDConfig (A_ref off the symmetry point).
-        "shd": t.train_placed_shd if isinstance(config, t.PlacedSHDConfig) else t.train_shd,
-    }
-    return trainers[name](bench.array, training.spec, training.data, pulse, config, label, **options)
+    row = algorithm(name)
+    return row.train(
+        training.spec,
+        training.data,
+        training.configs[name],
+        label=training.labels[name],
+        arrays=bench.array if row.analog else None,
+        pulse=pulse,
+        **options,
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from protocols.training import plot_learning_curves
     from protocols.training.checkpoints import resume_marks
+    from protocols.training.registry import algorithm
 
     prepare_resume(args, "train")
     training = training_from(args)
@@ -217,7 +204,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_output(args)
     with watching(args), guarded_bench(args) as bench:
         pulse = None
-        analog = [name for name in args.algorithm if name != "fp"]
+        analog = [name for name in args.algorithm if algorithm(name).analog]
         if analog:
             from protocols.training.arrays import network_arrays
 

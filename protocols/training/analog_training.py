@@ -77,8 +77,8 @@ LayerRestore = Callable[[LayerSite, Any, dict[str, Any]], Layer]
 
 @dataclass(frozen=True)
 class LayerRecipe:
-    """How an algorithm ("sgd", "shd") puts each layer on arrays, and puts it back together
-    when resumed."""
+    """How an algorithm puts each layer on arrays, and puts it back together when resumed;
+    `algorithm` is its checkpoint scope (the registry row's scope)."""
 
     algorithm: str
     prepare: LayerPrepare

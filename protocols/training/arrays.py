@@ -1,7 +1,8 @@
 """The arrays a network takes on a bench: one definition for the trainers' callers.
 
 A trainer asks its array source for "L<i>.<kind>" of layer i's shape (inputs plus the bias
-row, outputs), one per kind its algorithm uses (shd.ARRAYS, sgd.ARRAYS, transfer.ARRAYS). network_arrays lists
+row, outputs), one per kind its algorithm uses (its row's arrays in
+protocols.training.registry). network_arrays lists
 them before a bench is opened, so that a virtual bench can be built to carry them;
 carried_network reads the other way: the network whose arrays a bench already has.
 """
@@ -10,18 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from protocols.training import sgd, shd, transfer
 from protocols.training.analog_training import layer_array_name
 from protocols.training.network import MLPSpec
-
-# The array kinds each analog algorithm puts every layer on; fp needs none.
-ALGORITHM_ARRAYS: dict[str, tuple[str, ...]] = {
-    "shd": shd.ARRAYS,
-    "sgd": sgd.ARRAYS,
-    "ttv2": transfer.ARRAYS,
-    "cttv2": transfer.ARRAYS,
-    "agad": transfer.ARRAYS,
-}
+from protocols.training.registry import algorithm
 
 Shape = tuple[int, int]
 
@@ -30,9 +22,9 @@ def network_arrays(algorithms: Iterable[str], spec: MLPSpec) -> dict[str, Shape]
     """Every array the algorithms ask for to train `spec`: name -> (rows, cols), in the order
     they are asked for. Empty when no algorithm runs on arrays (fp)."""
     out: dict[str, Shape] = {}
-    for algorithm in algorithms:
+    for name in algorithms:
         for index, shape in enumerate(spec.layer_shapes):
-            for kind in ALGORITHM_ARRAYS.get(algorithm, ()):
+            for kind in algorithm(name).arrays:
                 out[layer_array_name(index, kind)] = shape
     return out
 
@@ -46,7 +38,7 @@ def carried_network(
     Layer i's arrays must all exist and agree; layer i + 1 takes layer i's outputs plus the bias
     row. Of the chains that start with n_inputs + 1 rows, the longest ending in n_outputs wins.
     """
-    kinds = [kind for algorithm in algorithms for kind in ALGORITHM_ARRAYS.get(algorithm, ())]
+    kinds = [kind for name in algorithms for kind in algorithm(name).arrays]
     if not kinds:
         return None
     sizes = [n_inputs]

@@ -2,8 +2,8 @@
 
 What lives on the chip (conductances: the analog weights, A and C of SHD, the references)
 cannot be written back, and need not be: a resumed run continues on the same arrays as they
-stand. A checkpoint holds only the digital state, under the scope of the algorithm ("fp",
-"sgd", "shd"):
+stand. A checkpoint holds only the digital state, under the scope of the algorithm (its
+row's scope in protocols.training.registry):
 
 - stage "preparation": the setup records of the layers prepared so far (symmetry point,
   mapping, dw_min), so that a resumed run prepares only the others;

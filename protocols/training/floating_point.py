@@ -14,6 +14,9 @@ from protocols.training.loop import TrainerOptions, run_training
 from protocols.training.network import MLPSpec, init_rng, init_weights
 from protocols.training.result import TrainingResult
 
+SCOPE = "fp"
+"""TrainingResult.algorithm and the checkpoint scope of a floating-point run."""
+
 
 @dataclass(frozen=True)
 class FloatConfig:
@@ -73,13 +76,13 @@ def train_float(
 ) -> TrainingResult:
     """Train the MLP in floating point; the reference every analog run is compared with.
 
-    options: protocols.training.loop.TrainerOptions (checkpoint scope "fp"); a resumed run
+    options: protocols.training.loop.TrainerOptions (checkpoint scope SCOPE); a resumed run
     continues with the weights it had reached (same config and data).
     """
     cfg = config or FloatConfig()
     layers = [FloatLayer(w, cfg.lr) for w in init_weights(spec, init_rng(cfg.seed), cfg.init_scale)]
     result = TrainingResult(
-        algorithm="fp", label=label, dataset=data.describe(), network=spec.describe(), parameters=asdict(cfg)
+        algorithm=SCOPE, label=label, dataset=data.describe(), network=spec.describe(), parameters=asdict(cfg)
     )
     state = resume_into(options.pop("resume_from", None), result, data)
     return run_training(layers, spec, data, result, epochs=cfg.epochs, seed=cfg.seed, state=state, **options)

@@ -35,7 +35,7 @@ class BackendOps:
 class TrainingResult:
     """One training run of one algorithm on one data set."""
 
-    algorithm: str  # "fp", "sgd" or "shd"
+    algorithm: str  # the checkpoint scope of its algorithm (protocols.training.registry)
     label: str  # legend text, e.g. "SHD, protonic-asymmetric"
     dataset: dict[str, Any]
     network: dict[str, Any]
