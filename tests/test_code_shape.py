@@ -77,3 +77,19 @@ def test_device_models_are_not_compared_by_name() -> None:
             if compare.search(line):
                 found.append(f"{relative}:{number}: {line.strip()}")
     assert not found, "compare model types, not names: " + "; ".join(found)
+
+
+def test_training_algorithms_are_not_compared_by_name() -> None:
+    """What an algorithm is and does belongs to its row of protocols.training.registry (or to
+    its configuration's type); comparing its name elsewhere starts another table of them."""
+    names = r"(fp|sgd|shd|ttv2|cttv2|agad)"
+    compare = re.compile(rf"""(==|!=|\bin)\s*\(?\s*["']{names}["']|["']{names}["']\s*(==|!=|\bin\b)""")
+    found = []
+    for path in _library_files():
+        relative = path.relative_to(ROOT).as_posix()
+        if relative == "protocols/training/registry.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if compare.search(line):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    assert not found, "use the algorithm's registry row, not its name: " + "; ".join(found)

@@ -255,12 +255,13 @@ def reproduce_paper_sweep(args: argparse.Namespace) -> int:
     for name, default in (("workers", 2), ("scheduler", None), ("no_dashboard", False)):
         setattr(args, name, getattr(args, name, default))
     args.sweep_summary = paper_comparison
-    result = run_sweep(args, paper_spec(args.quick))
+    spec = paper_spec(args.quick)
+    result = run_sweep(args, spec)
     print(f"  {result['paper']['claim']}")
     for row in result["paper"]["by_asymmetry"]:
         cells = ", ".join(
             f"{name} {100 * row[name]['mean']:.1f} ± {100 * row[name]['std']:.1f} %"
-            for name in ("sgd", "shd", "fp")
+            for name in spec.base.algorithms
             if name in row
         )
         print(f"  asymmetry {row['asymmetry']:g}: {cells}")

@@ -2,17 +2,16 @@
 
     spec        the TOML spec, its axes and the points they expand to (SweepSpec, PointTask)
     devices     DeviceConfig overrides by name, the derived axes asymmetry and states
-    algorithms  the table of trainable algorithms (one row each)
     runner      one point on a worker: a fresh simulated chip, one training, plain results
     engine      the Dask cluster (local, or an existing scheduler) and the task loop
     results     stored points read back, what is left to run, the tidy CSV, the summary
     figures     accuracy against each axis per algorithm, a heatmap of two axes
     paper       the SHD paper's asymmetry sweep on a noise-matched footing
 
-The command is `hil sweep SPEC.toml` (docs/sweeps.md).
+The algorithms are the rows of protocols.training.registry. The command is
+`hil sweep SPEC.toml` (docs/sweeps.md).
 """
 
-from protocols.sweep.algorithms import ALGORITHMS, Algorithm
 from protocols.sweep.devices import DeviceSource, device_overrides
 from protocols.sweep.engine import ClusterOptions, compute, dask_client
 from protocols.sweep.figures import plot_sweep
@@ -21,8 +20,6 @@ from protocols.sweep.runner import run_point
 from protocols.sweep.spec import PointTask, SpecError, SweepSpec, expand, load_spec, parse_spec, validate
 
 __all__ = [
-    "ALGORITHMS",
-    "Algorithm",
     "ClusterOptions",
     "DeviceSource",
     "PointTask",

@@ -19,9 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from protocols.records.sweep import SweepPoint
-from protocols.sweep.algorithms import algorithm
 from protocols.sweep.results import seed_of
 from protocols.sweep.spec import SweepSpec
+from protocols.training.registry import algorithm
 
 # Axes shown in figures: those with more than one value other than the seed, whose spread they show.
 _SPREAD_AXIS = "seed"

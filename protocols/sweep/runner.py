@@ -17,10 +17,12 @@ from typing import Any
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from protocols.sweep.algorithms import algorithm
+from hil.bench import Bench
+from hil.pulses import Pulse
 from protocols.sweep.devices import DeviceSource
 from protocols.sweep.spec import PointTask
 from protocols.training import MLPSpec, TrainingResult, load_dataset
+from protocols.training.registry import algorithm
 
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -54,10 +56,18 @@ def _train(task: PointTask, devices: DeviceSource) -> tuple[TrainingResult, dict
     spec = MLPSpec((data.n_features, *task.hidden, data.n_classes))
     label = f"{row.label}, point {task.index}"
     if task.preset is None:
-        return row.train(spec, data, config, label, None), None
+        return row.train(spec, data, config, label=label), None
     device = devices.resolve(task.preset, task.device)
     with devices.open(task.preset, task.device, task.seed) as bench:
-        return row.train(spec, data, config, label, bench), device
+        return row.train(spec, data, config, label=label, arrays=bench.array, pulse=_pulse(bench)), device
+
+
+def _pulse(bench: Bench) -> Pulse:
+    if bench.nominal_pulse is None:
+        raise ValueError(
+            "an analog algorithm needs a bench with a nominal pulse (the simulated chip has one)"
+        )
+    return bench.nominal_pulse
 
 
 def _completed(task: PointTask, result: TrainingResult, device: dict[str, Any] | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ A spec is a TOML file (docs/sweeps.md; examples/sweeps/):
     dataset = "iris"                    # iris or digits
     hidden = [8]                        # hidden layer widths
     epochs = 10
-    algorithms = ["sgd", "shd", "fp"]   # rows of protocols.sweep.algorithms.ALGORITHMS
+    algorithms = ["sgd", "shd", "fp"]   # rows of protocols.training.registry.ALGORITHMS
     seed = 0                            # when seed is not an axis
     [base.device]                       # DeviceConfig fields, or asymmetry / states
     c2c_noise = 0.3
@@ -23,7 +23,9 @@ A spec is a TOML file (docs/sweeps.md; examples/sweeps/):
     seed = [0, 1, 2]
 
 An axis is "seed", "epochs", "device.<field>" (any DeviceConfig field, or a derived axis of
-protocols.sweep.devices) or "<algorithm>.<field>". Each point is one algorithm's training at
+protocols.sweep.devices) or "<algorithm>.<field>" (a field of the algorithm's configuration
+dataclass), "<algorithm>.<field>.<subfield>" for a field of a nested settings field (e.g.
+"ttv2.buffer.threshold", "agad.reference.offset"). Each point is one algorithm's training at
 one set of coordinates; an axis applies only where it means something (device axes to analog
 algorithms, "shd.eta_c" to SHD), so the floating-point baseline is trained once per seed,
 not once per device, and identical points are computed once.
@@ -41,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from hil.faults import UsageFault
-from protocols.sweep.algorithms import ALGORITHMS, Algorithm, algorithm
 from protocols.sweep.devices import DeviceSource, device_overrides
+from protocols.training.registry import ALGORITHMS, Algorithm, algorithm
 
 MODES = ("grid", "list")
 COMMON_AXES = ("seed", "epochs")
@@ -264,10 +266,7 @@ def _task(base: Base, row: Algorithm, coords: Mapping[str, Any], index: int) -> 
     own = {axis: value for axis, value in coords.items() if _applies(axis, row)}
     seed = _whole(own.get("seed", base.seed), "seed", 0)
     epochs = _whole(own.get("epochs", base.epochs), "epochs", 1)
-    prefix = f"{row.name}."
-    config = base.hyper.get(row.name, {}) | {
-        a[len(prefix) :]: v for a, v in own.items() if a.startswith(prefix)
-    }
+    config = _hyperparameters(base.hyper.get(row.name, {}), row.name, own)
     config |= {"epochs": epochs, "seed": seed}
     device: dict[str, Any] = {}
     if row.analog:
@@ -295,6 +294,25 @@ def _task(base: Base, row: Algorithm, coords: Mapping[str, Any], index: int) -> 
         hidden=base.hidden,
         seed=seed,
     )
+
+
+def _hyperparameters(base: Mapping[str, Any], name: str, coords: Mapping[str, Any]) -> dict[str, Any]:
+    """The algorithm's [base] fields with its axes' values over them: "shd.eta_c" sets eta_c,
+    "ttv2.buffer.threshold" sets threshold in the table of the nested field buffer."""
+    config = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    prefix = f"{name}."
+    for axis, value in coords.items():
+        if not axis.startswith(prefix):
+            continue
+        field, _, sub = axis[len(prefix) :].partition(".")
+        if not sub:
+            config[field] = value
+            continue
+        table = config.setdefault(field, {})
+        if not isinstance(table, dict):
+            raise ValueError(f"axis {axis!r} sets a field of {field}, which [base.{name}] gives as {table!r}")
+        table[sub] = value
+    return config
 
 
 def validate(tasks: Sequence[PointTask], devices: DeviceSource) -> None:

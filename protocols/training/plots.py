@@ -35,7 +35,8 @@ def algorithm_name(result: TrainingResult) -> str:
     "floating point (float64)"; a run that stopped early adds "(3 of 15 epochs)"."""
     name = ALGORITHM_NAMES.get(result.algorithm, result.label)
     reference = result.parameters.get("reference")
-    if result.algorithm == "sgd" and reference in REFERENCE_NAMES:
+    # SGD names its reference by placement alone (SGDConfig.reference, a string)
+    if isinstance(reference, str) and reference in REFERENCE_NAMES:
         name += f", {REFERENCE_NAMES[reference]}"
     planned = result.parameters.get("epochs")
     if result.epochs and isinstance(planned, int) and result.final.epoch < planned:

@@ -2,7 +2,7 @@
 computed again elsewhere and stored once; a stopped sweep keeps its points and resumes
 without computing them again; workers run one thread each and listen on 127.0.0.1 only.
 
-One cluster serves the module (starting one costs seconds); the points are floating-point
+One cluster serves the package (tests/sweep/conftest.py); the points are floating-point
 trainings on Iris, a few milliseconds each, so the cluster's behaviour is what is timed.
 """
 
@@ -20,7 +20,7 @@ from hil.cli.sweep import SimulatedDevices
 from hil.faults import ExitStatus
 from hil.store import RunStore
 from protocols.records.sweep import SweepPoint
-from protocols.sweep import ClusterOptions, PointWriter, compute, dask_client, expand, parse_spec
+from protocols.sweep import PointWriter, compute, expand, parse_spec
 from tests.sweep.helpers import KillOnce
 
 SPEC = """
@@ -35,13 +35,6 @@ algorithms = ["fp"]
 "fp.lr" = [0.05, 0.1]
 seed = [0, 1, 2]
 """
-
-
-@pytest.fixture(scope="module")
-def client():
-    with dask_client(ClusterOptions(workers=2, dashboard=True)) as c:
-        c.wait_for_workers(2, timeout=60)
-        yield c
 
 
 def _spec():

@@ -3,7 +3,6 @@ plain words before anything runs."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from hil.cli.sweep import SimulatedDevices
 from hil.faults import ExitStatus, exit_status
 from protocols.sweep import SpecError, device_overrides, expand, load_spec, parse_spec, validate
-from protocols.sweep.algorithms import ALGORITHMS
+from protocols.training.registry import ALGORITHMS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,10 +121,26 @@ def test_the_shipped_specs_load_and_validate() -> None:
         validate(expand(spec), SimulatedDevices())
 
 
-def test_every_algorithm_row_builds_its_default_config() -> None:
-    for row in ALGORITHMS.values():
-        config = row.build_config({"epochs": 1, "seed": 0})
-        assert dataclasses.asdict(config)["epochs"] == 1
+def test_the_buffered_algorithms_take_their_fields_and_nested_fields_as_axes() -> None:
+    raw = _raw(
+        axes={
+            "ttv2.buffer.threshold": [0.5, 2.0],
+            "cttv2.chop_period": [10, 40],
+            "agad.reference.offset": [0.0, 0.03],
+        }
+    )
+    raw["base"] |= {"algorithms": ["ttv2", "cttv2", "agad"], "agad": {"reference": {"placement": "symmetry"}}}
+    tasks = expand(parse_spec(raw))
+    assert len(tasks) == 3 * 2  # each algorithm varies along its own axis only
+    built = {
+        name: [ALGORITHMS[name].build_config(t.config) for t in tasks if t.algorithm == name]
+        for name in ALGORITHMS
+    }
+    assert [c.buffer.threshold for c in built["ttv2"]] == [0.5, 2.0]
+    assert built["ttv2"][0].buffer.eta_h == 0.03  # the other buffer fields at their defaults
+    assert [c.chop_period for c in built["cttv2"]] == [10, 40]
+    placed = [(c.reference.placement, c.reference.offset) for c in built["agad"]]
+    assert placed == [("symmetry", 0.0), ("symmetry", 0.03)]  # [base.agad] and the axis merged
 
 
 def test_a_missing_spec_file_says_where_examples_are(tmp_path: Path) -> None:
