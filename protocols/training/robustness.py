@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from hil.bench import Bench
 from hil.pulses import Pulse
-from protocols.training.agad import AGADConfig, train_agad
-from protocols.training.chopped import ChoppedConfig, train_chopped
 from protocols.training.datasets import Dataset, load_dataset
 from protocols.training.network import MLPSpec
 from protocols.training.preparation import CalibrationSettings
-from protocols.training.result import TrainingResult
-from protocols.training.transfer import PlacedSHDConfig, ReferenceSettings, train_placed_shd
-from protocols.training.ttv2 import TTv2Config, train_ttv2
+from protocols.training.registry import algorithm
+from protocols.training.transfer import ReferenceSettings
 
 ChipOpener = Callable[[float, int], Bench]
 """open_chip(noise_factor, seed) -> an open Bench (closed by the study)."""
@@ -53,13 +50,14 @@ CONDITIONS = (
     Condition("read noise 10x", noise_factor=10.0),
 )
 
-Trainer = Callable[..., TrainingResult]
-# name -> (trainer, its config with the reference at the symmetry point)
-ALGORITHMS: dict[str, tuple[Trainer, Any]] = {
-    "shd": (train_placed_shd, PlacedSHDConfig(eta_a=0.1, eta_c=0.01)),
-    "ttv2": (train_ttv2, TTv2Config()),
-    "cttv2": (train_chopped, ChoppedConfig()),
-    "agad": (train_agad, AGADConfig(reference=ReferenceSettings("symmetry"))),
+# The algorithms the study compares (rows of protocols.training.registry) and the fields of
+# each configuration it sets beyond the defaults; every condition places the reference (for
+# SHD that builds its placed configuration).
+ALGORITHMS: dict[str, dict[str, Any]] = {
+    "shd": {"eta_a": 0.1, "eta_c": 0.01},
+    "ttv2": {},
+    "cttv2": {},
+    "agad": {},
 }
 
 
@@ -98,9 +96,7 @@ def run_study(
             for name in settings.algorithms:
                 if done is not None and (condition.name, name, seed) in done:
                     continue
-                on_result(
-                    _one_run(open_chip, condition, name, seed, data=data, spec=spec, epochs=settings.epochs)
-                )
+                on_result(_one_run(open_chip, condition, name, seed, data=data, spec=spec, settings=settings))
 
 
 def _one_run(
@@ -111,14 +107,17 @@ def _one_run(
     *,
     data: Dataset,
     spec: MLPSpec,
-    epochs: int,
+    settings: StudySettings,
 ) -> dict[str, Any]:
-    trainer, base = ALGORITHMS[name]
-    reference = replace(base.reference, offset=condition.reference_offset)
-    config = replace(base, reference=reference, epochs=epochs, seed=seed)
+    row = algorithm(name)
+    reference = ReferenceSettings("symmetry", condition.reference_offset)
+    values = ALGORITHMS[name] | {"reference": reference, "epochs": settings.epochs, "seed": seed}
+    if settings.calibration is not None:
+        values["calibration"] = settings.calibration
+    config = row.build_config(values)
     with open_chip(condition.noise_factor, seed) as bench:
         pulse: Pulse | None = bench.nominal_pulse
-        result = trainer(bench.array, spec, data, pulse, config, label=name)
+        result = row.train(spec, data, config, label=name, arrays=bench.array, pulse=pulse)
     return {
         "condition": condition.name,
         "reference_offset": condition.reference_offset,
