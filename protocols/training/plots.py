@@ -1,7 +1,7 @@
 """Figures (matplotlib, Agg canvas): learning curves of several runs, and the SHD paper's Figs. 1 and 2.
 
 Figures are built on matplotlib.figure.Figure, so importing this module never changes pyplot's
-global backend. Legends name algorithms in words (ALGORITHM_NAMES); accuracy is shown in
+global backend. Legends name algorithms in words (their registry rows' legend); accuracy is shown in
 percent, as `hil train` prints it.
 """
 
@@ -19,11 +19,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from protocols.training.checkpoints import ResumeMark
+from protocols.training.registry import scoped
 from protocols.training.regression import RegressionRun, RegressionSettings, smoothed_orbit
 from protocols.training.result import TrainingResult
 
-ALGORITHM_NAMES = {"fp": "floating point (float64)", "sgd": "analog SGD", "shd": "SHD"}
-"""TrainingResult.algorithm -> its name in a legend."""
 REFERENCE_NAMES = {"symmetry": "reference at the symmetry point", "midrange": "reference at mid-range"}
 """SGD's reference choice (SGDConfig.reference) -> its words in a legend."""
 # Accuracy ticks, percent: the axis spreads the last few percent out (see _accuracy_axis).
@@ -33,7 +32,8 @@ ACCURACY_TICKS = (0, 50, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9, 99.95, 99.98, 99.
 def algorithm_name(result: TrainingResult) -> str:
     """The algorithm of a run in words: "SHD", "analog SGD, reference at the symmetry point",
     "floating point (float64)"; a run that stopped early adds "(3 of 15 epochs)"."""
-    name = ALGORITHM_NAMES.get(result.algorithm, result.label)
+    row = scoped(result.algorithm)
+    name = row.legend if row is not None and row.legend else result.label
     reference = result.parameters.get("reference")
     # SGD names its reference by placement alone (SGDConfig.reference, a string)
     if isinstance(reference, str) and reference in REFERENCE_NAMES:

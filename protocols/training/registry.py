@@ -108,6 +108,7 @@ class Algorithm:
     scope: the checkpoint scope (and TrainingResult.algorithm) of its runs.
     trainer: the training call (see Trainer).
     qualifier: the configuration in words for the label, e.g. SGD's reference placement.
+    legend: its name in words in learning-curve legends (empty: the run's own label).
     """
 
     name: str
@@ -118,6 +119,7 @@ class Algorithm:
     trainer: Trainer
     variants: tuple[type, ...] = ()
     qualifier: Callable[[Any], str] | None = None
+    legend: str = ""
 
     @property
     def analog(self) -> bool:
@@ -203,6 +205,7 @@ ALGORITHMS: dict[str, Algorithm] = {
             shd.SHD_LAYERS.algorithm,
             _on_arrays(_shd),
             variants=(transfer.PlacedSHDConfig,),
+            legend="SHD",
         ),
         Algorithm(
             "ttv2",
@@ -236,8 +239,17 @@ ALGORITHMS: dict[str, Algorithm] = {
             sgd.SGD_LAYERS.algorithm,
             _on_arrays(sgd.train_sgd),
             qualifier=_reference,
+            legend="analog SGD",
         ),
-        Algorithm("fp", "FP (float64)", floating_point.FloatConfig, (), floating_point.SCOPE, _in_memory),
+        Algorithm(
+            "fp",
+            "FP (float64)",
+            floating_point.FloatConfig,
+            (),
+            floating_point.SCOPE,
+            _in_memory,
+            legend="floating point (float64)",
+        ),
     )
 }
 """Algorithm name -> row; the order is `hil train`'s."""
@@ -248,3 +260,8 @@ def algorithm(name: str) -> Algorithm:
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
     return ALGORITHMS[name]
+
+
+def scoped(scope: str) -> Algorithm | None:
+    """The row whose runs are stored under `scope` (TrainingResult.algorithm), if any."""
+    return next((row for row in ALGORITHMS.values() if row.scope == scope), None)

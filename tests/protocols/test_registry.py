@@ -10,7 +10,7 @@ import pytest
 
 from protocols.training import CalibrationSettings, MLPSpec, PlacedSHDConfig, SHDConfig, load_dataset
 from protocols.training.arrays import network_arrays
-from protocols.training.registry import ALGORITHMS, algorithm
+from protocols.training.registry import ALGORITHMS, algorithm, scoped
 from simulators.chip import SimulatedChip
 
 # Short budgets: what is tested is which arrays are asked for, not how well they train.
@@ -41,6 +41,7 @@ def test_a_row_names_exactly_the_arrays_its_trainer_asks_the_bench_for(name: str
     assert list(asked) == list(network_arrays([name], spec))  # in the order asked
     assert (asked == {}) == (not row.analog)
     assert result.algorithm == row.scope  # the checkpoint scope its runs are stored under
+    assert scoped(result.algorithm) is row  # a stored run finds its row (legends, resumes)
     assert result.label == row.label_for(row.build_config(values))
 
 
