@@ -46,13 +46,14 @@ from drivers.errors import (
     WriteProgress,
     WriteStage,
 )
+from drivers.registry import matrix_settle_time
 from drivers.retry import RetryLog, RetryPolicy, TransientFault, call_with_retries
-from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from drivers.roles import AlternatingSequence, PulseGenerator, SourceMeter, SwitchMatrix
 from drivers.safestate import attempt_each
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
-from hil.pulses import LimitError, Pulse
+from hil.pulses import LimitError, Pulse, PulsePair
 
 
 class VmmReads(StrEnum):
@@ -72,6 +73,9 @@ COMPLIANCE_MARGIN = 1e-3
 # A reading above this multiple of the current compliance cannot come from the SMU, which holds
 # the current at the compliance (its overshoot and measurement error are far below 10 %).
 IMPOSSIBLE_READING = 1.1
+# Hertz of the mains a reading's NPLC integrates over, for time estimates: 60 Hz; at 50 Hz each
+# reading takes a fifth longer than estimated.
+MAINS_HZ = 60.0
 
 
 class MatrixRouter:
@@ -141,7 +145,8 @@ class BenchInstruments:
         self.locate = locate if locate is not None else _nowhere
         self._read_ready = False
         self._pulse_setup: tuple[float, float, int] | None = None
-        self._scan_setup: tuple[frozenset[Crosspoint], ...] | None = None
+        # (steps, passes) of the matrix's confirmed scan list
+        self._scan_setup: tuple[tuple[frozenset[Crosspoint], ...], int] | None = None
 
     def prepare_read(self) -> None:
         """SMU: source the read voltage, measure current, limit at the bench's compliance."""
@@ -169,10 +174,7 @@ class BenchInstruments:
         cable, ready = self.config.smu_to_switch, self.config.switch_ready
         if cable is None:
             raise RuntimeError(f"bench {self.config.name!r} has no [triggers] smu_to_switch cable")
-        if self._scan_setup != steps:
-            self._scan_setup = None  # unknown until the matrix has confirmed the new list
-            self.matrix.configure_scan(steps, cable.switch, None if ready is None else ready.switch)
-            self._scan_setup = steps
+        self.prepare_scan(steps)
         self.smu.configure_triggered_reads(
             len(steps),
             cable.smu,
@@ -187,6 +189,19 @@ class BenchInstruments:
         self.matrix.check_scan(len(steps))
         self.router.release()
         return amps
+
+    def prepare_scan(self, steps: tuple[frozenset[Crosspoint], ...], passes: int = 1) -> None:
+        """The matrix's scan list: `passes` passes over `steps`, each step on a trigger over the
+        [triggers] smu_to_switch cable (with Channel Ready out over switch_ready, if cabled);
+        sent only when it differs from the last confirmed one."""
+        cable, ready = self.config.smu_to_switch, self.config.switch_ready
+        if cable is None:
+            raise RuntimeError(f"bench {self.config.name!r} has no [triggers] smu_to_switch cable")
+        if self._scan_setup != (steps, passes):
+            self._scan_setup = None  # unknown until the matrix has confirmed the new list
+            ready_line = None if ready is None else ready.switch
+            self.matrix.configure_scan(steps, cable.switch, ready_line, passes=passes)
+            self._scan_setup = (steps, passes)
 
     def replace(self, role: str, driver: SourceMeter | PulseGenerator | SwitchMatrix) -> None:
         """A reopened connection to `role`'s instrument ("smu", "pulser" or "matrix") takes the
@@ -334,7 +349,7 @@ class HardwareCrossbar(CrossbarBackend):
         self._latest = np.full(region.shape, np.nan)
         #: operations done through the instruments (for transaction accounting)
         self.operations = dict.fromkeys(
-            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0
+            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains", "pair_calls"), 0
         )
 
     # ------------------------------------------------------------------ description
@@ -617,6 +632,125 @@ class HardwareCrossbar(CrossbarBackend):
             lambda: self._inst.smu.fetch_triggered_reads(n),
             failed=garbled,
         )
+
+    # ------------------------------------------------------------------ alternating pairs
+    @property
+    def instrument_pairs(self) -> bool:
+        """True if alternating_pairs runs inside the instruments: the bench has both trigger
+        cables from the SMU, to the pulse generator ([triggers] smu_to_pulser) and to the switch
+        matrix (smu_to_switch), the SMU and the generator can alternate (supports_alternating)
+        and the matrix can scan."""
+        inst, config = self._inst, self._config
+        return (
+            config.smu_to_pulser is not None
+            and config.smu_to_switch is not None
+            and inst.smu.supports_alternating
+            and inst.pulser.supports_alternating
+            and inst.matrix.supports_scans
+        )
+
+    def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float:
+        """Instrument time of alternating_pairs(pairs, read_every=...), seconds, from the bench's
+        [timing], the matrix's settling time and the readings' NPLC at MAINS_HZ. Inside the
+        instruments: per pair two train_gaps; per whole-array read (two every read_every pairs)
+        one scan step to the pulse routing and one per device, each waiting for its relays
+        (matrix_settle with the Channel Ready cable, else scan_delay), and one reading per
+        device; the matrix opening at the end. Otherwise the default's calls: per pulse the
+        routing and the opening, per read its scan or device-by-device reads. Source delays,
+        trigger latencies and the pulses themselves (microseconds) are left out."""
+        n, every = self._check_pairs(pairs, read_every)
+        timing, settle = self._config.timing, matrix_settle_time(self._config)
+        reading = self._inst.nplc / MAINS_HZ
+        devices = self.shape[0] * self.shape[1]
+        reads = 2 * (n // every)
+        step = settle if self._config.switch_ready is not None else timing.scan_delay
+        if self.instrument_pairs:
+            return 2 * n * timing.train_gap + reads * ((devices + 1) * step + devices * reading) + settle
+        per_read = devices * (step + reading) if self.instrument_scans else devices * (settle + reading)
+        return 2 * n * 2 * settle + reads * (per_read + settle)
+
+    def _alternating_pairs(
+        self, pairs: int, read_every: int, pulses: PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        """alternating_pairs (arguments and pulses checked by the base class).
+
+        With instrument_pairs the whole call is one sequence run by the SMU's trigger model
+        (docs/hardware-backend.md): the SMU's pulse line, driven as a level, falls before each
+        up pulse and rises before each down pulse, and the generator pulses up on falling edges
+        and down on rising ones (arm_alternating); for each whole-array read the SMU steps the
+        matrix's scan from the pulse routing through every device's read routing and back,
+        taking one reading per device into its buffer, fetched once at the end: a fixed number
+        of transactions whatever `pairs`. A pulse of either polarity whose end and settling do
+        not fit in [timing] train_gap is refused with LimitError before anything is sent.
+        Otherwise the base class's apply_pulses and read calls.
+
+        An error after the sequence started raises PartialWriteError (stage "firing": an
+        unknown number of the pairs reached the devices; read them before writing again), after
+        the bench was made safe. Nothing is retried but the final fetch, as a read.
+        """
+        if not self.instrument_pairs:
+            return super()._alternating_pairs(pairs, read_every, pulses)
+        for pulse in (pulses.up, pulses.down):
+            self._check_train_gap(pulse)
+        self._latest[:] = np.nan  # before anything is sent: a failure may leave them moved
+        return self._instrument_pairs(pairs, read_every, pulses)
+
+    def _pairs_sequence(self, pairs: int, read_every: int) -> AlternatingSequence:
+        """The SMU's sequence for alternating_pairs on this array over the bench's cables."""
+        config = self._config
+        cable, ready = config.smu_to_switch, config.switch_ready
+        assert cable is not None and config.smu_to_pulser is not None  # instrument_pairs
+        return AlternatingSequence(
+            pairs=pairs,
+            read_every=read_every,
+            devices=self.shape[0] * self.shape[1],
+            pulse_line=config.smu_to_pulser,
+            switch_line=cable.smu,
+            wait_line=None if ready is None else ready.smu,
+            gap=config.timing.train_gap,
+            settle=config.timing.scan_delay,
+        )
+
+    def _instrument_pairs(
+        self, pairs: int, read_every: int, pulses: PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        inst = self._inst
+        rows, cols = np.indices(self.shape).reshape(2, -1)
+        everyone = tuple(zip(rows.tolist(), cols.tolist(), strict=True))
+        # The scan: the pulse routing, then each device's read routing; one pass per read.
+        steps = (self._pulse_route(PulseGroup(1, everyone)),)
+        steps += tuple(self._read_route(r, c) for r, c in everyone)
+        sequence = self._pairs_sequence(pairs, read_every)
+        group = PulseGroup(pairs, everyone)  # the whole call: `pairs` up and `pairs` down pulses each
+        self.operations["pair_calls"] += 1
+        with self._pulse_write((group,)) as progress:
+            with critical():
+                progress.start(group)
+                inst.router.release()
+                progress.stage = WriteStage.CONFIGURING
+                inst.prepare_read()
+                inst.prepare_scan(steps, passes=sequence.reads)
+                inst.smu.configure_alternating(sequence)
+                inst._pulse_setup = None  # the generator leaves this set-up for a single polarity
+                inst.pulser.arm_alternating(pulses.up, pulses.down)
+                inst.pulser.output_on()
+                inst.router.forget()
+                inst.matrix.start_scan()
+                progress.stage = WriteStage.FIRING
+                amps = self._train_readings(sequence.readings)
+                inst.pulser.output_off()
+                inst.smu.output_off()
+                inst.matrix.check_scan(len(steps), sequence.reads)
+                progress.finish()
+            inst.router.release()
+        self.operations["device_reads"] += sequence.readings
+        volts = self.read_voltage
+        shape = (sequence.reads // 2, 2, *self.shape)
+        at = everyone * sequence.reads  # the readings' devices, read after read
+        g = np.array([self._conductance(a, volts, r, c) for a, (r, c) in zip(amps, at, strict=True)])
+        g = g.reshape(shape)
+        self._latest[:] = g[-1, 1]
+        return g[:, 0], g[:, 1]
 
     @staticmethod
     def pulse_groups(counts: IntArray) -> list[PulseGroup]:

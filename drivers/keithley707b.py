@@ -48,6 +48,7 @@ SETTLE_AND_COUNT = "waitcomplete() print(errorqueue.count)"
 
 DIGITAL_LINES = 14  # rear digital I/O lines, digio.trigger[1] to [14]
 MAX_SCAN_STEPS = 10_000  # our bound on a scan list (one step per device read), not the manual's
+MAX_SCAN_PASSES = 20_000  # our bound on scan.scancount: two passes per alternating read, MAX_TRAIN pairs
 # A scan's steps are channel patterns named hilscan1, hilscan2, ... (a pattern name starts with
 # a letter and holds letters, digits and underscores).
 SCAN_PATTERN = "hilscan{}"
@@ -165,14 +166,20 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
     supports_scans = True
 
     def configure_scan(
-        self, steps: Sequence[Iterable[tuple[int, int]]], line: int, ready_line: int | None = None
+        self,
+        steps: Sequence[Iterable[tuple[int, int]]],
+        line: int,
+        ready_line: int | None = None,
+        *,
+        passes: int = 1,
     ) -> None:
         """A scan list whose step k closes exactly the crosspoints steps[k] (channel pattern
         hilscan<k+1>; the previous step's channels open), every step waiting for a falling edge
         on digital I/O `line` (the first one too). With `ready_line`, that line pulses low
         (digio.trigger[N].stimulus = scan.trigger.EVENT_CHANNEL_READY, mode TRIG_FALLING) once
-        each step's relays have settled. Starts from scan.reset(): one pass, all channels open
-        before the scan starts. Sent in as few lines as MAX_LINE allows, each ending with
+        each step's relays have settled. Starts from scan.reset(): all channels open before the
+        scan starts; `passes` passes (scan.scancount, sent only when more than one), every step
+        of every pass on a trigger. Sent in as few lines as MAX_LINE allows, each ending with
         waitcomplete() print(errorqueue.count). Nothing moves until start_scan().
         """
         wanted = [frozenset(self._check_crosspoint(r, c) for r, c in step) for step in steps]
@@ -189,6 +196,7 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         )
         if ready == dio:
             raise ValueError(f"{self.name}: the Channel Ready line must differ from the trigger line {dio}")
+        runs = check_whole(self.name, "scan passes", passes, 1, MAX_SCAN_PASSES)
         statements = ["scan.reset()"]
         for k, step in enumerate(wanted, 1):
             names = ",".join(sorted(self.channel_name(r, c) for r, c in step))
@@ -197,6 +205,8 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         for i in range(0, len(patterns), 50):
             function = "scan.create" if i == 0 else "scan.add"
             statements.append(f'{function}("{",".join(patterns[i : i + 50])}")')
+        if runs > 1:
+            statements.append(f"scan.scancount = {runs}")
         statements += [
             "scan.bypass = scan.OFF",
             f"scan.trigger.channel.stimulus = digio.trigger[{dio}].EVENT_ID",
@@ -224,25 +234,25 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         line = f"digio.trigger[{self._scan[1]}].clear() scan.background() print(errorqueue.count)"
         self._run_and_count(line, "starting a scan")
 
-    def check_scan(self, steps: int) -> None:
+    def check_scan(self, steps: int, passes: int = 1) -> None:
         """print(errorqueue.count, scan.state()) in one query: InstrumentError if the scan
-        queued an error, or did not end in scan.SUCCESS after `steps` steps."""
+        queued an error, or did not end in scan.SUCCESS after `passes` passes of `steps` steps."""
         context = "a scan"
         reply = self.ask("print(errorqueue.count, scan.state())")
         fields = reply.strip().split("\t")
         try:
-            count, state, _, done = (int(float(f)) for f in fields)
+            count, state, runs, done = (int(float(f)) for f in fields)
         except ValueError:
             raise UnreadableReply(self.name, f"unreadable reply {reply!r} to {context} state query") from None
         self.raise_on_error_count(str(count), context)
         name = SCAN_STATES[state] if 0 <= state < len(SCAN_STATES) else f"unknown state {state}"
-        if state != SCAN_SUCCESS or done != steps:
+        if state != SCAN_SUCCESS or done != steps or runs != passes:
             dio = self._scan[1] if self._scan else "?"
             raise InstrumentError(
                 self.name,
-                f"the scan is {name} after {done} of {steps} steps: the matrix did not see every trigger "
-                f"from the SMU on its digital I/O line {dio}; check the trigger cable ([triggers] "
-                "smu_to_switch) and that its lines match the bench file",
+                f"the scan is {name} after {done} of {steps} steps (pass {runs} of {passes}): the "
+                f"matrix did not see every trigger from the SMU on its digital I/O line {dio}; check "
+                "the trigger cable ([triggers] smu_to_switch) and that its lines match the bench file",
             )
         self._scan_started = False
 
