@@ -725,8 +725,7 @@ class HardwareCrossbar(CrossbarBackend):
         self.operations["pair_calls"] += 1
         with self._pulse_write((group,)) as progress:
             with critical():
-                progress.start(group)
-                inst.router.release()
+                progress.start(group)  # routing: the scan's start opens every crosspoint
                 progress.stage = WriteStage.CONFIGURING
                 inst.prepare_read()
                 inst.prepare_scan(steps, passes=sequence.reads)

@@ -334,7 +334,8 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         self._notify_line = seq.switch_line
         self.raise_on_errors("setting up an alternating pulse sequence")
         self._triggered = seq
-        step = seq.settle if seq.wait_line is None else 1.0  # a Channel Ready may take a while
+        # Generous, as for list sweeps: 50 ms more per scan step than its relays' settle time.
+        step = seq.settle + 0.05
         seconds = 2 * seq.pairs * seq.gap + seq.scan_steps * step + self._list_duration(seq.readings)
         self._run_plan = (seq.readings, seconds, True)
 

@@ -75,6 +75,9 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         self.slots = check_whole(name, "slots", slots, 1, 6)
         super().__init__(adapter, name, **visa_defaults(kwargs))
         self._scan: tuple[int, int] | None = None  # (steps, digital I/O line) of the confirmed scan
+        # (step names, line, ready line) and passes of the confirmed scan list
+        self._scan_list: tuple[tuple[str, ...], int, int | None] | None = None
+        self._passes = 1
         # True from a scan's start until it is seen finished or aborted: open_all() aborts it.
         self._scan_started = False
         self._armed_lines: set[int] = set()  # digital I/O lines a scan set up, disarmed at shutdown
@@ -197,9 +200,12 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         if ready == dio:
             raise ValueError(f"{self.name}: the Channel Ready line must differ from the trigger line {dio}")
         runs = check_whole(self.name, "scan passes", passes, 1, MAX_SCAN_PASSES)
+        images = tuple(",".join(sorted(self.channel_name(r, c) for r, c in step)) for step in wanted)
+        if self._scan_list == (images, dio, ready) and self._scan is not None:
+            self._set_passes(runs)  # the same list: only how often it runs changes
+            return
         statements = ["scan.reset()"]
-        for k, step in enumerate(wanted, 1):
-            names = ",".join(sorted(self.channel_name(r, c) for r, c in step))
+        for k, names in enumerate(images, 1):
             statements.append(f'channel.pattern.setimage("{names}", "{SCAN_PATTERN.format(k)}")')
         patterns = [SCAN_PATTERN.format(k) for k in range(1, len(wanted) + 1)]
         for i in range(0, len(patterns), 50):
@@ -218,11 +224,18 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
                 f"digio.trigger[{ready}].mode = digio.TRIG_FALLING",
                 f"digio.trigger[{ready}].stimulus = scan.trigger.EVENT_CHANNEL_READY",
             ]
-        self._scan = None  # unknown until every line came back without an error
+        self._scan, self._scan_list = None, None  # unknown until every line came back without an error
         for text in _pack(statements, MAX_LINE):
             self.switch(text, "setting up a scan")
-        self._scan = (len(wanted), dio)
+        self._scan, self._scan_list, self._passes = (len(wanted), dio), (images, dio, ready), runs
         self._armed_lines |= {dio} | ({ready} if ready is not None else set())
+
+    def _set_passes(self, passes: int) -> None:
+        """scan.scancount of the confirmed list, sent only when it changes."""
+        if passes != self._passes:
+            confirmed, self._scan = self._scan, None  # unknown until the matrix took it
+            self.switch(f"scan.scancount = {passes}", "setting the scan's passes")
+            self._scan, self._passes = confirmed, passes
 
     def start_scan(self) -> None:
         """digio.trigger[N].clear() (an edge seen since, say from a pulse train on another line
@@ -281,7 +294,7 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         self.switch(statement, "aborting any scan, opening all channels, disarming trigger lines")
         self._scan_started = False
         self._armed_lines = set()
-        self._scan = None
+        self._scan, self._scan_list = None, None
         super().shutdown()
 
 

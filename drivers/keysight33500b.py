@@ -209,7 +209,8 @@ class Keysight33500B(ScpiPulseGenerator, Agilent33500):
         :SLOPe POSitive, :DELay 0); its own output stays off. The other channel is configured
         only when `down` differs from its confirmed set-up. Both outputs off meanwhile."""
         a, w, _, p = self._check_pulse(down.amplitude, down.width, -1, None)
-        self.configure_pulse(up.amplitude, up.width, +1)  # this output off, the up pulse
+        # this output off, the up pulse (what changed since the confirmed set-up)
+        self._configure_output(*self._check_pulse(up.amplitude, up.width, +1, None), single=False)
         other = self.channels[self._other_number]
         with self._forget_on_error():
             if self._combined is not True or self._down != (a, w, p):

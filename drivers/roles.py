@@ -311,10 +311,15 @@ class PulseGenerator(KnownState, ABC):
         what changed (a polarity flip: the levels), then reads the error queue.
         """
         a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
+        self._configure_output(a, w, pol, p, single=True)
+
+    def _configure_output(self, a: float, w: float, pol: int, p: float, *, single: bool) -> None:
+        """configure_pulse of checked values; single: undo arm_alternating() first."""
         known, self._pulse = self._pulse, None
         with self._forget_on_error():
             self.output_off()
-            self._single_polarity()
+            if single:
+                self._single_polarity()
             if known is None:
                 self._configure_all(a, w, pol, p)
             else:  # only what changed since the confirmed configuration
