@@ -119,7 +119,7 @@ def test_the_estimate_is_the_instrument_time_the_virtual_instruments_account() -
 
 
 def test_a_wrapping_backend_passes_the_pairs_to_the_instruments_as_one_write() -> None:
-    with array() as (_, bench, a):
+    with array() as (_, _, a):
         writes: list[int] = []
         wrapped = DelegatingBackend(a, around_write=lambda write: (writes.append(1), write()))
         assert wrapped.instrument_pairs
@@ -136,7 +136,7 @@ def test_a_wrapping_backend_passes_the_pairs_to_the_instruments_as_one_write() -
 def test_without_the_cables_or_a_scanning_matrix_pairs_are_apply_pulses_and_reads(matrix: str) -> None:
     with array(cables=matrix == "serialrelay", matrix=matrix) as (vb, _, a):
         assert not a.instrument_pairs
-        up, down = a.alternating_pairs(2, read_every=1, pulses=PAIR)
+        up, _ = a.alternating_pairs(2, read_every=1, pulses=PAIR)
         assert up.shape == (2, *SHAPE) and a.operations["pair_calls"] == 0
         assert a.operations["pulse_calls"] == 4 and a.operations["read_calls"] == 4
         assert len(vb.chip.pulse_log) == 4 * 4
@@ -197,7 +197,7 @@ def test_garbled_readings_are_fetched_again_from_the_buffer_not_fired_again(paus
         with array() as (vb, bench, a):
             handle = vb.smu.handle
 
-            def garble_the_run(line: str, garble: bool = garble) -> str | None:
+            def garble_the_run(line: str, garble: bool = garble, handle=handle) -> str | None:
                 if garble and line.startswith(":INIT"):
                     vb.smu.faults.garble_next = 1
                 return handle(line)
