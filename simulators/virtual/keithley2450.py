@@ -578,12 +578,12 @@ class Keithley2450(VirtualInstrument):
 
     @staticmethod
     def _branch(k: int, target: int, to: int, counters: dict[int, int]) -> int:
-        """A counter block at `k`: back to block `to` until the loop body has run `target` times."""
+        """A counter block at `k`: back to block `to` until the loop body has run `target` times.
+        The count starts at 0 when the model starts and only a counter-reset block sets it back
+        (the reference manual's nested loops reset the inner counter with one): an inner loop
+        entered again without one runs its body once."""
         counters[k] = counters.get(k, 0) + 1
-        if counters[k] < target:
-            return to
-        counters[k] = 0
-        return k + 1
+        return to if counters[k] < target else k + 1
 
     def _notify(self, event: int) -> None:
         """Every trigger-output line whose stimulus is notify `event` sends its pulse now."""
