@@ -203,6 +203,12 @@ class BenchInstruments:
             self.matrix.configure_scan(steps, cable.switch, ready_line, passes=passes)
             self._scan_setup = (steps, passes)
 
+    def arm_alternating(self, pulses: PulsePair) -> None:
+        """Pulse generator: up pulses on falling trigger edges, down pulses on rising ones (its
+        set-up for one polarity is left, so the next prepare_pulse sends it again)."""
+        self._pulse_setup = None
+        self.pulser.arm_alternating(pulses.up, pulses.down)
+
     def replace(self, role: str, driver: SourceMeter | PulseGenerator | SwitchMatrix) -> None:
         """A reopened connection to `role`'s instrument ("smu", "pulser" or "matrix") takes the
         old one's place; what was configured through the old one counts as unknown."""
@@ -647,6 +653,7 @@ class HardwareCrossbar(CrossbarBackend):
             and inst.smu.supports_alternating
             and inst.pulser.supports_alternating
             and inst.matrix.supports_scans
+            and self._pairs_per_sequence(1) > 0  # one read after each pulse fits a sequence
         )
 
     def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float:
@@ -655,9 +662,10 @@ class HardwareCrossbar(CrossbarBackend):
         instruments: per pair two train_gaps; per whole-array read (two every read_every pairs)
         one scan step to the pulse routing and one per device, each waiting for its relays
         (matrix_settle with the Channel Ready cable, else scan_delay), and one reading per
-        device; the matrix opening at the end. Otherwise the default's calls: per pulse the
-        routing and the opening, per read its scan or device-by-device reads. Source delays,
-        trigger latencies and the pulses themselves (microseconds) are left out."""
+        device; the matrix opening at the end of each SMU sequence. Otherwise the default's
+        calls: per pulse the routing and the opening, per read its scan or device-by-device
+        reads. Source delays, trigger latencies and the pulses themselves (microseconds) are
+        left out."""
         n, every = self._check_pairs(pairs, read_every)
         timing, settle = self._config.timing, matrix_settle_time(self._config)
         reading = self._inst.nplc / MAINS_HZ
@@ -665,7 +673,12 @@ class HardwareCrossbar(CrossbarBackend):
         reads = 2 * (n // every)
         step = settle if self._config.switch_ready is not None else timing.scan_delay
         if self.instrument_pairs:
-            return 2 * n * timing.train_gap + reads * ((devices + 1) * step + devices * reading) + settle
+            sequences = -(-n // self._pairs_per_sequence(every))  # each ends opening the matrix
+            return (
+                2 * n * timing.train_gap
+                + reads * ((devices + 1) * step + devices * reading)
+                + sequences * settle
+            )
         per_read = devices * (step + reading) if self.instrument_scans else devices * (settle + reading)
         return 2 * n * 2 * settle + reads * (per_read + settle)
 
@@ -711,45 +724,68 @@ class HardwareCrossbar(CrossbarBackend):
             settle=config.timing.scan_delay,
         )
 
+    def _pairs_per_sequence(self, read_every: int) -> int:
+        """Most pairs one SMU sequence holds: as many whole-array reads (two per read_every
+        pairs) as its buffer takes readings in one sequence (max_triggered_reads)."""
+        devices = self.shape[0] * self.shape[1]
+        return self._inst.smu.max_triggered_reads // (2 * devices) * read_every
+
     def _instrument_pairs(
         self, pairs: int, read_every: int, pulses: PulsePair
     ) -> tuple[FloatArray, FloatArray]:
-        inst = self._inst
+        """The pairs as one SMU sequence, or several in turn when the readings do not fit one;
+        each a PulseGroup of its pairs in the PartialWriteError of a fault."""
         rows, cols = np.indices(self.shape).reshape(2, -1)
         everyone = tuple(zip(rows.tolist(), cols.tolist(), strict=True))
-        # The scan: the pulse routing, then each device's read routing; one pass per read.
-        steps = (self._pulse_route(PulseGroup(1, everyone)),)
-        steps += tuple(self._read_route(r, c) for r, c in everyone)
-        sequence = self._pairs_sequence(pairs, read_every)
-        group = PulseGroup(pairs, everyone)  # the whole call: `pairs` up and `pairs` down pulses each
+        most = self._pairs_per_sequence(read_every)
+        groups = [PulseGroup(min(most, pairs - done), everyone) for done in range(0, pairs, most)]
         self.operations["pair_calls"] += 1
-        with self._pulse_write((group,)) as progress:
-            with critical():
-                progress.start(group)  # routing: the scan's start opens every crosspoint
-                progress.stage = WriteStage.CONFIGURING
-                inst.prepare_read()
-                inst.prepare_scan(steps, passes=sequence.reads)
-                inst.smu.configure_alternating(sequence)
-                inst._pulse_setup = None  # the generator leaves this set-up for a single polarity
-                inst.pulser.arm_alternating(pulses.up, pulses.down)
-                inst.pulser.output_on()
-                inst.router.forget()
-                inst.matrix.start_scan()
-                progress.stage = WriteStage.FIRING
-                amps = self._train_readings(sequence.readings)
-                inst.pulser.output_off()
-                inst.smu.output_off()
-                inst.matrix.check_scan(len(steps), sequence.reads)
-                progress.finish()
-            inst.router.release()
-        self.operations["device_reads"] += sequence.readings
-        volts = self.read_voltage
-        shape = (sequence.reads // 2, 2, *self.shape)
-        at = everyone * sequence.reads  # the readings' devices, read after read
-        g = np.array([self._conductance(a, volts, r, c) for a, (r, c) in zip(amps, at, strict=True)])
-        g = g.reshape(shape)
+        reads: list[FloatArray] = []
+        with self._pulse_write(groups) as progress:
+            for group in groups:
+                # A Ctrl-C during a sequence is held until it is done (hil.interrupts).
+                with critical():
+                    amps = self._pairs_run(progress, group, read_every, pulses)
+                reads.append(self._pairs_conductances(amps, everyone))
+        g = np.concatenate(reads)
         self._latest[:] = g[-1, 1]
         return g[:, 0], g[:, 1]
+
+    def _pairs_run(
+        self, progress: WriteProgress, group: PulseGroup, read_every: int, pulses: PulsePair
+    ) -> list[float]:
+        """One SMU sequence of group.count pairs on every device; its currents (amperes), read
+        after read, each read device after device. Ends with the outputs off, every crosspoint open."""
+        inst = self._inst
+        sequence = self._pairs_sequence(group.count, read_every)
+        # The scan: the pulse routing, then each device's read routing; one pass per read.
+        steps = (self._pulse_route(group), *(self._read_route(r, c) for r, c in group.devices))
+        progress.start(group)  # routing: the scan's start opens every crosspoint
+        progress.stage = WriteStage.CONFIGURING
+        inst.prepare_read()
+        inst.prepare_scan(steps, passes=sequence.reads)
+        inst.smu.configure_alternating(sequence)
+        inst.arm_alternating(pulses)
+        inst.pulser.output_on()
+        inst.router.forget()
+        inst.matrix.start_scan()
+        progress.stage = WriteStage.FIRING
+        amps = self._train_readings(sequence.readings)
+        inst.pulser.output_off()
+        inst.smu.output_off()
+        inst.matrix.check_scan(len(steps), sequence.reads)
+        progress.finish()
+        inst.router.release()
+        self.operations["device_reads"] += sequence.readings
+        return amps
+
+    def _pairs_conductances(self, amps: list[float], everyone: tuple[tuple[int, int], ...]) -> FloatArray:
+        """Siemens, shape (reads // 2, 2, rows, cols): after the up and after the down pulse."""
+        volts = self.read_voltage
+        reads = len(amps) // len(everyone)
+        at = everyone * reads  # the readings' devices, read after read
+        g = np.array([self._conductance(a, volts, r, c) for a, (r, c) in zip(amps, at, strict=True)])
+        return g.reshape(reads // 2, 2, *self.shape)
 
     @staticmethod
     def pulse_groups(counts: IntArray) -> list[PulseGroup]:

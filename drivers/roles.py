@@ -176,6 +176,8 @@ class SourceMeter(KnownState, ABC):
 
     #: True if configure_triggered_reads() and run_triggered_reads() are implemented
     supports_triggered_reads: ClassVar[bool] = False
+    #: readings one triggered sequence may take (0: none)
+    max_triggered_reads: ClassVar[int] = 0
 
     def configure_triggered_reads(
         self,

@@ -214,3 +214,21 @@ def test_garbled_readings_are_fetched_again_from_the_buffer_not_fired_again(paus
     assert log == clean_log and len(log) == 4 * 2 * 4  # every pulse once
     for g, c in zip(garbled, clean, strict=True):
         np.testing.assert_array_equal(g, c)
+
+
+def test_pairs_whose_readings_overflow_one_sequence_run_as_several_in_turn() -> None:
+    results = {}
+    for cables in (True, False):
+        with array(cables) as (vb, bench, a):
+            bench.drivers["smu"].max_triggered_reads = 16  # 2 whole-array reads of 4 devices
+            estimate = a.alternating_pairs_seconds(6, read_every=1)
+            before = busy(vb)
+            results[cables] = a.alternating_pairs(6, read_every=1, pulses=PAIR)
+            if cables:  # 3 sequences of 2 pairs, each with its own set-up and fetch
+                assert busy(vb) - before == pytest.approx(estimate, rel=0.01)
+                assert [m.startswith(":INIT") for m in vb.smu.received].count(True) == 3
+            assert len(vb.chip.pulse_log) == 6 * 2 * 4
+            assert_safe(vb)
+    for instruments, calls in zip(results[True], results[False], strict=True):
+        assert instruments.shape == (6, *SHAPE)
+        np.testing.assert_allclose(instruments, calls, rtol=1e-6, atol=0)
