@@ -395,6 +395,7 @@ class HardwareCrossbar(CrossbarBackend):
             },
             "scheme": "VMM from reads; pulses grouped by signed count, one burst per group",
             "reads": "one scan per read call" if self.instrument_scans else "device by device",
+            "pairs": "inside the instruments" if self.instrument_pairs else "apply_pulses and read calls",
             "vmm_reads": self.vmm_reads,
             "operations": dict(self.operations),
         }

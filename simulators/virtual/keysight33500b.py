@@ -381,12 +381,15 @@ class Keysight33500B(VirtualInstrument):
         """A state other software may leave behind (unlike *RST's): on each channel a trigger
         delay, gated bursts, the duty cycle held instead of the width, an inverted output, and
         a 50 ohm expected load on one channel chosen at random with high impedance on the
-        other (the output stays off)."""
+        other (the output stays off); both channels on the Ext Trig input, each adding the
+        other's waveform to its output."""
         high_z = int(rng.integers(0, 2))
         for k, ch in enumerate(self.channels):
             ch.trigger_delay = float(rng.uniform(1e-6, 1e-3))
             ch.burst_mode, ch.hold, ch.polarity = "GAT", "DCYC", "INV"
             ch.load = math.inf if k == high_z else 50.0
+            ch.trigger, ch.combine = "EXT", f"CH{2 - k}"
+        for k in range(len(self.channels)):
             self._sync(k)
 
     def _reset(self) -> None:

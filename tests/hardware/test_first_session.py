@@ -67,6 +67,8 @@ def test_connecting_sets_every_relied_on_setting_and_reports_what_it_changed(sta
         assert smu.sources["VOLT"].off_mode == "NORM"
         assert (awg.slope, awg.trigger_delay, awg.burst_mode, awg.hold) == ("NEG", 0.0, "TRIG", "WIDT")
         assert math.isinf(awg.load)  # the bench's gate is high impedance
+        # Nothing from channel 2 on output 1, and no Ext Trig edge fires channel 2.
+        assert (awg.combine, vb.pulse_generator.channels[1].trigger) == ("NONE", "BUS")
         assert matrix.connectrule == CONNECT_RULES["BREAK_BEFORE_MAKE"]
         assert set(matrix.digio_stimuli.values()) == {0.0}
         changed = {role: {c.setting for c in changes} for role, changes in bench.state_changes.items()}

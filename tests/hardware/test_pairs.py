@@ -71,6 +71,8 @@ def test_instrument_pairs_give_what_apply_pulses_and_reads_give() -> None:
     for cables in (True, False):
         with array(cables) as (vb, _, a):
             assert a.instrument_pairs is cables
+            scheme = "inside the instruments" if cables else "apply_pulses and read calls"
+            assert a.describe()["hardware"]["pairs"] == scheme
             results[cables] = a.alternating_pairs(6, read_every=3, pulses=PAIR)
             logs[cables] = pulses(vb)
             assert vb.chip.violations == [] and vb.chip.unrouted_pulses == 0
