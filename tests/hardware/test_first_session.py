@@ -104,6 +104,7 @@ def test_bench_check_lists_the_changed_settings_and_the_handshakes() -> None:
     assert "found POS, set to NEG" in checks["known state: trigger slope"].detail
     assert "Channel Ready" in checks["scan handshake"].detail
     assert "high impedance" in checks["gate load"].detail
+    assert checks["alternating pairs"].detail.startswith("inside the instruments: up pulses on the falling")
 
 
 # ---------------------------------------------------------------------- handshakes, not fixed delays

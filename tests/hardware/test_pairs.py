@@ -136,8 +136,11 @@ def test_a_wrapping_backend_passes_the_pairs_to_the_instruments_as_one_write() -
 # ---------------------------------------------------------------------- fallback
 @pytest.mark.parametrize("matrix", ["keithley707b", "serialrelay"])
 def test_without_the_cables_or_a_scanning_matrix_pairs_are_apply_pulses_and_reads(matrix: str) -> None:
-    with array(cables=matrix == "serialrelay", matrix=matrix) as (vb, _, a):
+    with array(cables=matrix == "serialrelay", matrix=matrix) as (vb, bench, a):
         assert not a.instrument_pairs
+        (row,) = [r for r in bench.check() if r.check == "alternating pairs"]
+        missing = "the matrix cannot scan" if matrix == "serialrelay" else "no [triggers] smu_to_pulser"
+        assert row.detail.startswith("apply_pulses and read calls: ") and missing in row.detail
         up, _ = a.alternating_pairs(2, read_every=1, pulses=PAIR)
         assert up.shape == (2, *SHAPE) and a.operations["pair_calls"] == 0
         assert a.operations["pulse_calls"] == 4 and a.operations["read_calls"] == 4
