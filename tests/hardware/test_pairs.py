@@ -110,14 +110,16 @@ def test_the_estimate_is_the_instrument_time_the_virtual_instruments_account() -
     """alternating_pairs_seconds from the bench file's [timing], against busy_total: the
     instruments' own time (readings, delays, relay settling) within 1 % (what it leaves out:
     the pulses' microseconds and configuration commands, which take no instrument time here)."""
-    for cables, ready in ((True, True), (True, False), (False, False)):
-        with array(cables, ready) as (vb, _, a):
+    cases = ((True, True, "keithley707b"), (True, False, "keithley707b"), (False, False, "keithley707b"),
+             (True, False, "serialrelay"))  # fmt: skip
+    for cables, ready, matrix in cases:
+        with array(cables, ready, matrix) as (vb, _, a):
             a.alternating_pairs(2, read_every=2, pulses=PAIR)
             before = busy(vb)
             a.alternating_pairs(20, read_every=5, pulses=PAIR)
             spent = busy(vb) - before
             estimate = a.alternating_pairs_seconds(20, read_every=5)
-            assert estimate == pytest.approx(spent, rel=0.01), (cables, ready)
+            assert estimate == pytest.approx(spent, rel=0.01), (cables, ready, matrix)
 
 
 def test_a_wrapping_backend_passes_the_pairs_to_the_instruments_as_one_write() -> None:
