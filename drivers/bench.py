@@ -624,8 +624,40 @@ def _handshake_rows(config: BenchConfig, inst: BenchInstruments) -> list[CheckRo
                 f"({longest:g} s) ends and settles after {needed:g} s; longer ones are refused in trains",
             )
         )
+    rows.append(_pairs_row(config, inst))
     rows.append(_gate_load_row(config, inst))
     return rows
+
+
+def _pairs_row(config: BenchConfig, inst: BenchInstruments) -> CheckRow:
+    """Whether alternating pulse pairs (a symmetry point's) run inside the instruments, and if
+    not, what is missing (HardwareCrossbar.instrument_pairs)."""
+    missing = [
+        what
+        for what, ok in (
+            ("no [triggers] smu_to_pulser cable", config.smu_to_pulser is not None),
+            ("no [triggers] smu_to_switch cable", config.smu_to_switch is not None),
+            ("the SMU's driver cannot sequence them", inst.smu.supports_alternating),
+            (
+                "the pulse generator's driver cannot alternate on trigger edges",
+                inst.pulser.supports_alternating,
+            ),
+            ("the matrix cannot scan", inst.matrix.supports_scans),
+        )
+        if not ok
+    ]
+    if missing:
+        return CheckRow(
+            "pulser", "alternating pairs", "ok", f"apply_pulses and read calls: {'; '.join(missing)}"
+        )
+    return CheckRow(
+        "pulser",
+        "alternating pairs",
+        "ok",
+        f"inside the instruments: up pulses on the falling, down pulses on the rising edges of SMU line "
+        f"{config.smu_to_pulser} (the second channel combined into the output); scope the output once "
+        "while a short call runs: each polarity at its own level and width",
+    )
 
 
 def _gate_load_row(config: BenchConfig, inst: BenchInstruments) -> CheckRow:

@@ -46,13 +46,14 @@ from drivers.errors import (
     WriteProgress,
     WriteStage,
 )
+from drivers.registry import matrix_settle_time
 from drivers.retry import RetryLog, RetryPolicy, TransientFault, call_with_retries
-from drivers.roles import PulseGenerator, SourceMeter, SwitchMatrix
+from drivers.roles import AlternatingSequence, PulseGenerator, SourceMeter, SwitchMatrix
 from drivers.safestate import attempt_each
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.benchconfig import BenchConfig
 from hil.interrupts import critical
-from hil.pulses import LimitError, Pulse
+from hil.pulses import LimitError, Pulse, PulsePair
 
 
 class VmmReads(StrEnum):
@@ -72,6 +73,9 @@ COMPLIANCE_MARGIN = 1e-3
 # A reading above this multiple of the current compliance cannot come from the SMU, which holds
 # the current at the compliance (its overshoot and measurement error are far below 10 %).
 IMPOSSIBLE_READING = 1.1
+# Hertz of the mains a reading's NPLC integrates over, for time estimates: 60 Hz; at 50 Hz each
+# reading takes a fifth longer than estimated.
+MAINS_HZ = 60.0
 
 
 class MatrixRouter:
@@ -141,7 +145,8 @@ class BenchInstruments:
         self.locate = locate if locate is not None else _nowhere
         self._read_ready = False
         self._pulse_setup: tuple[float, float, int] | None = None
-        self._scan_setup: tuple[frozenset[Crosspoint], ...] | None = None
+        # (steps, passes) of the matrix's confirmed scan list
+        self._scan_setup: tuple[tuple[frozenset[Crosspoint], ...], int] | None = None
 
     def prepare_read(self) -> None:
         """SMU: source the read voltage, measure current, limit at the bench's compliance."""
@@ -169,10 +174,7 @@ class BenchInstruments:
         cable, ready = self.config.smu_to_switch, self.config.switch_ready
         if cable is None:
             raise RuntimeError(f"bench {self.config.name!r} has no [triggers] smu_to_switch cable")
-        if self._scan_setup != steps:
-            self._scan_setup = None  # unknown until the matrix has confirmed the new list
-            self.matrix.configure_scan(steps, cable.switch, None if ready is None else ready.switch)
-            self._scan_setup = steps
+        self.prepare_scan(steps)
         self.smu.configure_triggered_reads(
             len(steps),
             cable.smu,
@@ -187,6 +189,25 @@ class BenchInstruments:
         self.matrix.check_scan(len(steps))
         self.router.release()
         return amps
+
+    def prepare_scan(self, steps: tuple[frozenset[Crosspoint], ...], passes: int = 1) -> None:
+        """The matrix's scan list: `passes` passes over `steps`, each step on a trigger over the
+        [triggers] smu_to_switch cable (with Channel Ready out over switch_ready, if cabled);
+        sent only when it differs from the last confirmed one."""
+        cable, ready = self.config.smu_to_switch, self.config.switch_ready
+        if cable is None:
+            raise RuntimeError(f"bench {self.config.name!r} has no [triggers] smu_to_switch cable")
+        if self._scan_setup != (steps, passes):
+            self._scan_setup = None  # unknown until the matrix has confirmed the new list
+            ready_line = None if ready is None else ready.switch
+            self.matrix.configure_scan(steps, cable.switch, ready_line, passes=passes)
+            self._scan_setup = (steps, passes)
+
+    def arm_alternating(self, pulses: PulsePair) -> None:
+        """Pulse generator: up pulses on falling trigger edges, down pulses on rising ones (its
+        set-up for one polarity is left, so the next prepare_pulse sends it again)."""
+        self._pulse_setup = None
+        self.pulser.arm_alternating(pulses.up, pulses.down)
 
     def replace(self, role: str, driver: SourceMeter | PulseGenerator | SwitchMatrix) -> None:
         """A reopened connection to `role`'s instrument ("smu", "pulser" or "matrix") takes the
@@ -334,7 +355,7 @@ class HardwareCrossbar(CrossbarBackend):
         self._latest = np.full(region.shape, np.nan)
         #: operations done through the instruments (for transaction accounting)
         self.operations = dict.fromkeys(
-            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains"), 0
+            ("read_calls", "device_reads", "pulse_calls", "pulse_groups", "pulse_trains", "pair_calls"), 0
         )
 
     # ------------------------------------------------------------------ description
@@ -374,6 +395,7 @@ class HardwareCrossbar(CrossbarBackend):
             },
             "scheme": "VMM from reads; pulses grouped by signed count, one burst per group",
             "reads": "one scan per read call" if self.instrument_scans else "device by device",
+            "pairs": "inside the instruments" if self.instrument_pairs else "apply_pulses and read calls",
             "vmm_reads": self.vmm_reads,
             "operations": dict(self.operations),
         }
@@ -617,6 +639,154 @@ class HardwareCrossbar(CrossbarBackend):
             lambda: self._inst.smu.fetch_triggered_reads(n),
             failed=garbled,
         )
+
+    # ------------------------------------------------------------------ alternating pairs
+    @property
+    def instrument_pairs(self) -> bool:
+        """True if alternating_pairs runs inside the instruments: the bench has both trigger
+        cables from the SMU, to the pulse generator ([triggers] smu_to_pulser) and to the switch
+        matrix (smu_to_switch), the SMU and the generator can alternate (supports_alternating)
+        and the matrix can scan."""
+        inst, config = self._inst, self._config
+        return (
+            config.smu_to_pulser is not None
+            and config.smu_to_switch is not None
+            and inst.smu.supports_alternating
+            and inst.pulser.supports_alternating
+            and inst.matrix.supports_scans
+            and self._pairs_per_sequence(1) > 0  # one read after each pulse fits a sequence
+        )
+
+    def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float:
+        """Instrument time of alternating_pairs(pairs, read_every=...), seconds, from the bench's
+        [timing], the matrix's settling time and the readings' NPLC at MAINS_HZ. Inside the
+        instruments: per pair two train_gaps; per whole-array read (two every read_every pairs)
+        one scan step to the pulse routing and one per device, each waiting for its relays
+        (matrix_settle with the Channel Ready cable, else scan_delay), and one reading per
+        device; the matrix opening at the end of each SMU sequence. Otherwise the default's
+        calls: per pulse the routing and the opening, per read its scan or device-by-device
+        reads. Source delays, trigger latencies and the pulses themselves (microseconds) are
+        left out."""
+        n, every = self._check_pairs(pairs, read_every)
+        timing, settle = self._config.timing, matrix_settle_time(self._config)
+        reading = self._inst.nplc / MAINS_HZ
+        devices = self.shape[0] * self.shape[1]
+        reads = 2 * (n // every)
+        step = settle if self._config.switch_ready is not None else timing.scan_delay
+        if self.instrument_pairs:
+            sequences = -(-n // self._pairs_per_sequence(every))  # each ends opening the matrix
+            return (
+                2 * n * timing.train_gap
+                + reads * ((devices + 1) * step + devices * reading)
+                + sequences * settle
+            )
+        per_read = devices * (step + reading) if self.instrument_scans else devices * (settle + reading)
+        return 2 * n * 2 * settle + reads * (per_read + settle)
+
+    def _alternating_pairs(
+        self, pairs: int, read_every: int, pulses: PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        """alternating_pairs (arguments and pulses checked by the base class).
+
+        With instrument_pairs the whole call is one sequence run by the SMU's trigger model
+        (docs/hardware-backend.md): the SMU's pulse line, driven as a level, falls before each
+        up pulse and rises before each down pulse, and the generator pulses up on falling edges
+        and down on rising ones (arm_alternating); for each whole-array read the SMU steps the
+        matrix's scan from the pulse routing through every device's read routing and back,
+        taking one reading per device into its buffer, fetched once at the end: a fixed number
+        of transactions whatever `pairs`. A pulse of either polarity whose end and settling do
+        not fit in [timing] train_gap is refused with LimitError before anything is sent.
+        Otherwise the base class's apply_pulses and read calls.
+
+        An error after the sequence started raises PartialWriteError (stage "firing": an
+        unknown number of the pairs reached the devices; read them before writing again), after
+        the bench was made safe. Nothing is retried but the final fetch, as a read.
+        """
+        if not self.instrument_pairs:
+            return super()._alternating_pairs(pairs, read_every, pulses)
+        for pulse in (pulses.up, pulses.down):
+            self._check_train_gap(pulse)
+        self._latest[:] = np.nan  # before anything is sent: a failure may leave them moved
+        return self._instrument_pairs(pairs, read_every, pulses)
+
+    def _pairs_sequence(self, pairs: int, read_every: int) -> AlternatingSequence:
+        """The SMU's sequence for alternating_pairs on this array over the bench's cables."""
+        config = self._config
+        cable, ready = config.smu_to_switch, config.switch_ready
+        assert cable is not None and config.smu_to_pulser is not None  # instrument_pairs
+        return AlternatingSequence(
+            pairs=pairs,
+            read_every=read_every,
+            devices=self.shape[0] * self.shape[1],
+            pulse_line=config.smu_to_pulser,
+            switch_line=cable.smu,
+            wait_line=None if ready is None else ready.smu,
+            gap=config.timing.train_gap,
+            settle=config.timing.scan_delay,
+        )
+
+    def _pairs_per_sequence(self, read_every: int) -> int:
+        """Most pairs one SMU sequence holds: as many whole-array reads (two per read_every
+        pairs) as its buffer takes readings in one sequence (max_triggered_reads)."""
+        devices = self.shape[0] * self.shape[1]
+        return self._inst.smu.max_triggered_reads // (2 * devices) * read_every
+
+    def _instrument_pairs(
+        self, pairs: int, read_every: int, pulses: PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        """The pairs as one SMU sequence, or several in turn when the readings do not fit one;
+        each a PulseGroup of its pairs in the PartialWriteError of a fault."""
+        rows, cols = np.indices(self.shape).reshape(2, -1)
+        everyone = tuple(zip(rows.tolist(), cols.tolist(), strict=True))
+        most = self._pairs_per_sequence(read_every)
+        groups = [PulseGroup(min(most, pairs - done), everyone) for done in range(0, pairs, most)]
+        self.operations["pair_calls"] += 1
+        reads: list[FloatArray] = []
+        with self._pulse_write(groups) as progress:
+            for group in groups:
+                # A Ctrl-C during a sequence is held until it is done (hil.interrupts).
+                with critical():
+                    amps = self._pairs_run(progress, group, read_every, pulses)
+                reads.append(self._pairs_conductances(amps, everyone))
+        g = np.concatenate(reads)
+        self._latest[:] = g[-1, 1]
+        return g[:, 0], g[:, 1]
+
+    def _pairs_run(
+        self, progress: WriteProgress, group: PulseGroup, read_every: int, pulses: PulsePair
+    ) -> list[float]:
+        """One SMU sequence of group.count pairs on every device; its currents (amperes), read
+        after read, each read device after device. Ends with the outputs off, every crosspoint open."""
+        inst = self._inst
+        sequence = self._pairs_sequence(group.count, read_every)
+        # The scan: the pulse routing, then each device's read routing; one pass per read.
+        steps = (self._pulse_route(group), *(self._read_route(r, c) for r, c in group.devices))
+        progress.start(group)  # routing: the scan's start opens every crosspoint
+        progress.stage = WriteStage.CONFIGURING
+        inst.prepare_read()
+        inst.prepare_scan(steps, passes=sequence.reads)
+        inst.smu.configure_alternating(sequence)
+        inst.arm_alternating(pulses)
+        inst.pulser.output_on()
+        inst.router.forget()
+        inst.matrix.start_scan()
+        progress.stage = WriteStage.FIRING
+        amps = self._train_readings(sequence.readings)
+        inst.pulser.output_off()
+        inst.smu.output_off()
+        inst.matrix.check_scan(len(steps), sequence.reads)
+        progress.finish()
+        inst.router.release()
+        self.operations["device_reads"] += sequence.readings
+        return amps
+
+    def _pairs_conductances(self, amps: list[float], everyone: tuple[tuple[int, int], ...]) -> FloatArray:
+        """Siemens, shape (reads // 2, 2, rows, cols): after the up and after the down pulse."""
+        volts = self.read_voltage
+        reads = len(amps) // len(everyone)
+        at = everyone * reads  # the readings' devices, read after read
+        g = np.array([self._conductance(a, volts, r, c) for a, (r, c) in zip(amps, at, strict=True)])
+        return g.reshape(reads // 2, 2, *self.shape)
 
     @staticmethod
     def pulse_groups(counts: IntArray) -> list[PulseGroup]:

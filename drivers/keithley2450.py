@@ -16,12 +16,13 @@ from pymeasure.instruments.keithley import Keithley2450
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.errors import ScpiErrorQueue, UnreadableReply, parse_floats
-from drivers.roles import check_real, check_whole, check_window
+from drivers.roles import AlternatingSequence, check_real, check_whole, check_window
 from drivers.state import KnownSetting, ScpiSettings
 from drivers.templates import SourceMeterTemplate
 from drivers.timeouts import timeout_at_least
 
 _ON_OFF = {True: "ON", False: "OFF"}
+MAX_BLOCKS = 63  # trigger-model blocks the 2450 holds (manual 6, :TRIGger:BLOCk commands)
 
 
 def _strict(get: str, set_: str, doc: str, values: tuple[float, float], cast: type = float) -> Any:
@@ -111,9 +112,12 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         "OUTPUT OFF",
         ";".join(f":TRIG:DIG{n}:OUT:STIM NONE" for n in range(1, 7)),
     )
-    # (readings, line, settle s, wait line, switch source) of the confirmed trigger sequence;
-    # None: send it (again)
-    _triggered: tuple[int, int, float, int | None, bool] | None = None
+    # What identifies the confirmed trigger model: (readings, line, settle s, wait line, switch
+    # source) of a triggered read sequence, or an AlternatingSequence; None: send it (again)
+    _triggered: tuple[int, int, float, int | None, bool] | AlternatingSequence | None = None
+    # (readings, seconds the run may take at most, whether it switches the source) of the
+    # confirmed model, for run_triggered_reads
+    _run_plan: tuple[int, float, bool] = (0, 0.0, False)
     _notify_line: int | None = None  # the line a sequence last made follow notify 1
 
     @property
@@ -259,10 +263,12 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         self._notify_line = dio
         self.raise_on_errors("setting up a triggered read sequence")
         self._triggered = wanted
+        self._run_plan = (n, n * delay + self._list_duration(n), bool(switch_source))
 
-    def _trigger_model(self, n: int, dio: int, delay: float, ready: int | None, switch: bool) -> list[str]:
-        """The commands of configure_triggered_reads, in order."""
-        # Notify 1 must pulse `dio` only (another line may be cabled to another instrument).
+    def _trigger_lines(self, dio: int, ready: int | None) -> list[str]:
+        """Line `dio` a trigger output on notify 1 (active low, 10 us), `ready` a trigger input
+        detecting falling edges; first, the line an earlier model used stops following notify 1,
+        so that notify 1 pulses `dio` only (another line may be cabled to another instrument)."""
         release = [] if self._notify_line in (None, dio) else [f":TRIG:DIG{self._notify_line}:OUT:STIM NONE"]
         lines = [
             f":DIG:LINE{dio}:MODE TRIG, OUT",
@@ -272,6 +278,11 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         ]
         if ready is not None:
             lines += [f":DIG:LINE{ready}:MODE TRIG, IN", f":TRIG:DIG{ready}:IN:EDGE FALL"]
+        return release + lines
+
+    def _trigger_model(self, n: int, dio: int, delay: float, ready: int | None, switch: bool) -> list[str]:
+        """The commands of configure_triggered_reads, in order."""
+        lines = self._trigger_lines(dio, ready)
         body = [":TRIG:BLOC:NOT {}, 1", f":TRIG:BLOC:DEL:CONS {{}}, {delay:g}"]
         if ready is not None:
             body[1] = f":TRIG:BLOC:WAIT {{}}, DIG{ready}"
@@ -283,25 +294,110 @@ class Keithley2450SMU(ScpiSettings, SourceMeterTemplate, Keithley2450, ScpiError
         blocks = [command.format(k) for k, command in enumerate(body, 2)]
         # back to block 2 until the body has run n times
         loop = f":TRIG:BLOC:BRAN:COUN {len(body) + 2}, {n}, 2"
-        return [*release, *lines, ':TRIG:LOAD "Empty"', ':TRIG:BLOC:BUFF:CLE 1, "defbuffer1"', *blocks, loop]
+        return [*lines, ':TRIG:LOAD "Empty"', ':TRIG:BLOC:BUFF:CLE 1, "defbuffer1"', *blocks, loop]
 
     def run_triggered_reads(self) -> list[float]:
         """:INIT;*WAI;:TRAC:DATA? in one query: runs the trigger model, returns its readings.
         The output must be on, or off for a sequence that switches the source itself."""
         if self._triggered is None:
             raise RuntimeError(f"{self.name}: call configure_triggered_reads() before run_triggered_reads()")
-        n, _, delay, _, switch = self._triggered
+        n, seconds, switch = self._run_plan
         if switch:
             self._require_configured("run_triggered_reads()")
         else:
             self._require_output("run_triggered_reads()")
         try:
-            with timeout_at_least(self, n * delay + self._list_duration(n)):
+            with timeout_at_least(self, seconds):
                 reply = self.ask(f':INIT;*WAI;:TRAC:DATA? 1, {n}, "defbuffer1", READ')
         except BaseException:
             self._triggered = None  # what the instrument holds after a failed run is not known
             raise
         return parse_floats(self.name, reply, n, "triggered read sequence")
+
+    supports_alternating = True
+
+    def configure_alternating(self, sequence: AlternatingSequence) -> None:
+        """The trigger model of `sequence` (drivers.roles.AlternatingSequence; manual 6,
+        :TRIGger:BLOCk commands): the pulse line a digital output (:DIG:LINE<n>:MODE DIG, OUT)
+        set high first, whose Digital I/O blocks (:TRIG:BLOC:DIG:IO) make the edges; the switch
+        line a trigger output on notify 1 and the wait line a trigger input, as for scans; nested
+        loops by branch-on-counter blocks, each inner counter reset by a counter-reset block
+        (:TRIG:BLOC:BRAN:COUN:RES) before its loop. One message and one error query; nothing
+        when the instrument already holds this sequence (confirmed since the last configure_read).
+        """
+        self._require_configured("configure_alternating()")
+        seq = self._check_sequence(sequence)
+        if self._triggered == seq:
+            return
+        self._triggered = None
+        self.write(";".join(self._alternating_model(seq)))
+        self._notify_line = seq.switch_line
+        self.raise_on_errors("setting up an alternating pulse sequence")
+        self._triggered = seq
+        # Generous, as for list sweeps: 50 ms more per scan step than its relays' settle time.
+        step = seq.settle + 0.05
+        seconds = 2 * seq.pairs * seq.gap + seq.scan_steps * step + self._list_duration(seq.readings)
+        self._run_plan = (seq.readings, seconds, True)
+
+    def _check_sequence(self, seq: object) -> AlternatingSequence:
+        if not isinstance(seq, AlternatingSequence):
+            raise TypeError(f"{self.name}: expected an AlternatingSequence, got {seq!r}")
+        check_whole(self.name, "pairs", seq.pairs, 1, self.max_triggered_reads)
+        check_whole(self.name, "read_every", seq.read_every, 1, seq.pairs)
+        check_whole(self.name, "devices", seq.devices, 1, self.max_triggered_reads)
+        if seq.pairs % seq.read_every:
+            raise ValueError(
+                f"{self.name}: pairs {seq.pairs} is not a multiple of read_every {seq.read_every}"
+            )
+        check_whole(self.name, "readings", seq.readings, 1, self.max_triggered_reads)
+        lines = [seq.pulse_line, seq.switch_line] + ([] if seq.wait_line is None else [seq.wait_line])
+        for line in lines:
+            check_whole(self.name, "digital I/O line", line, 1, self.digital_lines)
+        if len(set(lines)) != len(lines):
+            raise ValueError(f"{self.name}: the pulse, switch and wait lines must differ, got {lines}")
+        for what, value in (("gap", seq.gap), ("settle time", seq.settle)):
+            check_window(self.name, what, check_real(self.name, what, value, "seconds"), (0.0, 10.0), "s")
+        return seq
+
+    def _alternating_model(self, seq: AlternatingSequence) -> list[str]:
+        """The commands of configure_alternating, in order."""
+        bit = 1 << (seq.pulse_line - 1)
+        settle = (
+            f":TRIG:BLOC:DEL:CONS {{}}, {seq.settle:g}"
+            if seq.wait_line is None
+            else f":TRIG:BLOC:WAIT {{}}, DIG{seq.wait_line}"
+        )
+        blocks = [':TRIG:BLOC:BUFF:CLE {}, "defbuffer1"']
+
+        def loop(body: list[str], count: int) -> None:
+            """`body` run `count` times: a reset of its counter, the body, the counter."""
+            first = len(blocks) + 2  # the body's first block, after the reset
+            counter = first + len(body)
+            blocks.extend([f":TRIG:BLOC:BRAN:COUN:RES {{}}, {counter}", *body])
+            blocks.append(f":TRIG:BLOC:BRAN:COUN {{}}, {count}, {first}")
+
+        up = [f":TRIG:BLOC:DIG:IO {{}}, 0, {bit}", f":TRIG:BLOC:DEL:CONS {{}}, {seq.gap:g}"]
+        down = [f":TRIG:BLOC:DIG:IO {{}}, {bit}, {bit}", f":TRIG:BLOC:DEL:CONS {{}}, {seq.gap:g}"]
+        step = [":TRIG:BLOC:NOT {}, 1", settle]  # the scan's next step, and its relays settled
+        reading = [*step, ":TRIG:BLOC:SOUR:STAT {}, ON", ':TRIG:BLOC:MEAS {}, "defbuffer1"']
+        reading.append(":TRIG:BLOC:SOUR:STAT {}, OFF")
+        outer = len(blocks) + 1
+        blocks.extend(step)  # back to the pulse routing
+        if seq.read_every > 1:
+            loop(up + down, seq.read_every - 1)
+        blocks.extend(up)
+        loop(reading, seq.devices)
+        blocks.extend(step + down)
+        loop(reading, seq.devices)
+        blocks.append(f":TRIG:BLOC:BRAN:COUN {{}}, {seq.reads // 2}, {outer}")
+        if len(blocks) > MAX_BLOCKS:
+            raise ValueError(
+                f"{self.name}: the sequence needs {len(blocks)} trigger-model blocks, more than {MAX_BLOCKS}"
+            )
+        lines = self._trigger_lines(seq.switch_line, seq.wait_line)
+        level = [f":DIG:LINE{seq.pulse_line}:MODE DIG, OUT", f":DIG:LINE{seq.pulse_line}:STAT 1"]
+        numbered = [command.format(k) for k, command in enumerate(blocks, 1)]
+        return [*lines, *level, ':TRIG:LOAD "Empty"', *numbered]
 
     def fetch_triggered_reads(self, count: int) -> list[float]:
         """:TRAC:DATA? of the first `count` readings of defbuffer1, where the last sequence put

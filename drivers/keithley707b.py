@@ -48,6 +48,7 @@ SETTLE_AND_COUNT = "waitcomplete() print(errorqueue.count)"
 
 DIGITAL_LINES = 14  # rear digital I/O lines, digio.trigger[1] to [14]
 MAX_SCAN_STEPS = 10_000  # our bound on a scan list (one step per device read), not the manual's
+MAX_SCAN_PASSES = 20_000  # our bound on scan.scancount: two passes per alternating read, MAX_TRAIN pairs
 # A scan's steps are channel patterns named hilscan1, hilscan2, ... (a pattern name starts with
 # a letter and holds letters, digits and underscores).
 SCAN_PATTERN = "hilscan{}"
@@ -74,6 +75,9 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         self.slots = check_whole(name, "slots", slots, 1, 6)
         super().__init__(adapter, name, **visa_defaults(kwargs))
         self._scan: tuple[int, int] | None = None  # (steps, digital I/O line) of the confirmed scan
+        # (step names, line, ready line) and passes of the confirmed scan list
+        self._scan_list: tuple[tuple[str, ...], int, int | None] | None = None
+        self._passes = 1
         # True from a scan's start until it is seen finished or aborted: open_all() aborts it.
         self._scan_started = False
         self._armed_lines: set[int] = set()  # digital I/O lines a scan set up, disarmed at shutdown
@@ -165,14 +169,20 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
     supports_scans = True
 
     def configure_scan(
-        self, steps: Sequence[Iterable[tuple[int, int]]], line: int, ready_line: int | None = None
+        self,
+        steps: Sequence[Iterable[tuple[int, int]]],
+        line: int,
+        ready_line: int | None = None,
+        *,
+        passes: int = 1,
     ) -> None:
         """A scan list whose step k closes exactly the crosspoints steps[k] (channel pattern
         hilscan<k+1>; the previous step's channels open), every step waiting for a falling edge
         on digital I/O `line` (the first one too). With `ready_line`, that line pulses low
         (digio.trigger[N].stimulus = scan.trigger.EVENT_CHANNEL_READY, mode TRIG_FALLING) once
-        each step's relays have settled. Starts from scan.reset(): one pass, all channels open
-        before the scan starts. Sent in as few lines as MAX_LINE allows, each ending with
+        each step's relays have settled. Starts from scan.reset(): all channels open before the
+        scan starts; `passes` passes (scan.scancount, sent only when more than one), every step
+        of every pass on a trigger. Sent in as few lines as MAX_LINE allows, each ending with
         waitcomplete() print(errorqueue.count). Nothing moves until start_scan().
         """
         wanted = [frozenset(self._check_crosspoint(r, c) for r, c in step) for step in steps]
@@ -189,14 +199,20 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         )
         if ready == dio:
             raise ValueError(f"{self.name}: the Channel Ready line must differ from the trigger line {dio}")
+        runs = check_whole(self.name, "scan passes", passes, 1, MAX_SCAN_PASSES)
+        images = tuple(",".join(sorted(self.channel_name(r, c) for r, c in step)) for step in wanted)
+        if self._scan_list == (images, dio, ready) and self._scan is not None:
+            self._set_passes(runs)  # the same list: only how often it runs changes
+            return
         statements = ["scan.reset()"]
-        for k, step in enumerate(wanted, 1):
-            names = ",".join(sorted(self.channel_name(r, c) for r, c in step))
+        for k, names in enumerate(images, 1):
             statements.append(f'channel.pattern.setimage("{names}", "{SCAN_PATTERN.format(k)}")')
         patterns = [SCAN_PATTERN.format(k) for k in range(1, len(wanted) + 1)]
         for i in range(0, len(patterns), 50):
             function = "scan.create" if i == 0 else "scan.add"
             statements.append(f'{function}("{",".join(patterns[i : i + 50])}")')
+        if runs > 1:
+            statements.append(f"scan.scancount = {runs}")
         statements += [
             "scan.bypass = scan.OFF",
             f"scan.trigger.channel.stimulus = digio.trigger[{dio}].EVENT_ID",
@@ -208,11 +224,18 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
                 f"digio.trigger[{ready}].mode = digio.TRIG_FALLING",
                 f"digio.trigger[{ready}].stimulus = scan.trigger.EVENT_CHANNEL_READY",
             ]
-        self._scan = None  # unknown until every line came back without an error
+        self._scan, self._scan_list = None, None  # unknown until every line came back without an error
         for text in _pack(statements, MAX_LINE):
             self.switch(text, "setting up a scan")
-        self._scan = (len(wanted), dio)
+        self._scan, self._scan_list, self._passes = (len(wanted), dio), (images, dio, ready), runs
         self._armed_lines |= {dio} | ({ready} if ready is not None else set())
+
+    def _set_passes(self, passes: int) -> None:
+        """scan.scancount of the confirmed list, sent only when it changes."""
+        if passes != self._passes:
+            confirmed, self._scan = self._scan, None  # unknown until the matrix took it
+            self.switch(f"scan.scancount = {passes}", "setting the scan's passes")
+            self._scan, self._passes = confirmed, passes
 
     def start_scan(self) -> None:
         """digio.trigger[N].clear() (an edge seen since, say from a pulse train on another line
@@ -224,25 +247,25 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         line = f"digio.trigger[{self._scan[1]}].clear() scan.background() print(errorqueue.count)"
         self._run_and_count(line, "starting a scan")
 
-    def check_scan(self, steps: int) -> None:
+    def check_scan(self, steps: int, passes: int = 1) -> None:
         """print(errorqueue.count, scan.state()) in one query: InstrumentError if the scan
-        queued an error, or did not end in scan.SUCCESS after `steps` steps."""
+        queued an error, or did not end in scan.SUCCESS after `passes` passes of `steps` steps."""
         context = "a scan"
         reply = self.ask("print(errorqueue.count, scan.state())")
         fields = reply.strip().split("\t")
         try:
-            count, state, _, done = (int(float(f)) for f in fields)
+            count, state, runs, done = (int(float(f)) for f in fields)
         except ValueError:
             raise UnreadableReply(self.name, f"unreadable reply {reply!r} to {context} state query") from None
         self.raise_on_error_count(str(count), context)
         name = SCAN_STATES[state] if 0 <= state < len(SCAN_STATES) else f"unknown state {state}"
-        if state != SCAN_SUCCESS or done != steps:
+        if state != SCAN_SUCCESS or done != steps or runs != passes:
             dio = self._scan[1] if self._scan else "?"
             raise InstrumentError(
                 self.name,
-                f"the scan is {name} after {done} of {steps} steps: the matrix did not see every trigger "
-                f"from the SMU on its digital I/O line {dio}; check the trigger cable ([triggers] "
-                "smu_to_switch) and that its lines match the bench file",
+                f"the scan is {name} after {done} of {steps} steps (pass {runs} of {passes}): the "
+                f"matrix did not see every trigger from the SMU on its digital I/O line {dio}; check "
+                "the trigger cable ([triggers] smu_to_switch) and that its lines match the bench file",
             )
         self._scan_started = False
 
@@ -271,7 +294,7 @@ class Keithley707B(FastAttributeAccess, TspSettings, Instrument, TspErrorQueue, 
         self.switch(statement, "aborting any scan, opening all channels, disarming trigger lines")
         self._scan_started = False
         self._armed_lines = set()
-        self._scan = None
+        self._scan, self._scan_list = None, None
         super().shutdown()
 
 

@@ -18,6 +18,7 @@ import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from drivers.pulseshape import set_levels, set_timing
@@ -50,6 +51,46 @@ def check_whole(instrument: str, what: str, value: object, low: int, high: int) 
     if not low <= int(value) <= high:
         raise ValueError(f"{instrument}: {what} {value} is outside [{low}, {high}]; nothing was sent")
     return int(value)
+
+
+@dataclass(frozen=True)
+class AlternatingSequence:
+    """Alternating pulse pairs with whole-array reads, as a source-measure unit's trigger model
+    runs them on its own (SourceMeter.configure_alternating).
+
+    pairs: cycles of {a falling edge on `pulse_line` (the generator's up pulse), `gap` seconds,
+    a rising edge (its down pulse), `gap` seconds}. After the up and after the down pulse of
+    every read_every-th pair the whole array is read: `devices` readings, each after a trigger
+    pulse out of `switch_line` has stepped the switch matrix's scan to that device and the
+    relays settled (an edge on digital input `wait_line`, the matrix's Channel Ready; without
+    one, `settle` seconds), with the output on for the reading only. Before each group of
+    pulses one more trigger steps the scan back to the pulse routing. Lines are 1-based digital
+    I/O lines; pulse_line is driven as a level (high between pairs), the others are trigger lines.
+    """
+
+    pairs: int
+    read_every: int
+    devices: int
+    pulse_line: int
+    switch_line: int
+    wait_line: int | None
+    gap: float  # s, after each edge of pulse_line
+    settle: float  # s, after each scan step when there is no wait_line
+
+    @property
+    def reads(self) -> int:
+        """Whole-array reads: after the up and after the down pulse of every read_every-th pair."""
+        return 2 * (self.pairs // self.read_every)
+
+    @property
+    def readings(self) -> int:
+        """Readings the sequence leaves in the buffer, in order: per read, one per device."""
+        return self.reads * self.devices
+
+    @property
+    def scan_steps(self) -> int:
+        """Scan steps the matrix runs: per read, the pulse routing then each device's."""
+        return self.reads * (self.devices + 1)
 
 
 class SourceMeter(KnownState, ABC):
@@ -135,6 +176,8 @@ class SourceMeter(KnownState, ABC):
 
     #: True if configure_triggered_reads() and run_triggered_reads() are implemented
     supports_triggered_reads: ClassVar[bool] = False
+    #: readings one triggered sequence may take (0: none)
+    max_triggered_reads: ClassVar[int] = 0
 
     def configure_triggered_reads(
         self,
@@ -158,6 +201,15 @@ class SourceMeter(KnownState, ABC):
         """Run the configured sequence and return its currents (amperes). The output must be on,
         unless the sequence switches the source itself."""
         raise NotImplementedError(f"{self.name}: this driver cannot run triggered read sequences")
+
+    #: True if configure_alternating() is implemented (run and fetch as for triggered reads)
+    supports_alternating: ClassVar[bool] = False
+
+    def configure_alternating(self, sequence: AlternatingSequence) -> None:
+        """Set up `sequence` for run_triggered_reads() (which then needs the output off: the
+        sequence switches the source itself) and fetch_triggered_reads(sequence.readings).
+        Raises InstrumentError if the error queue holds entries afterwards."""
+        raise NotImplementedError(f"{self.name}: this driver cannot run alternating pulse sequences")
 
     def fetch_triggered_reads(self, count: int) -> list[float]:
         """The `count` currents (amperes) the last sequence left in the instrument's buffer,
@@ -232,6 +284,8 @@ class PulseGenerator(KnownState, ABC):
 
     #: True if arm_external_trigger() is implemented (bursts on the rear trigger input)
     supports_external_trigger: ClassVar[bool] = False
+    #: True if arm_alternating() is implemented (up and down pulses on the trigger input's edges)
+    supports_alternating: ClassVar[bool] = False
 
     name: str
     limits: SafetyLimits | None = None  # the bench's limits, if the driver was given them
@@ -259,9 +313,15 @@ class PulseGenerator(KnownState, ABC):
         what changed (a polarity flip: the levels), then reads the error queue.
         """
         a, w, pol, p = self._check_pulse(amplitude, width, polarity, period)
+        self._configure_output(a, w, pol, p, single=True)
+
+    def _configure_output(self, a: float, w: float, pol: int, p: float, *, single: bool) -> None:
+        """configure_pulse of checked values; single: undo arm_alternating() first."""
         known, self._pulse = self._pulse, None
         with self._forget_on_error():
             self.output_off()
+            if single:
+                self._single_polarity()
             if known is None:
                 self._configure_all(a, w, pol, p)
             else:  # only what changed since the confirmed configuration
@@ -280,10 +340,13 @@ class PulseGenerator(KnownState, ABC):
     def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
         """Send the whole pulse configuration (checked values) and read the error queue."""
 
-    def _write_timing(self, width: float, period: float, present: float | None = None) -> None:
-        """Width and period in seconds, in an order valid from the `present` period (None: ask)."""
+    def _write_timing(
+        self, width: float, period: float, present: float | None = None, channel: Any = None
+    ) -> None:
+        """Width and period in seconds, in an order valid from the `present` period (None: ask),
+        on `channel` (default the role's output channel)."""
         set_timing(
-            self.ch,
+            self.ch if channel is None else channel,
             width,
             period,
             edge_time=self.edge_time,
@@ -308,6 +371,17 @@ class PulseGenerator(KnownState, ABC):
         holds entries afterwards.
         """
         raise NotImplementedError(f"{self.name}: this driver cannot fire on an external trigger")
+
+    def arm_alternating(self, up: Pulse, down: Pulse) -> None:
+        """Pulse `up` (positive, from 0 V) on each falling edge at the external trigger input and
+        `down` (negative, from 0 V) on each rising edge, out of the role's output. Switches the
+        output off first; switch it on to deliver pulses. Any later configure_pulse(),
+        arm_external_trigger() or fire() returns to pulses of one polarity first. Raises
+        InstrumentError if the error queue holds entries afterwards."""
+        raise NotImplementedError(f"{self.name}: this driver cannot alternate pulses on trigger edges")
+
+    def _single_polarity(self) -> None:
+        """Undo what arm_alternating() set up, if it may be set up (default: nothing to undo)."""
 
     def forget_settings(self) -> None:
         """Forget what the instrument is set to: the next configure_pulse sends everything.
@@ -433,11 +507,17 @@ class SwitchMatrix(KnownState, ABC):
     supports_scans: ClassVar[bool] = False
 
     def configure_scan(
-        self, steps: Sequence[Iterable[tuple[int, int]]], line: int, ready_line: int | None = None
+        self,
+        steps: Sequence[Iterable[tuple[int, int]]],
+        line: int,
+        ready_line: int | None = None,
+        *,
+        passes: int = 1,
     ) -> None:
         """Set up a scan the matrix runs on its own: step k closes exactly the crosspoints
         steps[k] (the previous step's open), each step on a trigger at its digital I/O `line`;
         with `ready_line`, a trigger pulse out of that line once each step's relays settled.
+        passes: times the list runs, each pass's steps on triggers as the first's.
         Every crosspoint is checked before anything is sent; raises InstrumentError if the
         instrument queued an error.
         """
@@ -447,9 +527,9 @@ class SwitchMatrix(KnownState, ABC):
         """Start the configured scan: every crosspoint opens, then each trigger runs one step."""
         raise NotImplementedError(f"{self.name}: this driver cannot run scans")
 
-    def check_scan(self, steps: int) -> None:
-        """After the triggers: InstrumentError unless the scan ran all `steps` steps without an
-        error. Its last step stays closed."""
+    def check_scan(self, steps: int, passes: int = 1) -> None:
+        """After the triggers: InstrumentError unless the scan ran all `passes` passes of its
+        `steps` steps without an error. Its last step stays closed."""
         raise NotImplementedError(f"{self.name}: this driver cannot run scans")
 
     def connect_exactly(

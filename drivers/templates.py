@@ -112,24 +112,28 @@ class ScpiPulseGenerator(FastAttributeAccess, ScpiSettings, ScpiErrorQueue, Puls
         self.ch = self.channels[number]
 
     def _configure_all(self, a: float, w: float, pol: int, p: float) -> None:
+        self._count, self._trigger = None, None
+        self._configure_channel(self.ch, a, w, pol, p)
+        self.raise_on_errors("configure_pulse()")
+        self._count, self._trigger = 1, self.bus_trigger_source
+
+    def _configure_channel(self, ch: Any, a: float, w: float, pol: int, p: float) -> None:
+        """The whole pulse configuration of channel `ch` (checked values), bursts of one pulse
+        on the bus trigger, the generator's own voltage limit at the bench limit."""
         guard = None
         if self.limits is not None:
             # The generator's own limit is only ever tighter than the instrument's window.
             guard = min(self.limits.max_pulse_amplitude, self.max_amplitude)
-        self._count, self._trigger = None, None
-        ch = self.ch
         ch.voltage_limits_enabled = False  # the 33500B refuses a new output load while they are on
         ch.output_load = self.high_impedance_load if self.load_ohms is None else self.load_ohms
         apply_settings(ch, self.pulse_setup)
-        self._write_timing(w, p)
+        self._write_timing(w, p, channel=ch)
         set_levels(ch, a, pol)
         apply_settings(ch, self.bus_burst_setup)
         if guard is not None:
             ch.voltage_limit_high = guard
             ch.voltage_limit_low = -guard
             ch.voltage_limits_enabled = True
-        self.raise_on_errors("configure_pulse()")
-        self._count, self._trigger = 1, self.bus_trigger_source
 
     def fire(self, count: int) -> None:
         _, _, _, period = self._require_configured("fire()")
@@ -137,6 +141,7 @@ class ScpiPulseGenerator(FastAttributeAccess, ScpiSettings, ScpiErrorQueue, Puls
         if not self._output_enabled:
             raise RuntimeError(f"{self.name}: the output is off; call output_on() before fire()")
         with self._forget_on_error():
+            self._single_polarity()
             self._set_burst(n, self.bus_trigger_source)
             with timeout_at_least(self, n * period):
                 self.write(self.trigger_command)

@@ -26,7 +26,7 @@ import numpy as np
 from simulators.virtual import scpi
 from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, arg_count, flag
 from simulators.virtual.server import VirtualInstrument
-from simulators.virtual.triggers import Disturbance, Edge, Kind, TriggerPulse
+from simulators.virtual.triggers import Disturbance, Edge, Kind, LineEdge, Signal, TriggerPulse
 from simulators.virtual.wiring import SMU_HI, SmuReading, VirtualChip
 
 OVERFLOW = 9.9e37  # what the 2450 returns for a reading above its fixed range
@@ -189,9 +189,11 @@ class _Sweep:
 class _Line:
     """A digital I/O line: mode "DIG"/"TRIG", direction "IN"/"OUT"/"OPEN", and as a trigger
     output its stimulus (notify event number, 0 = none), logic and pulse width (s); as a
-    trigger input the edge it detects (:TRIGger:DIGital<n>:IN:EDGE)."""
+    trigger input the edge it detects (:TRIGger:DIGital<n>:IN:EDGE); as a digital output its
+    level (:DIGital:LINE<n>:STATe, or a trigger-model Digital I/O block; 1 high, 0 low)."""
 
     mode: tuple[str, str] = ("DIG", "IN")
+    level: int = 1
     stimulus: int = 0
     logic: str = "NEG"
     pulse: float = 10e-6
@@ -298,6 +300,13 @@ def _digital_event(arg: str) -> int:
     return scpi.integer(found.group(1), 1, DIGITAL_LINES)
 
 
+def _bit_pattern(args: list[str]) -> tuple[int, int]:
+    """A Digital I/O block's <bitPattern>[, <bitMask>] over the six lines (default mask: all)."""
+    arg_count(args, 1, 2)
+    top = 2**DIGITAL_LINES - 1
+    return scpi.integer(args[0], 0, top), scpi.integer(args[1], 0, top) if len(args) > 1 else top
+
+
 def _statistic(values: list[float], fn: Callable[[list[float]], float]) -> str:
     if not values:
         raise ScpiError(-230, "the reading buffer is empty")
@@ -327,7 +336,7 @@ class Keithley2450(VirtualInstrument):
         self.force_compliance = False
         #: cables from digital I/O lines to other instruments: line -> what a trigger pulse on it
         #: does there; it may return the Disturbances it causes at the chip (triggers.py)
-        self.trigger_links: dict[int, Callable[[TriggerPulse], list[Disturbance] | None]] = {}
+        self.trigger_links: dict[int, Callable[[Signal], list[Disturbance] | None]] = {}
         #: readings whose integration started before a relay settled or a gate pulse ended
         self.disturbed_readings = 0
         self._disturbances: list[Disturbance] = []
@@ -347,6 +356,7 @@ class Keithley2450(VirtualInstrument):
             "measure": self._acquire,
             "source": self._source_block,
             "wait": self._wait_block,
+            "digital": self._digital_block,
         }
         self._register()
         self._reset()
@@ -559,18 +569,21 @@ class Keithley2450(VirtualInstrument):
             kind, args = blocks[k]
             if kind == "counter":
                 k = self._branch(k, *args, counters)
+            elif kind == "reset":  # a counter-reset block: that counter starts again from 0
+                counters[args[0]] = 0
+                k += 1
             else:
                 self._block_actions[kind](*args)
                 k += 1
 
     @staticmethod
     def _branch(k: int, target: int, to: int, counters: dict[int, int]) -> int:
-        """A counter block at `k`: back to block `to` until the loop body has run `target` times."""
+        """A counter block at `k`: back to block `to` until the loop body has run `target` times.
+        The count starts at 0 when the model starts and only a counter-reset block sets it back
+        (the reference manual's nested loops reset the inner counter with one): an inner loop
+        entered again without one runs its body once."""
         counters[k] = counters.get(k, 0) + 1
-        if counters[k] < target:
-            return to
-        counters[k] = 0
-        return k + 1
+        return to if counters[k] < target else k + 1
 
     def _notify(self, event: int) -> None:
         """Every trigger-output line whose stimulus is notify `event` sends its pulse now."""
@@ -580,6 +593,23 @@ class Keithley2450(VirtualInstrument):
                 if link is not None:
                     pulse = TriggerPulse(self.clock.elapsed, line.pulse, active_low=line.logic == "NEG")
                     self._disturbances += link(pulse) or []
+
+    def _digital_block(self, pattern: int, mask: int) -> None:
+        """A Digital I/O block: every line in `mask` that is a digital output takes its bit of
+        `pattern` (bit 0 is line 1)."""
+        for number, line in self.state.lines.items():
+            if mask >> (number - 1) & 1 and line.mode[0] == "DIG" and line.mode[1] != "IN":
+                self._drive(number, pattern >> (number - 1) & 1)
+
+    def _drive(self, number: int, level: int) -> None:
+        """Digital output line `number` goes to `level`; a change is one edge down its cable now."""
+        line = self.state.lines[number]
+        if line.level == level:
+            return
+        line.level = level
+        link = self.trigger_links.get(number)
+        if link is not None:
+            self._disturbances += link(LineEdge(self.clock.elapsed, falling=level == 0)) or []
 
     def _source_block(self, on: bool) -> None:
         self.state.output = on
@@ -946,6 +976,8 @@ class Keithley2450(VirtualInstrument):
             "SOURce:STATe": ("source", _one(scpi.boolean)),
             "BRANch:COUNter": ("counter", _counter_block),
             "WAIT": ("wait", _one(_digital_event)),
+            "DIGital:IO": ("digital", _bit_pattern),
+            "BRANch:COUNter:RESet": ("reset", _one(lambda a: scpi.integer(a, 1, MAX_BLOCKS))),
         }
         e.command(":TRIGger:LOAD", write=load)
         for node, (kind, parse) in blocks.items():
@@ -999,6 +1031,15 @@ class Keithley2450(VirtualInstrument):
             scpi.no_args(args)
             self._input_edges.pop(sfx.get("DIGITAL") or 0, None)
 
+        def set_state(args: list[str], sfx: Suffix) -> None:
+            line = self._line(sfx, "LINE")
+            if line.mode[0] != "DIG" or line.mode[1] == "IN":
+                raise ScpiError(-221, "the line is not a digital output (:DIGital:LINE<n>:MODE DIG, OUT)")
+            self._drive(sfx["LINE"], int(scpi.boolean(scpi.one_arg(args))))
+
+        e.command(
+            ":DIGital:LINE#:STATe", write=set_state, query=lambda a, x: str(self._line(x, "LINE").level)
+        )
         e.command(":TRIGger:DIGital#:IN:EDGE", write=set_edge, query=lambda a, x: trigger_out(x).edge)
         e.command(":TRIGger:DIGital#:IN:CLEar", write=clear_input)
         out = ":TRIGger:DIGital#:OUT"

@@ -22,6 +22,12 @@ Output 1 is the bench terminal AWG.CH1, output 2 AWG.CH2. What a gate sees:
   generator's elapsed time but nobody waits for it here: it runs while the instrument that
   sent the edge waits (the 2450's trigger-model delay block).
 
+- Both channels listen to the one rear Ext Trig input, each on its own TRIGger<n>:SLOPe: a
+  trigger pulse (two edges) fires both, a single level change only the channel whose slope it
+  is. SOURce<n>:COMBine:FEED CH<m> adds channel m's waveform to output n (operating guide,
+  SOURce:COMBine:FEED): with channel 1 pulsing up on falling edges and channel 2 pulsing down
+  on rising ones, output 1 alternates polarity with the edges of one line.
+
 Settings out of range are rejected with -222 "Data out of range", impossible combinations with
 -221 "Settings conflict"; nothing is clipped. The command subset is in docs/virtual-bench.md.
 
@@ -45,7 +51,7 @@ import numpy as np
 from simulators.virtual import scpi
 from simulators.virtual.scpi import ScpiEngine, ScpiError, Suffix, action, answer, flag
 from simulators.virtual.server import VirtualInstrument
-from simulators.virtual.triggers import Disturbance, Edge, Kind, TriggerPulse
+from simulators.virtual.triggers import Disturbance, Edge, Kind, Signal, TriggerPulse
 from simulators.virtual.wiring import AWG_CH1, AWG_CH2, VirtualChip
 
 SOURCE_IMPEDANCE = 50.0  # ohms
@@ -104,6 +110,7 @@ class _Channel:
     square_duty: float = 50.0
     ramp_symmetry: float = 100.0
     phase: float = 0.0
+    combine: str = "NONE"  # SOURce:COMBine:FEED: the other channel's waveform added to this output
 
     @property
     def shown(self) -> float:
@@ -188,6 +195,21 @@ class _Channel:
         if on and self.function in _NO_BURST:
             raise ScpiError(-221, f"burst is not allowed with {self.function}")
         self.burst = on
+
+
+def _combine(channels: list[_Channel], index: int, arg: str) -> None:
+    """SOURce<n>:COMBine:FEED CH1|CH2|NONE: output n carries the other channel's waveform added
+    to its own. Refused (-221) when the sum of the two channels' high levels, or of their low
+    levels, would leave the output's range, or when a channel is fed itself."""
+    feed = scpi.choice(arg, {"CH1": "CH1", "CH2": "CH2", "NONE": "NONE"})
+    ch = channels[index]
+    if feed != "NONE":
+        other = channels[int(feed[2]) - 1]
+        if other is ch:
+            raise ScpiError(-221, "a channel cannot be combined with itself")
+        if max(abs(ch.high + other.high), abs(ch.low + other.low)) > MAX_EMF * (1 + 1e-12):
+            raise ScpiError(-221, "the combined signal would exceed the output range")
+    ch.combine = feed
 
 
 def _within(high: float, low: float, limit_high: float, limit_low: float) -> bool:
@@ -315,24 +337,37 @@ class Keysight33500B(VirtualInstrument):
         with self._lock:
             return self.engine.execute(line)
 
-    def external_trigger(self, pulse: TriggerPulse | None = None) -> list[Disturbance]:
-        """A trigger pulse on the rear Ext Trig input (a cable from another instrument, called
-        from that instrument's thread; `pulse` on the sender's clock, default an active-low pulse
-        at 0 s): every channel in triggered burst mode with trigger source EXTernal fires one
-        burst; others ignore it, as the instrument does. Each burst starts at the edge its
-        TRIGger:SLOPe selects, plus TRIGger:DELay and the trigger latency; the windows its
-        pulses are on come back as Disturbances on the sender's clock."""
+    def external_trigger(self, pulse: Signal | None = None) -> list[Disturbance]:
+        """A trigger pulse or a single edge on the rear Ext Trig input, which both channels share
+        (a cable from another instrument, called from that instrument's thread; `pulse` on the
+        sender's clock, default an active-low pulse at 0 s): every channel in triggered burst
+        mode with trigger source EXTernal whose TRIGger:SLOPe the signal has an edge of fires
+        one burst; others ignore it, as the instrument does. Each burst starts at that edge,
+        plus TRIGger:DELay and the trigger latency; the windows its pulses are on at a live
+        output come back as Disturbances on the sender's clock."""
         pulse = pulse or TriggerPulse(0.0)
         with self._lock:
-            armed = self._armed("EXT")
-            if armed:
-                self._fire_together(armed)
-            return [self._window(self.channels[k], pulse) for k in armed if self.channels[k].output]
+            fired = [(k, at[0]) for k in self._armed("EXT") if (at := pulse.edges(self._slope(k)))]
+            if fired:
+                self._fire_together([k for k, _ in fired])
+            return [self._window(self.channels[k], edge) for k, edge in fired if self._carriers(k)]
+
+    def _slope(self, index: int) -> Edge:
+        return Edge.FALLING if self.channels[index].slope == "NEG" else Edge.RISING
+
+    def _carriers(self, index: int) -> list[str]:
+        """The live output terminals channel `index`'s waveform reaches: its own, and the other
+        channel's when that one combines it (SOURce:COMBine:FEED)."""
+        feed = f"CH{index + 1}"
+        return [
+            self.terminals[j]
+            for j, ch in enumerate(self.channels)
+            if ch.output and (j == index or ch.combine == feed)
+        ]
 
     @staticmethod
-    def _window(ch: _Channel, pulse: TriggerPulse) -> Disturbance:
-        """When a burst fired by `pulse` is on at the output (first rise to last fall)."""
-        (edge,) = pulse.edges(Edge.FALLING if ch.slope == "NEG" else Edge.RISING)
+    def _window(ch: _Channel, edge: float) -> Disturbance:
+        """When a burst fired by an edge at `edge` is on at the output (first rise to last fall)."""
         start = edge + ch.trigger_delay + TRIGGER_LATENCY
         end = start + (ch.ncycles - 1) * ch.period + ch.width
         _, peak = ch.levels()
@@ -346,12 +381,15 @@ class Keysight33500B(VirtualInstrument):
         """A state other software may leave behind (unlike *RST's): on each channel a trigger
         delay, gated bursts, the duty cycle held instead of the width, an inverted output, and
         a 50 ohm expected load on one channel chosen at random with high impedance on the
-        other (the output stays off)."""
+        other (the output stays off); both channels on the Ext Trig input, each adding the
+        other's waveform to its output."""
         high_z = int(rng.integers(0, 2))
         for k, ch in enumerate(self.channels):
             ch.trigger_delay = float(rng.uniform(1e-6, 1e-3))
             ch.burst_mode, ch.hold, ch.polarity = "GAT", "DCYC", "INV"
             ch.load = math.inf if k == high_z else 50.0
+            ch.trigger, ch.combine = "EXT", f"CH{2 - k}"
+        for k in range(len(self.channels)):
             self._sync(k)
 
     def _reset(self) -> None:
@@ -369,6 +407,9 @@ class Keysight33500B(VirtualInstrument):
         idle, peak = ch.levels()
         if ch.function != "PULS":
             idle = (ch.high + ch.low) / 2  # the DC level, or the mean of a periodic waveform
+        if ch.combine != "NONE":  # the fed channel's resting level adds (its pulses: _fire)
+            fed = self.channels[int(ch.combine[2]) - 1]
+            idle += fed.levels()[0] if fed.function == "PULS" else (fed.high + fed.low) / 2
         rate = ch.pulse_rate()
         if rate is None or ch.function == "DC":
             self.chip.clear_drive(terminal)
@@ -377,14 +418,15 @@ class Keysight33500B(VirtualInstrument):
         self.chip.set_level(terminal, idle)
 
     def _fire(self, index: int) -> None:
-        ch, terminal = self.channels[index], self.terminals[index]
-        if not ch.output:
-            return  # output relay open: the burst goes nowhere
-        if ch.function != "PULS":
-            self.chip.note(f"{terminal}: triggered burst of {ch.function} is not modelled; nothing applied")
-            return
-        _, peak = ch.levels()
-        self.chip.fire(terminal, ch.ncycles, peak, ch.width)
+        ch = self.channels[index]
+        for terminal in self._carriers(index):  # none: the output relays are open, it goes nowhere
+            if ch.function != "PULS":
+                self.chip.note(
+                    f"{terminal}: triggered burst of {ch.function} is not modelled; nothing applied"
+                )
+                continue
+            _, peak = ch.levels()
+            self.chip.fire(terminal, ch.ncycles, peak, ch.width)
 
     def _fire_together(self, indices: list[int]) -> None:
         """Bursts out of these channels at once: the generator works for the longest (NCYCles x
@@ -416,6 +458,17 @@ class Keysight33500B(VirtualInstrument):
                 lambda ch, a, name=name, parse=parse: setattr(ch, name, parse(a)),
                 lambda ch, name=name, show=show: show(getattr(ch, name)),
             )
+
+        def combine(args: list[str], sfx: Suffix) -> None:
+            k = self._index(sfx)
+            _combine(self.channels, k, scpi.one_arg(args))
+            self._sync(k)
+
+        self.engine.command(
+            f"{_SOURCE}:COMBine:FEED",
+            write=combine,
+            query=lambda a, x: self.channels[self._index(x)].combine,
+        )
         self._trigger_commands()
         self._system_commands()
 
@@ -436,7 +489,8 @@ class Keysight33500B(VirtualInstrument):
         def write(args: list[str], sfx: Suffix) -> None:
             k = self._index(sfx)
             apply(self.channels[k], scpi.one_arg(args))
-            self._sync(k)
+            for j in range(len(self.channels)):  # an output that combines channel k changes too
+                self._sync(j)
 
         def query(args: list[str], sfx: Suffix) -> str:
             scpi.no_args(args)

@@ -2,8 +2,9 @@
 
 A trigger cable carries a pulse (`TriggerPulse`): it starts at `start` (seconds on the clock of
 the instrument whose trigger model sent it, the 2450's), lasts `width`, and is active low (a
-falling edge, then a rising one) or active high. A receiver detects the edge its input is set
-to (falling, rising or either) at that edge's time.
+falling edge, then a rising one) or active high. A line driven as a plain digital output (the
+2450's trigger-model Digital I/O block) carries single level changes instead (`LineEdge`). A
+receiver detects the edge its input is set to (falling, rising or either) at that edge's time.
 
 What a receiver starts takes time at the chip, and a reading integrated meanwhile is wrong on a
 real bench: relays that are still bouncing or closing (`RELAYS`: the reading sees an open
@@ -42,6 +43,26 @@ class TriggerPulse:
         if detect is Edge.RISING:
             return [rising]
         return [first, second]
+
+
+@dataclass(frozen=True)
+class LineEdge:
+    """One level change on a line driven as a digital output (not a pulse): at `at` seconds on
+    the sender's clock, falling (high to low) or rising. A detector sees it only if it detects
+    that edge."""
+
+    at: float
+    falling: bool
+
+    def edges(self, detect: Edge) -> list[float]:
+        """[at] if a detector set to `detect` sees this edge, else []."""
+        if detect is Edge.EITHER or (detect is Edge.FALLING) == self.falling:
+            return [self.at]
+        return []
+
+
+Signal = TriggerPulse | LineEdge
+"""What a trigger cable carries: a trigger pulse (two edges) or a single level change."""
 
 
 class Kind(StrEnum):

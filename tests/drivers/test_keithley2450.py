@@ -7,6 +7,7 @@ from pymeasure.test import expected_protocol
 
 from drivers.errors import InstrumentError
 from drivers.keithley2450 import Keithley2450SMU
+from drivers.roles import AlternatingSequence
 from hil.pulses import LimitError, SafetyLimits
 
 LIMITS = SafetyLimits(max_read_voltage=0.2, current_compliance=1e-3)
@@ -380,3 +381,76 @@ def test_a_switched_read_is_one_query_and_a_refused_output_raises():
         with pytest.raises(InstrumentError, match="Interlock"):
             k.read_current_switched()
         assert not k._output_enabled
+
+
+# ---------------------------------------------------------------------- alternating pulse pairs
+def sequence(**changes) -> AlternatingSequence:
+    fields = {"pairs": 4, "read_every": 2, "devices": 2, "pulse_line": 1, "switch_line": 2,
+              "wait_line": 3, "gap": 1e-3, "settle": 5e-3} | changes  # fmt: skip
+    return AlternatingSequence(**fields)
+
+
+# Manual 6: line 1 a digital output set high (:DIG:LINE1:STAT 1), its Digital I/O blocks the edges
+# (pattern 0 over mask 1: low, the up pulse; pattern 1: high, the down pulse); notify 1 pulses
+# line 2 (a scan step), the wait block waits for Channel Ready on line 3. Two reads per 2 pairs:
+# the pulse routing, 1 pair (blocks 5-8, run read_every - 1 = 1 time by the counter at 9, reset
+# by block 4), an up pulse, 2 device readings (13-17, counter 18, reset 12), the pulse routing,
+# a down pulse, 2 readings (24-29), then back to block 2 for the second group (counter 30).
+PAIRS_MODEL = (
+    ":DIG:LINE2:MODE TRIG, OUT;:TRIG:DIG2:OUT:LOG NEG;:TRIG:DIG2:OUT:PULS 1e-05;:TRIG:DIG2:OUT:STIM NOT1;"
+    ":DIG:LINE3:MODE TRIG, IN;:TRIG:DIG3:IN:EDGE FALL;:DIG:LINE1:MODE DIG, OUT;:DIG:LINE1:STAT 1;"
+    ':TRIG:LOAD "Empty";:TRIG:BLOC:BUFF:CLE 1, "defbuffer1";:TRIG:BLOC:NOT 2, 1;:TRIG:BLOC:WAIT 3, DIG3;'
+    ":TRIG:BLOC:BRAN:COUN:RES 4, 9;:TRIG:BLOC:DIG:IO 5, 0, 1;:TRIG:BLOC:DEL:CONS 6, 0.001;"
+    ":TRIG:BLOC:DIG:IO 7, 1, 1;:TRIG:BLOC:DEL:CONS 8, 0.001;:TRIG:BLOC:BRAN:COUN 9, 1, 5;"
+    ":TRIG:BLOC:DIG:IO 10, 0, 1;:TRIG:BLOC:DEL:CONS 11, 0.001;:TRIG:BLOC:BRAN:COUN:RES 12, 18;"
+    ":TRIG:BLOC:NOT 13, 1;:TRIG:BLOC:WAIT 14, DIG3;:TRIG:BLOC:SOUR:STAT 15, ON;"
+    ':TRIG:BLOC:MEAS 16, "defbuffer1";:TRIG:BLOC:SOUR:STAT 17, OFF;:TRIG:BLOC:BRAN:COUN 18, 2, 13;'
+    ":TRIG:BLOC:NOT 19, 1;:TRIG:BLOC:WAIT 20, DIG3;:TRIG:BLOC:DIG:IO 21, 1, 1;:TRIG:BLOC:DEL:CONS 22, 0.001;"
+    ":TRIG:BLOC:BRAN:COUN:RES 23, 29;:TRIG:BLOC:NOT 24, 1;:TRIG:BLOC:WAIT 25, DIG3;"
+    ':TRIG:BLOC:SOUR:STAT 26, ON;:TRIG:BLOC:MEAS 27, "defbuffer1";:TRIG:BLOC:SOUR:STAT 28, OFF;'
+    ":TRIG:BLOC:BRAN:COUN 29, 2, 24;:TRIG:BLOC:BRAN:COUN 30, 2, 2"
+)
+PAIRS_RUN = (':INIT;*WAI;:TRAC:DATA? 1, 8, "defbuffer1", READ', ",".join(["1.0E-06"] * 8))
+
+
+def test_alternating_pairs_are_one_trigger_model_message_and_one_fetch():
+    pairs = [*CONFIGURE, (PAIRS_MODEL, None), NO_ERROR, PAIRS_RUN, PAIRS_RUN]
+    with smu(pairs) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_alternating(sequence())
+        assert k.run_triggered_reads() == [1e-6] * 8  # output off: the model switches the source
+        k.configure_alternating(sequence())  # held by the instrument: nothing sent
+        assert k.run_triggered_reads() == [1e-6] * 8
+
+
+def test_reading_every_pair_needs_no_inner_loop_and_no_ready_cable_a_fixed_settle():
+    model = (
+        PAIRS_MODEL.replace(":DIG:LINE3:MODE TRIG, IN;:TRIG:DIG3:IN:EDGE FALL;", "")
+        .replace("WAIT 3, DIG3", "DEL:CONS 3, 0.005")
+        .split(";:TRIG:BLOC:BRAN:COUN:RES 4, 9;")[0]
+    )
+    blocks = (
+        ":TRIG:BLOC:DIG:IO 4, 0, 1;:TRIG:BLOC:DEL:CONS 5, 0.001;:TRIG:BLOC:BRAN:COUN:RES 6, 12;"
+        ":TRIG:BLOC:NOT 7, 1;:TRIG:BLOC:DEL:CONS 8, 0.005;:TRIG:BLOC:SOUR:STAT 9, ON;"
+        ':TRIG:BLOC:MEAS 10, "defbuffer1";:TRIG:BLOC:SOUR:STAT 11, OFF;:TRIG:BLOC:BRAN:COUN 12, 2, 7;'
+        ":TRIG:BLOC:NOT 13, 1;:TRIG:BLOC:DEL:CONS 14, 0.005;:TRIG:BLOC:DIG:IO 15, 1, 1;"
+        ":TRIG:BLOC:DEL:CONS 16, 0.001;:TRIG:BLOC:BRAN:COUN:RES 17, 23;:TRIG:BLOC:NOT 18, 1;"
+        ":TRIG:BLOC:DEL:CONS 19, 0.005;:TRIG:BLOC:SOUR:STAT 20, ON;"
+        ':TRIG:BLOC:MEAS 21, "defbuffer1";:TRIG:BLOC:SOUR:STAT 22, OFF;:TRIG:BLOC:BRAN:COUN 23, 2, 18;'
+        ":TRIG:BLOC:BRAN:COUN 24, 3, 2"
+    )
+    with smu([*CONFIGURE, (f"{model};{blocks}", None), NO_ERROR]) as k:
+        k.configure_read(0.1, 1e-4)
+        k.configure_alternating(sequence(pairs=3, read_every=1, wait_line=None))
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [({"pairs": 5}, "not a multiple"), ({"wait_line": 1}, "must differ"), ({"switch_line": 7}, "line 7"),
+     ({"devices": 2000, "read_every": 1}, "readings 16000"), ({"gap": -1e-3}, "gap")],
+)  # fmt: skip
+def test_an_alternating_sequence_is_checked_before_anything_is_written(changes, match):
+    with smu(CONFIGURE) as k:
+        k.configure_read(0.1, 1e-4)
+        with pytest.raises(ValueError, match=match):
+            k.configure_alternating(sequence(**changes))

@@ -256,3 +256,40 @@ def test_a_scan_with_a_ready_line_asserts_channel_ready_and_shutdown_disarms_its
         m.shutdown()
     with expected_protocol(Keithley707B, [], slots=2) as m, pytest.raises(ValueError, match="must differ"):
         m.configure_scan(DEVICES, 3, ready_line=3)
+
+
+REVERSED = SCAN_SETUP.replace('"1A07,2B01", "hilscan1"', '"1A09,2B01", "hilscan1"', 1).replace(
+    '"1A09,2B01", "hilscan2"', '"1A07,2B01", "hilscan2"', 1
+)
+
+
+def test_a_scan_of_several_passes_sets_scan_scancount_and_only_that_when_the_list_is_the_same():
+    # Manual 7, scan.scancount: how many times the scan list runs (scan.reset() makes it 1).
+    with_passes = SCAN_SETUP.replace("scan.bypass", "scan.scancount = 4 scan.bypass")
+    pairs = [
+        switch(with_passes),
+        switch("scan.scancount = 6"),  # the same list again, more passes: one short line
+        START,
+        (STATE, "0.00000e+00\t6.00000e+00\t6.00000e+00\t2.00000e+00"),  # SUCCESS, pass 6, 2 steps
+        switch(REVERSED),  # other steps: the whole list, back to one pass
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        m.configure_scan(DEVICES, 3, passes=4)
+        m.configure_scan(DEVICES, 3, passes=6)
+        m.configure_scan(DEVICES, 3, passes=6)  # confirmed: nothing sent
+        m.start_scan()
+        m.check_scan(2, passes=6)
+        m.configure_scan(list(reversed(DEVICES)), 3)
+
+
+def test_a_scan_that_ended_early_in_its_passes_is_an_error():
+    pairs = [
+        switch(SCAN_SETUP.replace("scan.bypass", "scan.scancount = 4 scan.bypass")),
+        START,
+        (STATE, "0.00000e+00\t2.00000e+00\t3.00000e+00\t1.00000e+00"),  # RUNNING, pass 3, 1 step
+    ]
+    with expected_protocol(Keithley707B, pairs, slots=2) as m:
+        m.configure_scan(DEVICES, 3, passes=4)
+        m.start_scan()
+        with pytest.raises(InstrumentError, match=r"RUNNING after 1 of 2 steps \(pass 3 of 4\)"):
+            m.check_scan(2, passes=4)

@@ -7,7 +7,7 @@ from pymeasure.test import expected_protocol
 
 from drivers.errors import InstrumentError
 from drivers.keysight33500b import Keysight33500B
-from hil.pulses import LimitError, SafetyLimits
+from hil.pulses import LimitError, Pulse, SafetyLimits
 
 LIMITS = SafetyLimits(
     max_pulse_amplitude=4.0, min_pulse_width=1e-8, max_pulse_width=1e-3, max_pulses_per_call=1000
@@ -263,3 +263,65 @@ def test_external_trigger_arms_one_pulse_bursts_and_fire_returns_to_the_bus():
         g.arm_external_trigger()  # already armed: nothing sent
         g.fire(3)
         g.arm_external_trigger()
+
+
+# ---------------------------------------------------------------------- alternating polarity
+UP, DOWN = Pulse(3.0, 1e-6), Pulse(2.5, 2e-6)
+# Channel 1 the up pulse (configure_pulse's set-up), then channel 2 in full for the down pulse
+# (its own output off), fired by the rising edge on Ext Trig; SOURce1:COMBine:FEED CH2 adds it
+# to output 1; channel 1 fires on the falling edge (TRIGger1:SLOPe NEG, set at connect).
+DOWN_TIMING = ("SOUR1:FUNC:PULS:WIDT 2.000000e-06", "SOUR1:FUNC:PULS:PER 4.000000e-06")
+ALTERNATING = [
+    *configure(high="3.000000"),
+    *configure(high="0.000000", low="-2.500000", polarity="INV", timing=DOWN_TIMING, ch=2)[:-1],
+    ("TRIG2:SOUR EXT", None),
+    ("TRIG2:SLOP POS", None),
+    ("TRIG2:DEL 0", None),
+    ("SOUR1:COMB:FEED CH2", None),
+    NO_ERROR,
+    ("TRIG1:SOUR EXT", None),
+    NO_ERROR,
+]
+SINGLE_POLARITY = [("SOUR1:COMB:FEED NONE", None), ("TRIG2:SOUR BUS", None), NO_ERROR]
+
+
+def test_alternating_pulses_come_from_both_channels_on_the_two_edges_of_ext_trig():
+    pairs = [*ALTERNATING, ("OUTP1 0", None), *OUTPUT_ON]
+    with generator(pairs) as g:
+        g.arm_alternating(UP, DOWN)
+        g.arm_alternating(UP, DOWN)  # confirmed: the output goes off, nothing else is sent
+        g.output_on()
+
+
+def test_pulses_of_one_polarity_first_stop_the_second_channel():
+    pairs = [
+        *ALTERNATING,
+        ("OUTP1 0", None),  # configure_pulse: output off, then back to one polarity
+        *SINGLE_POLARITY,
+        *OUTPUT_ON,
+        ("TRIG1:SOUR BUS", None),  # the burst on the bus again
+        NO_ERROR,
+        ("*TRG;*WAI", None),
+        ("*OPC?", "1"),
+    ]
+    with generator(pairs) as g:
+        g.arm_alternating(UP, DOWN)
+        g.configure_pulse(3.0, 1e-6, +1)  # the up pulse is set up already: nothing more
+        g.output_on()
+        g.fire(1)
+
+
+def test_after_an_error_the_second_channel_is_stopped_before_anything_else():
+    burst = [("SOUR1:BURS:NCYC 1", None), ("TRIG1:SOUR EXT", None), NO_ERROR]
+    pairs = [*ALTERNATING, *SINGLE_POLARITY, *burst]
+    with generator(pairs) as g:
+        g.arm_alternating(UP, DOWN)
+        g.forget_settings()  # what an error during a write does
+        assert g._pulse is None
+        g._pulse = (3.0, 1e-6, 1, 2e-6)  # as if confirmed again, to keep the exchange short
+        g.arm_external_trigger()
+
+
+def test_an_alternating_pulse_outside_the_limits_is_refused_before_anything_is_written():
+    with generator([]) as g, pytest.raises(LimitError, match="exceeds the limit"):
+        g.arm_alternating(UP, Pulse(4.5, 1e-6))

@@ -74,16 +74,29 @@ def test_the_tsp_command_set_is_refused_before_anything_is_written() -> None:
 
 
 def test_the_33500b_fires_on_the_falling_edge_without_delay_into_the_bench_load() -> None:
-    query = "OUTP1?;:SOUR1:BURS:MODE?;:SOUR1:FUNC:PULS:HOLD?;:TRIG1:SLOP?;:TRIG1:DEL?;:OUTP1:LOAD?"
+    query = (
+        "OUTP1?;:SOUR1:BURS:MODE?;:SOUR1:FUNC:PULS:HOLD?;:TRIG1:SLOP?;:TRIG1:DEL?;:OUTP1:LOAD?;"
+        ":SOUR1:COMB:FEED?;:TRIG2:SOUR?"
+    )
     pairs = [
-        (query, "0;TRIG;WIDT;POS;+1.000000000000000E-04;+5.000000000000000E+01"),
-        ("TRIG1:SLOP NEG;:TRIG1:DEL 0;:SOUR1:VOLT:LIM:STAT 0;:OUTP1:LOAD INF", None),
+        (query, "0;TRIG;WIDT;POS;+1.000000000000000E-04;+5.000000000000000E+01;CH2;EXT"),
+        (
+            "TRIG1:SLOP NEG;:TRIG1:DEL 0;:SOUR1:VOLT:LIM:STAT 0;:OUTP1:LOAD INF;"
+            ":SOUR1:COMB:FEED NONE;:TRIG2:SOUR BUS",
+            None,
+        ),
         NO_ERROR,
-        (query, "0;TRIG;WIDT;NEG;+0.000000000000000E+00;+9.900000000000000E+37"),
+        (query, "0;TRIG;WIDT;NEG;+0.000000000000000E+00;+9.900000000000000E+37;NONE;BUS"),
     ]
     with expected_protocol(Keysight33500B, pairs) as awg:
         changes = awg.establish_state()
-    assert [c.setting for c in changes] == ["trigger slope", "trigger delay", "expected load"]
+    assert [c.setting for c in changes] == [
+        "trigger slope",
+        "trigger delay",
+        "expected load",
+        "combined channel",  # the other channel's waveform no longer added to this output
+        "channel 2 trigger",  # nor fired by an edge on Ext Trig
+    ]
 
 
 def test_the_81150a_writes_one_setting_at_a_time_and_names_a_refused_command() -> None:

@@ -67,6 +67,8 @@ def test_connecting_sets_every_relied_on_setting_and_reports_what_it_changed(sta
         assert smu.sources["VOLT"].off_mode == "NORM"
         assert (awg.slope, awg.trigger_delay, awg.burst_mode, awg.hold) == ("NEG", 0.0, "TRIG", "WIDT")
         assert math.isinf(awg.load)  # the bench's gate is high impedance
+        # Nothing from channel 2 on output 1, and no Ext Trig edge fires channel 2.
+        assert (awg.combine, vb.pulse_generator.channels[1].trigger) == ("NONE", "BUS")
         assert matrix.connectrule == CONNECT_RULES["BREAK_BEFORE_MAKE"]
         assert set(matrix.digio_stimuli.values()) == {0.0}
         changed = {role: {c.setting for c in changes} for role, changes in bench.state_changes.items()}
@@ -102,6 +104,7 @@ def test_bench_check_lists_the_changed_settings_and_the_handshakes() -> None:
     assert "found POS, set to NEG" in checks["known state: trigger slope"].detail
     assert "Channel Ready" in checks["scan handshake"].detail
     assert "high impedance" in checks["gate load"].detail
+    assert checks["alternating pairs"].detail.startswith("inside the instruments: up pulses on the falling")
 
 
 # ---------------------------------------------------------------------- handshakes, not fixed delays

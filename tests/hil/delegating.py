@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 
 WriteHook = Callable[[Callable[[], None]], None]
 
@@ -45,6 +45,13 @@ class DelegatingBackend(CrossbarBackend):
     @property
     def instrument_trains(self) -> bool:
         return self.inner.instrument_trains
+
+    @property
+    def instrument_pairs(self) -> bool:
+        return self.inner.instrument_pairs
+
+    def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float | None:
+        return self.inner.alternating_pairs_seconds(pairs, read_every=read_every)
 
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
         return self.inner.read(np.stack([rows, cols], axis=1))
@@ -87,6 +94,22 @@ class DelegatingBackend(CrossbarBackend):
         def write() -> None:
             read.append(self.inner.pulse_read_train((row, col), count, sign, pulse))
             self.pulses[row, col] += count
+
+        self._write(write)
+        return read[0]
+
+    def _alternating_pairs(
+        self, pairs: int, read_every: int, pulses: PulsePair
+    ) -> tuple[FloatArray, FloatArray]:
+        """Where the inner backend sequences the pairs in its instruments, the whole call is one
+        write; else the default's apply_pulses and reads, through this wrapper's writes."""
+        if not self.inner.instrument_pairs:
+            return super()._alternating_pairs(pairs, read_every, pulses)
+        read: list[tuple[FloatArray, FloatArray]] = []
+
+        def write() -> None:
+            read.append(self.inner.alternating_pairs(pairs, read_every=read_every, pulses=pulses))
+            self.pulses += 2 * pairs
 
         self._write(write)
         return read[0]
