@@ -675,8 +675,8 @@ if numba is not None:
     def _vmm_into(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]
         """out = v @ g (or g @ v) + sigma z (small_vmm). The transposed product adds column j's
         terms g[i, j] v[j] to every out[i] in turn: each out[i] sums its terms in the order of j
-        as a dot product per row would, and the inner loop over i vectorises (measured 1.5x
-        faster on a 65 x 32 array)."""
+        as a dot product per row would, but the outputs' additions are independent of each
+        other instead of one serial chain per row (1.2-1.8 against 2.1-2.8 us on 65 x 32)."""
         rows, cols = g.shape
         out[:] = 0.0
         if transposed:
