@@ -4,7 +4,8 @@
 
 OTHER_CHECKOUT: a directory holding another revision (e.g. `git worktree add ../base REV`).
 Each round runs the workload in a fresh process for each side, alternating which side goes
-first, and prints both sides' figures and their ratio: a drift of the machine's speed
+first, and prints both sides' figures and their ratio (at the end, each figure's median ratio
+and range over the rounds): a drift of the machine's speed
 (docs/benchmarks.md) hits both sides of a round alike. The workloads are this checkout's
 benchmarks/bench_calls.py (the median call of vmm, plan_update, stochastic_update and read on
 8x8, 32x10, 64x32) and benchmarks/bench_training.py (one epoch of SHD, SGD and FP on the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -66,12 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     sides = {"other": args.other.resolve(), "this": ROOT}
     scale, unit = (1e6, "us") if args.what == "calls" else (1.0, "s")
     print(f"round  {'figure':24s}  other ({unit})  this ({unit})  other/this")
+    ratios: dict[str, list[float]] = {}
     for r in range(args.rounds):
         order = list(sides) if r % 2 == 0 else list(reversed(sides))
         got = {side: measure(sides[side], args.what) for side in order}
         for name, a in got["other"].items():
             b = got["this"][name]
+            ratios.setdefault(name, []).append(a / b)
             print(f"{r + 1:5d}  {name:24s}  {scale * a:10.3g}  {scale * b:9.3g}  {a / b:9.2f}x", flush=True)
+    print(f"\n{'figure':24s}  other/this: median and range over {args.rounds} rounds")
+    for name, values in ratios.items():
+        print(f"{name:24s}  {statistics.median(values):.2f}x  ({min(values):.2f}-{max(values):.2f}x)")
     return 0
 
 

@@ -10,7 +10,11 @@ Each line is the median of 3,000 calls after 200 warm-up calls (benchmarks.bench
 forward and backward (a differential VMM each), learn (the gradient into A, then a transfer:
 one row of A read by a VMM and written into C), and the parts of an update. x is uniform in
 [-1, 1] and delta in [-0.1, 0.1] (eta_a 0.1, dw_min 0.01: 0.25 pulses per device in one
-slot). Only functions that older revisions have are called, so the same script profiles them.
+slot). The last line is one sample of the floating-point trainer on the digits network
+(64-32-10, protocols.training.loop.train_sample on FloatLayer): the loop's digital part (bias
+inputs, activations, softmax, loss, backpropagation) plus float64 products, what every trainer
+pays per sample beside its arrays. Only functions that older revisions have are called, so the
+same script profiles them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import numpy as np
 from hil.mapping import DifferentialArray, WeightMapping
 from hil.update import plan_update
 from protocols.training.analog import CountedOps, SHDLayer, UpdateSettings
+from protocols.training.floating_point import FloatLayer
+from protocols.training.loop import train_sample
+from protocols.training.network import MLPSpec, init_rng, init_weights
 from simulators.crossbar import SimulatedCrossbar
 
 SHAPE = (65, 32)
@@ -43,6 +50,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     x, delta = rng.uniform(-1, 1, SHAPE[0]), rng.uniform(-0.1, 0.1, SHAPE[1])
     plan = plan_update(x, -delta, 0.1, 0.01)
+    fp_layers = [FloatLayer(w, 1e-9) for w in init_weights(MLPSpec((64, 32, 10)), init_rng(0))]
     calls = {
         "forward (differential VMM)": lambda: layer.forward(x),
         "backward (differential VMM)": lambda: layer.backward(delta),
@@ -51,6 +59,7 @@ def main() -> int:
         "    plan_update": lambda: plan_update(x, -delta, 0.1, 0.01),
         "    stochastic_update": lambda: a_main.stochastic_update(plan.p, plan.q, plan.bl, pulse),
         "  transfer (VMM of A, update C)": lambda: layer.transfer(),
+        "FP sample (loop + float64)": lambda: train_sample(fp_layers, x[:64], 3),
     }
     print(f"SHD layer {SHAPE[0]} x {SHAPE[1]}: median of {CALLS} calls")
     for name, call in calls.items():

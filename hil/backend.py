@@ -474,7 +474,7 @@ def abs_max(a: FloatArray) -> float:
     if a.size == 0:
         return 0.0
     flat = a if a.ndim == 1 else a.reshape(-1)
-    hi, lo = float(flat[flat.argmax()]), float(flat[flat.argmin()])
+    hi, lo = flat.item(flat.argmax()), flat.item(flat.argmin())  # Python floats, one call each
     if hi != hi or lo != lo:
         return math.nan
     return max(hi, -lo)
@@ -489,7 +489,7 @@ def within(a: FloatArray, bound: float) -> bool:
     if a.size == 0:
         return True
     flat = a if a.ndim == 1 else a.reshape(-1)
-    return bool(-bound <= flat[flat.argmin()] and flat[flat.argmax()] <= bound)
+    return -bound <= flat.item(flat.argmin()) and flat.item(flat.argmax()) <= bound
 
 
 def coincidence_counts(p: FloatArray, q: FloatArray, bl: int, rng: np.random.Generator) -> IntArray:

@@ -673,25 +673,27 @@ if numba is not None:
 
     @_inline
     def _vmm_into(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]
-        """out = v @ g (or g @ v) + sigma z (small_vmm)."""
+        """out = v @ g (or g @ v) + sigma z (small_vmm). The transposed product adds column j's
+        terms g[i, j] v[j] to every out[i] in turn: each out[i] sums its terms in the order of j
+        as a dot product per row would, but the outputs' additions are independent of each
+        other instead of one serial chain per row (1.2-1.8 against 2.1-2.8 us on 65 x 32)."""
         rows, cols = g.shape
+        out[:] = 0.0
         if transposed:
-            for i in range(rows):
-                acc = 0.0
-                for j in range(cols):
-                    acc += np.float64(g[i, j]) * v[j]
-                out[i] = acc
-        else:
             for j in range(cols):
-                out[j] = 0.0
+                vj = v[j]
+                for i in range(rows):
+                    out[i] += np.float64(g[i, j]) * vj
+        else:
             for i in range(rows):
                 vi = v[i]
                 for j in range(cols):
                     out[j] += vi * np.float64(g[i, j])
-        for k in range(out.size):
-            out[k] += sigma * np.float64(
-                table[(_splitmix64(key, k >> 2) >> np.uint64(16 * (k & 3))) & _LOW16]
-            )
+        n = out.size
+        for group in range((n + 3) >> 2):  # 4 outputs' deviates per hash; no scratch to allocate
+            h = _splitmix64(key, group)
+            for t in range(min(4, n - 4 * group)):
+                out[4 * group + t] += sigma * np.float64(table[(h >> np.uint64(16 * t)) & _LOW16])
 
     @_jit
     def _small_vmm(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]
@@ -715,14 +717,20 @@ if numba is not None:
     @_jit
     def _noisy_read(g_min, g_max, x, sigma, key, table, out):  # type: ignore[no-untyped-def]
         """out[k] = g_min[k] + x[k] (g_max[k] - g_min[k]) + sigma z_k, z_k the normal deviate of device k (the
-        16-bit words of one SplitMix64 output serve 4 devices, as in _row_normals)."""
-        n, key = x.size, np.uint64(key)
-        for g in range((n + 3) >> 2):
-            h = _splitmix64(key, g)
-            for t in range(min(4, n - 4 * g)):
-                k = 4 * g + t
-                z = table[(h >> np.uint64(16 * t)) & _LOW16]
-                out[k] = g_min[k] + x[k] * (g_max[k] - g_min[k]) + sigma * np.float64(z)
+        16-bit words of one SplitMix64 output serve 4 devices, as in _row_normals). The hashes in
+        one loop, then one plain loop over the devices."""
+        words = _normal_words(np.uint64(key), x.size)
+        for k in range(x.size):
+            out[k] = g_min[k] + x[k] * (g_max[k] - g_min[k]) + sigma * np.float64(table[words[k]])
+
+    @_inline
+    def _normal_words(key, n):  # type: ignore[no-untyped-def]
+        """The table indices of the normal deviates of outputs 0 .. n - 1 (fastpath.normals): bits
+        16 t .. 16 t + 15 of SplitMix64 output g are index 4 g + t (little-endian 16-bit words)."""
+        h = np.empty((n + 3) >> 2, np.uint64)
+        for g in range(h.size):
+            h[g] = _splitmix64(key, g)
+        return h.view(np.uint16)
 
     @_jit
     def _update_rows(  # type: ignore[no-untyped-def]

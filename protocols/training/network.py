@@ -55,9 +55,14 @@ class MLPSpec:
         }
 
 
+_BIAS = np.ones(1)
+
+
 def with_bias(x: FloatArray) -> FloatArray:
     """Append the constant bias input 1: (..., n) -> (..., n + 1)."""
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:  # one sample (the training loop's case): one call
+        return np.concatenate((x, _BIAS))
     out = np.empty((*x.shape[:-1], x.shape[-1] + 1))
     out[..., :-1] = x
     out[..., -1] = 1.0
@@ -75,7 +80,7 @@ def activation_derivative(h: FloatArray) -> FloatArray:
 
 def softmax(a: FloatArray) -> FloatArray:
     if a.ndim == 1:  # one sample: the same arithmetic without the keepdims reductions
-        e = np.exp(a - a.max())
+        e = np.exp(a - a[a.argmax()])  # the max (a NaN if there is one) without max()'s wrapper
         e /= e.sum()
         return e
     z = a - np.max(a, axis=-1, keepdims=True)
