@@ -41,7 +41,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "model_shape": model_shape,
         "model_seed": args.model_seed,
         "cli": cli_params(args, ("shape", "array", "model", "model_seed", "devices", "cycles", "train")),
-        "training_epochs": args.training_epochs,
+        "training": {"epochs": args.training_epochs, "tail": args.training_tail},
     }
     # A virtual bench is built to carry the array at the asked shape: more devices sharpen the
     # comparison (the population's scatter, not the measurement, sets its resolution).
