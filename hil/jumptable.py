@@ -133,26 +133,44 @@ def _runs(column: FloatArray, linked: NDArray[np.bool_]) -> list[FloatArray]:
 
 @functools.lru_cache(maxsize=64)
 def _run_coefficients(n: int) -> tuple[FloatArray, FloatArray]:
-    """For a run of n steps: the residual projection M (n x n) of the trend fit and the 2 x 2
-    coefficients [[tr M, tr MT], [tr SM, tr SMTM]] of E[Q0], E[Q1] in (s², σ_r²)."""
-    x = np.linspace(-1.0, 1.0, n)
-    basis = np.vander(x, _TREND_DEGREE + 1)
-    q, _ = np.linalg.qr(basis)
-    m = np.eye(n) - q @ q.T
-    t = 2.0 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
-    shift = np.eye(n, k=1)
+    """For a run of n steps: an orthonormal basis Q (n x 3) of the trend, so that the residual
+    projection is M = I − QQᵀ, and the 2 x 2 coefficients [[tr M, tr MT], [tr SM, tr SMTM]] of
+    E[Q0], E[Q1] in (s², σ_r²). Each trace is expanded in Q (tr SMTM = tr ST − tr QᵀSTQ −
+    tr QᵀTSQ + tr(QᵀSQ QᵀTQ)), so nothing n x n is formed, whatever the train's length."""
+    q, _ = np.linalg.qr(np.vander(np.linspace(-1.0, 1.0, n), _TREND_DEGREE + 1))
+    sq, tq = _shift(q), _tridiagonal(q)
+    a, b = q.T @ sq, q.T @ tq  # QᵀSQ, QᵀTQ
+    st = -(n - 1.0)  # tr ST: S picks T's sub-diagonal
     coefficients = np.array(
-        [[np.trace(m), np.trace(m @ t)], [np.trace(shift @ m), np.trace(shift @ m @ t @ m)]]
+        [
+            [n - q.shape[1], 2.0 * n - np.trace(b)],
+            [-np.trace(a), st - np.trace(q.T @ _shift(tq)) - np.trace(tq.T @ sq) + np.trace(a @ b)],
+        ]
     )
-    m.flags.writeable = False
+    q.flags.writeable = False
     coefficients.flags.writeable = False
-    return m, coefficients
+    return q, coefficients
+
+
+def _shift(x: FloatArray) -> FloatArray:
+    """S x: row i takes row i + 1 (the last row 0)."""
+    out = np.zeros_like(x)
+    out[:-1] = x[1:]
+    return out
+
+
+def _tridiagonal(x: FloatArray) -> FloatArray:
+    """T x, T with 2 on the diagonal and −1 beside it: the covariance shape of read noise in steps."""
+    out = 2.0 * x
+    out[:-1] -= x[1:]
+    out[1:] -= x[:-1]
+    return out
 
 
 def _run_moments(run: FloatArray) -> tuple[tuple[float, float], FloatArray, FloatArray]:
     """(Q0, Q1), their coefficients (_run_coefficients) and the lag-one products of one run."""
-    m, coefficients = _run_coefficients(run.size)
-    u = m @ run
+    q, coefficients = _run_coefficients(run.size)
+    u = run - q @ (q.T @ run)
     products = u[:-1] * u[1:]
     return (float(u @ u), float(products.sum())), coefficients, products
 

@@ -277,3 +277,17 @@ def test_table_device_reads_with_the_stored_read_noise() -> None:
         JumpTable.from_samples(g, dg, direction, n_bins=5), (2, 2), seed=0
     )
     np.testing.assert_array_equal(quiet.read(), quiet.conductance)
+
+
+def test_the_read_noise_moments_are_the_closed_form_traces_for_every_run_length() -> None:
+    """E[Q0] = s² tr M + σ_r² tr MT and E[Q1] = s² tr SM + σ_r² tr SMTM, M = I − QQᵀ: the
+    coefficients expanded in Q equal the traces of the n x n matrices."""
+    from hil.jumptable import _run_coefficients
+
+    for n in (5, 6, 17, 200):
+        q, coefficients = _run_coefficients(n)
+        m = np.eye(n) - q @ q.T
+        t = 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+        s = np.eye(n, k=1)
+        traces = [[np.trace(m), np.trace(m @ t)], [np.trace(s @ m), np.trace(s @ m @ t @ m)]]
+        np.testing.assert_allclose(coefficients, traces, rtol=1e-12, atol=1e-11)
