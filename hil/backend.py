@@ -15,7 +15,7 @@ import enum
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -94,6 +94,15 @@ class CrossbarBackend(ABC):
     @property
     def limits(self) -> SafetyLimits:
         return self._limits
+
+    def bit_stream_state(self) -> dict[str, Any]:
+        """The state of the stochastic update's bit-stream generator (JSON-ready), which the
+        controlling computer draws: what a resumed run needs to draw the same bits."""
+        return self._stream_rng.bit_generator.state
+
+    def restore_bit_stream_state(self, state: dict[str, Any]) -> None:
+        """Continue the bit streams from a state bit_stream_state() returned."""
+        self._stream_rng.bit_generator.state = state
 
     @property
     @abstractmethod

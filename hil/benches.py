@@ -179,6 +179,8 @@ class VirtualBenchSession(Bench):
         except BaseException:
             self.virtual.stop()
             raise
+        self._arrays: dict[str, CrossbarBackend] = {}
+        self._bit_streams: dict[str, dict[str, Any]] = {}  # restored, for arrays not yet asked for
 
     @property
     def nominal_pulse(self) -> Pulse:
@@ -189,7 +191,23 @@ class VirtualBenchSession(Bench):
         return self.hardware.identities
 
     def array(self, name: str, shape: tuple[int, int]) -> CrossbarBackend:
-        return self.hardware.array(name, shape)
+        array = self._arrays[name] = self.hardware.array(name, shape)
+        if name in self._bit_streams:
+            array.restore_bit_stream_state(self._bit_streams.pop(name))
+        return array
+
+    def chip_state(self) -> bytes | None:
+        """The simulated chip behind the virtual instruments and the controller's bit streams,
+        asked of the process serving them (a side channel, not a message to the instruments)."""
+        streams = {name: a.bit_stream_state() for name, a in self._arrays.items()}
+        return self.virtual.chip_state({**self._bit_streams, **streams})
+
+    def restore_chip_state(self, state: bytes) -> None:
+        for name, stream in self.virtual.restore_chip_state(state).items():
+            if name in self._arrays:
+                self._arrays[name].restore_bit_stream_state(stream)
+            else:
+                self._bit_streams[name] = stream
 
     def describe(self) -> dict[str, object]:
         return {**self.hardware.describe(), "bench": "virtual", "virtual": self.virtual.describe()}

@@ -25,19 +25,23 @@ All conductances and changes are in siemens. Down-pulse changes are kept with th
 
 from __future__ import annotations
 
+import functools
+import itertools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from hil.backend import FloatArray, IntArray
 from hil.pulses import Pulse
 
 _SPREAD_LEVELS = (0.16, 0.84)  # ±1 standard deviation of a normal distribution
-# Quads of successive steps per block for the standard error of the read-noise estimate: the
-# statistic of a quad is correlated with its neighbours over three lags only.
+_TREND_DEGREE = 2  # polynomial in the pulse index removed from each run of steps (the mean step's drift)
+_MIN_RUN = _TREND_DEGREE + 3  # a run needs steps beyond its trend's parameters to hold a covariance
+# Successive step pairs per block for the standard error of the read-noise estimate: products of
+# neighbouring pairs are correlated over two lags only.
 _NOISE_BLOCK = 30
 
 
@@ -51,14 +55,14 @@ class ReadNoise:
 
     sigma: σ_r of one read, siemens; stderr: its standard error, siemens; variance and
     variance_stderr: σ_r² and its standard error (S², can be negative by chance: sigma is then
-    0); quads: the number of step triples it rests on.
+    0); pairs: the number of pairs of successive steps it rests on.
     """
 
     sigma: float
     stderr: float
     variance: float
     variance_stderr: float
-    quads: int
+    pairs: int
 
 
 def read_noise_from_steps(dg: ArrayLike, direction: ArrayLike, breaks: ArrayLike = ()) -> ReadNoise:
@@ -69,14 +73,20 @@ def read_noise_from_steps(dg: ArrayLike, direction: ArrayLike, breaks: ArrayLike
     start at the read that ended step k − 1 (a resumed run's fresh read).
 
     Model: r_k = g_k + e_k with white read noise e (variance σ_r²) and a true state g whose
-    steps c_k are independent from pulse to pulse, so d_k = (g_{k+1} − g_k) + e_{k+1} − e_k and
-    Cov(d_k, d_{k+1}) = −σ_r², Cov(d_k, d_{k+2}) = 0. Over three successive steps of one
-    direction, D1 = d_{k+1} − d_k and D2 = d_{k+2} − d_k hold E[D1²] = 2s² + 6σ_r² and
-    E[D2²] = 2s² + 4σ_r², s² the cycle-to-cycle variance, so σ_r² = (E[D1²] − E[D2²]) / 2:
-    the lag-one covariance measured against lag two, by differences in which the slowly varying
-    mean step cancels (it changes by a fraction a ≪ 1 of itself per pulse; the bias is of order
-    a s²). Reads need not be repeated. The standard error comes from the scatter of blocks of
-    quads. Raises ValueError with fewer than 10 usable triples.
+    steps c_k scatter independently from pulse to pulse (variance s²) around a mean that drifts
+    slowly along a train. So d_k = c_k + e_{k+1} − e_k: Var(d_k) = s² + 2σ_r²,
+    Cov(d_k, d_{k+1}) = −σ_r², nothing beyond lag one. Each run of successive steps of one
+    direction on one device (n ≥ 5 steps, unbroken by a direction change, a break or a NaN) loses
+    a quadratic in the pulse index (the mean's drift; what is left of an exponential approach
+    over a train is far below the noise) by least squares, residuals u = M d. With covariance
+    s² I + σ_r² T (T: 2 on the diagonal, −1 beside it) the residuals' sums Q0 = Σ u_k² and
+    Q1 = Σ u_k u_{k+1} have the closed-form expectations
+        E[Q0] = s² tr(M) + σ_r² tr(MT),   E[Q1] = s² tr(SM) + σ_r² tr(SMTM)
+    (S: ones above the diagonal), exact for any n, and the runs' sums solve the 2 x 2 system
+    for s² and σ_r² (method of moments, unbiased). The lag-one products scatter about half as
+    much as the differences of a lag-one/lag-two comparison, so σ_r² is known about twice as well
+    from the same steps. Reads need not be repeated. The standard error comes from the scatter
+    of blocks of successive pairs. Raises ValueError with fewer than 10 usable pairs.
     """
     d = np.asarray(dg, dtype=np.float64)
     if d.ndim == 1:
@@ -89,23 +99,80 @@ def read_noise_from_steps(dg: ArrayLike, direction: ArrayLike, breaks: ArrayLike
     linked[1:] &= s[1:] == s[:-1]
     b = np.asarray(breaks, dtype=np.int64).ravel()
     linked[b[(b >= 0) & (b < s.size)]] = False
-    triple = linked[1:-1] & linked[2:]  # steps k, k+1, k+2 share reads in one direction
-    d0, d1, d2 = d[:-2][triple], d[1:-1][triple], d[2:][triple]
-    t = ((d1 - d0) ** 2 - (d2 - d0) ** 2) / 2.0
-    t = t.T[np.isfinite(t.T)]  # device after device, pulses in order within each
-    if t.size < 10:
+    runs = [run for column in d.T for run in _runs(column, linked) if run.size >= _MIN_RUN]
+    moments = [_run_moments(run) for run in runs]
+    n_pairs = sum(run.size - 1 for run in runs)
+    if n_pairs < 10:
         raise ValueError(
-            f"only {t.size} triples of successive same-direction steps: too few to estimate the "
-            "read noise (measure trains of at least 3 pulses)"
+            f"only {n_pairs} pairs of successive same-direction steps in runs of at least {_MIN_RUN}: "
+            f"too few to estimate the read noise (measure trains of at least {_MIN_RUN} pulses)"
         )
-    variance = float(np.mean(t))
+    coefficients = np.sum([m[1] for m in moments], axis=0)  # rows: E[Q0], E[Q1]; cols: s², σ_r²
+    q0, q1 = (float(sum(m[0][i] for m in moments)) for i in (0, 1))
+    s2, variance = np.linalg.solve(coefficients, [q0, q1])
+    # Each pair's share of the estimate, for the block standard error: σ_r² = Σ t / n_pairs.
+    products = np.concatenate([m[2] for m in moments])
+    t = (products - s2 * coefficients[1, 0] / n_pairs) * n_pairs / coefficients[1, 1]
     n_blocks = max(t.size // _NOISE_BLOCK, 2)
     blocks = np.array([np.mean(c) for c in np.array_split(t, n_blocks)])
     var_se = float(np.std(blocks, ddof=1) / np.sqrt(n_blocks))
+    variance = float(variance)
     sigma = float(np.sqrt(max(variance, 0.0)))
     # d sigma = d variance / (2 sigma); at sigma ~ 0 the bound sqrt(se) says how small it is.
     stderr = var_se / (2.0 * sigma) if sigma > np.sqrt(var_se) else float(np.sqrt(var_se))
-    return ReadNoise(sigma, stderr, variance, var_se, int(t.size))
+    return ReadNoise(sigma, stderr, variance, var_se, int(n_pairs))
+
+
+def _runs(column: FloatArray, linked: NDArray[np.bool_]) -> list[FloatArray]:
+    """The runs of successive linked, finite steps of one device, in pulse order."""
+    finite = np.isfinite(column)
+    starts = ~(linked & finite & np.r_[False, finite[:-1]])
+    edges = np.r_[np.flatnonzero(starts), column.size]
+    return [column[a:z] for a, z in itertools.pairwise(edges) if finite[a]]
+
+
+@functools.lru_cache(maxsize=64)
+def _run_coefficients(n: int) -> tuple[FloatArray, FloatArray]:
+    """For a run of n steps: an orthonormal basis Q (n x 3) of the trend, so that the residual
+    projection is M = I − QQᵀ, and the 2 x 2 coefficients [[tr M, tr MT], [tr SM, tr SMTM]] of
+    E[Q0], E[Q1] in (s², σ_r²). Each trace is expanded in Q (tr SMTM = tr ST − tr QᵀSTQ −
+    tr QᵀTSQ + tr(QᵀSQ QᵀTQ)), so nothing n x n is formed, whatever the train's length."""
+    q, _ = np.linalg.qr(np.vander(np.linspace(-1.0, 1.0, n), _TREND_DEGREE + 1))
+    sq, tq = _shift(q), _tridiagonal(q)
+    a, b = q.T @ sq, q.T @ tq  # QᵀSQ, QᵀTQ
+    st = -(n - 1.0)  # tr ST: S picks T's sub-diagonal
+    coefficients = np.array(
+        [
+            [n - q.shape[1], 2.0 * n - np.trace(b)],
+            [-np.trace(a), st - np.trace(q.T @ _shift(tq)) - np.trace(tq.T @ sq) + np.trace(a @ b)],
+        ]
+    )
+    q.flags.writeable = False
+    coefficients.flags.writeable = False
+    return q, coefficients
+
+
+def _shift(x: FloatArray) -> FloatArray:
+    """S x: row i takes row i + 1 (the last row 0)."""
+    out = np.zeros_like(x)
+    out[:-1] = x[1:]
+    return out
+
+
+def _tridiagonal(x: FloatArray) -> FloatArray:
+    """T x, T with 2 on the diagonal and −1 beside it: the covariance shape of read noise in steps."""
+    out = 2.0 * x
+    out[:-1] -= x[1:]
+    out[1:] -= x[:-1]
+    return out
+
+
+def _run_moments(run: FloatArray) -> tuple[tuple[float, float], FloatArray, FloatArray]:
+    """(Q0, Q1), their coefficients (_run_coefficients) and the lag-one products of one run."""
+    q, coefficients = _run_coefficients(run.size)
+    u = run - q @ (q.T @ run)
+    products = u[:-1] * u[1:]
+    return (float(u @ u), float(products.sum())), coefficients, products
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,15 @@ lies inside the combined uncertainty:
 - the cycle-to-cycle spread of an up step at the middle conductance (deconvolved from the read
   noise, hil.jumptable), likewise per device;
 - the read noise of one read (the pooled table's estimate and its standard error);
-- the mean symmetry point and the mean step there over the responsive devices (scatter / sqrt(n)).
+- the mean symmetry point and the mean step there over the responsive devices (scatter / sqrt(n));
+- with a TrainingPlan, a short training of the same network with the same data, configuration
+  and seed on both sides: the test accuracy and the train loss, each the mean of the last `tail`
+  epochs. One training is one draw of what a training gives, so its uncertainty is the run's own
+  jitter, the standard deviation over those epochs (not divided by their number: successive
+  epochs are not independent), and for the accuracy also the binomial sampling error of the test
+  set, sqrt(p (1 − p) / n_test), whichever is larger. A training sees the devices through
+  everything at once (steps, noise, asymmetry, the mapping), so it is a coarse check: a model
+  can miss a step size by a fifth and train the same (docs/protocols/compare.md).
 
 The combined uncertainty is hypot(bench SE, model SE); a quantity is inside when |residual| is at
 most `z_limit` (3) combined uncertainties: with ten quantities a correct model shows a flag by
@@ -25,6 +33,7 @@ compared with the chip's mean device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,9 +47,13 @@ from hil.results import to_jsonable
 from protocols.jumptable import JumpTableResult, measure_jump_table
 from protocols.records.compare import CompareQuantity
 from protocols.symmetry import SymmetryPointResult, find_symmetry_point
+from protocols.training.preparation import ArraySource
+from protocols.training.result import TrainingResult
 
 STATES = (0.25, 0.5, 0.75)  # fractions of the bench table's conductance range
 Z_LIMIT = 3.0
+TAIL = 3  # last epochs of the short training whose mean accuracy and loss are compared
+TRAINING_QUANTITIES = ("test accuracy", "train loss")  # what the short training is compared on
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,23 @@ class CompareSettings:
 
 
 @dataclass(frozen=True)
+class TrainingPlan:
+    """The short training compare runs on both sides after the jump table and the symmetry point.
+
+    train: trains on the arrays an ArraySource hands out and returns the TrainingResult; the
+        same data, network, configuration and seed on both sides (e.g. analog SGD on Iris).
+    bench_arrays, model_arrays: each side's ArraySource (a Bench's array method).
+    tail: the last epochs whose mean test accuracy and train loss are compared (at least 2:
+        their spread is the uncertainty).
+    """
+
+    train: Callable[[ArraySource], TrainingResult]
+    bench_arrays: ArraySource
+    model_arrays: ArraySource
+    tail: int = TAIL
+
+
+@dataclass(frozen=True)
 class Side:
     """What the two protocols measured on one array, and each device's own table."""
 
@@ -80,6 +110,13 @@ class Comparison:
     pulse: Pulse
     settings: CompareSettings
     parameters: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, TrainingResult] | None = None  # "bench", "model"; None: not trained
+    training_tail: int = 0  # the last epochs compared (TrainingPlan.tail); 0: not trained
+
+    @property
+    def training_quantities(self) -> list[CompareQuantity]:
+        """The quantities of the short training (accuracy, loss); empty if it did not run."""
+        return self.quantities[-len(TRAINING_QUANTITIES) :] if self.training is not None else []
 
     @property
     def flagged(self) -> list[str]:
@@ -96,6 +133,9 @@ class Comparison:
                 "quantities": [q.to_row().values for q in self.quantities],
                 "flagged": self.flagged,
                 "all_inside": not self.flagged,
+                "training": None
+                if self.training is None
+                else {side: result.summary() for side, result in self.training.items()},
             }
         )
 
@@ -107,14 +147,18 @@ def compare(
     settings: CompareSettings = CompareSettings(),
     *,
     recorder: Recorder | None = None,
+    training: TrainingPlan | None = None,
 ) -> Comparison:
-    """Run the jump table and the symmetry search on bench and model; compare (module docstring).
+    """Run the jump table and the symmetry search on bench and model, and the short training of
+    `training` if given; compare (module docstring).
 
     bench, model: the arrays (the model's may be larger); pulse (volts, seconds) must be within
     both arrays' limits.
     recorder: receives one CompareQuantity point per quantity at the end (the protocols' own
     points are not stored: a comparison is repeated, not resumed).
     """
+    if training is not None and training.tail < 2:
+        raise ValueError(f"the training's tail must be at least 2 epochs (a spread), got {training.tail}")
     counts = {}
     for name, array, wanted in (("bench", bench, settings.devices), ("model", model, settings.model_devices)):
         size = array.shape[0] * array.shape[1]
@@ -127,10 +171,27 @@ def compare(
         "model": _measure(model, pulse, settings, counts["model"]),
     }
     quantities = _quantities(sides["bench"], sides["model"], settings.z_limit)
+    trained = None
+    if training is not None:
+        trained = {
+            "bench": training.train(training.bench_arrays),
+            "model": training.train(training.model_arrays),
+        }
+        quantities += _training_quantities(
+            trained["bench"], trained["model"], training.tail, settings.z_limit
+        )
     if recorder is not None:
         for q in quantities:
             q.write(recorder)
-    return Comparison(quantities, sides["bench"], sides["model"], pulse, settings)
+    return Comparison(
+        quantities,
+        sides["bench"],
+        sides["model"],
+        pulse,
+        settings,
+        training=trained,
+        training_tail=0 if training is None else training.tail,
+    )
 
 
 def _measure(array: CrossbarBackend, pulse: Pulse, s: CompareSettings, n_devices: int) -> Side:
@@ -160,6 +221,38 @@ def _quantities(bench: Side, model: Side, z_limit: float) -> list[CompareQuantit
     for name, values in (("symmetry point", "g_sym"), ("mean step at the symmetry point", "step")):
         rows.append((name, "S", *(_population(side.symmetry, values) for side in (bench, model))))
     return [_quantity(name, unit, b, m, z_limit) for name, unit, b, m in rows]
+
+
+def _training_quantities(
+    bench: TrainingResult, model: TrainingResult, tail: int, z_limit: float
+) -> list[CompareQuantity]:
+    """Test accuracy (percent) and train loss, each the mean of the last `tail` epochs."""
+    for result in (bench, model):
+        if len(result.epochs) < tail:
+            raise ValueError(
+                f"the training has {len(result.epochs)} evaluated epochs, fewer than the tail {tail}"
+            )
+    accuracy = [_tail_accuracy(result, tail) for result in (bench, model)]
+    loss = [_tail(np.array([e.train_loss for e in r.epochs[-tail:]])) for r in (bench, model)]
+    rows = [
+        (f"{TRAINING_QUANTITIES[0]}, mean of the last {tail} epochs", "%", *accuracy),
+        (f"{TRAINING_QUANTITIES[1]}, mean of the last {tail} epochs", "", *loss),
+    ]
+    return [_quantity(name, unit, b, m, z_limit) for name, unit, b, m in rows]
+
+
+def _tail_accuracy(result: TrainingResult, tail: int) -> tuple[float, float]:
+    """Mean test accuracy of the last epochs in percent, and the larger of their spread and the
+    test set's binomial sampling error."""
+    mean, spread = _tail(np.array([e.test_accuracy for e in result.epochs[-tail:]]))
+    n_test = int(result.dataset.get("n_test", 0))
+    binomial = np.sqrt(mean * (1.0 - mean) / n_test) if n_test > 0 else float("inf")
+    return 100.0 * mean, 100.0 * float(max(spread, binomial))
+
+
+def _tail(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation (the run's own jitter) of the last epochs' values."""
+    return float(values.mean()), float(values.std(ddof=1))
 
 
 def _per_device(side: Side, value: Any) -> tuple[float, float]:

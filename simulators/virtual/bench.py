@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from hil.backend import CrossbarBackend
+from simulators import snapshot
+from simulators.crossbar import SimulatedCrossbar
 from simulators.virtual.keithley707b import DIGITAL_LINES as MATRIX_LINES
 from simulators.virtual.keithley707b import Keithley707B
 from simulators.virtual.keithley2450 import DIGITAL_LINES, Keithley2450
@@ -237,6 +239,38 @@ class VirtualBench:
             raise ValueError(f"the chip's arrays have different conductance ranges: {sorted(ranges)}")
         ((g_min, g_max),) = ranges
         return float(g_min), float(g_max)
+
+    # ------------------------------------------------------------------ the chip's state (no SCPI)
+    def chip_state(self, bit_streams: Mapping[str, dict[str, Any]] | None = None) -> bytes | None:
+        """The simulated chip behind the instruments as bytes (simulators.snapshot), with the
+        controller's bit streams by array name beside it; None if an array is not simulated.
+
+        A side channel of the process that serves the instruments, never a message to them: a
+        real instrument has no such command, and a real chip keeps its own state. Taken under
+        the chip's lock, so that no pulse an instrument is delivering is half in it."""
+        arrays = self.chip.arrays
+        if not all(isinstance(a, SimulatedCrossbar) for a in arrays.values()):
+            return None
+        with self.chip._lock:  # the lock every instrument takes to touch the chip
+            return snapshot.snapshot(arrays, bit_streams)
+
+    def restore_chip_state(self, state: bytes) -> dict[str, dict[str, Any]]:
+        """Put the chip back as chip_state() took it (SnapshotError, before anything changes, if
+        an array is missing or of another shape); returns the controller's bit streams it carried."""
+        states = snapshot.read_snapshot(state)
+        for name, array_state in states.items():
+            array = self.chip.arrays.get(name)
+            if not isinstance(array, SimulatedCrossbar):
+                raise snapshot.SnapshotError(f"the virtual chip has no simulated array {name!r} to restore")
+            if tuple(array_state["shape"]) != array.shape:
+                raise snapshot.SnapshotError(
+                    f"array {name!r} was {tuple(array_state['shape'])} when its state was stored, "
+                    f"not {array.shape}"
+                )
+        with self.chip._lock:  # the lock every instrument takes to touch the chip
+            for name, array_state in states.items():
+                snapshot.restore(self.chip.arrays[name], array_state, name)
+        return snapshot.read_bit_streams(state)
 
     def describe(self) -> dict[str, object]:
         """JSON-ready: instruments and their addresses (when running), matrix rows, the chip."""

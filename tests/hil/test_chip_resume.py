@@ -97,9 +97,12 @@ def _count(store: Path, kind: str) -> int:
         return 0
 
 
-def _stopped(argv: list[str], cwd: Path, store: Path, *, kind: str, count: int, sig: signal.Signals) -> str:
-    """Run `hil argv` in a child, send sig once `count` points of `kind` are stored; the run's uid."""
-    code = f"import sys; from hil.cli import main; sys.exit(main({argv!r}))"
+def _stopped(
+    argv: list[str], cwd: Path, store: Path, *, kind: str, count: int, sig: signal.Signals, prelude: str = ""
+) -> str:
+    """Run `hil argv` in a child (after the Python statements `prelude`), send sig once `count`
+    points of `kind` are stored; the run's uid."""
+    code = f"{prelude}import sys; from hil.cli import main; sys.exit(main({argv!r}))"
     child = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True, cwd=cwd)
     deadline = time.monotonic() + 120
     while _count(store, kind) < count and child.poll() is None and time.monotonic() < deadline:
@@ -214,3 +217,137 @@ def test_learning_curves_mark_where_a_run_was_resumed() -> None:
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "stopped and resumed after this epoch (chip restored)" in labels
     assert any(line.get_xdata()[0] == 1 for line in fig.axes[0].get_lines() if line.get_linestyle() != "-")
+
+
+# ---------------------------------------------------------------------- the virtual bench
+def _exercise_bench(bench: Bench) -> tuple[np.ndarray, np.ndarray]:
+    """Pulses and a stochastic update through the instruments, then a read: (reads, reads)."""
+    a = bench.array("A_main", (4, 4))
+    rng = np.random.default_rng(0)
+    a.apply_pulses(rng.integers(-2, 3, a.shape), bench.nominal_pulse)
+    first = a.read()
+    a.stochastic_update(rng.uniform(-1, 1, 4), rng.uniform(-1, 1, 4), 7, bench.nominal_pulse)
+    return first, a.read()
+
+
+def test_the_virtual_bench_keeps_its_chip_and_bit_streams_through_a_side_channel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The chip behind the virtual instruments and the controller's bit streams are taken and
+    put back without a message to any instrument; a bench restored from them continues read for
+    read as the one they were taken from, where one of another seed does not."""
+    from hil.benches import open_bench
+
+    monkeypatch.setenv("HIL_LOCK_DIR", str(tmp_path))
+    with open_bench("virtual", seed=0) as first:
+        _exercise_bench(first)
+        sent = {role: dict(n) for role, n in first.transactions().items()}
+        state = first.chip_state()
+        assert first.transactions() == sent  # no message went to an instrument
+        expected = _exercise_bench(first)
+    assert state is not None
+    with open_bench("virtual", seed=5) as other:
+        other.restore_chip_state(state)  # before the array is asked for: its bit stream waits
+        got = _exercise_bench(other)
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(e, g)
+    with open_bench("virtual", seed=5) as fresh:
+        assert not np.array_equal(_exercise_bench(fresh)[1], expected[1])
+        wrong = SimulatedChip(seed=0)
+        wrong.array("A_main", (2, 2))
+        with pytest.raises(SnapshotError, match="was \\(2, 2\\)"):
+            fresh.restore_chip_state(wrong.chip_state())
+        stranger = SimulatedChip(seed=0)
+        stranger.array("B", (1, 1))
+        with pytest.raises(SnapshotError, match="no simulated array 'B'"):
+            fresh.restore_chip_state(stranger.chip_state())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_resumed_symmetry_search_on_the_virtual_bench_ends_bit_identical(in_tmp: Path, sig) -> None:
+    """The chip lives behind the virtual instruments; the resumed run's bench takes its state
+    back through the launcher's side channel, and every estimate ends as in the unbroken run."""
+    argv = ["run", "symmetry-point", "--bench", "virtual", "--shape", "4x4", "--window", "25",
+            "--max-pairs", "150", "--tolerance", "1e-15", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--store", "whole.sqlite", "--out", "whole"]) == 0
+    store = in_tmp / "s.sqlite"
+    uid = _stopped(
+        [*argv, "--store", str(store), "--out", "cut"], in_tmp, store, kind="pair", count=50, sig=sig
+    )
+    assert 50 <= _count(store, "pair") < 150
+    assert main(["run", "symmetry-point", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
+    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["per_device"]
+    cut = json.loads((in_tmp / "cut" / "summary.json").read_text())["per_device"]
+    assert cut == whole
+    with RunStore(store) as s:
+        (resume,) = [p for p in s.points(uid) if p.kind == "resume"]
+    assert resume.scalars == {"chip_restored": True}
+
+
+TINY_IRIS = 12, 9  # training and test samples of the tiny training on the virtual bench
+
+
+def shrink_iris() -> None:
+    """Make hil train's data set its first TINY_IRIS samples (the virtual bench reads every
+    device of a VMM through its instruments: a whole epoch of Iris takes a minute)."""
+    import dataclasses
+
+    import protocols.training as training
+
+    full = training.load_dataset
+
+    def tiny(*args, **kwargs):
+        data = full(*args, **kwargs)
+        (n, m) = TINY_IRIS
+        return dataclasses.replace(
+            data,
+            x_train=data.x_train[:n],
+            y_train=data.y_train[:n],
+            x_test=data.x_test[:m],
+            y_test=data.y_test[:m],
+        )
+
+    training.load_dataset = tiny
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_resumed_training_on_the_virtual_bench_ends_bit_identical(
+    in_tmp: Path, sig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Analog SGD on a tiny Iris through the virtual instruments: the chip and the controller's
+    bit streams come back on resume, and every epoch's loss and accuracy match the unbroken run."""
+    monkeypatch.setattr(
+        "protocols.training.load_dataset", __import__("protocols.training").training.load_dataset
+    )
+    shrink_iris()
+    argv = ["train", "--bench", "virtual", "--algorithm", "sgd", "--hidden", "0",
+            "--sgd-reference", "midrange", "--cal-window", "10", "--cal-max-pairs", "20",
+            "--epochs", "3", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--store", "whole.sqlite", "--out", "whole"]) == 0
+    store = in_tmp / "s.sqlite"
+    root = str(Path(__file__).resolve().parents[2])
+    prelude = (
+        f"import sys; sys.path.insert(0, {root!r}); "
+        "from tests.hil.test_chip_resume import shrink_iris; shrink_iris(); "
+    )
+    uid = _stopped(
+        [*argv, "--store", str(store), "--out", "cut"],
+        in_tmp,
+        store,
+        kind="epoch",
+        count=2,
+        sig=sig,
+        prelude=prelude,
+    )
+    assert _count(store, "epoch") < 4
+    assert main(["train", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
+    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["runs"][0]["curves"]
+    cut = json.loads((in_tmp / "cut" / "summary.json").read_text())["runs"][0]["curves"]
+    assert len(cut) == len(whole) == 4
+    for w, c in zip(whole, cut, strict=True):
+        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+            assert c[key] == w[key], (key, w["epoch"])
+    with RunStore(store) as s:
+        assert [p.scalars for p in s.points(uid) if p.kind == "resume"] == [{"chip_restored": True}]

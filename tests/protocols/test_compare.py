@@ -61,15 +61,21 @@ def test_hil_compare_against_the_benchs_own_table_is_a_stored_run(tmp_path: Path
     table = JumpTable.load(tmp_path / "jt" / "jump_table.npz")
     assert table.read_noise is not None
     argv = ["compare", "--model", "jt/jump_table.npz", *quick, "--cycles", "1", "--train", "200",
-            "--pairs", "400", "--window", "100", "--out", "cmp"]  # fmt: skip
+            "--pairs", "400", "--window", "100", "--training-epochs", "2", "--training-tail", "2",
+            "--out", "cmp"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())
-    assert summary["protocol"] == "compare" and len(summary["quantities"]) == 10
-    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 10_000
+    assert summary["protocol"] == "compare" and len(summary["quantities"]) == 12
+    assert [q["name"].split(",")[0] for q in summary["quantities"][-2:]] == ["test accuracy", "train loss"]
+    for side in ("bench", "model"):  # epoch 0 (before training) and the two trained epochs
+        assert len(summary["training"][side]["curves"]) == 3
+    for figure in ("compare.png", "compare_training.png"):
+        assert (tmp_path / "cmp" / figure).stat().st_size > 10_000
     with sqlite3.connect(tmp_path / "s.sqlite") as db:
         ((status,),) = db.execute("SELECT status FROM runs WHERE protocol='compare'").fetchall()
         (n,) = db.execute("SELECT COUNT(*) FROM points WHERE kind='compare_quantity'").fetchone()
-    assert status == "completed" and n == 10
+    assert status == "completed" and n == 12
+    assert main([*argv[:-2], "--training-epochs", "1", "--out", "cmp2"]) == 2  # fewer than the tail
     assert main(["compare", "--model", "no/such.npz", *quick]) == 2
 
 
@@ -79,7 +85,38 @@ def test_hil_compare_on_the_virtual_bench_carries_the_asked_shape(tmp_path: Path
     monkeypatch.setenv("HIL_LOCK_DIR", str(tmp_path / "locks"))
     argv = ["compare", "--model", "protonic-asymmetric", "--bench", "virtual", "--shape", "2x3",
             "--devices", "2", "--cycles", "1", "--train", "50", "--pairs", "100", "--window", "25",
-            "--no-progress", "--store", "s.sqlite", "--out", "cmp"]  # fmt: skip
+            "--training-epochs", "0", "--no-progress", "--store", "s.sqlite", "--out", "cmp"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())
     assert summary["bench"]["arrays"]["A_main"] == [2, 3]
+
+
+def test_the_training_quantities_are_the_tail_means_with_the_larger_of_jitter_and_binomial_error() -> None:
+    from protocols.compare import TrainingPlan, _training_quantities
+    from protocols.training.result import EpochRecord, TrainingResult
+
+    def run(accuracies, losses) -> TrainingResult:
+        result = TrainingResult("sgd", "SGD", {"name": "iris", "n_test": 100}, {}, {})
+        result.epochs[:] = [
+            EpochRecord(k, loss, 0.5, loss, acc, None, 0.1)
+            for k, (acc, loss) in enumerate(zip(accuracies, losses, strict=True))
+        ]
+        return result
+
+    bench = run([0.1, 0.80, 0.90, 0.85], [3.0, 0.5, 0.4, 0.6])
+    model = run([0.1, 0.50, 0.50, 0.50], [3.0, 0.5, 0.5, 0.5])
+    accuracy, loss = _training_quantities(bench, model, 3, 3.0)
+    # Bench: mean 85 %, spread 5 % (std of 80, 90, 85) against a binomial 3.57 %: the spread.
+    assert accuracy.bench == pytest.approx(85.0) and accuracy.bench_se == pytest.approx(5.0)
+    # Model: no spread; the binomial error of 50 % on 100 samples, 5 %.
+    assert accuracy.model == pytest.approx(50.0) and accuracy.model_se == pytest.approx(5.0)
+    assert accuracy.z == pytest.approx(-35.0 / np.hypot(5.0, 5.0)) and not accuracy.inside
+    assert loss.bench == pytest.approx(0.5) and loss.bench_se == pytest.approx(0.1)
+    assert loss.model_se == 0.0 and loss.inside
+    with pytest.raises(ValueError, match="fewer than the tail"):
+        _training_quantities(bench, model, 5, 3.0)
+    chip = SimulatedChip(seed=0)
+    a = chip.array("A", (2, 2))
+    plan = TrainingPlan(lambda arrays: bench, chip.array, chip.array, tail=1)
+    with pytest.raises(ValueError, match="at least 2"):
+        compare(a, chip.array("B", (2, 2)), a.nominal_pulse, CompareSettings(), training=plan)
