@@ -54,8 +54,14 @@ class SymmetryPointResult:
 
     g_sym: estimated symmetry point, mean of the post-up/post-down midpoints over the last window.
     g_sym_std: standard error of g_sym, corrected for the correlation of successive pairs.
-    step: mean |ΔG| of one pulse near the point (the gap between a post-up and the adjacent
-        post-down reads is one step; averaged over the window, up and down alike).
+    step: mean step of one pulse near the point: the signed change between adjacent post-down
+        and post-up reads, up and down alike, averaged over the window. Its expectation is the
+        step δ of the up/down oscillation, δ = s/(1 − q t/(q + t)) for a step s at the point
+        whose up and down steps change by q and t per unit of the normalised state (soft bounds:
+        q t/(q + t) = s/range, 0.1 % for the protonic presets); noise adds no bias
+        (docs/protocols/symmetry-point.md, "Step").
+    step_std: standard error of step (read noise of shared reads included); None where the
+        result was rebuilt from records that do not hold it.
     pairs_used: up+down pairs every device received.
     converged: the device passed the drift test (sticky once passed) and is responsive.
     responsive: the step is significantly above zero (False for stuck or saturated devices).
@@ -65,7 +71,8 @@ class SymmetryPointResult:
     history: "g_start" (rows, cols), "g_up" and "g_down" (reads, rows, cols) reads after the
         up and the down pulse of each pair read ("read_pairs" (reads,) their pair numbers:
         every pair, or every read_every-th); "window_end" (windows,) pair count at each window's end,
-        "window_mean", "window_sem", "window_step", "window_relaxation" (windows, rows, cols).
+        "window_mean", "window_sem", "window_step", "window_relaxation", "window_step_sem"
+        (windows, rows, cols).
     """
 
     g_sym: FloatArray
@@ -81,6 +88,7 @@ class SymmetryPointResult:
     window: int
     tolerance: float | None
     parameters: dict[str, Any] = field(default_factory=dict)
+    step_std: FloatArray | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready key numbers and per-device results (nested lists, siemens)."""
@@ -259,7 +267,14 @@ class _Search:
         self.g_start = np.full(backend.shape, np.nan)
         self.g_up: list[FloatArray] = []
         self.g_down: list[FloatArray] = []
-        self.windows: dict[str, list[Any]] = {"end": [], "mean": [], "sem": [], "step": [], "relaxation": []}
+        self.windows: dict[str, list[Any]] = {
+            "end": [],
+            "mean": [],
+            "sem": [],
+            "step": [],
+            "relaxation": [],
+            "step_sem": [],
+        }
         self.converged = np.zeros(backend.shape, dtype=bool)
         self.responsive = np.zeros(backend.shape, dtype=bool)
         self.relaxation = _Relaxation(backend.shape)
@@ -336,7 +351,7 @@ class _Search:
             limit = self._drift_limit(step, sem)
             self.converged |= self.responsive & (change <= limit) & (tau <= w)
         self.converged &= self.responsive
-        for key, value in zip(windows, (pairs, mean, sem, step, tau), strict=True):
+        for key, value in zip(windows, (pairs, mean, sem, step, tau, step_sem), strict=True):
             windows[key].append(value)
         if record and self.recorder is not None:
             window = Window(step=pairs, mean=mean, sem=sem, step_size=step, converged=self.converged.copy())
@@ -377,11 +392,13 @@ class _Search:
             "window_sem": np.asarray(windows["sem"]),
             "window_step": np.asarray(windows["step"]),
             "window_relaxation": np.asarray(windows["relaxation"]),
+            "window_step_sem": np.asarray(windows["step_sem"]),
         }
         return SymmetryPointResult(
             g_sym=windows["mean"][-1],
             g_sym_std=windows["sem"][-1],
             step=windows["step"][-1],
+            step_std=windows["step_sem"][-1],
             pairs_used=self.pairs,
             converged=self.converged,
             responsive=self.responsive,
@@ -474,10 +491,24 @@ class _Relaxation:
 
 def _step(u: FloatArray, d: FloatArray, d_before: FloatArray | None) -> tuple[FloatArray, FloatArray]:
     """Mean step (siemens) and its standard error from the up steps (d_before -> u; None when
-    the reads are not adjacent) and the down steps (u -> d) of a window. Single steps are nearly
-    independent (fresh cycle-to-cycle and read noise each), so the plain standard error applies."""
-    steps = u - d if d_before is None else np.concatenate([u - d_before, u - d])
-    return steps.mean(axis=0), steps.std(axis=0, ddof=1) / np.sqrt(steps.shape[0])
+    the reads are not adjacent) and the down steps (u -> d) of a window.
+
+    The steps are signed differences (up minus down read), not |ΔG|: noise adds no folded-normal
+    bias. With adjacent reads (d_before given) each read ends one step and starts the next, so
+    the mean is that of c_k = u_k − (d_k + d_k−1)/2 per pair, and successive c_k share a read:
+    their lag-one covariance (σ_r²/4) is added to the variance, which the plain std/√n of the
+    steps would halve in its read-noise part (docs/protocols/symmetry-point.md, "Step")."""
+    if d_before is None:  # sparse reads: every step has its own two reads, independent
+        steps = u - d
+        return steps.mean(axis=0), steps.std(axis=0, ddof=1) / np.sqrt(steps.shape[0])
+    c = u - (d + d_before) / 2.0
+    n = c.shape[0]
+    dev = c - c.mean(axis=0)
+    gamma0 = np.sum(dev * dev, axis=0) / (n - 1)
+    gamma1 = np.sum(dev[1:] * dev[:-1], axis=0) / (n - 1)
+    # Shared reads only correlate neighbours positively; a negative sample value is scatter.
+    var = (gamma0 + 2.0 * np.maximum(gamma1, 0.0)) / n
+    return c.mean(axis=0), np.sqrt(var)
 
 
 def _stats(x: FloatArray) -> dict[str, float | int | None]:
