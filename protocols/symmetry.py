@@ -6,7 +6,9 @@ device to its own symmetry point G_sym = (a⁺G_max + a⁻G_min)/(a⁺ + a⁻), 
 a down step (zero-shifting, Kim et al. arXiv:1907.10228). Strict alternation matters: a random
 order leaves a common random-walk offset of several steps.
 
-Protocol: read; then repeat {+1 pulse on every device, read, −1 pulse on every device, read}.
+Protocol: read; then repeat {+1 pulse on every device, read, −1 pulse on every device, read},
+run as trains of pairs (CrossbarBackend.alternating_pairs: a bench may sequence a train in its
+instruments), the reads taken on every read_every-th pair.
 A read after an up pulse sits about half a step above the point, a read after a down pulse
 about half a step below, so each pair contributes the midpoint of its two reads. The estimate
 is the mean of the midpoints over the last window of `window` pairs.
@@ -26,13 +28,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hil.backend import CrossbarBackend, FloatArray
+from hil.backend import MAX_TRAIN, CrossbarBackend, FloatArray
 from hil.progress import ProgressCallback
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, as_pulse_pair
 from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
-from protocols.records.symmetry import SCOPE, Pair, Start, SymmetryPlan, Window
+from protocols.records.symmetry import SCOPE, Pair, Start, SymmetryPlan, Window, pulse_state
 
 BoolArray = NDArray[np.bool_]
 
@@ -43,6 +45,10 @@ RESPONSIVE_Z = 4.0
 # Default drift test (tolerance=None): the change of the windowed mean must lie within 3
 # standard errors of that change (no drift detectable) or within one step.
 DRIFT_Z = 3.0
+# Pairs per alternating_pairs call at most on a backend that sequences them in its instruments
+# (a train is at least one read interval): long enough that a train's set-up and fetch are a
+# small share of its pairs, short enough that a stop loses little (a lost train is pulsed again).
+TRAIN_PAIRS = 100
 # Block length (pairs) for the long-run variance of the relaxation residuals; they are correlated
 # over one lag only, so a few pairs suffice and more blocks give a steadier estimate.
 BLOCK_PAIRS = 10
@@ -71,8 +77,7 @@ class SymmetryPointResult:
     history: "g_start" (rows, cols), "g_up" and "g_down" (reads, rows, cols) reads after the
         up and the down pulse of each pair read ("read_pairs" (reads,) their pair numbers:
         every pair, or every read_every-th); "window_end" (windows,) pair count at each window's end,
-        "window_mean", "window_sem", "window_step", "window_relaxation", "window_step_sem"
-        (windows, rows, cols).
+        "window_mean", "window_sem", "window_step", "window_relaxation" (windows, rows, cols).
     """
 
     g_sym: FloatArray
@@ -83,7 +88,7 @@ class SymmetryPointResult:
     responsive: BoolArray
     relaxation_pairs: FloatArray
     history: dict[str, np.ndarray]
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     max_pairs: int
     window: int
     tolerance: float | None
@@ -97,7 +102,7 @@ class SymmetryPointResult:
         return to_jsonable(
             {
                 "protocol": "symmetry_point",
-                "pulse": {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "pulse": pulse_state(as_pulse_pair(self.pulse)),
                 "parameters": {
                     "max_pairs": self.max_pairs,
                     "window_pairs": self.window,
@@ -128,6 +133,7 @@ class SymmetryPointResult:
                     "converged": self.converged,
                     "responsive": self.responsive,
                     "relaxation_pairs": self.relaxation_pairs,
+                    **({} if self.step_std is None else {"step_std_S": self.step_std}),
                 },
             }
         )
@@ -152,7 +158,7 @@ class SymmetryPointResult:
 
 def find_symmetry_point(
     backend: CrossbarBackend,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     max_pairs: int = 10_000,
     tolerance: float | None = None,
     window: int = 500,
@@ -164,8 +170,10 @@ def find_symmetry_point(
 ) -> SymmetryPointResult:
     """Drive every device to its symmetry point with alternating pulses and estimate it.
 
-    backend: the array; every device is pulsed, all in parallel (one apply_pulses call per pulse).
-    pulse: the write pulse (volts, seconds), the same for up and down.
+    backend: the array; every device is pulsed, all in parallel, in trains of pairs (one
+        alternating_pairs call per train: per read interval, or up to TRAIN_PAIRS pairs and
+        whole read intervals where the backend sequences trains in its instruments).
+    pulse: the write pulse (volts, seconds), the same for up and down, or a PulsePair (up, down).
     max_pairs: budget of up+down pairs per device; the run stops there if not converged.
     tolerance: siemens. A device converges once its windowed mean changes by at most this
         between two successive windows. None: at most max(one step, 3 standard errors of the
@@ -179,17 +187,19 @@ def find_symmetry_point(
         same estimator applies; up to a quarter of the relaxation time it costs under 1 % of
         the standard error (docs/protocols/symmetry-point.md) and divides the reads by it. The
         step then comes from the read pairs' down steps alone.
-    progress: progress(pairs_done, total), called after every pair; total is max_pairs rounded
-        down to whole windows (pairs beyond the last whole window would never be used).
+    progress: progress(pairs_done, total), called after every train (see backend); total is
+        max_pairs rounded down to whole windows (pairs beyond the last whole window would never
+        be used).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
         checkpoint and the read before the first pulse, then a "pair" point with the two reads
         after every pair read and a "window" point after every window (protocols.records.symmetry).
     resume_from: the Checkpoint of a stopped run of this search (hil.store.RunStore.
         load_checkpoint), with the same settings; its pairs are replayed through the estimator
         without pulsing and the search goes on from the next pair. Pass the resumed run as
-        recorder. Pairs after the last recorded one are pulsed again: with read_every = 1 at
-        most one unrecorded pulse from the stop shows in the next read, as a step of relaxation
-        would; with sparse reads up to read_every - 1 whole pairs more, which relax as any pair.
+        recorder. The reads of a train are recorded when the train returns, so a train cut short
+        (a stop or a fault inside it) records none of its pairs: the resume pulses from the pair
+        after the last recorded one, and the pairs the cut train had applied show in the next
+        reads as extra pairs of relaxation (at most one train, whole pairs but the last).
 
     Convergence is tested at the end of each window, from the second window on: a responsive
     device converges when the drift test passes and the window spans at least its relaxation
@@ -204,20 +214,27 @@ def find_symmetry_point(
     search = _Search(backend, plan, recorder=recorder)
     done = search.restore(resume_from) if resume_from is not None else search.begin()
     budget = (plan.max_pairs // plan.window) * plan.window  # only complete windows count
-    for pairs in range(search.pairs + 1, budget + 1):
-        if done:
-            break
-        search.pair(pairs)
+    train = train_pairs(plan.window, plan.read_every, instrument=backend.instrument_pairs)
+    while not done and search.pairs < budget:
+        done = search.train(min((search.pairs // train + 1) * train, budget))
         if progress is not None:
-            progress(pairs, budget)
-        done = pairs % plan.window == 0 and search.end_window(pairs)
+            progress(search.pairs, budget)
     parameters = {"read_every_pairs": plan.read_every, "backend": backend.describe()}
     return search.result(max_pairs=plan.max_pairs, parameters=parameters)
 
 
+def train_pairs(window: int, read_every: int, *, instrument: bool) -> int:
+    """Pairs per alternating_pairs call: one read interval, or on a backend that sequences trains
+    in its instruments (instrument=True) the most whole read intervals up to TRAIN_PAIRS pairs
+    that tile the window (so a window ends with a train)."""
+    reads = window // read_every
+    most = max(1, min(TRAIN_PAIRS, MAX_TRAIN) // read_every) if instrument else 1
+    return read_every * max(r for r in range(1, min(most, reads) + 1) if reads % r == 0)
+
+
 def check_settings(
     backend: CrossbarBackend,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     *,
     max_pairs: int,
     tolerance: float | None,
@@ -228,19 +245,23 @@ def check_settings(
     a setting cannot give an estimate or the pulse is outside the backend's limits."""
     window, max_pairs = _checked(pulse, max_pairs=max_pairs, tolerance=tolerance, window=window)
     read_every = positive_int(read_every, "read_every")
+    if read_every > MAX_TRAIN:
+        raise ValueError(f"read_every ({read_every}) must be at most {MAX_TRAIN} pairs (one train)")
     if window % read_every or window // read_every < 2:
         raise ValueError(
             f"read_every ({read_every}) must divide the window ({window} pairs) and leave at least "
             "two reads in it; pick a divisor of the window, at most half of it"
         )
-    backend.limits.check_pulse(pulse)
-    return SymmetryPlan(backend.shape, pulse, max_pairs, window, tolerance, read_every)
+    pulses = as_pulse_pair(pulse)
+    backend.limits.check_pulse(pulses)
+    return SymmetryPlan(backend.shape, pulses, max_pairs, window, tolerance, read_every)
 
 
-def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int) -> tuple[int, int]:
+def _checked(
+    pulse: Pulse | PulsePair, *, max_pairs: int, tolerance: float | None, window: int
+) -> tuple[int, int]:
     """(window, max_pairs) as ints; raises if a setting cannot give an estimate."""
-    if not isinstance(pulse, Pulse):
-        raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    as_pulse_pair(pulse)  # TypeError naming both accepted types
     window = positive_int(window, "window")
     max_pairs = positive_int(max_pairs, "max_pairs")
     if window < 2:
@@ -256,14 +277,13 @@ def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: i
 
 
 class _Search:
-    """The reads and window estimates of one alternating-pulse run, pair by pair."""
+    """The reads and window estimates of one alternating-pulse run, train by train."""
 
     def __init__(self, backend: CrossbarBackend, plan: SymmetryPlan, *, recorder: Recorder | None):
         self.backend, self.plan, self.recorder = backend, plan, recorder
         self.pulse, self.window, self.tolerance = plan.pulse, plan.window, plan.tolerance
         self.read_every = plan.read_every
         self.read_pairs: list[int] = []
-        self.up = np.ones(backend.shape, dtype=np.int64)
         self.g_start = np.full(backend.shape, np.nan)
         self.g_up: list[FloatArray] = []
         self.g_down: list[FloatArray] = []
@@ -314,20 +334,18 @@ class _Search:
                 done = self.end_window(recorded.step, record=recorded.step not in stored_windows)
         return done
 
-    def pair(self, pairs: int) -> None:
-        """Pair number `pairs`: an up pulse on every device, a down pulse, each followed by a
-        read when the pair is one read_every-th."""
-        read = pairs % self.read_every == 0
-        self.backend.apply_pulses(self.up, self.pulse)
-        g_up = self.backend.read() if read else None
-        self.backend.apply_pulses(-self.up, self.pulse)
-        self.pairs = pairs
-        if g_up is None:
-            return
-        g_down = self.backend.read()
-        self._take(pairs, g_up, g_down)
-        if self.recorder is not None:
-            Pair(step=pairs, g_up=g_up, g_down=g_down).write(self.recorder)
+    def train(self, end: int) -> bool:
+        """Pairs self.pairs + 1 ... end as one alternating_pairs call (end - self.pairs a multiple
+        of read_every, not past the window's end); records every read pair when the train has
+        returned. True when the train ended a window and every responsive device has converged."""
+        k = self.read_every
+        g_up, g_down = self.backend.alternating_pairs(end - self.pairs, read_every=k, pulses=self.pulse)
+        for i, pairs in enumerate(range(self.pairs + k, end + 1, k)):
+            self._take(pairs, g_up[i], g_down[i])
+            if self.recorder is not None:
+                Pair(step=pairs, g_up=g_up[i], g_down=g_down[i]).write(self.recorder)
+        self.pairs = end
+        return end % self.window == 0 and self.end_window(end)
 
     def _take(self, pairs: int, g_up: FloatArray, g_down: FloatArray) -> None:
         """The reads of pair number `pairs`, measured now or replayed from a stopped run."""
@@ -392,7 +410,6 @@ class _Search:
             "window_sem": np.asarray(windows["sem"]),
             "window_step": np.asarray(windows["step"]),
             "window_relaxation": np.asarray(windows["relaxation"]),
-            "window_step_sem": np.asarray(windows["step_sem"]),
         }
         return SymmetryPointResult(
             g_sym=windows["mean"][-1],
@@ -404,7 +421,7 @@ class _Search:
             responsive=self.responsive,
             relaxation_pairs=windows["relaxation"][-1],
             history=history,
-            pulse=self.pulse,
+            pulse=self.pulse.up if self.pulse.is_symmetric else self.pulse,
             max_pairs=max_pairs,
             window=self.window,
             tolerance=self.tolerance,
