@@ -41,15 +41,18 @@ class Start(Record):
 @dataclass(frozen=True)
 class SymmetryPlan:
     """What a search pulses and how it estimates: the array's shape, the pulses (volts, seconds),
-    the pair budget, the window (pairs), the drift tolerance (siemens, None: automatic) and how
-    often the array is read (every read_every-th pair)."""
+    the pair budget, the window (pairs), the drift tolerance (siemens, None: automatic), how
+    often the array is read (every read_every-th pair; window and read_every both None:
+    automatic sampling) and the precision it averages to after convergence (siemens, None:
+    stop at convergence)."""
 
     shape: tuple[int, int]
     pulse: PulsePair  # a Pulse given here is stored as PulsePair.symmetric(pulse)
     max_pairs: int
-    window: int
+    window: int | None
     tolerance: float | None
-    read_every: int = 1
+    read_every: int | None = 1
+    precision: float | None = None
 
     def __post_init__(self) -> None:
         # A plain Pulse is the same pulse for both polarities: one form, so plans compare equal.
@@ -69,13 +72,17 @@ class SymmetryPlan:
         if plan is None:
             return None
         tolerance = plan["tolerance"]
+        precision = plan.get("precision")  # runs stored before it stopped at convergence
         return cls(
             shape=(int(plan["shape"][0]), int(plan["shape"][1])),
             pulse=pulse_from_state(plan["pulse"]),
             max_pairs=int(plan["max_pairs"]),
-            window=int(plan["window"]),
+            window=_int_or_none(plan["window"]),
             tolerance=None if tolerance is None else float(tolerance),
-            read_every=int(plan.get("read_every", 1)),  # runs stored before sparse reads read every pair
+            read_every=_int_or_none(
+                plan.get("read_every", 1)
+            ),  # runs stored before sparse reads read every pair
+            precision=None if precision is None else float(precision),
         )
 
     @classmethod
@@ -105,6 +112,10 @@ class Window(Record):
     sem: FloatArray
     step_size: FloatArray
     converged: NDArray[np.bool_]
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def pulse_state(pulses: PulsePair) -> dict[str, Any]:
