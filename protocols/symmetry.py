@@ -21,6 +21,7 @@ in alternating data, so this bias cannot be removed here; it is stated, not hidd
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,12 @@ TRAIN_PAIRS = 100
 # Automatic sampling (find_symmetry_point with window and read_every None): the first read
 # interval (pairs), the reads per window, and the relaxation time in read intervals below which
 # the interval doubles. A read every quarter relaxation time costs under 1 % of the standard
-# error and a window of 16 reads then spans 4 relaxation times (2 to 8 with the doubling's
-# factor 2), enough for the drift test (docs/protocols/symmetry-point.md, "Automatic sampling").
+# error and a window of 32 reads then spans 8 relaxation times (at least 4 with the doubling's
+# factor 2), enough for the drift test; 32 down steps also make a device's step stand out
+# against read noise of half a step (about 7 standard errors) where 16 would not reliably
+# (docs/protocols/symmetry-point.md, "Automatic sampling").
 READ_START = 4
-WINDOW_READS = 16
+WINDOW_READS = 32
 TAU_READS = 4
 # Default precision with automatic sampling: standard error per device, fraction of the range.
 PRECISION = 0.0025
@@ -236,6 +239,7 @@ def find_symmetry_point(
         read_every=read_every,
         precision=precision,
     )
+    started = time.monotonic()
     search = _Search(backend, plan, recorder=recorder)
     done = search.restore(resume_from) if resume_from is not None else search.begin()
     total = plan.max_pairs if plan.window is None else (plan.max_pairs // plan.window) * plan.window
@@ -248,9 +252,33 @@ def find_symmetry_point(
         "sampling": "automatic" if plan.window is None else "fixed",
         "precision_S": plan.precision,
         "averaged_pairs": search.averaged_pairs(),
+        "trains": search.trains,
+        "wall_time_s": time.monotonic() - started,
+        "instrument_time_estimate_s": search.instrument_seconds,
         "backend": backend.describe(),
     }
     return search.result(max_pairs=plan.max_pairs, parameters=parameters)
+
+
+def budget_seconds(backend: CrossbarBackend, plan: SymmetryPlan) -> tuple[float, float] | None:
+    """The backend's estimate of the instrument time of the whole budget, seconds, as (least,
+    most): with a fixed read interval both are that interval's; with automatic sampling from the
+    largest interval the budget allows (two windows of WINDOW_READS reads in it) to the first, READ_START.
+    None where the backend has no instrument time (a simulator). The run itself usually ends
+    earlier, once every device has converged and reached the precision."""
+    if plan.read_every is not None:
+        intervals = [plan.read_every]
+    else:
+        widest = max(READ_START, plan.max_pairs // (2 * WINDOW_READS))
+        intervals = [min(READ_START * 2 ** int(np.log2(widest / READ_START)), MAX_TRAIN), READ_START]
+    costs = []
+    for k in intervals:
+        train = max(k, (min(TRAIN_PAIRS, MAX_TRAIN) // k) * k)
+        seconds = backend.alternating_pairs_seconds(train, read_every=k)
+        if seconds is None:
+            return None
+        costs.append(seconds * plan.max_pairs / train)
+    return min(costs), max(costs)
 
 
 def train_pairs(window: int, read_every: int, *, instrument: bool) -> int:
@@ -346,6 +374,9 @@ class _Search:
         self.relaxation = _Relaxation(backend.shape)
         self.midpoints: list[FloatArray] = []
         self.pairs = 0
+        self.trains = 0  # alternating_pairs calls made by this process (not the replayed ones)
+        # the backend's estimate of the instrument time of those calls, seconds; None without one
+        self.instrument_seconds: float | None = None
 
     def begin(self) -> bool:
         """Store the plan, read every device before the first pulse; False (nothing converged)."""
@@ -391,7 +422,11 @@ class _Search:
         of k, not past the window's end); records every read pair when the train has returned.
         True when the train ended a window and the search is done."""
         k = self.k
+        seconds = self.backend.alternating_pairs_seconds(end - self.pairs, read_every=k)
+        if seconds is not None:
+            self.instrument_seconds = (self.instrument_seconds or 0.0) + seconds
         g_up, g_down = self.backend.alternating_pairs(end - self.pairs, read_every=k, pulses=self.pulse)
+        self.trains += 1
         for i, pairs in enumerate(range(self.pairs + k, end + 1, k)):
             self._take(pairs, g_up[i], g_down[i])
             if self.recorder is not None:
@@ -417,7 +452,7 @@ class _Search:
         mean, sem, tau, step, step_sem = self._estimates()
         self.responsive = step > RESPONSIVE_Z * step_sem
         grow = self.adapting and self._too_short(tau)
-        if self.stage_windows and self.stretch_read0 is None:
+        if self.stage_windows:  # in the stretch too: a device that shows its step late converges
             change = np.abs(mean - windows["mean"][-1])
             limit = self._drift_limit(step, sem)
             self.converged |= self.responsive & (change <= limit) & (tau <= self.w)
