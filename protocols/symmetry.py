@@ -191,24 +191,16 @@ def find_symmetry_point(
         between two successive windows. None: at most max(one step, 3 standard errors of the
         change), i.e. no drift is detectable or it is below one step.
     window, read_every: pairs per averaging window, and read the array after the up and the down
-        pulse of every read_every-th pair only (the other pairs are pulsed without a read).
-        Both None (default): chosen by the run (automatic sampling): it starts reading every
-        READ_START pairs with windows of WINDOW_READS reads, and at the end of a window whose
-        fitted relaxation time (median over responsive devices) exceeds TAU_READS read intervals
-        doubles both (tested at every window end until every device has converged), so that a
-        read interval is at least a quarter of the relaxation time; windows of one interval test
-        convergence. read_every alone: window = WINDOW_READS *
-        read_every; window alone: every pair is read. read_every must divide window and leave
-        two reads in it. The
-        sampled midpoints relax as every pair's do (β^read_every per sample), so one estimator
-        serves any interval; up to the relaxation time it costs under 4 % of the standard error
-        (docs/protocols/symmetry-point.md). With read_every > 1 the step comes from the read
-        pairs' down steps alone.
-    precision: siemens. Once every responsive device has converged, the run goes on averaging
-        (the estimate becomes the mean over every pair since the window before convergence)
-        until every responsive device's standard error is at most this, or the budget ends.
-        None: PRECISION of the conductance range with automatic sampling; with a window given,
-        the run stops at convergence and estimates from the last window.
+        pulse of every read_every-th pair only. Both None (default): automatic sampling: reads
+        every READ_START pairs, windows of WINDOW_READS reads, both doubled at a window end while
+        the fitted relaxation time (median over responsive devices) exceeds TAU_READS read
+        intervals. read_every alone: window = WINDOW_READS * read_every; window alone: every pair
+        is read. read_every must divide window and leave two reads in it. Reading every quarter
+        to whole relaxation time costs 1-4 % of the standard error (docs/protocols/
+        symmetry-point.md); with read_every > 1 the step comes from the read pairs' down steps.
+    precision: siemens. Once every responsive device has converged, keep averaging (over every
+        pair since the window before convergence) until every standard error is at most this.
+        None: PRECISION of the conductance range with automatic sampling, else stop at convergence.
     progress: progress(pairs_done, total), called after every train (see backend); total is the
         budget (with a fixed window, max_pairs rounded down to whole windows).
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records the plan as a
@@ -216,12 +208,9 @@ def find_symmetry_point(
         after every pair read and a "window" point after every window (protocols.records.symmetry).
     resume_from: the Checkpoint of a stopped run of this search (hil.store.RunStore.
         load_checkpoint), with the same settings; its pairs are replayed through the estimator
-        (and the automatic sampling's decisions, which depend on the reads alone) without
-        pulsing, and the search goes on from the next pair. Pass the resumed run as recorder.
-        The reads of a train are recorded when the train returns, so a train cut short (a stop
-        or a fault inside it) records none of its pairs: the resume pulses from the pair after
-        the last recorded one, and the pairs the cut train had applied show in the next reads as
-        extra pairs of relaxation (at most one train).
+        and the sampling decisions without pulsing, and the search goes on from the next pair.
+        Pass the resumed run as recorder. A train's reads are recorded when it returns: after a
+        train cut short the resume pulses again from the pair after the last recorded one.
 
     Convergence is tested at the end of each window, from the second window of one read interval
     on: a responsive device converges when the drift test passes and the window spans at least
