@@ -238,3 +238,28 @@ def test_up_and_down_pulses_of_their_own_are_pulsed_stored_and_reported(tmp_path
     old = SymmetryPlan((2, 2), pulses.up, 40, 10, None).to_state()
     assert old["plan"]["pulse"] == {"amplitude_V": 6.0, "width_s": 5e-9}
     assert SymmetryPlan.from_state(old).pulse == PulsePair.symmetric(pulses.up)  # type: ignore[union-attr]
+
+
+class TimedCrossbar(IdealCrossbar):
+    """The ideal mock with bench timing: 1 ms per pair, 0.1 s per whole-array read."""
+
+    def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float | None:
+        return 1e-3 * pairs + 0.1 * 2 * (pairs // read_every)
+
+
+def test_the_instrument_time_of_the_budget_and_of_the_run_come_from_the_bench_timing() -> None:
+    from protocols.symmetry import budget_seconds, check_settings
+
+    backend = TimedCrossbar((2, 2))
+    fixed = check_settings(backend, PULSE, max_pairs=1000, tolerance=None, window=100, read_every=10)
+    assert budget_seconds(backend, fixed) == pytest.approx((1.0 + 0.2 * 100,) * 2)
+    auto = check_settings(backend, PULSE, max_pairs=12_800, tolerance=None, window=None)
+    # from reads every 128 pairs (two windows of 32 reads fit in the budget) to every 4
+    assert budget_seconds(backend, auto) == pytest.approx((12.8 + 0.2 * 100, 12.8 + 0.2 * 3200))
+    assert budget_seconds(IdealCrossbar((2, 2)), auto) is None
+    res = find_symmetry_point(backend, PULSE, max_pairs=1000, window=100, read_every=10)
+    p = res.summary()["parameters"]
+    assert p["trains"] == res.pairs_used // 10
+    assert p["instrument_time_estimate_s"] == pytest.approx(
+        1e-3 * res.pairs_used + 0.2 * res.pairs_used // 10
+    )
