@@ -294,11 +294,11 @@ def check_settings(
     as_pulse_pair(pulse)  # TypeError naming both accepted types
     max_pairs = positive_int(max_pairs, "max_pairs")
     window, read_every = _sampling(window, read_every)
-    least = 2 * (window if window is not None else WINDOW_READS * READ_START)
-    if max_pairs < least:
+    per_window = window if window is not None else WINDOW_READS * READ_START
+    if max_pairs < 2 * per_window:
         raise ValueError(
-            f"max_pairs ({max_pairs}) must allow two windows ({least} pairs) to test convergence; "
-            f"raise max_pairs to at least {least} or shorten the window"
+            f"max_pairs ({max_pairs}) must allow two windows of {per_window} pairs to test "
+            f"convergence; raise max_pairs to at least {2 * per_window} or shorten the window"
         )
     for name, value in (("tolerance", tolerance), ("precision", precision)):
         if value is not None and not (np.isfinite(value) and value > 0):
