@@ -74,7 +74,7 @@ def test_automatic_sampling_on_a_slow_linear_step_array() -> None:
 
 
 def test_an_automatic_search_resumes_through_its_sampling_decisions(tmp_path: Path) -> None:
-    """Stopped at pair 104 (a train's end whether the first window doubled the interval or not),
+    """Stopped at pair 104 (a train's end of the first window, 128 pairs read every 4),
     the resume replays the reads and the sampling decisions and equals an unbroken run."""
 
     def chip() -> DelegatingBackend:
@@ -96,4 +96,10 @@ def test_an_automatic_search_resumes_through_its_sampling_decisions(tmp_path: Pa
     assert result.pairs_used == expected.pairs_used
     np.testing.assert_array_equal(result.g_sym, expected.g_sym)
     np.testing.assert_array_equal(result.g_sym_std, expected.g_sym_std)
-    assert result.summary()["parameters"] == expected.summary()["parameters"]
+    # the same plan and sampling; trains and wall time count what each process did
+    this_process = ("trains", "wall_time_s")
+    got, want = (
+        {k: v for k, v in r.summary()["parameters"].items() if k not in this_process}
+        for r in (result, expected)
+    )
+    assert got == want
