@@ -21,10 +21,10 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from hil.pulses import Pulse, PulsePair
 from hil.units import eng, eng_ticks
 
 if TYPE_CHECKING:  # annotations only: plotting one protocol never imports the others
-    from hil.pulses import Pulse
     from protocols.compare import Comparison
     from protocols.jumptable import JumpTableResult
     from protocols.programming import ProgrammingResult
@@ -180,8 +180,14 @@ def comparison_figure(comparison: Comparison) -> Figure:
     return fig
 
 
-def pulse_text(pulse: Pulse) -> str:
-    """A pulse as a figure writes it: "4.75 V × 20 ns"."""
+def pulse_text(pulse: Pulse | PulsePair) -> str:
+    """A pulse as a figure writes it: "4.75 V × 20 ns"; a pair "up 6 V × 20 ns, down 5.5 V × 20 ns"."""
+    if isinstance(pulse, PulsePair):
+        return (
+            pulse_text(pulse.up)
+            if pulse.is_symmetric
+            else f"up {pulse_text(pulse.up)}, down {pulse_text(pulse.down)}"
+        )
     return f"{eng(pulse.amplitude, 'V')} × {eng(pulse.width, 's')}"
 
 

@@ -32,12 +32,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from hil.backend import FloatArray, IntArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from hil.store import RunInfo, RunStore
 from protocols.jumptable import SMOOTHING, JumpTableResult, measure_jump_table, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
 from protocols.records.jumptable import JumpPlan, recorded_trains
-from protocols.records.symmetry import Pair, Window, stack
+from protocols.records.symmetry import Pair, Window, pulse_from_state, stack
 from protocols.records.training import Epoch
 from protocols.symmetry import SymmetryPointResult
 from protocols.traces import traces_from_run
@@ -133,7 +133,9 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
         settings = (stored["max_pairs"], stored["window_pairs"], stored["tolerance_S"])
         parameters = {k: v for k, v in stored.items() if k not in _SYMMETRY_SETTINGS}
         pulse = _pulse(summary.get("pulse"))
+        step_std = per_device.get("step_std_S")  # summaries written before it lack it
     else:
+        step_std = None
         responsive = np.ones_like(last.converged)
         relaxation = np.full(last.mean.shape, np.nan)
         missing = [k for k in ("pulse", "max_pairs", "window") if k not in params]
@@ -165,6 +167,7 @@ def _symmetry(store: RunStore, info: RunInfo) -> tuple[SymmetryPointResult, str 
         window=int(settings[1]),
         tolerance=settings[2],
         parameters=parameters,
+        step_std=None if step_std is None else np.array(step_std, dtype=np.float64),
     )
     return result, note
 
@@ -350,10 +353,13 @@ PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {
 
 
 # ---------------------------------------------------------------------- helpers
-def _pulse(stored: Any) -> Pulse:
-    """A Pulse from a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}."""
+def _pulse(stored: Any) -> Pulse | PulsePair:
+    """A Pulse from a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}; a
+    PulsePair from a symmetry summary's {"up": ..., "down": ...}."""
     if not isinstance(stored, dict):
         raise ValueError(f"the run stores no pulse (got {stored!r}); it cannot be replotted")
+    if "up" in stored:
+        return pulse_from_state(stored)
     return Pulse(
         float(stored.get("amplitude_V", stored.get("amplitude"))),
         float(stored.get("width_s", stored.get("width"))),

@@ -29,11 +29,8 @@ from hil.cli.common import (
 from hil.cli.watch import add_watch, watching
 from hil.progress import ProgressCallback, progress_bar
 from hil.pulses import Pulse
+from protocols.symmetry import MAX_PAIRS, PRECISION, WINDOW_READS
 
-# One relaxation time of the protonic preset is ~220 pairs (docs/protocols/symmetry-point.md); a
-# window shorter than that cannot show convergence, so the defaults give two full windows+.
-SYMMETRY_WINDOW = 500
-SYMMETRY_MAX_PAIRS = 4000
 TRAINS = {"auto": None, "on": True, "off": False}  # --trains -> measure_jump_table(trains=...)
 
 
@@ -95,15 +92,15 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
         "tolerance": args.tolerance,
         "window": args.window,
         "read_every": args.read_every,
+        "precision": args.precision,
     }
-    params = {
-        "shape": args.shape,
-        **settings,
-        "cli": cli_params(args, ("shape", "array", "max_pairs", "window", "tolerance", "read_every")),
-    }
+    names = ("shape", "array", "max_pairs", "window", "tolerance", "read_every", "precision")
+    params = {"shape": args.shape, **settings, "cli": cli_params(args, names)}
 
     def check(array: CrossbarBackend, pulse: Pulse) -> object:
-        return check_settings(array, pulse, **settings)
+        plan = check_settings(array, pulse, **settings)
+        print(_time_estimate(array, plan))
+        return plan
 
     with watching(args), array_run(args, "symmetry-point", params, check) as on:
         result = find_symmetry_point(
@@ -121,12 +118,35 @@ def cmd_symmetry_point(args: argparse.Namespace) -> int:
 
 
 def _report_symmetry(summary: dict[str, Any]) -> None:
-    g = summary["g_sym_S"]
+    g, p = summary["g_sym_S"], summary["parameters"]
     print(
         f"  {summary['n_converged']} of {summary['n_devices']} devices converged after "
         f"{summary['pairs_used']} pairs; symmetry points {_us(g.get('median'))} median, "
         f"{_us(g.get('min'))} to {_us(g.get('max'))}"
     )
+    spent = f"  {_minutes(p['wall_time_s'])} wall time"
+    if p.get("instrument_time_estimate_s") is not None:
+        spent += f", {_minutes(p['instrument_time_estimate_s'])} instrument time by the bench's timing"
+    print(f"{spent}; read every {p['read_every_pairs']} pairs, {p['trains']} trains")
+
+
+def _time_estimate(array: CrossbarBackend, plan: Any) -> str:
+    """The line printed before a run: the budget's instrument time from the bench's timing."""
+    from protocols.symmetry import budget_seconds
+
+    seconds = budget_seconds(array, plan)
+    if seconds is None:
+        return "  no instrument time: this backend gives no timing to estimate it from"
+    least, most = seconds
+    span = _minutes(most) if least == most else f"{_minutes(least)} to {_minutes(most)}"
+    return (
+        f"  instrument time for the budget of {plan.max_pairs:,} pairs: {span} by the bench's timing "
+        "(the run ends earlier once every device has converged and reached the precision)"
+    )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 def _us(siemens: float | None) -> str:
@@ -207,9 +227,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = run_sub.add_parser(
         "symmetry-point",
         help="find every device's symmetry point with parallel alternating up/down pulses",
-        description="Pulse the whole array with strictly alternating up and down pulses, read after "
-        "each, and average both phases over a window until the estimate stops moving. Writes "
-        "summary.json (per-device estimate, uncertainty, step, convergence) and figures.",
+        description="Pulse the whole array with strictly alternating up and down pulses, read every "
+        "few pairs (an interval the run chooses from the relaxation time it measures, unless "
+        "given), and average both phases until the estimate stops moving and reaches the "
+        "precision. Prints the bench's estimate of the instrument time first. Writes "
+        "summary.json (per-device estimate, uncertainty, step, convergence, time taken, "
+        "transactions per pair) and figures.",
     )
     add_common(p, "runs/symmetry-point")
     add_watch(p)
@@ -218,14 +241,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-pairs",
         type=positive_int,
-        default=SYMMETRY_MAX_PAIRS,
-        help=f"pulse budget in up+down pairs (default: {SYMMETRY_MAX_PAIRS})",
+        default=MAX_PAIRS,
+        help=f"pulse budget in up+down pairs (default: {MAX_PAIRS})",
     )
     p.add_argument(
         "--window",
         type=positive_int,
-        default=SYMMETRY_WINDOW,
-        help=f"pairs per averaging window; at least one relaxation time (default: {SYMMETRY_WINDOW})",
+        help="pairs per averaging window; at least one relaxation time (default: chosen by the "
+        f"run, {WINDOW_READS} read intervals; given alone, every pair is read)",
     )
     p.add_argument(
         "--tolerance", type=positive_float, help="convergence tolerance in siemens (default: auto)"
@@ -233,9 +256,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--read-every",
         type=positive_int,
-        default=1,
         help="read the array on every N-th pair only, dividing the window; up to a quarter of the "
-        "relaxation time costs under 1 %% of the uncertainty (default: 1, every pair)",
+        "relaxation time costs under 1 %% of the uncertainty (default: chosen by the run, a quarter "
+        "to a whole relaxation time)",
+    )
+    p.add_argument(
+        "--precision",
+        type=positive_float,
+        help="siemens: after convergence, average until every device's standard error is at most "
+        f"this (default: {100 * PRECISION:g} %% of the conductance range with automatic sampling; "
+        "with --window, stop at convergence)",
     )
     p.set_defaults(func=cmd_symmetry_point)
 

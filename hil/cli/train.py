@@ -357,14 +357,14 @@ def _add_hyperparameters(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--cal-window",
         type=positive_int,
-        default=500,
-        help="calibration: symmetry-point window in pairs, at least one relaxation time (default: 500)",
+        help="calibration: symmetry-point window in pairs, at least one relaxation time, every pair "
+        "read (default: window and read interval chosen by the run)",
     )
     group.add_argument(
         "--cal-max-pairs",
         type=positive_int,
-        default=4000,
-        help="calibration: symmetry-point pulse budget in pairs (default: 4000)",
+        default=100_000,
+        help="calibration: symmetry-point pulse budget in pairs (default: 100000)",
     )
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hil.backend import FloatArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, as_pulse_pair
 from hil.recording import Checkpoint
 from protocols.records.base import Record
 
@@ -40,22 +40,29 @@ class Start(Record):
 
 @dataclass(frozen=True)
 class SymmetryPlan:
-    """What a search pulses and how it estimates: the array's shape, the pulse (volts, seconds),
-    the pair budget, the window (pairs), the drift tolerance (siemens, None: automatic) and how
-    often the array is read (every read_every-th pair)."""
+    """What a search pulses and how it estimates: the array's shape, the pulses (volts, seconds),
+    the pair budget, the window (pairs), the drift tolerance (siemens, None: automatic), how
+    often the array is read (every read_every-th pair; window and read_every both None:
+    automatic sampling) and the precision it averages to after convergence (siemens, None:
+    stop at convergence)."""
 
     shape: tuple[int, int]
-    pulse: Pulse
+    pulse: PulsePair  # a Pulse given here is stored as PulsePair.symmetric(pulse)
     max_pairs: int
-    window: int
+    window: int | None
     tolerance: float | None
-    read_every: int = 1
+    read_every: int | None = 1
+    precision: float | None = None
+
+    def __post_init__(self) -> None:
+        # A plain Pulse is the same pulse for both polarities: one form, so plans compare equal.
+        object.__setattr__(self, "pulse", as_pulse_pair(self.pulse))
 
     def to_state(self) -> dict[str, Any]:
         """The checkpoint state of scope SCOPE (JSON-ready)."""
         plan = asdict(self)
         plan["shape"] = list(self.shape)
-        plan["pulse"] = {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width}
+        plan["pulse"] = pulse_state(self.pulse)
         return {"protocol": "symmetry_point", "plan": plan}
 
     @classmethod
@@ -64,15 +71,18 @@ class SymmetryPlan:
         plan = None if state is None else state.get("plan")
         if plan is None:
             return None
-        pulse = plan["pulse"]
         tolerance = plan["tolerance"]
+        precision = plan.get("precision")  # runs stored before it stopped at convergence
         return cls(
             shape=(int(plan["shape"][0]), int(plan["shape"][1])),
-            pulse=Pulse(float(pulse["amplitude_V"]), float(pulse["width_s"])),
+            pulse=pulse_from_state(plan["pulse"]),
             max_pairs=int(plan["max_pairs"]),
-            window=int(plan["window"]),
+            window=_int_or_none(plan["window"]),
             tolerance=None if tolerance is None else float(tolerance),
-            read_every=int(plan.get("read_every", 1)),  # runs stored before sparse reads read every pair
+            read_every=_int_or_none(
+                plan.get("read_every", 1)
+            ),  # runs stored before sparse reads read every pair
+            precision=None if precision is None else float(precision),
         )
 
     @classmethod
@@ -102,6 +112,33 @@ class Window(Record):
     sem: FloatArray
     step_size: FloatArray
     converged: NDArray[np.bool_]
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def pulse_state(pulses: PulsePair) -> dict[str, Any]:
+    """The stored form of a search's pulses: {"amplitude_V", "width_s"} when both polarities are
+    the same (as runs stored before pulse pairs hold it), else {"up": {...}, "down": {...}}."""
+
+    def one(p: Pulse) -> dict[str, float]:
+        return {"amplitude_V": p.amplitude, "width_s": p.width}
+
+    if pulses.is_symmetric:
+        return one(pulses.up)
+    return {"up": one(pulses.up), "down": one(pulses.down)}
+
+
+def pulse_from_state(state: Mapping[str, Any]) -> PulsePair:
+    """The PulsePair of pulse_state's form (either of its two shapes)."""
+
+    def one(p: Mapping[str, Any]) -> Pulse:
+        return Pulse(float(p["amplitude_V"]), float(p["width_s"]))
+
+    if "up" in state:
+        return PulsePair(one(state["up"]), one(state["down"]))
+    return PulsePair.symmetric(one(state))
 
 
 def stack(records: Sequence[Record], name: str) -> np.ndarray:

@@ -18,7 +18,7 @@ from hil.backend import CrossbarBackend, FloatArray
 from hil.mapping import WeightMapping
 from hil.pulses import Pulse
 from protocols.programming import ProgrammingResult, program_conductances
-from protocols.symmetry import SymmetryPointResult, find_symmetry_point
+from protocols.symmetry import MAX_PAIRS, SymmetryPointResult, find_symmetry_point
 
 ArraySource = Callable[[str, tuple[int, int]], CrossbarBackend]
 """get_array(name, (rows, cols)) -> backend, e.g. hil.bench.Bench.array."""
@@ -28,17 +28,22 @@ ArraySource = Callable[[str, tuple[int, int]], CrossbarBackend]
 class CalibrationSettings:
     """Budgets of the one-time serial steps.
 
-    symmetry_max_pairs, symmetry_window: find_symmetry_point's pair budget and averaging window.
-        The window must exceed the devices' relaxation time (~230 pairs on the protonic
-        preset): with 200 no device of a 5 x 4 array converged and the whole 4000-pair budget
-        was spent; with 500 all 20 converged after 2000 pairs.
+    symmetry_max_pairs, symmetry_window, symmetry_read_every, symmetry_precision:
+        find_symmetry_point's pair budget, averaging window (pairs), read interval (pairs) and
+        precision (siemens). Window and read interval None (default): chosen by the run from the
+        relaxation time it measures, reading a few dozen times per window, so a bench spends its
+        time on pulses rather than reads; a window given alone reads every pair and must exceed
+        the relaxation time (~230 pairs on the protonic preset at its nominal pulse).
+        Precision None: the protocol's default with automatic sampling (0.25 % of the range).
     program_tolerance_steps: write-verify tolerance in units of the measured step (one step is
         the finest a pulse can do; above ~1 it also covers read noise of a few tenths of a step).
     program_max_iterations: write-verify rounds at most.
     """
 
-    symmetry_max_pairs: int = 4000
-    symmetry_window: int = 500
+    symmetry_max_pairs: int = MAX_PAIRS
+    symmetry_window: int | None = None
+    symmetry_read_every: int | None = None
+    symmetry_precision: float | None = None
     program_tolerance_steps: float = 1.5
     program_max_iterations: int = 100
 
@@ -89,7 +94,12 @@ def calibrate_main(
     if not (np.isfinite(w_max) and w_max > 0):
         raise ValueError(f"w_max must be a finite number > 0, got {w_max!r}")
     sym = find_symmetry_point(
-        main, pulse, max_pairs=settings.symmetry_max_pairs, window=settings.symmetry_window
+        main,
+        pulse,
+        max_pairs=settings.symmetry_max_pairs,
+        window=settings.symmetry_window,
+        read_every=settings.symmetry_read_every,
+        precision=settings.symmetry_precision,
     )
     steps = sym.step[sym.responsive]
     if steps.size == 0 or not np.median(steps) > 0:

@@ -97,17 +97,29 @@ def test_sparse_reads_match_the_analytic_point_with_honest_uncertainties() -> No
     assert np.mean(z**2) <= chi2.ppf(0.999, z.size) / z.size
 
 
-def test_a_sparse_search_resumes_after_its_last_read_pair(tmp_path: Path) -> None:
-    """A stop between read pairs: the resume replays the read pairs and pulses again from the
-    pair after the last one read (the unread pairs since then once more, whole pairs)."""
+def test_a_train_cut_short_records_none_of_its_pairs_and_the_resume_pulses_them_again(
+    tmp_path: Path,
+) -> None:
+    """A fault inside a train (after the up pulse of its third pair): none of the train's reads
+    are recorded, the resume replays the read pairs and pulses again from the pair after the last
+    one read; the cut train's pulses show as extra pulses, every read pair is stored once."""
     from hil.store import RunStore
-    from tests.protocols.stopping import Stop, stop_at
+    from tests.hil.delegating import DelegatingBackend
+    from tests.protocols.stopping import after_write, raise_error
 
     settings = {"max_pairs": 400, "window": 40, "read_every": 8}
-    backend = SimulatedCrossbar.from_preset("protonic-asymmetric", (2, 2), seed=3)
+    # trains of one read interval (8 pairs, 16 writes) on a backend without instrument trains:
+    # write 117 is the up pulse of pair 59, in the train of pairs 57-64
+    inner = SimulatedCrossbar.from_preset("protonic-asymmetric", (2, 2), seed=3)
+    backend = DelegatingBackend(inner, around_write=after_write(117, raise_error("lost the generator")))
     with RunStore(tmp_path / "runs.sqlite") as store:
-        with pytest.raises(Stop), store.start_run("symmetry-point", {}, {}) as run:
-            find_symmetry_point(backend, PULSE_SIM, recorder=run, progress=stop_at(61), **settings)
+        with (
+            pytest.raises(RuntimeError, match="lost the generator"),
+            store.start_run("symmetry-point", {}, {}) as run,
+        ):
+            find_symmetry_point(backend, PULSE_SIM, recorder=run, **settings)
+        assert [p.step for p in store.points(run.uid, kind="pair")] == list(range(8, 57, 8))
+        backend.around_write = None
         with store.resume_run(run.uid) as resumed:
             checkpoint = store.load_checkpoint(run.uid)
             result = find_symmetry_point(
@@ -116,9 +128,11 @@ def test_a_sparse_search_resumes_after_its_last_read_pair(tmp_path: Path) -> Non
         steps = [p.step for p in store.points(run.uid, kind="pair")]
     assert steps == list(range(8, result.pairs_used + 1, 8))  # each read pair stored once
     assert result.history["read_pairs"].tolist() == steps
+    # every pair of the run once, and the cut train's 3 up and 2 down pulses again
+    assert np.all(backend.pulses == 2 * result.pairs_used + 5)
 
 
-def test_hil_run_symmetry_point_takes_read_every(tmp_path: Path) -> None:
+def test_hil_run_symmetry_point_takes_read_every(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
     from hil.cli import main
@@ -130,3 +144,125 @@ def test_hil_run_symmetry_point_takes_read_every(tmp_path: Path) -> None:
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["parameters"]["read_every_pairs"] == 5
+    out = capsys.readouterr().out
+    # before the run: what the bench's timing says (a simulator has none); after it: the time taken
+    assert "no instrument time" in out and "wall time; read every 5 pairs" in out
+
+
+# ----------------------------------------------------------------------- trains of pairs
+class TrainCrossbar(SimulatedCrossbar):
+    """The simulator, claiming to sequence alternating pairs in its instruments (the default
+    calls run them), logging each alternating_pairs call as (pairs, read_every)."""
+
+    calls: list[tuple[int, int]]
+
+    @property
+    def instrument_pairs(self) -> bool:
+        return True
+
+    def alternating_pairs(self, pairs, *, read_every, pulses):  # type: ignore[no-untyped-def]
+        self.calls = [*getattr(self, "calls", []), (pairs, read_every)]
+        return super().alternating_pairs(pairs, read_every=read_every, pulses=pulses)
+
+
+def pair_by_pair(sim: SimulatedCrossbar, pulse: Pulse, pairs: int) -> tuple[np.ndarray, ...]:
+    """The reads of the search written out as apply_pulses and read calls, one pair at a time."""
+    up = np.ones(sim.shape, dtype=np.int64)
+    start, ups, downs = sim.read(), [], []
+    for _ in range(pairs):
+        sim.apply_pulses(up, pulse)
+        ups.append(sim.read())
+        sim.apply_pulses(-up, pulse)
+        downs.append(sim.read())
+    return start, np.array(ups), np.array(downs)
+
+
+@pytest.mark.parametrize("backend_class", [SimulatedCrossbar, TrainCrossbar])
+def test_trains_read_every_pair_exactly_as_a_pair_by_pair_loop(backend_class: type) -> None:
+    """read_every = 1: the search's reads equal, bit for bit, those of apply_pulses/read per pair
+    on the same seed, whether it calls alternating_pairs per pair or in trains of 100."""
+    sim = backend_class.from_preset("protonic-asymmetric", (3, 3), seed=4)
+    res = find_symmetry_point(sim, PULSE_SIM, max_pairs=2000, window=500)
+    start, ups, downs = pair_by_pair(SimulatedCrossbar.from_preset("protonic-asymmetric", (3, 3), seed=4),
+                                     PULSE_SIM, res.pairs_used)  # fmt: skip
+    np.testing.assert_array_equal(res.history["g_start"], start)
+    np.testing.assert_array_equal(res.history["g_up"], ups)
+    np.testing.assert_array_equal(res.history["g_down"], downs)
+    if backend_class is TrainCrossbar:
+        assert sim.calls == [(100, 1)] * (res.pairs_used // 100)
+
+
+def test_instrument_trains_tile_the_window_in_whole_read_intervals() -> None:
+    from protocols.symmetry import train_pairs
+
+    assert train_pairs(500, 1, instrument=False) == 1
+    assert train_pairs(500, 25, instrument=False) == 25
+    assert train_pairs(500, 1, instrument=True) == 100
+    assert train_pairs(480, 8, instrument=True) == 96  # 12 reads of the window's 60
+    assert train_pairs(1000, 40, instrument=True) == 40  # 25 reads: 2 would not divide them
+    assert train_pairs(5000, 250, instrument=True) == 250  # one interval longer than TRAIN_PAIRS
+    sim = TrainCrossbar.from_preset("protonic-asymmetric", (2, 2), seed=1)
+    calls: list[tuple[int, int]] = []
+    res = find_symmetry_point(sim, PULSE_SIM, max_pairs=1920, window=480, read_every=8,
+                              progress=lambda d, t: calls.append((d, t)))  # fmt: skip
+    assert sim.calls == [(96, 8)] * (res.pairs_used // 96)
+    assert calls == [(96 * k, 1920) for k in range(1, res.pairs_used // 96 + 1)]
+
+
+def test_up_and_down_pulses_of_their_own_are_pulsed_stored_and_reported(tmp_path: Path) -> None:
+    from hil import PulsePair
+    from hil.store import RunStore
+    from protocols.records.symmetry import SymmetryPlan
+
+    pulses = PulsePair(Pulse(6.0, 5e-9), Pulse(5.5, 5e-9))
+    backend = CountingCrossbar((2, 2))
+    seen: list[Pulse] = []
+    apply = backend._apply_pulses
+
+    def logged(counts, pulse):  # type: ignore[no-untyped-def]
+        seen.append((int(counts.flat[0]), pulse))
+        apply(counts, pulse)
+
+    backend._apply_pulses = logged  # type: ignore[method-assign]
+    with RunStore(tmp_path / "runs.sqlite") as store, store.start_run("symmetry-point", {}, {}) as run:
+        res = find_symmetry_point(backend, pulses, max_pairs=40, window=10, recorder=run)
+        plan = SymmetryPlan.from_checkpoint(store.load_checkpoint(run.uid))
+    assert seen[:4] == [(1, pulses.up), (-1, pulses.down), (1, pulses.up), (-1, pulses.down)]
+    assert plan is not None and plan.pulse == pulses
+    assert res.pulse == pulses
+    assert res.summary()["pulse"] == {
+        "up": {"amplitude_V": 6.0, "width_s": 5e-9},
+        "down": {"amplitude_V": 5.5, "width_s": 5e-9},
+    }
+    # One pulse for both: stored and summarised as before pulse pairs, so old runs load alike.
+    same = find_symmetry_point(CountingCrossbar((2, 2)), pulses.up, max_pairs=40, window=10)
+    assert same.pulse == pulses.up
+    assert same.summary()["pulse"] == {"amplitude_V": 6.0, "width_s": 5e-9}
+    old = SymmetryPlan((2, 2), pulses.up, 40, 10, None).to_state()
+    assert old["plan"]["pulse"] == {"amplitude_V": 6.0, "width_s": 5e-9}
+    assert SymmetryPlan.from_state(old).pulse == PulsePair.symmetric(pulses.up)  # type: ignore[union-attr]
+
+
+class TimedCrossbar(IdealCrossbar):
+    """The ideal mock with bench timing: 1 ms per pair, 0.1 s per whole-array read."""
+
+    def alternating_pairs_seconds(self, pairs: int, *, read_every: int) -> float | None:
+        return 1e-3 * pairs + 0.1 * 2 * (pairs // read_every)
+
+
+def test_the_instrument_time_of_the_budget_and_of_the_run_come_from_the_bench_timing() -> None:
+    from protocols.symmetry import budget_seconds, check_settings
+
+    backend = TimedCrossbar((2, 2))
+    fixed = check_settings(backend, PULSE, max_pairs=1000, tolerance=None, window=100, read_every=10)
+    assert budget_seconds(backend, fixed) == pytest.approx((1.0 + 0.2 * 100,) * 2)
+    auto = check_settings(backend, PULSE, max_pairs=12_800, tolerance=None, window=None)
+    # from reads every 128 pairs (two windows of 32 reads fit in the budget) to every 4
+    assert budget_seconds(backend, auto) == pytest.approx((12.8 + 0.2 * 100, 12.8 + 0.2 * 3200))
+    assert budget_seconds(IdealCrossbar((2, 2)), auto) is None
+    res = find_symmetry_point(backend, PULSE, max_pairs=1000, window=100, read_every=10)
+    p = res.summary()["parameters"]
+    assert p["trains"] == res.pairs_used // 10
+    assert p["instrument_time_estimate_s"] == pytest.approx(
+        1e-3 * res.pairs_used + 0.2 * res.pairs_used // 10
+    )
