@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from hil.backend import CrossbarBackend, FloatArray
 from hil.progress import ProgressCallback
-from hil.pulses import Pulse
+from hil.pulses import Pulse, as_pulse_pair
 from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
@@ -231,8 +231,7 @@ def check_settings(
 
 def _checked(pulse: Pulse, *, max_pairs: int, tolerance: float | None, window: int) -> tuple[int, int]:
     """(window, max_pairs) as ints; raises if a setting cannot give an estimate."""
-    if not isinstance(pulse, Pulse):
-        raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    as_pulse_pair(pulse)  # TypeError naming both accepted types
     window = positive_int(window, "window")
     max_pairs = positive_int(max_pairs, "max_pairs")
     if window < 2:
