@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from hil.backend import CrossbarBackend, FloatArray
 from hil.progress import ProgressCallback
-from hil.pulses import Pulse, as_pulse_pair
+from hil.pulses import Pulse, as_pulse_pair, pulse_state
 from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
@@ -89,7 +89,7 @@ class SymmetryPointResult:
         return to_jsonable(
             {
                 "protocol": "symmetry_point",
-                "pulse": {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "pulse": pulse_state(self.pulse),
                 "parameters": {
                     "max_pairs": self.max_pairs,
                     "window_pairs": self.window,

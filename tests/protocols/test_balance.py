@@ -125,3 +125,33 @@ def test_the_command_balances_and_refuses_a_bad_pulse_in_plain_words(tmp_path: P
         main(["run", "balance", "--down", "6X,5ns", *common])
     assert stop.value.code == 2
     assert "cannot read the amplitude '6X'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_shd_with_a_centred_reference_spans_c_symmetrically() -> None:
+    """protonic-asymmetric balances about two thirds up its range: C then spans about -1.3 to
+    +0.7 (w_max = 1); with the reference centred, -1 to +1 within the balance's tolerance (1 % of
+    the range is 0.02 in weight units) plus the devices' spread about their mean."""
+    from protocols.training import CalibrationSettings, MLPSpec
+    from protocols.training.analog_training import LayerSite
+    from protocols.training.result import BackendOps
+    from protocols.training.shd import SHDConfig, build_shd_layers, restore_shd_layer
+    from simulators.chip import SimulatedChip
+
+    spec = MLPSpec((4, 3))  # one layer, a 5 x 3 array of each kind
+    cal = CalibrationSettings(symmetry_max_pairs=2000, symmetry_window=500)
+    spans = {}
+    for centre in (False, True):
+        chip = SimulatedChip("protonic-asymmetric", seed=0)
+        config = SHDConfig(init_scale=0.5, calibration=cal, centre_reference=centre)
+        layers, setup = build_shd_layers(chip.array, spec, UP, config, BackendOps())
+        spans[centre] = [record["c_span_weights"] for record in setup]
+        if centre:
+            pulses = PulsePair(UP, Pulse(setup[0]["balance"]["down_amplitude_V"], UP.width))
+            assert layers[0].io.settings.pulse == pulses  # the layer writes with the balanced pair
+            site = LayerSite(chip.array, 0, spec.layer_shapes[0], UP, config.counted_ops(UP, BackendOps()))
+            assert restore_shd_layer(site, config, setup[0]).io.settings.pulse == pulses
+    for span in spans[False]:
+        assert span["high"] < 0.8 and span["low"] < -1.2
+    for span in spans[True]:
+        assert abs(span["low"] + 1) < 0.1 and abs(span["high"] - 1) < 0.1
