@@ -103,12 +103,20 @@ def pulse_state(pulses: Pulse | PulsePair) -> dict[str, Any]:
 
 
 def pulse_from_state(state: Mapping[str, Any]) -> Pulse | PulsePair:
-    """The pulses of pulse_state's form: a Pulse for one, a PulsePair for two."""
+    """The pulses of pulse_state's form: a Pulse for one, a PulsePair for two. The keys of a run's
+    stored params ("amplitude", "width": a Pulse's fields) are read too."""
 
     def one(s: Mapping[str, Any]) -> Pulse:
-        return Pulse(float(s["amplitude_V"]), float(s["width_s"]))
+        return Pulse(float(s.get("amplitude_V", s.get("amplitude"))), float(s.get("width_s", s.get("width"))))
 
     return PulsePair(one(state["up"]), one(state["down"])) if "up" in state else one(state)
+
+
+def single_pulse(pulses: Pulse | PulsePair) -> Pulse | None:
+    """The one pulse of both polarities, or None for a pair of different pulses (for what keeps
+    a single pulse, e.g. the pulse a jump table was measured with)."""
+    pair = as_pulse_pair(pulses)
+    return pair.up if pair.is_symmetric else None
 
 
 _PREFIXES = {"": 1.0, "k": 1e3, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "n": 1e-9, "p": 1e-12}

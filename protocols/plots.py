@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from hil.units import eng, eng_ticks
 
 if TYPE_CHECKING:  # annotations only: plotting one protocol never imports the others
-    from hil.pulses import Pulse
+    from hil.pulses import Pulse, PulsePair
     from protocols.compare import Comparison
     from protocols.jumptable import JumpTableResult
     from protocols.programming import ProgrammingResult
@@ -180,8 +180,14 @@ def comparison_figure(comparison: Comparison) -> Figure:
     return fig
 
 
-def pulse_text(pulse: Pulse) -> str:
-    """A pulse as a figure writes it: "4.75 V × 20 ns"."""
+def pulse_text(pulse: Pulse | PulsePair) -> str:
+    """A pulse as a figure writes it: "4.75 V × 20 ns"; a pair of two "up 6 V × 20 ns, down 5.5 V × 20 ns"."""
+    from hil.pulses import PulsePair
+
+    if isinstance(pulse, PulsePair):
+        if not pulse.is_symmetric:
+            return f"up {pulse_text(pulse.up)}, down {pulse_text(pulse.down)}"
+        pulse = pulse.up
     return f"{eng(pulse.amplitude, 'V')} × {eng(pulse.width, 's')}"
 
 

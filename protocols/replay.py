@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from hil.backend import FloatArray, IntArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, pulse_from_state
 from hil.store import RunInfo, RunStore
 from protocols.jumptable import SMOOTHING, JumpTableResult, measure_jump_table, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
@@ -350,14 +350,12 @@ PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {
 
 
 # ---------------------------------------------------------------------- helpers
-def _pulse(stored: Any) -> Pulse:
-    """A Pulse from a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}."""
+def _pulse(stored: Any) -> Pulse | PulsePair:
+    """The pulses of a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}
+    (a pair: {"up": ..., "down": ...})."""
     if not isinstance(stored, dict):
         raise ValueError(f"the run stores no pulse (got {stored!r}); it cannot be replotted")
-    return Pulse(
-        float(stored.get("amplitude_V", stored.get("amplitude"))),
-        float(stored.get("width_s", stored.get("width"))),
-    )
+    return pulse_from_state(stored)
 
 
 def _status(info: RunInfo) -> str:
