@@ -29,7 +29,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -333,21 +333,23 @@ class _Search:
             if not min(a, b) < u < max(a, b):
                 u = (a + b) / 2
         u = min(max(u, lo), hi)
-        if np.any(np.isclose(us, u, rtol=0, atol=1e-9 * max(1.0, abs(u)))):
+        seen = np.isclose(us, u, rtol=0, atol=1e-9 * max(1.0, abs(u)))
+        if not np.any(seen):
+            return u
+        if u in (lo, hi):
             return None  # the bound that the secant asks to pass has been measured already
-        return u
+        return float((u + us[np.argsort(np.abs(us - u))[1]]) / 2) if len(us) > 1 else None
 
     def unreachable(self) -> None:
-        point = self.points[-1]
+        """Raise BalanceUnreachable from the measurement nearest the target, which sits at the
+        bound the secant asks to pass."""
+        point = min(self.points, key=lambda p: abs(self.error(p)))
         mean = point.mean()[0]
         too_high = mean > self.target  # the last trial sits at the bound the secant wanted to pass
         what = self.settings.knob
         limit = "max_pulse_amplitude" if what is Knob.AMPLITUDE else "max_pulse_width"
-        bound = (
-            f"the limit {limit} ({point.value:g})"
-            if too_high
-            else f"the weakest down {what} tried ({point.value:g})"
-        )
+        value = f"{point.value:g} {'V' if what is Knob.AMPLITUDE else 's'}"
+        bound = f"the limit {limit} ({value})" if too_high else f"the weakest down {what} tried ({value})"
         raise BalanceUnreachable(
             f"balance: the target {self.target:g} S is out of reach: at {bound} the mean symmetry "
             f"point is still {mean:g} S, {'above' if too_high else 'below'} it. The "
@@ -452,8 +454,3 @@ def logit(x: Any) -> Any:
     """ln(x / (1 - x)) of normalised conductances (elementwise)."""
     x = np.asarray(x, dtype=float)
     return np.log(x / (1 - x))
-
-
-def with_down(pulses: Pulse | PulsePair, down: Pulse) -> PulsePair:
-    """The pair of `pulses`' up pulse and `down`."""
-    return replace(as_pulse_pair(pulses), down=down)

@@ -88,7 +88,7 @@ def test_a_target_beyond_the_limit_is_refused_naming_it() -> None:
         limits=type(limits)(**{**limits.__dict__, "max_pulse_amplitude": 6.3}),
     )
     g_min, g_max = capped.conductance_range
-    with pytest.raises(BalanceUnreachable, match=r"max_pulse_amplitude \(6\.3\)"):
+    with pytest.raises(BalanceUnreachable, match=r"max_pulse_amplitude \(6\.3 V\)"):
         pulse_balance(capped, UP, BalanceSettings(target=g_min + 0.3 * (g_max - g_min)))
     before = capped.conductance
     with pytest.raises(ValueError, match="outside the array's nominal range"):
