@@ -36,7 +36,7 @@ import numpy as np
 
 from hil.backend import CrossbarBackend, FloatArray
 from hil.faults import UsageFault
-from hil.pulses import Pulse, PulsePair, as_pulse_pair, pulse_state
+from hil.pulses import Pulse, PulsePair, as_pulse_pair, pulse_from_state, pulse_state
 from hil.recording import Recorder
 from hil.results import to_jsonable
 from protocols.records.balance import BalancePointRecord
@@ -154,6 +154,28 @@ class BalanceResult:
     bounds: tuple[float, float]
     g_range: tuple[float, float]
 
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any], points: list[BalancePoint]) -> BalanceResult:
+        """The result a completed run stored (its summary and its balance_point measurements)."""
+        knob = Knob(summary["knob"])
+        unit = "V" if knob is Knob.AMPLITUDE else "s"
+        per = summary["per_device"]
+        return cls(
+            pulses=as_pulse_pair(pulse_from_state(summary["pulses"])),
+            knob=knob,
+            target=float(summary["target_S"]),
+            value=float(summary[f"down_{knob}_{unit}"]),
+            value_std=_float(summary[f"down_{knob}_std_{unit}"]),
+            predicted=_float(summary["predicted_mean_g_sym_S"]),
+            predicted_std=_float(summary["predicted_mean_g_sym_std_S"]),
+            per_device_value=np.array(per[f"down_{knob}_{unit}"], dtype=float),  # JSON null: NaN
+            per_device_std=np.array(per[f"down_{knob}_std_{unit}"], dtype=float),
+            per_device_reachable=np.array(per["reachable"], dtype=bool),
+            points=points,
+            bounds=(float(summary["bounds"][0]), float(summary["bounds"][1])),
+            g_range=(float(summary["g_range_S"][0]), float(summary["g_range_S"][1])),
+        )
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready key numbers and per-device answers."""
         unit = "V" if self.knob is Knob.AMPLITUDE else "s"
@@ -169,6 +191,7 @@ class BalanceResult:
                 "predicted_mean_g_sym_S": self.predicted,
                 "predicted_mean_g_sym_std_S": self.predicted_std,
                 "bounds": list(self.bounds),
+                "g_range_S": list(self.g_range),
                 "points": [
                     {"value": p.value, "mean_g_sym_S": p.mean()[0], "sem_S": p.mean()[1], "pairs": p.pairs}
                     for p in self.points
@@ -448,6 +471,11 @@ def _solve(
     g = to_g(y_target)
     slope = (to_g(y_target + 1e-6) - to_g(y_target - 1e-6)) / 2e-6
     return float(u_star), u_std, g, abs(slope) * y_std
+
+
+def _float(value: Any) -> float:
+    """A stored number; JSON null (a non-finite value) is NaN."""
+    return math.nan if value is None else float(value)
 
 
 def logit(x: Any) -> Any:

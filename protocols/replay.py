@@ -341,8 +341,24 @@ def _replot_training(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
     return [plot_learning_curves(results, out / "learning_curves.png", title=title, resumed=marks)]
 
 
+def _replot_balance(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
+    """balance.png of a completed balance run, from its summary and its measurements."""
+    from protocols.balance import BalancePoint, BalanceResult
+    from protocols.balance_plots import plot_balance
+    from protocols.records.balance import BalancePointRecord
+
+    if not info.summary:
+        raise ValueError(
+            f"{_status(info)} before its answer: its measurements are stored as balance_point "
+            f"points (hil runs export {info.uid}), the figure needs the answer"
+        )
+    points = [BalancePoint.of_record(r) for r in BalancePointRecord.read(store.points(info.id))]
+    return plot_balance(BalanceResult.from_summary(info.summary, points), out)
+
+
 PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {
     "symmetry-point": _replot_symmetry,
+    "balance": _replot_balance,
     "jump-table": _replot_jump_table,
     "train": _replot_training,
 }

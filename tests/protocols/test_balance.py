@@ -17,8 +17,16 @@ from scipy.optimize import brentq
 from hil import Pulse, PulsePair
 from hil.cli import main
 from hil.store import RunStore
-from protocols.balance import BalancePoint, BalanceSettings, BalanceUnreachable, Knob, pulse_balance
+from protocols.balance import (
+    BalancePoint,
+    BalanceResult,
+    BalanceSettings,
+    BalanceUnreachable,
+    Knob,
+    pulse_balance,
+)
 from protocols.records.balance import BalancePointRecord
+from protocols.replay import replot_run
 from simulators.crossbar import SimulatedCrossbar
 
 UP = Pulse(6.0, 5e-9)
@@ -121,6 +129,14 @@ def test_the_command_balances_and_refuses_a_bad_pulse_in_plain_words(tmp_path: P
     out = capsys.readouterr().out
     assert "down amplitude" in out and "puts the mean symmetry point at" in out
     assert (tmp_path / "b" / "balance.png").exists() and (tmp_path / "b" / "summary.json").exists()
+    # The stored run rebuilds its figure from its summary and its measurements.
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        (info,) = [r for r in store.runs() if r.protocol == "balance"]
+        assert [p.name for p in replot_run(store, info.uid, tmp_path / "again")] == ["balance.png"]
+        stored = BalanceResult.from_summary(info.summary, [])
+    assert stored.pulses.down.amplitude == pytest.approx(
+        float(out.split("down amplitude ")[1].split(" V")[0]), abs=1e-3
+    )
     with pytest.raises(SystemExit) as stop:
         main(["run", "balance", "--down", "6X,5ns", *common])
     assert stop.value.code == 2
