@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hil.backend import FloatArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, pulse_from_state, pulse_state
 from hil.recording import Checkpoint
 from protocols.records.base import Record
 
@@ -45,7 +45,7 @@ class SymmetryPlan:
     often the array is read (every read_every-th pair)."""
 
     shape: tuple[int, int]
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     max_pairs: int
     window: int
     tolerance: float | None
@@ -55,7 +55,7 @@ class SymmetryPlan:
         """The checkpoint state of scope SCOPE (JSON-ready)."""
         plan = asdict(self)
         plan["shape"] = list(self.shape)
-        plan["pulse"] = {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width}
+        plan["pulse"] = pulse_state(self.pulse)
         return {"protocol": "symmetry_point", "plan": plan}
 
     @classmethod
@@ -64,11 +64,10 @@ class SymmetryPlan:
         plan = None if state is None else state.get("plan")
         if plan is None:
             return None
-        pulse = plan["pulse"]
         tolerance = plan["tolerance"]
         return cls(
             shape=(int(plan["shape"][0]), int(plan["shape"][1])),
-            pulse=Pulse(float(pulse["amplitude_V"]), float(pulse["width_s"])),
+            pulse=pulse_from_state(plan["pulse"]),
             max_pairs=int(plan["max_pairs"]),
             window=int(plan["window"]),
             tolerance=None if tolerance is None else float(tolerance),
