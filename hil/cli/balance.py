@@ -54,22 +54,18 @@ def cmd_balance(args: argparse.Namespace, array_run: Callable[..., Any]) -> int:
 
     args.checkpoint = args.resume_id = None  # a balance starts afresh: each point relaxes anew
     with array_run(args, "balance", params, check) as on:
-        result = pulse_balance(
-            on.array, on.pulse, settings, recorder=on.run, on_point=_report_point(on.progress)
-        )
+        result = pulse_balance(on.array, on.pulse, settings, recorder=on.run, on_point=_report_point)
         summary = result.summary()
         on.finish(args, summary, plot_balance(result, args.out), None)
         _report(result)
     return 0
 
 
-def _report_point(progress: Any) -> Any:
-    def report(point: Any) -> None:
-        mean, sem = point.mean()
-        print(f"  down {point.value:.6g}: mean symmetry point {eng(mean, 'S', 4)} ± {eng(sem, 'S', 2)}"
-              f" after {point.pairs} pairs")  # fmt: skip
-
-    return report
+def _report_point(point: Any) -> None:
+    """One line per symmetry-point measurement of the search (a protocols.balance.BalancePoint)."""
+    mean, sem = point.mean()
+    print(f"  down {point.value:.6g}: mean symmetry point {eng(mean, 'S', 4)} ± {eng(sem, 'S', 2)}"
+          f" after {point.pairs} pairs")  # fmt: skip
 
 
 def _report(result: Any) -> None:
