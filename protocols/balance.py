@@ -49,6 +49,11 @@ class Knob(enum.StrEnum):
     AMPLITUDE = "amplitude"  # volts; searched on the volts themselves
     WIDTH = "width"  # seconds; searched on ln(width)
 
+    @property
+    def unit(self) -> str:
+        """The knob's unit: "V" (amplitude) or "s" (width)."""
+        return "V" if self is Knob.AMPLITUDE else "s"
+
 
 class BalanceUnreachable(UsageFault):
     """The target cannot be reached with the down pulse within the limits (or the range tried)."""
@@ -158,7 +163,7 @@ class BalanceResult:
     def from_summary(cls, summary: dict[str, Any], points: list[BalancePoint]) -> BalanceResult:
         """The result a completed run stored (its summary and its balance_point measurements)."""
         knob = Knob(summary["knob"])
-        unit = "V" if knob is Knob.AMPLITUDE else "s"
+        unit = knob.unit
         per = summary["per_device"]
         return cls(
             pulses=as_pulse_pair(pulse_from_state(summary["pulses"])),
@@ -178,7 +183,7 @@ class BalanceResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready key numbers and per-device answers."""
-        unit = "V" if self.knob is Knob.AMPLITUDE else "s"
+        unit = self.knob.unit
         finite = np.isfinite(self.per_device_value)
         return to_jsonable(
             {
@@ -371,7 +376,7 @@ class _Search:
         too_high = mean > self.target  # the last trial sits at the bound the secant wanted to pass
         what = self.settings.knob
         limit = "max_pulse_amplitude" if what is Knob.AMPLITUDE else "max_pulse_width"
-        value = f"{point.value:g} {'V' if what is Knob.AMPLITUDE else 's'}"
+        value = f"{point.value:g} {what.unit}"
         bound = f"the limit {limit} ({value})" if too_high else f"the weakest down {what} tried ({value})"
         raise BalanceUnreachable(
             f"balance: the target {self.target:g} S is out of reach: at {bound} the mean symmetry "

@@ -23,7 +23,7 @@ def balance_figure(result: BalanceResult) -> Figure:
     """The figure plot_balance writes, unsaved."""
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
-    unit = "V" if result.knob is Knob.AMPLITUDE else "s"
+    unit = result.knob.unit
     values = np.array([p.value for p in result.points])
     for p in result.points:
         ok = p.responsive & np.isfinite(p.g_sym)

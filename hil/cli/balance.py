@@ -69,7 +69,7 @@ def _report_point(point: Any) -> None:
 
 
 def _report(result: Any) -> None:
-    unit = "V" if str(result.knob) == "amplitude" else "s"
+    unit = result.knob.unit
     finite = result.per_device_value[result.per_device_reachable]
     spread = f"{eng(finite.min(), unit, 4)} to {eng(finite.max(), unit, 4)}" if finite.size else "n/a"
     print(
