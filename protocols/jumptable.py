@@ -220,10 +220,8 @@ def measure_jump_table(
     """Measure up/down pulse trains with a read after every pulse and build a jump table.
 
     backend: the array; only the chosen devices are pulsed and read.
-    pulse: the write pulse (volts, seconds), the same for up and down trains, or a PulsePair
-        (up trains fire its up pulse, down trains its down pulse); checked against the backend's
-        limits before anything is read or written. The table keeps a single pulse only
-        (JumpTable.pulse is None for a pair of different pulses); the run's records keep both.
+    pulse: the write pulse (volts, seconds) or a PulsePair (each train fires its polarity's, the
+        table's pulse is then None); checked against the limits before anything is read or written.
     devices: boolean (rows, cols) mask or a sequence of (row, col) pairs (no repeats).
     n_cycles: number of {up train, down train} cycles.
     n_up, n_down: pulses per up train and per down train (n_down None: same as n_up). Make the

@@ -358,9 +358,9 @@ def _replot_balance(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
 
 PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {
     "symmetry-point": _replot_symmetry,
-    "balance": _replot_balance,
     "jump-table": _replot_jump_table,
     "train": _replot_training,
+    "balance": _replot_balance,
 }
 """Protocol name (as the run store records it) -> the function that replots such a run."""
 
