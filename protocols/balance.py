@@ -263,7 +263,9 @@ def pulse_balance(
     settings = settings or BalanceSettings()
     target, bounds = check_balance(backend, pulses, settings)
     pair = as_pulse_pair(pulses)
-    search = _Search(backend, pair, settings, target, bounds, recorder, on_point)
+    search = _Search(
+        backend, pair, settings, target=target, bounds=bounds, recorder=recorder, on_point=on_point
+    )
     search.run()
     return search.result()
 
@@ -276,6 +278,7 @@ class _Search:
         backend: CrossbarBackend,
         pair: PulsePair,
         settings: BalanceSettings,
+        *,
         target: float,
         bounds: tuple[float, float],
         recorder: Recorder | None,
