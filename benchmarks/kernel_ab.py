@@ -31,6 +31,7 @@ from types import ModuleType
 import numpy as np
 
 from benchmarks.counters import CountersUnavailable, Counts, ThreadCounters
+from hil.pulses import PulsePair
 from hil.update import plan_update
 from simulators import kernels
 from simulators.crossbar import SimulatedCrossbar
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HIL_SIM_THREADS"] = args.threads
     n = args.size
     sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (n, n), seed=0)
-    m = sim.config.pulse_factor(sim.nominal_pulse)
+    m = sim.config.pulse_factors(PulsePair.symmetric(sim.nominal_pulse))
     directions = sim._burst_directions(m)  # the engine's own constants, as it passes them
     assert directions is not None
     try:

@@ -499,7 +499,7 @@ class HardwareCrossbar(CrossbarBackend):
             )
         return amps / volts
 
-    def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
+    def _apply_pulses(self, counts: IntArray, pulse: PulsePair) -> None:
         self._latest[counts != 0] = np.nan  # before anything is sent: a failure may leave them moved
         inst = self._inst
         self.operations["pulse_calls"] += 1
@@ -510,7 +510,9 @@ class HardwareCrossbar(CrossbarBackend):
                     progress.start(group)
                     inst.router.connect(self._pulse_route(group))
                     progress.stage = WriteStage.CONFIGURING
-                    inst.prepare_pulse(pulse.amplitude, pulse.width, 1 if group.count > 0 else -1)
+                    sign = 1 if group.count > 0 else -1
+                    one = pulse.for_sign(sign)  # each polarity its own level and width
+                    inst.prepare_pulse(one.amplitude, one.width, sign)
                     inst.pulser.output_on()
                     progress.stage = WriteStage.FIRING
                     inst.pulser.fire(abs(group.count))
@@ -553,7 +555,7 @@ class HardwareCrossbar(CrossbarBackend):
             and inst.pulser.supports_external_trigger
         )
 
-    def _pulse_read_train(self, row: int, col: int, count: int, sign: int, pulse: Pulse) -> FloatArray:
+    def _pulse_read_train(self, row: int, col: int, count: int, sign: int, pulse: PulsePair) -> FloatArray:
         """pulse_read_train (arguments and pulse checked by the base class).
 
         With a trigger cable (instrument_trains) the device's gate is routed to the generator
@@ -573,9 +575,10 @@ class HardwareCrossbar(CrossbarBackend):
         if not self.instrument_trains:
             self._latest[row, col] = np.nan  # before anything is sent: a failure may leave it moved
             return super()._pulse_read_train(row, col, count, sign, pulse)
-        self._check_train_gap(pulse)
+        one = pulse.for_sign(sign)  # the train fires the pulse of its polarity only
+        self._check_train_gap(one)
         self._latest[row, col] = np.nan
-        return self._instrument_train(row, col, count, sign, pulse)
+        return self._instrument_train(row, col, count, sign, one)
 
     def _check_train_gap(self, pulse: Pulse) -> None:
         """LimitError unless the pulse has ended and settled before the train's reading starts."""

@@ -12,13 +12,15 @@ from collections import Counter
 import numpy as np
 
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
-from hil.pulses import Pulse, SafetyLimits
+from hil.pulses import PulsePair, SafetyLimits
 
 
 class IdealCrossbar(CrossbarBackend):
     """Devices step by exactly `g_step` siemens per pulse between g_min and g_max.
 
-    A pulse's amplitude and width do not matter here (above zero every pulse is one step).
+    A pulse's amplitude and width do not matter here (above zero every pulse is one step);
+    `pulses` records the pulses of each write (a PulsePair: up for positive counts, down for
+    negative ones) so that tests can assert what reached the array.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class IdealCrossbar(CrossbarBackend):
         start = (g_min + g_max) / 2 if g_init is None else g_init
         self.g = np.broadcast_to(np.asarray(start, dtype=np.float64), self.shape).copy()
         self.calls: Counter[str] = Counter()
+        self.pulses: list[PulsePair] = []
 
     @property
     def device_kind(self) -> DeviceKind:
@@ -67,6 +70,7 @@ class IdealCrossbar(CrossbarBackend):
         self.calls["vmm_transposed"] += 1
         return v @ self.g.T
 
-    def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
+    def _apply_pulses(self, counts: IntArray, pulse: PulsePair) -> None:
         self.calls["apply_pulses"] += 1
+        self.pulses.append(pulse)
         self.g = np.clip(self.g + counts * self.g_step, self.g_min, self.g_max)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 class LimitError(ValueError):
@@ -85,6 +88,67 @@ def as_pulse_pair(pulse: Pulse | PulsePair) -> PulsePair:
     raise TypeError(
         "expected a hil.Pulse(amplitude=volts, width=seconds) or a hil.PulsePair(up=Pulse, "
         f"down=Pulse), got {pulse!r}"
+    )
+
+
+def pulse_state(pulses: Pulse | PulsePair) -> dict[str, Any]:
+    """The stored (JSON) form of pulses: {"amplitude_V", "width_s"} for one pulse or a pair of
+    equal ones (the form runs stored before pulse pairs hold), else {"up": {...}, "down": {...}}."""
+    pair = as_pulse_pair(pulses)
+
+    def one(p: Pulse) -> dict[str, float]:
+        return {"amplitude_V": p.amplitude, "width_s": p.width}
+
+    return one(pair.up) if pair.is_symmetric else {"up": one(pair.up), "down": one(pair.down)}
+
+
+def pulse_from_state(state: Mapping[str, Any]) -> Pulse | PulsePair:
+    """The pulses of pulse_state's form: a Pulse for one, a PulsePair for two. The keys of a run's
+    stored params ("amplitude", "width": a Pulse's fields) are read too."""
+
+    def one(s: Mapping[str, Any]) -> Pulse:
+        return Pulse(float(s.get("amplitude_V", s.get("amplitude"))), float(s.get("width_s", s.get("width"))))
+
+    return PulsePair(one(state["up"]), one(state["down"])) if "up" in state else one(state)
+
+
+def single_pulse(pulses: Pulse | PulsePair) -> Pulse | None:
+    """The one pulse of both polarities, or None for a pair of different pulses (for what keeps
+    a single pulse, e.g. the pulse a jump table was measured with)."""
+    pair = as_pulse_pair(pulses)
+    return pair.up if pair.is_symmetric else None
+
+
+_PREFIXES = {"": 1.0, "k": 1e3, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "n": 1e-9, "p": 1e-12}
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zµμ]?)([A-Za-z]*)\s*$")
+
+
+def parse_pulse(text: str) -> Pulse:
+    """A Pulse from "AMPLITUDE,WIDTH" with units, e.g. "6V,20ns", "5.5 V, 1e-8 s" or "6,2e-8"
+    (volts and seconds where no unit is given; SI prefixes k, m, u/µ, n, p). ValueError in plain
+    words otherwise."""
+    parts = str(text).replace(" x ", ",").split(",")
+    if len(parts) != 2:
+        raise ValueError(f"a pulse is AMPLITUDE,WIDTH (e.g. 6V,20ns), got {text!r}")
+    amplitude, width = _quantity(parts[0], "V", text), _quantity(parts[1], "s", text)
+    try:
+        return Pulse(amplitude, width)
+    except ValueError:
+        raise ValueError(f"a pulse needs an amplitude > 0 V and a width > 0 s, got {text!r}") from None
+
+
+def _quantity(part: str, unit: str, text: str) -> float:
+    match = _QUANTITY.match(part)
+    if match:
+        number, prefix, rest = match.groups()
+        if rest == "" and prefix == unit.lower() == "s":  # "20s": seconds, not a prefix
+            prefix, rest = "", "s"
+        if rest in ("", unit) and prefix in _PREFIXES:
+            return float(number) * _PREFIXES[prefix]
+    name = "amplitude" if unit == "V" else "width"
+    raise ValueError(
+        f"cannot read the {name} {part.strip()!r} of pulse {text!r}: give a number in {unit}, e.g. "
+        + ("6V or 5.5V" if unit == "V" else "20ns or 1e-8s")
     )
 
 

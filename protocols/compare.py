@@ -41,7 +41,7 @@ import numpy as np
 
 from hil.backend import CrossbarBackend
 from hil.jumptable import JumpTable
-from hil.pulses import Pulse
+from hil.pulses import Pulse, pulse_state
 from hil.recording import Recorder
 from hil.results import to_jsonable
 from protocols.jumptable import JumpTableResult, measure_jump_table
@@ -127,7 +127,7 @@ class Comparison:
         return to_jsonable(
             {
                 "protocol": "compare",
-                "pulse": {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "pulse": pulse_state(self.pulse),
                 "settings": asdict(self.settings),
                 "parameters": self.parameters,
                 "quantities": [q.to_row().values for q in self.quantities],

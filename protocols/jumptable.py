@@ -44,7 +44,7 @@ from hil.backend import CrossbarBackend, FloatArray, IntArray
 from hil.interrupts import critical
 from hil.jumptable import JumpTable, ReadNoise, read_noise_from_steps
 from hil.progress import ProgressCallback
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, as_pulse_pair, pulse_state, single_pulse
 from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
@@ -114,7 +114,7 @@ class JumpTableResult:
     direction: IntArray
     cycle: IntArray
     read_noise: FloatArray
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     convention: str = CONVENTION
     parameters: dict[str, Any] = field(default_factory=dict)
     resumed_at: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -130,7 +130,7 @@ class JumpTableResult:
         JumpTable.from_samples: n_bins, g_range, smoothing, ...; default as the pooled table)."""
         if not 0 <= device < self.devices.shape[0]:
             raise IndexError(f"device index {device} outside 0..{self.devices.shape[0] - 1}")
-        kwargs.setdefault("pulse", self.pulse)
+        kwargs.setdefault("pulse", single_pulse(self.pulse))
         kwargs.setdefault("smoothing", self.table.smoothing)
         kwargs.setdefault("read_noise", self.step_read_noise(device))
         return JumpTable.from_samples(*self.samples(device), **kwargs)
@@ -159,7 +159,7 @@ class JumpTableResult:
         return to_jsonable(
             {
                 "protocol": "jump_table",
-                "pulse": {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "pulse": pulse_state(self.pulse),
                 "parameters": self.parameters,
                 "convention": self.convention,
                 "convention_text": CONVENTION_TEXT,
@@ -201,7 +201,7 @@ class JumpTableResult:
 
 def measure_jump_table(
     backend: CrossbarBackend,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     devices: ArrayLike,
     *,
     n_cycles: int = 5,
@@ -220,8 +220,8 @@ def measure_jump_table(
     """Measure up/down pulse trains with a read after every pulse and build a jump table.
 
     backend: the array; only the chosen devices are pulsed and read.
-    pulse: the write pulse (volts, seconds), the same for up and down trains; checked against
-        the backend's limits before anything is read or written.
+    pulse: the write pulse (volts, seconds) or a PulsePair (each train fires its polarity's, the
+        table's pulse is then None); checked against the limits before anything is read or written.
     devices: boolean (rows, cols) mask or a sequence of (row, col) pairs (no repeats).
     n_cycles: number of {up train, down train} cycles.
     n_up, n_down: pulses per up train and per down train (n_down None: same as n_up). Make the
@@ -281,7 +281,9 @@ def measure_jump_table(
     return _result(backend, plan, binning, g=g, read_noise=read_noise, restarts=restarts)
 
 
-def check_settings(backend: CrossbarBackend, pulse: Pulse, devices: ArrayLike, **settings: Any) -> JumpPlan:
+def check_settings(
+    backend: CrossbarBackend, pulse: Pulse | PulsePair, devices: ArrayLike, **settings: Any
+) -> JumpPlan:
     """The plan measure_jump_table(backend, pulse, devices, **settings) would run (its defaults
     apply); raises what it would raise for a setting out of range, before anything is read or
     written, so that a caller can refuse it before it creates a run."""
@@ -315,7 +317,7 @@ class _Binning:
 
 def _checked_plan(
     backend: CrossbarBackend,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     devices: ArrayLike,
     *,
     n_cycles: int,
@@ -328,8 +330,7 @@ def _checked_plan(
 ) -> tuple[JumpPlan, _Binning]:
     """The plan and binning of measure_jump_table's arguments; raises before anything is read or
     written if one is out of range. trains None: as the stopped run, else as the backend runs best."""
-    if not isinstance(pulse, Pulse):
-        raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    as_pulse_pair(pulse)  # TypeError naming both accepted types
     pairs = _pairs(devices, backend.shape)
     n_cycles = positive_int(n_cycles, "n_cycles")
     n_up = positive_int(n_up, "n_up")
@@ -419,7 +420,7 @@ def _result(
             n_bins=binning.n_bins,
             g_range=binning.g_range,
             n_quantiles=binning.n_quantiles,
-            pulse=plan.pulse,
+            pulse=single_pulse(plan.pulse),  # a table keeps one pulse; a pair's are in the records
             smoothing=binning.smoothing,
         )
     except ValueError as exc:

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from hil.backend import CrossbarBackend, FloatArray, IntArray
 from hil.progress import ProgressCallback
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, as_pulse_pair, pulse_state
 from hil.recording import Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
@@ -72,7 +72,7 @@ class ProgrammingResult:
     pulses: IntArray
     iterations: int
     history: dict[str, np.ndarray]
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     serial: bool
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -83,7 +83,7 @@ class ProgrammingResult:
         return to_jsonable(
             {
                 "protocol": "write_verify",
-                "pulse": {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width},
+                "pulse": pulse_state(self.pulse),
                 "mode": "serial" if self.serial else "parallel",
                 "parameters": self.parameters,
                 "shape": list(self.target.shape),
@@ -112,7 +112,7 @@ class ProgrammingResult:
 def program_conductances(
     backend: CrossbarBackend,
     target: ArrayLike,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     tolerance: float | ArrayLike,
     *,
     max_iterations: int = 100,
@@ -127,7 +127,8 @@ def program_conductances(
     """Program each selected device to target[i, j] within tolerance, by write-verify.
 
     target: (rows, cols) siemens, inside the backend's nominal conductance_range.
-    pulse: the write pulse (volts, seconds), for both directions.
+    pulse: the write pulse (volts, seconds) for both directions, or a PulsePair (up, down); the
+        steps are learned per direction either way.
     tolerance: siemens, scalar or (rows, cols), > 0. Pick it above half a step plus a few read
         noise standard deviations, or a device can hop over its window.
     max_iterations: pulse rounds at most (per device in serial mode).
@@ -144,8 +145,7 @@ def program_conductances(
     recorder: optional hil.recording.Recorder (e.g. a hil.store.Run); records a "verify"
         point per round with the reads and the signed counts applied.
     """
-    if not isinstance(pulse, Pulse):
-        raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {pulse!r}")
+    as_pulse_pair(pulse)  # TypeError naming both accepted types
     targets = _checked_targets(backend, target, tolerance=tolerance, step=step, devices=devices)
     settings = _checked_settings(
         backend,
@@ -287,7 +287,11 @@ class _Loop:
     """The closed loop for one group of devices (all selected, or one in serial mode)."""
 
     def __init__(
-        self, backend: CrossbarBackend, pulse: Pulse, settings: _Settings, recorder: Recorder | None
+        self,
+        backend: CrossbarBackend,
+        pulse: Pulse | PulsePair,
+        settings: _Settings,
+        recorder: Recorder | None,
     ):
         self.backend, self.pulse, self.settings = backend, pulse, settings
         self.recorder = recorder

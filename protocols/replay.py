@@ -32,12 +32,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from hil.backend import FloatArray, IntArray
-from hil.pulses import Pulse, PulsePair
+from hil.pulses import Pulse, PulsePair, pulse_from_state
 from hil.store import RunInfo, RunStore
 from protocols.jumptable import SMOOTHING, JumpTableResult, measure_jump_table, table_from_reads
 from protocols.plots import plot_jump_table, plot_symmetry
 from protocols.records.jumptable import JumpPlan, recorded_trains
-from protocols.records.symmetry import Pair, Window, pulse_from_state, stack
+from protocols.records.symmetry import Pair, Window, stack
 from protocols.records.training import Epoch
 from protocols.symmetry import SymmetryPointResult
 from protocols.traces import traces_from_run
@@ -344,26 +344,37 @@ def _replot_training(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
     return [plot_learning_curves(results, out / "learning_curves.png", title=title, resumed=marks)]
 
 
+def _replot_balance(store: RunStore, info: RunInfo, out: Path) -> list[Path]:
+    """balance.png of a completed balance run, from its summary and its measurements."""
+    from protocols.balance import BalancePoint, BalanceResult
+    from protocols.balance_plots import plot_balance
+    from protocols.records.balance import BalancePointRecord
+
+    if not info.summary:
+        raise ValueError(
+            f"{_status(info)} before its answer: its measurements are stored as balance_point "
+            f"points (hil runs export {info.uid}), the figure needs the answer"
+        )
+    points = [BalancePoint.of_record(r) for r in BalancePointRecord.read(store.points(info.id))]
+    return plot_balance(BalanceResult.from_summary(info.summary, points), out)
+
+
 PROTOCOLS: dict[str, Callable[[RunStore, RunInfo, Path], list[Path]]] = {
     "symmetry-point": _replot_symmetry,
     "jump-table": _replot_jump_table,
     "train": _replot_training,
+    "balance": _replot_balance,
 }
 """Protocol name (as the run store records it) -> the function that replots such a run."""
 
 
 # ---------------------------------------------------------------------- helpers
 def _pulse(stored: Any) -> Pulse | PulsePair:
-    """A Pulse from a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}; a
-    PulsePair from a symmetry summary's {"up": ..., "down": ...}."""
+    """The pulses of a summary's {"amplitude_V", "width_s"} or params' {"amplitude", "width"}
+    (a pair: {"up": ..., "down": ...})."""
     if not isinstance(stored, dict):
         raise ValueError(f"the run stores no pulse (got {stored!r}); it cannot be replotted")
-    if "up" in stored:
-        return pulse_from_state(stored)
-    return Pulse(
-        float(stored.get("amplitude_V", stored.get("amplitude"))),
-        float(stored.get("width_s", stored.get("width"))),
-    )
+    return pulse_from_state(stored)
 
 
 def _status(info: RunInfo) -> str:

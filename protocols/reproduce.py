@@ -73,7 +73,9 @@ class NetworkSettings:
     (the strongest SGD there), on the asymmetric devices with the reference mid-range (the
     conventional setting), on symmetric devices with the asymmetric ones' noise and variation
     and on ideal symmetric devices (reference mid-range on both). SHD runs on the asymmetric and
-    on the ideal devices; TTv2, c-TTv2 and AGAD on the asymmetric ones.
+    on the ideal devices; TTv2, c-TTv2 and AGAD on the asymmetric ones. centred_shd adds an SHD
+    run on the asymmetric devices with its reference centred (SHDConfig.centre_reference: the
+    down pulse balanced so that A's symmetry point sits mid-range).
     """
 
     dataset: str = "digits"
@@ -86,11 +88,13 @@ class NetworkSettings:
     ttv2: TTv2Config = field(default_factory=TTv2Config)
     cttv2: ChoppedConfig = field(default_factory=ChoppedConfig)
     agad: AGADConfig = field(default_factory=AGADConfig)
+    centred_shd: bool = False
 
     @property
     def analog_epochs(self) -> int:
         """Epochs of all analog runs together (for progress), epoch 0 of each included."""
-        runs = (self.shd, self.shd, self.ttv2, self.cttv2, self.agad, *[self.sgd] * 4)
+        shd = [self.shd] * (3 if self.centred_shd else 2)
+        runs = (*shd, self.ttv2, self.cttv2, self.agad, *[self.sgd] * 4)
         return sum(c.epochs + 1 for c in runs)
 
 
@@ -336,8 +340,12 @@ def _network_runs(settings: NetworkSettings, presets: dict[str, str]) -> list[_N
     asym, sym, matched = presets["asymmetric"], presets["symmetric"], presets["matched"]
     # Symmetric devices have no symmetry point: SGD's reference sits mid-range on them.
     midrange = replace(settings.sgd, reference="midrange")
+    centred = replace(settings.shd, centre_reference=True)
+    label = f"SHD, {asym}, ref. centred"
+    centred_runs = [_NetworkRun(label, "asymmetric", "network-shd-centred", train_shd, centred)]
     return [
         _NetworkRun(f"SHD, {asym}", "asymmetric", "network-shd", train_shd, settings.shd),
+        *(centred_runs if settings.centred_shd else []),
         _NetworkRun(f"TTv2, {asym}", "asymmetric", "network-ttv2", train_ttv2, settings.ttv2),
         _NetworkRun(f"c-TTv2, {asym}", "asymmetric", "network-cttv2", train_chopped, settings.cttv2),
         _NetworkRun(f"AGAD, {asym}, ref. mid-range", "asymmetric", "network-agad", train_agad, settings.agad),
@@ -397,6 +405,11 @@ def network_experiments(
         "test_standard_error_points": _standard_error_points(fp, len(data.y_test)),
         "shd_minus_fp_points": 100.0 * (shd - fp),
         "shd_within_2_points_of_fp": bool(100.0 * (fp - shd) <= 2.0),
+        "shd_c_span_weights": {
+            r.label: [layer.get("c_span_weights") for layer in r.setup.get("layers", [])]
+            for r in results
+            if r.algorithm == "shd"
+        },
         "runs": [r.summary() for r in results],
         "figures": [fig.name],
     }
@@ -436,17 +449,20 @@ def reproduce_shd_paper(
     matched_preset: str = MATCHED,
     regression: RegressionSettings | None = None,
     network: NetworkSettings | None = None,
+    centred_shd: bool = False,
 ) -> dict[str, Any]:
     """Run the regression and network experiments; write PNGs and summary.json into out_dir.
 
     pulse: write pulse (volts, seconds); None takes each bench's nominal_pulse.
     quick: fewer optima, shorter runs and 3 epochs (a smoke run, not the measured result).
+    centred_shd: also train SHD with its reference centred (NetworkSettings.centred_shd).
     Returns the summary written to summary.json.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reg = regression or default_regression_settings(seed, quick)
     net = network or default_network_settings(seed, quick)
+    net = replace(net, centred_shd=True) if centred_shd else net
     presets = {"symmetric": symmetric_preset, "asymmetric": asymmetric_preset}
     epochs = net.fp.epochs + 1 + net.analog_epochs
     ticker = _Ticker(2 * 2 * len(reg.g0) + 2 + epochs, progress)

@@ -31,11 +31,11 @@ from numpy.typing import NDArray
 
 from hil.backend import MAX_TRAIN, CrossbarBackend, FloatArray
 from hil.progress import ProgressCallback
-from hil.pulses import Pulse, PulsePair, as_pulse_pair
+from hil.pulses import Pulse, PulsePair, as_pulse_pair, pulse_state
 from hil.recording import Checkpoint, Recorder
 from hil.results import to_jsonable
 from protocols.checks import positive_int
-from protocols.records.symmetry import SCOPE, Pair, Start, SymmetryPlan, Window, pulse_state
+from protocols.records.symmetry import SCOPE, Pair, Start, SymmetryPlan, Window
 
 BoolArray = NDArray[np.bool_]
 
@@ -113,7 +113,7 @@ class SymmetryPointResult:
         return to_jsonable(
             {
                 "protocol": "symmetry_point",
-                "pulse": pulse_state(as_pulse_pair(self.pulse)),
+                "pulse": pulse_state(self.pulse),
                 "parameters": {
                     "max_pairs": self.max_pairs,
                     "window_pairs": self.window,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from hil.backend import FloatArray, IntArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, pulse_from_state, single_pulse
 from hil.recording import Point
 from hil.store import RunInfo, RunStore
 from protocols.records.jumptable import JumpPlan, RecordedPulses, recorded_trains
@@ -133,7 +133,7 @@ class PulseTraces:
             result.direction,
             result.devices,
             result.read_noise,
-            result.pulse,
+            single_pulse(result.pulse),  # a fit models one pulse: none for a pair of two
             result.resumed_at,
             result.resume_reads,
         )
@@ -196,7 +196,7 @@ def traces_from_run(store: RunStore, run: str | int) -> PulseTraces:
             f"run {info.uid}: params list {devices.shape[0]} devices but the points hold {g.shape[1]} reads"
         )
     pulse = info.params.get("pulse")
-    pulse = Pulse(float(pulse["amplitude"]), float(pulse["width"])) if isinstance(pulse, dict) else None
+    pulse = single_pulse(pulse_from_state(pulse)) if isinstance(pulse, dict) else None
     if noise is not None and noise.shape != (g.shape[1],):
         noise = None  # a summary of another selection: σ_r is then estimated from the traces alone
     return PulseTraces(
@@ -231,9 +231,7 @@ def _traces_from_trains(info: RunInfo, plan: JumpPlan, points: list[Point]) -> P
     at, reads = recorded.resume_rows()
     inside = at < n_pulses
     stored = info.params.get("pulse")
-    pulse = plan.pulse
-    if isinstance(stored, dict):
-        pulse = Pulse(float(stored["amplitude"]), float(stored["width"]))
+    pulse = single_pulse(pulse_from_state(stored) if isinstance(stored, dict) else plan.pulse)
     return PulseTraces(
         g=recorded.g[: n_pulses + 1][:, keep],
         direction=recorded.direction[:n_pulses],

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hil import stepmodels
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from hil.stepmodels import SoftBounds, StepModel
 
 MODELS = tuple(stepmodels.MODELS)
@@ -38,13 +38,15 @@ MODELS = tuple(stepmodels.MODELS)
 def _check_numbers(group: object) -> None:
     for f in dataclasses.fields(group):  # type: ignore[arg-type]
         value = getattr(group, f.name)
+        if value is None and f.default is None:  # an optional field left unset
+            continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"DeviceConfig.{f.name} must be a finite number, got {value!r}")
 
 
 # The fields that carry a unit; the others are dimensionless.
 _UNITS = {"g_min": "S", "g_max": "S", "read_voltage": "V", "v_threshold": "V", "v_ref": "V"}
-_UNITS |= {"v_scale": "V", "t_ref": "s"}
+_UNITS |= {"v_scale": "V", "t_ref": "s", "v_threshold_down": "V", "v_scale_down": "V"}
 
 
 def _field_line(name: str, value: object) -> str:
@@ -128,13 +130,17 @@ class Noise:
 
 @dataclass(frozen=True)
 class PulseResponse:
-    """The pulse-response factor m(V, t) (see DeviceConfig.pulse_factor).
+    """The pulse-response factor m(V, t) of each polarity (see DeviceConfig.pulse_factor).
 
     v_threshold: volts; |V| <= v_threshold moves nothing (default 3 V).
-    v_ref, t_ref: the nominal pulse (volts, seconds), where m = 1 (default 6 V x 5 ns, inside
-        the <= 10 V / ~5 ns operating window reported for protonic resistors).
+    v_ref, t_ref: the nominal pulse (volts, seconds), where m = 1 for both polarities (default
+        6 V x 5 ns, inside the <= 10 V / ~5 ns operating window reported for protonic resistors).
     v_scale: V₀, volts per e-fold of the step above threshold (default 1 V).
     width_exponent: β, the step grows as (width / t_ref)^β (default 1).
+    v_threshold_down, v_scale_down: the down (depressing) polarity's own threshold and V₀, volts;
+        None (the default) takes the up values, so both polarities respond alike. A device whose
+        two polarities move ions through different barriers has them apart, and then the
+        balance of its up and down steps, and with it its symmetry point, depends on the pulses.
     """
 
     v_threshold: float = 3.0
@@ -142,21 +148,48 @@ class PulseResponse:
     t_ref: float = 5e-9
     v_scale: float = 1.0
     width_exponent: float = 1.0
+    v_threshold_down: float | None = None
+    v_scale_down: float | None = None
 
     def __post_init__(self) -> None:
         _check_numbers(self)
-        if not self.v_ref > self.v_threshold:
-            raise ValueError(
-                f"DeviceConfig.v_ref must exceed v_threshold ({self.v_threshold:g} V): the nominal "
-                f"pulse has to move the state, got {self.v_ref!r}"
-            )
-        _check_range("v_scale", self.v_scale, 0.0, math.inf, "> 0 volts", low_open=True)
-        if (self.v_ref - self.v_threshold) / self.v_scale > 700:
-            raise ValueError(
-                "DeviceConfig.v_scale is too small: (v_ref - v_threshold) / v_scale must be <= 700"
-            )
+        for sign in (1, -1):
+            threshold, scale, suffix = self.threshold(sign), self.scale(sign), _SUFFIX[sign]
+            if not self.v_ref > threshold:
+                raise ValueError(
+                    f"DeviceConfig.v_ref must exceed v_threshold{suffix} ({threshold:g} V): the "
+                    f"nominal pulse has to move the state, got {self.v_ref!r}"
+                )
+            _check_range(f"v_scale{suffix}", scale, 0.0, math.inf, "> 0 volts", low_open=True)
+            if (self.v_ref - threshold) / scale > 700:
+                raise ValueError(
+                    f"DeviceConfig.v_scale{suffix} is too small: (v_ref - v_threshold{suffix}) / "
+                    f"v_scale{suffix} must be <= 700"
+                )
         _check_range("t_ref", self.t_ref, 0.0, math.inf, "> 0 seconds", low_open=True)
         _check_range("width_exponent", self.width_exponent, 0.0, math.inf, ">= 0")
+
+    def threshold(self, sign: int) -> float:
+        """The threshold of polarity sign (+1 up, -1 down), volts."""
+        return self.v_threshold if sign > 0 or self.v_threshold_down is None else self.v_threshold_down
+
+    def scale(self, sign: int) -> float:
+        """V₀ of polarity sign (+1 up, -1 down), volts."""
+        return self.v_scale if sign > 0 or self.v_scale_down is None else self.v_scale_down
+
+    @property
+    def is_symmetric(self) -> bool:
+        """True when both polarities respond alike (the same threshold and V₀)."""
+        return self.threshold(-1) == self.v_threshold and self.scale(-1) == self.v_scale
+
+    def to_dict(self) -> dict[str, float]:
+        """The fields, the down polarity's only where set (a config without them reads as before)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+_SUFFIX = {1: "", -1: "_down"}
+OPTIONAL_FIELDS = ("v_threshold_down", "v_scale_down")
+"""Fields a written config may leave out (to_dict omits them where unset)."""
 
 
 @dataclass(frozen=True)
@@ -216,11 +249,13 @@ class DeviceConfig:
         for name, cls in _GROUPS.items():
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"DeviceConfig.{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
-        if not self.pulse_response.v_threshold > self.ranges.read_voltage:
-            raise ValueError(
-                f"DeviceConfig.v_threshold must exceed read_voltage ({self.ranges.read_voltage:g} V) so "
-                f"that reads never move the state, got {self.pulse_response.v_threshold!r}"
-            )
+        for sign in (1, -1):
+            threshold = self.pulse_response.threshold(sign)
+            if not threshold > self.ranges.read_voltage:
+                raise ValueError(
+                    f"DeviceConfig.v_threshold{_SUFFIX[sign]} must exceed read_voltage "
+                    f"({self.ranges.read_voltage:g} V) so that reads never move the state, got {threshold!r}"
+                )
 
     def __getattr__(self, name: str) -> Any:
         """Flat names: a group's field (g_min, c2c_noise, ...) or a step-model parameter."""
@@ -244,24 +279,30 @@ class DeviceConfig:
         """The pulse at which the step sizes hold as written (m = 1)."""
         return Pulse(float(self.pulse_response.v_ref), float(self.pulse_response.t_ref))
 
-    def pulse_factor(self, pulse: Pulse) -> float:
+    def pulse_factor(self, pulse: Pulse, sign: int = 1) -> float:
         """m(V, t) = [e^((|V|-V_th)/V₀) - 1] / [e^((V_ref-V_th)/V₀) - 1] × (t/t_ref)^β; 0 for |V| <= V_th.
 
-        Dimensionless; 1 at the nominal pulse. The exponential stands for the field-driven ion
-        transport above threshold; the power law in width for charge accumulated over the pulse.
+        V_th and V₀ are those of polarity sign (+1 up, the default; -1 down). Dimensionless; 1 at
+        the nominal pulse for both. The exponential stands for the field-driven ion transport
+        above threshold; the power law in width for charge accumulated over the pulse.
         """
         r = self.pulse_response
-        excess = abs(pulse.amplitude) - r.v_threshold
+        threshold, scale = r.threshold(sign), r.scale(sign)
+        excess = abs(pulse.amplitude) - threshold
         if excess <= 0:
             return 0.0
         try:
-            amp = math.expm1(excess / r.v_scale) / math.expm1((r.v_ref - r.v_threshold) / r.v_scale)
+            amp = math.expm1(excess / scale) / math.expm1((r.v_ref - threshold) / scale)
         except OverflowError:
             raise ValueError(
-                f"pulse amplitude {pulse.amplitude:g} V is too far above the threshold for v_scale "
-                f"{r.v_scale:g} V: the step would overflow"
+                f"pulse amplitude {pulse.amplitude:g} V is too far above the threshold for "
+                f"v_scale{_SUFFIX[sign]} {scale:g} V: the step would overflow"
             ) from None
         return amp * (pulse.width / r.t_ref) ** r.width_exponent
+
+    def pulse_factors(self, pulses: PulsePair) -> tuple[float, float]:
+        """(m⁺, m⁻): the factor of the up pulse for up steps, of the down pulse for down steps."""
+        return self.pulse_factor(pulses.up, 1), self.pulse_factor(pulses.down, -1)
 
     # ------------------------------------------------------------------ changing and showing
     @staticmethod
@@ -309,7 +350,7 @@ class DeviceConfig:
             **self.step.parameters(),
             **dataclasses.asdict(self.variation),
             **dataclasses.asdict(self.noise),
-            **dataclasses.asdict(self.pulse_response),
+            **self.pulse_response.to_dict(),
             "read_voltage": r.read_voltage,
             "init_state": init.init_state,
             "init_spread": init.init_spread,
@@ -322,8 +363,13 @@ class DeviceConfig:
         lines += [_field_line(k, v) for k, v in self.step.parameters().items()]
         for group in _GROUPS:
             lines.append(f"{group.replace('_', ' ')}:")
-            lines += [_field_line(k, v) for k, v in dataclasses.asdict(getattr(self, group)).items()]
+            values = dataclasses.asdict(getattr(self, group)).items()
+            lines += [_field_line(k, v) for k, v in values if v is not None]
         return "\n".join(lines)
+
+    def _down_response(self) -> str:
+        r = self.pulse_response
+        return "" if r.is_symmetric else f"; down: threshold {r.threshold(-1):g} V, V0 {r.scale(-1):g} V"
 
     def __str__(self) -> str:
         p = self.step.parameters()
@@ -337,7 +383,7 @@ class DeviceConfig:
                 f"noise: cycle-to-cycle {self.c2c_noise:g}, read {self.read_noise:g} of range, "
                 f"vmm {self.vmm_noise:g} of full-range current",
                 f"pulse: threshold {self.v_threshold:g} V, nominal {self.nominal_pulse}, "
-                f"V0 {self.v_scale:g} V, width exponent {self.width_exponent:g}",
+                f"V0 {self.v_scale:g} V, width exponent {self.width_exponent:g}" + self._down_response(),
                 f"read at {self.read_voltage:g} V; start at x = {self.init_state:g} ± {self.init_spread:g}",
             )
         )

@@ -12,6 +12,7 @@ less often does not change what the pulses do.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -21,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from hil.backend import Capabilities, CrossbarBackend, DeviceKind, FloatArray, IntArray
 from hil.faults import UsageFault
 from hil.jumptable import JumpTable
-from hil.pulses import Pulse, SafetyLimits
+from hil.pulses import Pulse, PulsePair, SafetyLimits, as_pulse_pair
 from hil.stepmodels import TableSteps, model_class
 from simulators import kernels
 from simulators.config import DeviceConfig
@@ -31,6 +32,8 @@ from simulators.kernels import KernelDirections
 from simulators.presets import preset
 
 Seed = int | np.random.SeedSequence | None
+Factors = tuple[float, float]
+"""(m⁺, m⁻): the pulse factors of the up and the down pulse (DeviceConfig.pulse_factors)."""
 
 ENGINES = ("fast", "numpy", "reference")
 """How pulses are applied: "fast" (closed forms for bursts, fused stochastic update: the compiled
@@ -166,14 +169,15 @@ class SimulatedCrossbar(CrossbarBackend):
         self._measure_rng = np.random.default_rng(measure_ss)
         self._engine = engine
         self._g: NDArray[np.floating] | None = None  # conductances for VMMs; None after a write
-        self._bursts: dict[float, tuple[Direction, Direction] | None] = {}  # by pulse factor m
-        self._kernel_bursts: dict[float, KernelDirections] = {}  # the same, laid out for the kernels
+        # Burst constants by pulse factors (m⁺, m⁻), and the same laid out for the kernels.
+        self._bursts: dict[Factors, tuple[Direction, Direction] | None] = {}
+        self._kernel_bursts: dict[Factors, KernelDirections] = {}
         self._compiled = engine == "fast" and kernels.AVAILABLE
         r = config.ranges
         self._read_sigma = config.noise.read_noise * (r.g_max - r.g_min)  # siemens
         self._vmm_sigma = config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)  # amperes
-        self._last_pulse: Pulse | None = None  # the last pulse written and its factor m
-        self._last_m = 0.0
+        self._last_pulse: PulsePair | None = None  # the last pulses written and their factors
+        self._last_m: Factors = (0.0, 0.0)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -246,9 +250,10 @@ class SimulatedCrossbar(CrossbarBackend):
         """The pulse at which the config's step sizes hold (pulse factor m = 1)."""
         return self._config.nominal_pulse
 
-    def pulse_factor(self, pulse: Pulse) -> float:
-        """m(V, t) of this device population (0 at or below the threshold, 1 at nominal_pulse)."""
-        return self._config.pulse_factor(_as_pulse(pulse))
+    def pulse_factor(self, pulse: Pulse, sign: int = 1) -> float:
+        """m(V, t) of this device population for polarity sign (+1 up, -1 down): 0 at or below
+        that polarity's threshold, 1 at nominal_pulse."""
+        return self._config.pulse_factor(_as_pulse(pulse), sign)
 
     def describe(self) -> dict[str, object]:
         d = super().describe()
@@ -306,23 +311,34 @@ class SimulatedCrossbar(CrossbarBackend):
         """Per-device bounds, step sizes and stuck flags that the variation drew, shaped like the array."""
         return self._dev.reshaped(self.shape)
 
-    def symmetry_points(self) -> FloatArray:
-        """G_sym per device (siemens), where mean up and down steps are equal; NaN where not unique.
+    def symmetry_points(self, pulses: Pulse | PulsePair | None = None) -> FloatArray:
+        """G_sym per device (siemens) under `pulses`, where the mean up step of the up pulse equals
+        the mean down step of the down pulse; NaN where not unique.
 
-        Soft bounds: (a⁺ G_max + a⁻ G_min) / (a⁺ + a⁻); linear step: closed form; power step:
-        numeric root; table: the crossing of the binned mean steps. NaN for stuck devices, for
-        constant symmetric steps (every state) and where no crossing lies within the bounds.
-        The pulse factor m scales both directions alike, so the point does not depend on the pulse.
+        pulses: a Pulse (both polarities) or a PulsePair; None is the nominal pulse (m⁺ = m⁻ = 1).
+        The factors scale the step sizes, a± -> a± m±: soft bounds give
+        (a⁺m⁺ G_max + a⁻m⁻ G_min) / (a⁺m⁺ + a⁻m⁻); linear step: closed form; power step: numeric
+        root; table: the crossing of the binned mean steps. NaN for stuck devices, for constant
+        symmetric steps (every state), where no crossing lies within the bounds and where
+        neither pulse moves the state. Equal factors (one pulse, both polarities responding
+        alike) leave the point where the nominal pulse puts it.
         """
-        x = symmetry_states(self._config, self._dev, self._table)
+        dev = self._dev
+        if pulses is not None:
+            m_up, m_down = self._config.pulse_factors(as_pulse_pair(pulses))
+            if m_up == m_down == 0.0:
+                return np.full(self.shape, np.nan)
+            dev = dataclasses.replace(dev, step_up=dev.step_up * m_up, step_down=dev.step_down * m_down)
+        x = symmetry_states(self._config, dev, self._table)
         return (self._dev.g_min + x * self._dev.span).reshape(self.shape)
 
-    def expected_step(self, pulse: Pulse) -> tuple[FloatArray, FloatArray]:
-        """(up, down): magnitude of the mean conductance change of one pulse at the current state, siemens.
+    def expected_step(self, pulse: Pulse | PulsePair) -> tuple[FloatArray, FloatArray]:
+        """(up, down): magnitude of the mean conductance change of one up pulse and of one down
+        pulse at the current state, siemens (a Pulse serves both polarities).
 
         Before clipping at the bounds; 0 for stuck devices and sub-threshold pulses.
         """
-        m = self.pulse_factor(pulse)
+        m_up, m_down = self._config.pulse_factors(as_pulse_pair(pulse))
         if self._table is None:
             up, down = self._config.step.rates(self._x)
             up, down = self._dev.step_up * up * self._dev.span, self._dev.step_down * down * self._dev.span
@@ -330,8 +346,8 @@ class SimulatedCrossbar(CrossbarBackend):
             g = self._dev.g_min + self._x * self._dev.span
             up = self._dev.step_up * self._table.mean_at(g, 1)
             down = -self._dev.step_down * self._table.mean_at(g, -1)
-        moving = ~self._dev.stuck * m
-        return (up * moving).reshape(self.shape), (down * moving).reshape(self.shape)
+        moving = ~self._dev.stuck
+        return (up * moving * m_up).reshape(self.shape), (down * moving * m_down).reshape(self.shape)
 
     # ------------------------------------------------------------------ snapshots (simulators.snapshot)
     def chip_state(self) -> dict[str, Any]:
@@ -452,18 +468,18 @@ class SimulatedCrossbar(CrossbarBackend):
             self._g = g
         return self._g
 
-    def _pulse_factor(self, pulse: Pulse) -> float:
-        """m of a validated pulse, remembered for the last pulse (a Pulse is immutable)."""
-        if pulse is not self._last_pulse:
-            self._last_m = self._config.pulse_factor(pulse)
-            self._last_pulse = pulse
+    def _pulse_factor(self, pulses: PulsePair) -> Factors:
+        """(m⁺, m⁻) of validated pulses, remembered for the last pair (a PulsePair is immutable)."""
+        if pulses is not self._last_pulse:
+            self._last_m = self._config.pulse_factors(pulses)
+            self._last_pulse = pulses
         return self._last_m
 
-    def _apply_pulses(self, counts: IntArray, pulse: Pulse) -> None:
+    def _apply_pulses(self, counts: IntArray, pulse: PulsePair) -> None:
         self._g = None
         m = self._pulse_factor(pulse)
-        if m == 0.0:
-            return  # at or below the threshold nothing moves
+        if m == (0.0, 0.0):
+            return  # at or below the thresholds nothing moves
         # Single pulses have no burst to shorten: the per-pulse step itself, draw for draw.
         most = int(np.max(np.abs(counts)))
         directions = self._burst_directions(m) if most > 1 else None
@@ -475,37 +491,47 @@ class SimulatedCrossbar(CrossbarBackend):
         else:
             self._apply_bursts(Bursts.from_dense(counts), directions)
 
-    def _stochastic_update(self, p: FloatArray, q: FloatArray, bl: int, pulse: Pulse) -> IntArray | None:
+    def _stochastic_update(self, p: FloatArray, q: FloatArray, bl: int, pulse: PulsePair) -> IntArray | None:
         if self._engine == "reference":
             return super()._stochastic_update(p, q, bl, pulse)
         # Fused: count the coincidences (packed popcounts), apply them as bursts.
         self._g = None
         stream_key = int(self._stream_rng.bit_generator.random_raw())
         m = self._pulse_factor(pulse)
-        directions = self._burst_directions(m) if m > 0.0 else None
+        moves = m != (0.0, 0.0)
+        directions = self._burst_directions(m) if moves else None
         if self._compiled and directions is not None:
             kd = self._kernel_directions(m, directions)
             return kernels.stochastic_update(p, q, bl, stream_key, self._x, kd, self._noise_key())
         counts, bursts = coincidences(p, q, bl, stream_key)
-        if m == 0.0:
-            return counts  # the streams fired, below the threshold nothing moves
+        if not moves:
+            return counts  # the streams fired, below the thresholds nothing moves
         if directions is None:
             self._apply_pulses_per_pulse(counts, m)
         else:
             self._apply_bursts(bursts, directions)
         return counts
 
-    def _burst_directions(self, m: float) -> tuple[Direction, Direction] | None:
-        """Closed-form constants at pulse factor m; None for the reference engine and where none holds."""
+    def _burst_directions(self, m: Factors) -> tuple[Direction, Direction] | None:
+        """Closed-form constants at pulse factors (m⁺, m⁻) (the up direction's at m⁺, the down
+        direction's at m⁻); None for the reference engine and where none holds."""
         if self._engine == "reference" or self._table is not None:
             return None
         if m not in self._bursts:
             if len(self._bursts) >= 8:  # a protocol sweeping amplitudes should not grow this forever
                 self._bursts.clear()
-            self._bursts[m] = burst_constants(self._config, self._dev, m)
+            self._bursts[m] = self._burst_constants(m)
         return self._bursts[m]
 
-    def _kernel_directions(self, m: float, directions: tuple[Direction, Direction]) -> KernelDirections:
+    def _burst_constants(self, m: Factors) -> tuple[Direction, Direction] | None:
+        m_up, m_down = m
+        up = burst_constants(self._config, self._dev, m_up)
+        if m_down == m_up or up is None:
+            return up
+        down = burst_constants(self._config, self._dev, m_down)
+        return None if down is None else (up[0], down[1])
+
+    def _kernel_directions(self, m: Factors, directions: tuple[Direction, Direction]) -> KernelDirections:
         if m not in self._kernel_bursts:
             if len(self._kernel_bursts) >= 8:
                 self._kernel_bursts.clear()
@@ -522,7 +548,7 @@ class SimulatedCrossbar(CrossbarBackend):
         apply_bursts(self._x, bursts.up_index, bursts.up_count, up, key)
         apply_bursts(self._x, bursts.down_index, bursts.down_count, down, key)
 
-    def _apply_pulses_per_pulse(self, counts: IntArray, m: float) -> None:
+    def _apply_pulses_per_pulse(self, counts: IntArray, m: Factors) -> None:
         """Reference implementation: pulse k reaches every device with |n| > k, one vector step each."""
         n = np.abs(counts).ravel()
         idx = np.flatnonzero((n > 0) & ~self._dev.stuck)
@@ -537,8 +563,9 @@ class SimulatedCrossbar(CrossbarBackend):
             self._x[sel] = np.clip(self._x[sel] + self._draw_steps(sel, up[:active], m), 0.0, 1.0)
 
     # ------------------------------------------------------------------ internals
-    def _draw_steps(self, sel: IntArray, up: np.ndarray, m: float) -> FloatArray:
-        """Signed normalised change of one pulse on devices sel (polarity up), noise included."""
+    def _draw_steps(self, sel: IntArray, up: np.ndarray, m: Factors) -> FloatArray:
+        """Signed normalised change of one pulse on devices sel (polarity up: True for the up
+        pulse, factor m⁺, else the down pulse, m⁻), noise included."""
         x = self._x[sel]
         if self._table is None:
             rate_up, rate_down = self._config.step.rates(x)
@@ -550,7 +577,8 @@ class SimulatedCrossbar(CrossbarBackend):
         s = self._config.noise.c2c_noise
         if s > 0:
             step = step * (1.0 + s * self._pulse_rng.standard_normal(sel.size))
-        return step * m
+        m_up, m_down = m
+        return step * (m_up if m_up == m_down else np.where(up, m_up, m_down))
 
     def _is_ideal(self) -> bool:
         c = self._config

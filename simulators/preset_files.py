@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from simulators.config import DeviceConfig
+from simulators.config import OPTIONAL_FIELDS, DeviceConfig
 
 FORMAT = "protonic-hil-preset"
 VERSION = 1
@@ -73,7 +73,7 @@ def load_preset(path: str | Path) -> DeviceConfig:
     except ValueError as exc:
         raise ValueError(f"preset file {path}: {exc}") from None
     unknown = sorted(set(device) - set(names))
-    missing = [n for n in names if n not in device]
+    missing = [n for n in names if n not in device and n not in OPTIONAL_FIELDS]
     if unknown or missing:
         raise ValueError(
             f"preset file {path}: [device] must hold exactly the DeviceConfig fields of its model; "

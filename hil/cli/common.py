@@ -12,7 +12,7 @@ from typing import Any
 from hil.bench import Bench
 from hil.benches import BenchArgumentError, open_bench
 from hil.faults import UsageFault
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, parse_pulse
 
 DEFAULT_STORE = "runs/hil-runs.sqlite"
 
@@ -41,6 +41,16 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
+
+
+def pulse_arg(text: str) -> str:
+    """A pulse option's text (e.g. "6V,20ns"), checked here so that a bad one stops the command
+    with exit status 2; kept as text so that a run's stored options stay plain JSON."""
+    try:
+        parse_pulse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def positive_int(text: str) -> int:
@@ -105,15 +115,29 @@ def bench_from_options(argument: str) -> str:
     return _OPTIONS.get(argument, argument)
 
 
-def pulse_from(args: argparse.Namespace, bench: Bench) -> Pulse:
-    """--amplitude/--width, or the bench's nominal pulse when both are omitted."""
-    if args.amplitude is None and args.width is None:
+def pulse_from(args: argparse.Namespace, bench: Bench) -> Pulse | PulsePair:
+    """The write pulses: --up and --down each for its polarity; a polarity without its own
+    option takes --amplitude/--width, or the bench's nominal pulse when both are omitted. One
+    pulse for both polarities is returned as a Pulse (and stored as runs before pairs stored it)."""
+    up, down = (getattr(args, name, None) for name in ("up", "down"))
+    if up is not None and down is not None:
+        base = None
+    elif args.amplitude is None and args.width is None:
         if bench.nominal_pulse is None:
-            raise UsageError("this bench has no nominal pulse: give --amplitude VOLTS and --width SECONDS")
-        return bench.nominal_pulse
-    if args.amplitude is None or args.width is None:
+            raise UsageError(
+                "this bench has no nominal pulse: give --amplitude VOLTS and --width SECONDS, or "
+                "--up and --down (e.g. --up 6V,20ns --down 5.5V,20ns)"
+            )
+        base = bench.nominal_pulse
+    elif args.amplitude is None or args.width is None:
         raise UsageError("give both --amplitude VOLTS and --width SECONDS, or neither")
-    return Pulse(args.amplitude, args.width)
+    else:
+        base = Pulse(args.amplitude, args.width)
+    pair = PulsePair(
+        parse_pulse(up) if up is not None else base,  # type: ignore[arg-type]
+        parse_pulse(down) if down is not None else base,  # type: ignore[arg-type]
+    )
+    return pair.up if pair.is_symmetric else pair
 
 
 def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default: str = "sim") -> None:
@@ -152,6 +176,19 @@ def add_common(parser: argparse.ArgumentParser, out_default: str, bench_default:
     )
     group.add_argument("--amplitude", type=positive_float, help="write pulse amplitude in volts")
     group.add_argument("--width", type=positive_float, help="write pulse width in seconds")
+    group.add_argument(
+        "--up",
+        type=pulse_arg,
+        metavar="V,T",
+        help="the up (potentiating) pulse, amplitude and width with units, e.g. 6V,20ns "
+        "(default: --amplitude/--width)",
+    )
+    group.add_argument(
+        "--down",
+        type=pulse_arg,
+        metavar="V,T",
+        help="the down (depressing) pulse, e.g. 5.5V,20ns (default: --amplitude/--width)",
+    )
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
     group.add_argument(
         "--store",
@@ -196,7 +233,8 @@ _TUPLES = ("shape", "algorithm", "hidden")
 
 def cli_params(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
     """The command-line values a resume needs to repeat the call (stored in the run's params)."""
-    return {name: getattr(args, name) for name in ("bench", "preset", "amplitude", "width", *names)}
+    pulses = ("amplitude", "width", "up", "down")
+    return {name: getattr(args, name, None) for name in ("bench", "preset", *pulses, *names)}
 
 
 def prepare_resume(args: argparse.Namespace, protocol: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from hil.backend import CrossbarBackend
 from hil.bench import Bench
+from hil.cli import balance
 from hil.cli.common import (
     UsageError,
     add_common,
@@ -222,7 +223,7 @@ def _how_trained(trains: bool, instrument_trains: bool) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    run = sub.add_parser("run", help="run a measurement protocol (symmetry-point, jump-table)")
+    run = sub.add_parser("run", help="run a measurement protocol (symmetry-point, jump-table, balance)")
     run_sub = run.add_subparsers(dest="protocol", metavar="PROTOCOL", required=True)
     p = run_sub.add_parser(
         "symmetry-point",
@@ -295,6 +296,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pulse call and a read call of one device, more transactions than off (default: auto)",
     )
     p.set_defaults(func=cmd_jump_table)
+
+    balance.register(run_sub, array_run, _add_array)  # `hil run balance`, in a module of its own
 
 
 def _add_array(p: argparse.ArgumentParser) -> None:

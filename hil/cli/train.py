@@ -270,13 +270,21 @@ def cmd_reproduce_shd_paper(args: argparse.Namespace) -> int:
     check_output(args)
     with progress_bar("shd-paper", not args.no_progress) as progress:
         summary = reproduce_shd_paper(
-            open_preset, args.out, seed=args.seed, quick=args.quick, progress=progress
+            open_preset,
+            args.out,
+            seed=args.seed,
+            quick=args.quick,
+            progress=progress,
+            centred_shd=args.centre_reference,
         )
     net = summary["network"]
     print(f"wrote {Path(args.out) / 'summary.json'} and {len(summary['figures'])} figures")
     for row in net["table"]:
         print(f"  {row['run']:<52} test accuracy {100 * row['test_accuracy']:6.2f} %")
     print(f"  (one test set: standard error about {net['test_standard_error_points']:.1f} points)")
+    for label, spans in net["shd_c_span_weights"].items():
+        shown = ", ".join(f"{s['low']:+.2f} to {s['high']:+.2f}" for s in spans if s)
+        print(f"  {label}: C spans {shown} (per layer, median over devices, weight units)")
     return 0
 
 
@@ -424,6 +432,12 @@ def _register_reproduce(sub: argparse._SubParsersAction) -> None:
     )
     add_common(p, "runs/shd-paper")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer optima, shorter runs, 3 epochs")
+    p.add_argument(
+        "--centre-reference",
+        action="store_true",
+        help="also train SHD with its reference centred: each layer's down pulse balanced so that "
+        "A's symmetry point sits mid-range (hil run balance; docs/protocols/balance.md)",
+    )
     p.add_argument(
         "--sweep", action="store_true", help="the asymmetry sweep instead: SGD, SHD, FP (docs/sweeps.md)"
     )

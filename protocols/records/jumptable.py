@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from hil.backend import MAX_TRAIN, FloatArray, IntArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, pulse_from_state, pulse_state
 from hil.recording import Checkpoint, Point
 from hil.store import RunStore
 from protocols.records.base import Record
@@ -130,7 +130,7 @@ class JumpPlan:
     n_up: int
     n_down: int
     noise_reads: int
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     trains: bool
 
     @property
@@ -171,7 +171,7 @@ class JumpPlan:
         """The plan as stored (JSON-ready)."""
         plan = asdict(self)
         plan["devices"] = [list(pair) for pair in self.devices]
-        plan["pulse"] = {"amplitude_V": self.pulse.amplitude, "width_s": self.pulse.width}
+        plan["pulse"] = pulse_state(self.pulse)
         return plan
 
     def to_state(self) -> dict[str, Any]:
@@ -181,14 +181,13 @@ class JumpPlan:
     @classmethod
     def from_dict(cls, plan: Mapping[str, Any]) -> Self:
         """A stored plan; one without "trains" (recorded before trains existed) ran pulse by pulse."""
-        pulse = plan["pulse"]
         return cls(
             devices=tuple((int(r), int(c)) for r, c in plan["devices"]),
             n_cycles=int(plan["n_cycles"]),
             n_up=int(plan["n_up"]),
             n_down=int(plan["n_down"]),
             noise_reads=int(plan["noise_reads"]),
-            pulse=Pulse(float(pulse["amplitude_V"]), float(pulse["width_s"])),
+            pulse=pulse_from_state(plan["pulse"]),
             trains=bool(plan.get("trains", False)),
         )
 

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hil.backend import FloatArray
-from hil.pulses import Pulse, PulsePair, as_pulse_pair
+from hil.pulses import PulsePair, as_pulse_pair, pulse_from_state, pulse_state
 from hil.recording import Checkpoint
 from protocols.records.base import Record
 
@@ -116,29 +116,6 @@ class Window(Record):
 
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def pulse_state(pulses: PulsePair) -> dict[str, Any]:
-    """The stored form of a search's pulses: {"amplitude_V", "width_s"} when both polarities are
-    the same (as runs stored before pulse pairs hold it), else {"up": {...}, "down": {...}}."""
-
-    def one(p: Pulse) -> dict[str, float]:
-        return {"amplitude_V": p.amplitude, "width_s": p.width}
-
-    if pulses.is_symmetric:
-        return one(pulses.up)
-    return {"up": one(pulses.up), "down": one(pulses.down)}
-
-
-def pulse_from_state(state: Mapping[str, Any]) -> PulsePair:
-    """The PulsePair of pulse_state's form (either of its two shapes)."""
-
-    def one(p: Mapping[str, Any]) -> Pulse:
-        return Pulse(float(p["amplitude_V"]), float(p["width_s"]))
-
-    if "up" in state:
-        return PulsePair(one(state["up"]), one(state["down"]))
-    return PulsePair.symmetric(one(state))
 
 
 def stack(records: Sequence[Record], name: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Unpack
 
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from protocols.training.analog_training import LayerSite
 from protocols.training.chopped import ChoppedConfig, chopper_for
 from protocols.training.datasets import Dataset
@@ -69,7 +69,7 @@ def train_agad(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: AGADConfig | None = None,
     label: str = "AGAD",
     **options: Unpack[TrainerOptions],

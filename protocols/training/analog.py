@@ -15,7 +15,7 @@ import numpy as np
 
 from hil.backend import FloatArray
 from hil.mapping import DifferentialArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, as_pulse_pair
 from protocols.training.result import BackendOps
 
 
@@ -23,19 +23,18 @@ from protocols.training.result import BackendOps
 class UpdateSettings:
     """How stochastic updates are fired (hil.update.plan_update).
 
-    pulse: the write pulse (volts, seconds); bl_max: longest bit stream (slots);
+    pulse: the write pulse (volts, seconds), or a PulsePair (up, down); bl_max: longest bit stream (slots);
     update_management: balance row and column probabilities (max p = max q);
     bl_management: shorten the stream when few pulses are expected.
     """
 
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     bl_max: int = 31
     update_management: bool = True
     bl_management: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.pulse, Pulse):
-            raise TypeError(f"pulse must be a hil.Pulse(amplitude=volts, width=seconds), got {self.pulse!r}")
+        as_pulse_pair(self.pulse)  # TypeError naming both accepted types
         if isinstance(self.bl_max, bool) or int(self.bl_max) != self.bl_max or self.bl_max < 1:
             raise ValueError(f"bl_max must be a positive whole number of bit slots, got {self.bl_max!r}")
 

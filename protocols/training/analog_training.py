@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Unpack
 
 from hil.backend import CrossbarBackend, FloatArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, pulse_state
 from protocols.training.analog import CountedOps, UpdateSettings
 from protocols.training.checkpoints import preparation_state, resume_into
 from protocols.training.datasets import Dataset
@@ -38,7 +38,7 @@ class AnalogTrainingConfig:
     seed: int = 0
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
 
-    def counted_ops(self, pulse: Pulse, ops: BackendOps) -> CountedOps:
+    def counted_ops(self, pulse: Pulse | PulsePair, ops: BackendOps) -> CountedOps:
         """The VMM/update issuer for these settings, counting into ops."""
         return CountedOps(UpdateSettings(pulse, self.bl_max, self.update_management, self.bl_management), ops)
 
@@ -46,12 +46,13 @@ class AnalogTrainingConfig:
 @dataclass(frozen=True)
 class LayerSite:
     """Where layer `index` of shape (rows, cols) lives: its arrays come from get_array, every
-    write uses `pulse`, and its VMMs and updates go through `io`."""
+    write uses `pulse` (a Pulse, or a PulsePair of up and down pulses), and its VMMs and updates
+    go through `io`."""
 
     get_array: ArraySource
     index: int
     shape: tuple[int, int]
-    pulse: Pulse
+    pulse: Pulse | PulsePair
     io: CountedOps
 
     def arrays(self, kinds: Sequence[str]) -> dict[str, CrossbarBackend]:
@@ -90,7 +91,7 @@ def build_layers(
     get_array: ArraySource,
     spec: MLPSpec,
     *,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: AnalogTrainingConfig,
     ops: BackendOps,
     prepared: Sequence[dict[str, Any]] = (),
@@ -122,7 +123,7 @@ def train_analog(
     spec: MLPSpec,
     data: Dataset,
     *,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: AnalogTrainingConfig,
     label: str,
     **options: Unpack[TrainerOptions],
@@ -133,7 +134,7 @@ def train_analog(
         recorder also gets a checkpoint after each prepared layer, and a resumed run rebuilds
         the layers it prepared from their records without a write and prepares the others.
     """
-    params = asdict(config) | {"pulse": {"amplitude_V": pulse.amplitude, "width_s": pulse.width}}
+    params = asdict(config) | {"pulse": pulse_state(pulse)}
     result = TrainingResult(
         algorithm=recipe.algorithm,
         label=label,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Unpack
 
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from protocols.training.analog_training import LayerSite
 from protocols.training.datasets import Dataset
 from protocols.training.loop import TrainerOptions
@@ -70,7 +70,7 @@ def train_chopped(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: ChoppedConfig | None = None,
     label: str = "c-TTv2",
     **options: Unpack[TrainerOptions],

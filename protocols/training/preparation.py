@@ -16,7 +16,7 @@ import numpy as np
 
 from hil.backend import CrossbarBackend, FloatArray
 from hil.mapping import WeightMapping
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from protocols.programming import ProgrammingResult, program_conductances
 from protocols.symmetry import MAX_PAIRS, SymmetryPointResult, find_symmetry_point
 
@@ -85,7 +85,7 @@ def restored_calibration(record: dict[str, Any]) -> tuple[WeightMapping, float]:
 
 
 def calibrate_main(
-    main: CrossbarBackend, pulse: Pulse, w_max: float, settings: CalibrationSettings
+    main: CrossbarBackend, pulse: Pulse | PulsePair, w_max: float, settings: CalibrationSettings
 ) -> MainCalibration:
     """Symmetry point and step of every device of `main`; leaves the devices at their points.
 
@@ -113,7 +113,11 @@ def calibrate_main(
 
 
 def program_reference(
-    ref: CrossbarBackend, target: FloatArray, pulse: Pulse, step: float, settings: CalibrationSettings
+    ref: CrossbarBackend,
+    target: FloatArray,
+    pulse: Pulse | PulsePair,
+    step: float,
+    settings: CalibrationSettings,
 ) -> tuple[ProgrammingResult, int]:
     """Program `ref` to target (siemens) where the target lies in the nominal range.
 
@@ -146,7 +150,7 @@ def program_weights(
     weights: FloatArray,
     *,
     mapping: WeightMapping,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     step: float,
     settings: CalibrationSettings,
 ) -> tuple[ProgrammingResult, int]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from hil.backend import FloatArray
 from hil.mapping import DifferentialArray
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from protocols.training.analog import SGDLayer
 from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, LayerSite, train_analog
 from protocols.training.datasets import Dataset
@@ -100,7 +100,7 @@ def train_sgd(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: SGDConfig | None = None,
     label: str = "SGD",
     **options: Unpack[TrainerOptions],

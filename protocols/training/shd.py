@@ -3,7 +3,9 @@
 Per layer three arrays from the caller: "L<i>.A_main", "L<i>.A_ref", "L<i>.C_main".
 Preparation (serial, once): find A_main's symmetry points (this also parks A_main there),
 program A_ref to them so that A = A_main - A_ref starts at 0, and program C_main to
-A_ref + the initial weights. Training (fully parallel): see SHDLayer.
+A_ref + the initial weights. Training (fully parallel): see SHDLayer. With centre_reference,
+the preparation first tunes A_main's down pulse (protocols.balance) so that its mean symmetry
+point, and with it the reference, sits mid-range, and the layer is written with that pulse pair.
 
 Why C_main is programmed rather than left where it is: C is the network, and C = 0 (C_main at
 A_ref) is a saddle of an MLP (no error reaches the hidden layer and all hidden units stay
@@ -14,12 +16,15 @@ skips it (C starts wherever C_main is).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Unpack
+
+import numpy as np
 
 from hil.backend import CrossbarBackend, FloatArray
 from hil.mapping import DifferentialArray, WeightMapping
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair, pulse_from_state
+from protocols.balance import BalanceSettings, pulse_balance
 from protocols.training.analog import SHDLayer
 from protocols.training.analog_training import (
     AnalogTrainingConfig,
@@ -52,6 +57,10 @@ class SHDConfig(AnalogTrainingConfig):
     eta_c: transfer rate: every transfer changes row k of C by eta_c times row k of A.
     tau: samples between transfers (each transfer moves one row; a row recurs every tau * rows).
     c_init: "programmed" (C_main = A_ref + initial weights) or "as_is".
+    centre_reference: tune each layer's down pulse first so that A_main's mean symmetry point
+        sits mid-range (protocols.balance), and write the layer with that pulse pair: the
+        reference is centred and C spans -w_max .. +w_max instead of a range skewed by where the
+        devices balance (see docs/protocols/balance.md).
     The other fields as in AnalogTrainingConfig (initial weights are programmed into C).
     """
 
@@ -59,6 +68,7 @@ class SHDConfig(AnalogTrainingConfig):
     eta_c: float = 0.01
     tau: int = 1
     c_init: str = "programmed"
+    centre_reference: bool = False
 
     def __post_init__(self) -> None:
         if self.c_init not in C_INIT:
@@ -72,6 +82,9 @@ def prepare_shd_layer(site: LayerSite, config: SHDConfig, w0: FloatArray) -> tup
     """Prepare the layer's three arrays (the serial writes) and return it with its setup record."""
     arrays = site.arrays(ARRAYS)
     a_main, a_ref, c_main = (arrays[kind] for kind in ARRAYS)
+    balance = None
+    if config.centre_reference:
+        site, balance = _centred(site, a_main, config)
     pulse, settings = site.pulse, config.calibration
     cal = calibrate_main(a_main, pulse, config.w_max, settings)
     prog_ref, n_skipped = program_reference(a_ref, cal.symmetry.g_sym, pulse, cal.step, settings)
@@ -79,9 +92,12 @@ def prepare_shd_layer(site: LayerSite, config: SHDConfig, w0: FloatArray) -> tup
         "arrays": {kind: site.name(kind) for kind in ARRAYS},
         "shape": list(site.shape),
         "calibration": cal.summary(),
+        "c_span_weights": c_span(cal.symmetry.g_sym, a_main.conductance_range, cal.mapping),
         "reference_programming": programming_summary(prog_ref, cal.mapping),
         "reference_devices_outside_range": n_skipped,
     }
+    if balance is not None:
+        record["balance"] = balance
     if config.c_init == "programmed":
         prog_c, n_clipped = program_weights(
             c_main, a_ref.read(), w0, mapping=cal.mapping, pulse=pulse, step=cal.step, settings=settings
@@ -96,7 +112,37 @@ def prepare_shd_layer(site: LayerSite, config: SHDConfig, w0: FloatArray) -> tup
 def restore_shd_layer(site: LayerSite, config: SHDConfig, record: dict[str, Any]) -> SHDLayer:
     """The layer as prepare_shd_layer left it, from its setup record; writes nothing."""
     mapping, dw_min = restored_calibration(record)
+    if "balance" in record:  # the layer was written with the pulses its balance found
+        site = _with_pulses(site, config, pulse_from_state(record["balance"]["pulses"]))
     return _layer(site, config, site.arrays(ARRAYS), mapping, dw_min)
+
+
+def _centred(site: LayerSite, a_main: CrossbarBackend, config: SHDConfig) -> tuple[LayerSite, dict[str, Any]]:
+    """The site with the pulse pair that puts A_main's mean symmetry point mid-range, and the
+    balance's summary (without its per-device arrays) for the setup record."""
+    s = config.calibration
+    symmetry = {"max_pairs": s.symmetry_max_pairs, "window": s.symmetry_window}
+    result = pulse_balance(a_main, site.pulse, BalanceSettings(symmetry=symmetry))
+    summary = {k: v for k, v in result.summary().items() if k != "per_device"}
+    return _with_pulses(site, config, result.pulses), summary
+
+
+def _with_pulses(site: LayerSite, config: SHDConfig, pulses: Pulse | PulsePair) -> LayerSite:
+    """The site writing with `pulses`: its updates through a new issuer counting into the same ops."""
+    return replace(site, pulse=pulses, io=config.counted_ops(pulses, site.io.ops))
+
+
+def c_span(g_ref: FloatArray, g_range: tuple[float, float], mapping: WeightMapping) -> dict[str, float]:
+    """The weights C can reach on each device, (G_min - G_ref) / g_unit to (G_max - G_ref) / g_unit
+    over the nominal range, as medians over the devices with a reference ("low", "high")."""
+    ref = g_ref[np.isfinite(g_ref)]
+    if ref.size == 0:
+        return {"low": float("nan"), "high": float("nan")}
+    g_min, g_max = g_range
+    return {
+        "low": float(np.median((g_min - ref) / mapping.g_unit)),
+        "high": float(np.median((g_max - ref) / mapping.g_unit)),
+    }
 
 
 def _layer(
@@ -125,7 +171,7 @@ SHD_LAYERS = LayerRecipe("shd", prepare_shd_layer, restore_shd_layer)
 
 
 def build_shd_layers(
-    get_array: ArraySource, spec: MLPSpec, pulse: Pulse, config: SHDConfig, ops: BackendOps
+    get_array: ArraySource, spec: MLPSpec, pulse: Pulse | PulsePair, config: SHDConfig, ops: BackendOps
 ) -> tuple[list[SHDLayer], list[dict[str, Any]]]:
     """Prepare every layer's arrays and return the layers with a JSON-ready setup record each."""
     layers, setup = build_layers(SHD_LAYERS, get_array, spec, pulse=pulse, config=config, ops=ops)
@@ -136,7 +182,7 @@ def train_shd(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: SHDConfig | None = None,
     label: str = "SHD",
     **options: Unpack[TrainerOptions],

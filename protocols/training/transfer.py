@@ -24,7 +24,7 @@ import numpy as np
 
 from hil.backend import CrossbarBackend, FloatArray, IntArray
 from hil.mapping import DifferentialArray, WeightMapping
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from protocols.training.analog import CountedOps, SHDLayer
 from protocols.training.analog_training import AnalogTrainingConfig, LayerRecipe, LayerSite, train_analog
 from protocols.training.datasets import Dataset
@@ -414,7 +414,7 @@ def train_transfer(
     spec: MLPSpec,
     data: Dataset,
     *,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: AnalogTrainingConfig,
     label: str,
     **options: Unpack[TrainerOptions],
@@ -479,7 +479,7 @@ def train_placed_shd(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: PlacedSHDConfig | None = None,
     label: str = "SHD",
     **options: Unpack[TrainerOptions],

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Unpack
 
-from hil.pulses import Pulse
+from hil.pulses import Pulse, PulsePair
 from protocols.training.analog_training import LayerSite
 from protocols.training.datasets import Dataset
 from protocols.training.loop import TrainerOptions
@@ -40,7 +40,7 @@ def train_ttv2(
     get_array: ArraySource,
     spec: MLPSpec,
     data: Dataset,
-    pulse: Pulse,
+    pulse: Pulse | PulsePair,
     config: TTv2Config | None = None,
     label: str = "TTv2",
     **options: Unpack[TrainerOptions],

@@ -235,7 +235,7 @@ def test_unknown_run_unknown_protocol_and_empty_runs_raise_clear_errors(tmp_path
             pass
         with pytest.raises(ValueError, match="no jump-table plan"):
             replot_run(store, nothing.uid, tmp_path)
-    assert set(PROTOCOLS) == {"symmetry-point", "jump-table", "train"}
+    assert set(PROTOCOLS) == {"symmetry-point", "jump-table", "train", "balance"}
 
 
 # ---------------------------------------------------------------------- train runs

@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from hil import Pulse
+from hil import Pulse, PulsePair
 from simulators import kernels
 from simulators.crossbar import SimulatedCrossbar
 from simulators.fastpath import normals, splitmix64
@@ -58,7 +58,7 @@ def test_the_fast_engine_runs_the_kernels_when_numba_is_installed() -> None:
 
 
 def kernel_directions(sim: SimulatedCrossbar, pulse: Pulse) -> kernels.KernelDirections:
-    m = sim.config.pulse_factor(pulse)
+    m = sim.config.pulse_factors(PulsePair.symmetric(pulse))
     return sim._kernel_directions(m, sim._burst_directions(m))  # what the engine passes the kernels
 
 
