@@ -438,19 +438,23 @@ class _Search:
         return _solve(us, y, sy, float(logit(self._x(self.target))), self._g)
 
     def device_fits(self) -> tuple[FloatArray, FloatArray]:
-        """Per device (u*, standard error) from its points (NaN where its fit has no slope)."""
+        """Per device (u*, standard error) from the points where it responded (NaN where fewer
+        than two did or its fit has no slope). A device judged unresponsive at one setting (its
+        step there not clear of its noise) is still fitted from the others."""
         pts = self.nearest()
         us = np.array([self._u(p.value) for p in pts])
         x = np.stack([self._x(p.g_sym) for p in pts])
         sx = np.stack([p.g_sym_std for p in pts]) / (self.g_range[1] - self.g_range[0])
-        ok = np.all(np.stack([p.responsive & np.isfinite(p.g_sym) for p in pts]), axis=0)
+        usable = np.stack([p.responsive & np.isfinite(p.g_sym) for p in pts])
         y_t = float(logit(self._x(self.target)))
         shape = x.shape[1:]
         u_star, u_std = np.full(shape, np.nan), np.full(shape, np.nan)
-        for idx in zip(*np.nonzero(ok), strict=True):
+        for idx in zip(*np.nonzero(usable.sum(axis=0) >= 2), strict=True):
             column = (slice(None), *idx)
-            xi = x[column]
-            u_star[idx], u_std[idx], _, _ = _solve(us, logit(xi), sx[column] / (xi * (1 - xi)), y_t, None)
+            keep = usable[column]
+            xi = x[column][keep]
+            sy = sx[column][keep] / (xi * (1 - xi))
+            u_star[idx], u_std[idx], _, _ = _solve(us[keep], logit(xi), sy, y_t, None)
         return u_star, u_std
 
     def _g(self, y: float) -> float:

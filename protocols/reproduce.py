@@ -405,14 +405,15 @@ def network_experiments(
         "test_standard_error_points": _standard_error_points(fp, len(data.y_test)),
         "shd_minus_fp_points": 100.0 * (shd - fp),
         "shd_within_2_points_of_fp": bool(100.0 * (fp - shd) <= 2.0),
-        "shd_c_span_weights": {
-            r.label: [layer.get("c_span_weights") for layer in r.setup.get("layers", [])]
-            for r in results
-            if r.algorithm == "shd"
-        },
+        "shd_c_span_weights": {r.label: spans for r in results if (spans := _c_spans(r))},
         "runs": [r.summary() for r in results],
         "figures": [fig.name],
     }
+
+
+def _c_spans(r: TrainingResult) -> list[Any]:
+    """The span of C (weight units) of each layer of a run whose preparation reports one (SHD)."""
+    return [layer["c_span_weights"] for layer in r.setup.get("layers", []) if "c_span_weights" in layer]
 
 
 def _table_row(r: TrainingResult) -> dict[str, Any]:

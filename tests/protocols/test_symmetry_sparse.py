@@ -210,7 +210,7 @@ def test_instrument_trains_tile_the_window_in_whole_read_intervals() -> None:
 
 
 def test_up_and_down_pulses_of_their_own_are_pulsed_stored_and_reported(tmp_path: Path) -> None:
-    from hil import PulsePair
+    from hil import PulsePair, as_pulse_pair
     from hil.store import RunStore
     from protocols.records.symmetry import SymmetryPlan
 
@@ -220,7 +220,8 @@ def test_up_and_down_pulses_of_their_own_are_pulsed_stored_and_reported(tmp_path
     apply = backend._apply_pulses
 
     def logged(counts, pulse):  # type: ignore[no-untyped-def]
-        seen.append((int(counts.flat[0]), pulse))
+        sign = int(counts.flat[0])
+        seen.append((sign, as_pulse_pair(pulse).for_sign(sign)))  # the pulse that sign fires
         apply(counts, pulse)
 
     backend._apply_pulses = logged  # type: ignore[method-assign]
