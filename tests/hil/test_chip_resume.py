@@ -123,16 +123,27 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+# (bench, shape, window, max_pairs, pairs recorded before the stop). On the virtual bench the
+# chip lives behind the instruments, and the resumed run's bench takes its state back through the
+# launcher's side channel.
+SEARCHES = {
+    "sim": ("sim", "2x2", 50, 700, 200),
+    "virtual": pytest.param(("virtual", "4x4", 25, 150, 50), marks=pytest.mark.slow),
+}
+
+
+@pytest.mark.parametrize("search", SEARCHES.values(), ids=SEARCHES.keys())
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_a_resumed_symmetry_search_ends_bit_identical_to_an_unbroken_one(in_tmp: Path, sig) -> None:
-    argv = ["run", "symmetry-point", "--bench", "sim", "--shape", "2x2", "--window", "50",
-            "--max-pairs", "700", "--tolerance", "1e-15", "--no-progress"]  # fmt: skip
+def test_a_resumed_symmetry_search_ends_bit_identical_to_an_unbroken_one(in_tmp: Path, search, sig) -> None:
+    bench, shape, window, max_pairs, count = search
+    argv = ["run", "symmetry-point", "--bench", bench, "--shape", shape, "--window", str(window),
+            "--max-pairs", str(max_pairs), "--tolerance", "1e-15", "--no-progress"]  # fmt: skip
     assert main([*argv, "--store", "whole.sqlite", "--out", "whole"]) == 0
     store = in_tmp / "s.sqlite"
     uid = _stopped(
-        [*argv, "--store", str(store), "--out", "cut"], in_tmp, store, kind="pair", count=200, sig=sig
+        [*argv, "--store", str(store), "--out", "cut"], in_tmp, store, kind="pair", count=count, sig=sig
     )
-    assert 200 <= _count(store, "pair") < 700
+    assert count <= _count(store, "pair") < max_pairs
     assert main(["run", "symmetry-point", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
     whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["per_device"]
     cut = json.loads((in_tmp / "cut" / "summary.json").read_text())["per_device"]
@@ -261,28 +272,6 @@ def test_the_virtual_bench_keeps_its_chip_and_bit_streams_through_a_side_channel
         stranger.array("B", (1, 1))
         with pytest.raises(SnapshotError, match="no simulated array 'B'"):
             fresh.restore_chip_state(stranger.chip_state())
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_a_resumed_symmetry_search_on_the_virtual_bench_ends_bit_identical(in_tmp: Path, sig) -> None:
-    """The chip lives behind the virtual instruments; the resumed run's bench takes its state
-    back through the launcher's side channel, and every estimate ends as in the unbroken run."""
-    argv = ["run", "symmetry-point", "--bench", "virtual", "--shape", "4x4", "--window", "25",
-            "--max-pairs", "150", "--tolerance", "1e-15", "--no-progress"]  # fmt: skip
-    assert main([*argv, "--store", "whole.sqlite", "--out", "whole"]) == 0
-    store = in_tmp / "s.sqlite"
-    uid = _stopped(
-        [*argv, "--store", str(store), "--out", "cut"], in_tmp, store, kind="pair", count=50, sig=sig
-    )
-    assert 50 <= _count(store, "pair") < 150
-    assert main(["run", "symmetry-point", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
-    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["per_device"]
-    cut = json.loads((in_tmp / "cut" / "summary.json").read_text())["per_device"]
-    assert cut == whole
-    with RunStore(store) as s:
-        (resume,) = [p for p in s.points(uid) if p.kind == "resume"]
-    assert resume.scalars == {"chip_restored": True}
 
 
 TINY_IRIS = 12, 9  # training and test samples of the tiny training on the virtual bench
