@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -119,14 +118,10 @@ def single_pulse(pulses: Pulse | PulsePair) -> Pulse | None:
     return pair.up if pair.is_symmetric else None
 
 
-_PREFIXES = {"": 1.0, "k": 1e3, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "n": 1e-9, "p": 1e-12}
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zµμ]?)([A-Za-z]*)\s*$")
-
-
 def parse_pulse(text: str) -> Pulse:
     """A Pulse from "AMPLITUDE,WIDTH" with units, e.g. "6V,20ns", "5.5 V, 1e-8 s" or "6,2e-8"
-    (volts and seconds where no unit is given; SI prefixes k, m, u/µ, n, p). ValueError in plain
-    words otherwise."""
+    (volts and seconds where no unit is given; any SI prefix). ValueError in plain words
+    otherwise."""
     parts = str(text).replace(" x ", ",").split(",")
     if len(parts) != 2:
         raise ValueError(f"a pulse is AMPLITUDE,WIDTH (e.g. 6V,20ns), got {text!r}")
@@ -138,18 +133,21 @@ def parse_pulse(text: str) -> Pulse:
 
 
 def _quantity(part: str, unit: str, text: str) -> float:
-    match = _QUANTITY.match(part)
-    if match:
-        number, prefix, rest = match.groups()
-        if rest == "" and prefix == unit.lower() == "s":  # "20s": seconds, not a prefix
-            prefix, rest = "", "s"
-        if rest in ("", unit) and prefix in _PREFIXES:
-            return float(number) * _PREFIXES[prefix]
-    name = "amplitude" if unit == "V" else "width"
-    raise ValueError(
-        f"cannot read the {name} {part.strip()!r} of pulse {text!r}: give a number in {unit}, e.g. "
-        + ("6V or 5.5V" if unit == "V" else "20ns or 1e-8s")
-    )
+    """`part` in `unit` (a bare number is taken as that unit), read by PyMeasure's pint registry."""
+    from pint.errors import PintError
+    from pymeasure.units import ureg  # imported here: only the command line parses pulse texts
+
+    try:
+        quantity = ureg.Quantity(part.strip())
+        if quantity.dimensionless:
+            quantity = quantity.magnitude * ureg(unit)
+        return float(quantity.to(unit).magnitude)
+    except (PintError, ValueError, TypeError, AttributeError):
+        name = "amplitude" if unit == "V" else "width"
+        raise ValueError(
+            f"cannot read the {name} {part.strip()!r} of pulse {text!r}: give a number in {unit}, e.g. "
+            + ("6V or 5.5V" if unit == "V" else "20ns or 1e-8s")
+        ) from None
 
 
 @dataclass(frozen=True)
