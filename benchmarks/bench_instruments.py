@@ -43,6 +43,7 @@ from drivers.bench import HardwareBench
 from drivers.crossbar import HardwareCrossbar
 from drivers.registry import open_instrument
 from hil import Pulse
+from hil.bench import total_transactions
 from hil.benchconfig import BenchConfig, load_bench_config
 from protocols.jumptable import measure_jump_table
 from simulators.virtual.bench import VirtualBench
@@ -79,7 +80,7 @@ def _open_bench(
 
 
 def _transactions(bench: HardwareBench) -> int:
-    return sum(sum(c.values()) for c in bench.transactions().values())
+    return total_transactions(bench.transactions())
 
 
 def _waited_for(vb: VirtualBench) -> float:

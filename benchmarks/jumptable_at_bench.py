@@ -17,6 +17,7 @@ import argparse
 
 from drivers.bench import HardwareBench
 from hil import Pulse
+from hil.bench import total_transactions
 from hil.benchconfig import load_bench_config
 from protocols.jumptable import measure_jump_table
 from simulators.virtual.launch import DEFAULT_CONFIG, start_virtual_bench
@@ -52,7 +53,7 @@ def measure(args: argparse.Namespace, trains: bool) -> dict[str, object]:
 
 
 def _transactions(bench: HardwareBench) -> int:
-    return sum(n for counts in bench.transactions().values() for n in counts.values())
+    return total_transactions(bench.transactions())
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from drivers.bench import HardwareBench
 from hil import Pulse
+from hil.bench import total_transactions
 from hil.benchconfig import load_bench_config
 from protocols.symmetry import MAX_PAIRS, budget_seconds, check_settings, find_symmetry_point
 from simulators.virtual.launch import DEFAULT_CONFIG, start_virtual_bench
@@ -75,7 +76,7 @@ def _minutes(seconds: float | None) -> float | None:
 
 
 def _transactions(bench: HardwareBench) -> int:
-    return sum(n for counts in bench.transactions().values() for n in counts.values())
+    return total_transactions(bench.transactions())
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import tempfile
 from unittest import mock
 
 from hil import benches
+from hil.bench import total_transactions
 from hil.cli import main as hil_main
 
 
@@ -30,7 +31,7 @@ def run(algorithm: str, epochs: int, out: str) -> tuple[float, int]:
 
     def closing(self: benches.VirtualBenchSession) -> None:
         figures["busy"] = sum(i.clock.busy_total for i in self.virtual.instruments.values())
-        figures["tx"] = sum(n for c in self.transactions().values() for n in c.values())
+        figures["tx"] = total_transactions(self.transactions())
         sessions.append(self)
         close(self)
 

@@ -78,3 +78,8 @@ class Bench(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def total_transactions(transactions: Mapping[str, Mapping[str, int]]) -> int:
+    """All messages of a Bench.transactions() count ({role: {"writes": n, "queries": n}})."""
+    return sum(n for counts in transactions.values() for n in counts.values())

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hil.bench import Bench
+from hil.bench import Bench, total_transactions
 from hil.benches import BenchArgumentError, open_bench
 from hil.faults import UsageFault
 from hil.pulses import Pulse, PulsePair, parse_pulse
@@ -366,7 +366,7 @@ def finish(
     transactions = summary.get("bench", {}).get("transactions")
     per_step = ""
     if transactions:  # a bench with instruments: how many messages the run cost
-        total = sum(n for counts in transactions.values() for n in counts.values())
+        total = total_transactions(transactions)
         summary["instrument_transactions"] = {"total": total, **transactions}
         if step is not None and step[1] > 0:
             what, count = step
