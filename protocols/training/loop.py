@@ -199,10 +199,10 @@ class _TrainingLoop:
     def run(self, epochs: int) -> TrainingResult:
         try:
             if self.fresh:
-                self.close_epoch(self.evaluated(0, None))
+                self.close_epoch_evaluated(0, None)
             while self.done < epochs:
                 self.train_epoch(epochs)
-                self.close_epoch(self.evaluated(self.done + 1, float(np.mean(self.losses))))
+                self.close_epoch_evaluated(self.done + 1, float(np.mean(self.losses)))
         except BaseException as exc:
             try:
                 self.save()
@@ -226,6 +226,14 @@ class _TrainingLoop:
                 self.save()
             if progress is not None and (self.position % PROGRESS_EVERY == 0 or self.position == self.n):
                 progress(self.done * self.n + self.position, epochs * self.n)
+
+    def close_epoch_evaluated(self, epoch: int, running: float | None) -> None:
+        """Evaluate, record and checkpoint the epoch as one step that a first Ctrl-C/SIGTERM waits
+        for: a stop inside the evaluation would otherwise checkpoint a chip whose reads (their
+        noise draws on a simulated chip) were half taken, and the resumed evaluation would differ
+        from an unbroken run's. The evaluation only reads, so the wait is bounded and harmless."""
+        with critical():
+            self.close_epoch(self.evaluated(epoch, running))
 
     def evaluated(self, epoch: int, running: float | None) -> EpochRecord:
         train_loss, train_acc = evaluate(self.layers, self.data.x_train, self.data.y_train)

@@ -174,6 +174,41 @@ def test_a_resumed_training_ends_bit_identical_to_an_unbroken_one(in_tmp: Path, 
             assert c[key] == w[key], (key, w["epoch"])
 
 
+# The child stops itself when epoch 2's test-set evaluation starts, after the training-set
+# evaluation of that epoch has taken its reads: the stop waits for the epoch to be evaluated and
+# recorded, so the resumed run does not evaluate it again on a chip whose noise draws moved on.
+_STOP_INSIDE_EVALUATION = """import os, signal
+import protocols.training.loop as loop
+_evaluate, _calls = loop.evaluate, []
+def _stopping(*args):
+    _calls.append(1)
+    if len(_calls) == 6:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return _evaluate(*args)
+loop.evaluate = _stopping
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_inside_an_evaluation_waits_for_it_and_resumes_bit_identical(in_tmp: Path) -> None:
+    argv = ["train", "--algorithm", "shd", "--epochs", "3", "--no-progress"]
+    assert main([*argv, "--store", "whole.sqlite", "--out", "whole"]) == 0
+    store = in_tmp / "s.sqlite"
+    cut = [*argv, "--store", str(store), "--out", "cut"]
+    code = f"{_STOP_INSIDE_EVALUATION}import sys; from hil.cli import main; sys.exit(main({cut!r}))"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=in_tmp)
+    assert child.returncode == 128 + signal.SIGTERM, child.stderr
+    assert _count(store, "epoch") == 3  # epochs 0, 1 and the one being evaluated at the stop
+    with sqlite3.connect(store) as db:
+        ((uid,),) = db.execute("SELECT uid FROM runs").fetchall()
+    assert main(["train", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
+    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["runs"][0]["curves"]
+    resumed = json.loads((in_tmp / "cut" / "summary.json").read_text())["runs"][0]["curves"]
+    assert len(resumed) == len(whole) == 4
+    keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+    assert [[c[k] for k in keys] for c in resumed] == [[w[k] for k in keys] for w in whole]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL])
 def test_a_resumed_jump_table_continues_on_the_chip_it_left(in_tmp: Path, sig) -> None:
     """The resumed run reads the devices once more before its next pulse (a real chip may have
