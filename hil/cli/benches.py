@@ -15,6 +15,8 @@ from pathlib import Path
 from hil.benches import virtual_bench_file
 from hil.cli.common import UsageError
 
+SIGNAL_POLL_S = 0.2  # seconds between the main thread's looks for a pending Ctrl-C
+
 
 # ---------------------------------------------------------------------- hil bench up / check
 def cmd_bench_up(args: argparse.Namespace) -> int:
@@ -45,7 +47,10 @@ def cmd_bench_up(args: argparse.Namespace) -> int:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
-            stop.wait()
+            # Wake now and then: the kernel may deliver Ctrl-C to a server thread, and a main thread
+            # blocked in an untimed wait would never run Python's handler for it.
+            while not stop.wait(SIGNAL_POLL_S):
+                pass
         except KeyboardInterrupt:
             pass
     finally:

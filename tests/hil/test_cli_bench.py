@@ -67,6 +67,37 @@ def test_bench_up_serves_a_live_bench_file_that_check_and_runs_use(tmp_path: Pat
     assert "virtual bench stopped" in stdout
 
 
+# Once the bench file exists, a thread of the server's own process takes a Ctrl-C: the kernel
+# may deliver a signal to any thread, and the server must stop whichever one receives it.
+_CTRL_C_TO_ANOTHER_THREAD = """import os, signal, threading, time
+def _interrupt(path):
+    while not os.path.exists(path):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+threading.Thread(target=_interrupt, args=({live!r},), daemon=True).start()
+"""
+
+
+def test_bench_up_stops_on_a_ctrl_c_that_another_thread_received(tmp_path: Path) -> None:
+    live = str(tmp_path / "live.toml")
+    prelude = _CTRL_C_TO_ANOTHER_THREAD.format(live=live)
+    code = (
+        f"{prelude}import sys; from hil.cli import main; sys.exit(main(['bench', 'up', '--write', {live!r}]))"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = server.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.communicate()
+        raise AssertionError("hil bench up did not stop on a Ctrl-C received by another thread") from None
+    assert server.returncode == 0, stderr
+    assert stdout.rstrip().endswith("virtual bench stopped")
+
+
 def test_bench_file_problems_are_named(tmp_path: Path, capsys) -> None:
     base = ["run", "symmetry-point", "--store", str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "s")]
     assert main([*base, "--bench", "lab.yaml"]) == 2
