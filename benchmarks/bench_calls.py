@@ -8,7 +8,9 @@ most of it, and the median keeps a preempted call (a shared machine) out of the 
 Calls: `vmm` of one vector (uniform in +-read voltage); `plan_update` of x, d uniform in [-1, 1]
 with lr 0.4, dw_min 1 and BL management on (a mean of 0.1 pulses per device in one slot, the
 density of most of an SHD epoch's updates: `python -m benchmarks.training_density`);
-`stochastic_update` of that plan; `read` of the whole array.
+`stochastic_update` of that plan; `update_step`, the update a training step makes of those
+x and d: `planned_update` where the library has it (the plan computed inside the update, the
+same pulses), else `plan_update` then `stochastic_update`; `read` of the whole array.
 """
 
 from __future__ import annotations
@@ -43,17 +45,25 @@ def median_call(call: Callable[[], object], calls: int = CALLS, warmup: int = WA
 
 
 def workload(shape: tuple[int, int]) -> dict[str, Callable[[], object]]:
-    """The four calls on a fresh array of `shape`, by name."""
+    """The calls on a fresh array of `shape`, by name."""
     sim = SimulatedCrossbar.from_preset("protonic-asymmetric", shape, seed=0, engine="fast")
     rng = np.random.default_rng(1)
     v = rng.uniform(-1, 1, shape[0]) * sim.read_voltage
     x, d = rng.uniform(-1, 1, shape[0]), rng.uniform(-1, 1, shape[1])
     plan = plan_update(x, d, LR, 1.0)
     pulse = sim.nominal_pulse
+
+    def update_step() -> object:
+        if hasattr(sim, "planned_update"):
+            return sim.planned_update(x, d, LR, 1.0, pulse)
+        step = plan_update(x, d, LR, 1.0)
+        return sim.stochastic_update(step.p, step.q, step.bl, pulse)
+
     return {
         "vmm": lambda: sim.vmm(v),
         "plan_update": lambda: plan_update(x, d, LR, 1.0),
         "stochastic_update": lambda: sim.stochastic_update(plan.p, plan.q, plan.bl, pulse),
+        "update_step": update_step,
         "read": lambda: sim.read(),
     }
 
@@ -69,5 +79,7 @@ def _call(name: str, shape: tuple[int, int]) -> Benchmark:
 
 
 BENCHMARKS: list[Benchmark] = [
-    _call(name, shape) for name in ("vmm", "plan_update", "stochastic_update", "read") for shape in SHAPES
+    _call(name, shape)
+    for name in ("vmm", "plan_update", "stochastic_update", "update_step", "read")
+    for shape in SHAPES
 ]

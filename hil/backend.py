@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
+from hil.arrays import FloatArray, IntArray, abs_max, float_array, within
 from hil.interrupts import critical
 from hil.pulses import LimitError, Pulse, PulsePair, SafetyLimits, as_pulse_pair
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from hil.update import NOT_FIRED, UpdateOutcome, UpdateScales, update_scales
 
 # Most cycles one pulse_read_train call runs: an instrument-side train keeps its readings in the
 # SMU's buffer until one fetch at its end (the 2450 driver takes 10 000 per sequence); callers
@@ -53,12 +52,16 @@ class Capabilities:
     fused_vmm_difference: vmm_difference(reference, v) runs as one operation of the backend
         (e.g. one pass of a simulator over both arrays); if False (the default) it is the two
         VMMs, main then reference. Either way the result is the same measurement.
+    fused_update: planned_update plans and fires an update as one operation of the backend (a
+        simulator computes the probabilities inside its update kernel); if False (the default)
+        it is hil.update's plan, then the stochastic update. The same pulses either way.
     """
 
     physical_vmm: bool
     native_stochastic_update: bool
     parallel_pulses: bool
     fused_vmm_difference: bool = False
+    fused_update: bool = False
 
 
 class BackendClosedError(RuntimeError):
@@ -218,12 +221,16 @@ class CrossbarBackend(ABC):
         q_arr = self._probabilities(q, self._shape[1], "q (columns)")
         if (type(bl) is not int and (isinstance(bl, bool) or not isinstance(bl, np.integer))) or bl < 1:
             raise ValueError(f"bit-stream length bl must be a positive integer, got {bl!r}")
+        self._check_stream_length(bl)
+        pair = self._check_pulse(pulse)
+        return self._stochastic_update(p_arr, q_arr, int(bl), pair)
+
+    def _check_stream_length(self, bl: int) -> None:
+        """A bit stream of bl slots can give a device bl pulses: the limit of one call holds it."""
         if bl > self._limits.max_pulses_per_call:
             raise LimitError(
                 f"bit-stream length {bl} exceeds max_pulses_per_call {self._limits.max_pulses_per_call}"
             )
-        pair = self._check_pulse(pulse)
-        return self._stochastic_update(p_arr, q_arr, int(bl), pair)
 
     def _stochastic_update(self, p: FloatArray, q: FloatArray, bl: int, pulse: PulsePair) -> IntArray | None:
         """Default: draw the streams, count coincidences, apply them as pulse bursts."""
@@ -231,6 +238,53 @@ class CrossbarBackend(ABC):
         if np.any(counts):
             self._apply_pulses(counts, pulse)
         return counts
+
+    def planned_update(
+        self,
+        x: ArrayLike,
+        d: ArrayLike,
+        lr: float,
+        dw_min: float,
+        pulse: Pulse | PulsePair,
+        *,
+        bl_max: int = 31,
+        update_management: bool = True,
+        bl_management: bool = True,
+    ) -> UpdateOutcome:
+        """The stochastic update of expected weight change lr * x_i * d_j: hil.update.plan_update's
+        plan of x (rows,) and d (cols,), fired by stochastic_update, as one call.
+
+        lr: learning rate; dw_min: the weight change of one pulse (weight units, > 0); bl_max,
+        update_management, bl_management: as plan_update's. Everything is checked before a
+        stream fires: the vectors' shapes and finiteness, the planning arguments, the planned bl
+        against max_pulses_per_call, the pulse against the limits. Capabilities.fused_update
+        says whether the backend plans inside its update; the default plans here, then fires
+        the plan's streams as stochastic_update does. Either way the same streams, the same
+        pulses. Returns what was fired (hil.update.UpdateOutcome).
+        """
+        self._check_open()
+        xa, da = float_array(x), float_array(d)
+        if xa.shape != (self._shape[0],) or da.shape != (self._shape[1],):
+            raise ValueError(
+                f"planned update: expected x of shape ({self._shape[0]},) and d of shape "
+                f"({self._shape[1]},), got {xa.shape} and {da.shape}"
+            )
+        scales = update_scales(abs_max(xa), abs_max(da), lr, dw_min, bl_max, update_management, bl_management)
+        if scales is not None:
+            self._check_stream_length(scales.bl)
+        pair = self._check_pulse(pulse)
+        if scales is None:
+            return NOT_FIRED
+        return self._planned_update(xa, da, scales, pair)
+
+    def _planned_update(
+        self, x: FloatArray, d: FloatArray, scales: UpdateScales, pulse: PulsePair
+    ) -> UpdateOutcome:
+        """Default: the plan's probabilities, then _stochastic_update (validated arguments)."""
+        p, q = scales.probabilities(x, d)
+        counts = self._stochastic_update(p, q, scales.bl, pulse)
+        pulses = None if counts is None else int(np.abs(counts).sum())
+        return UpdateOutcome(True, scales.bl, scales.clipped, pulses)
 
     # ------------------------------------------------------------------ pulse-read trains
     @property
@@ -485,37 +539,6 @@ class CrossbarBackend(ABC):
         if np.any((r < 0) | (r >= rows) | (c < 0) | (c >= cols)):
             raise IndexError(f"device index outside the {rows} x {cols} array")
         return r, c
-
-
-def float_array(x: ArrayLike) -> FloatArray:
-    """x as a float64 array; an array that is one already is taken as it is (no copy, no call)."""
-    if type(x) is np.ndarray and x.dtype == np.float64:
-        return x
-    return np.asarray(x, dtype=np.float64)
-
-
-def abs_max(a: FloatArray) -> float:
-    """max |a| of a float64 array (0 if empty), NaN if an element is NaN; equal to
-    np.abs(a).max() without its temporary (argmax and argmin return a NaN's index)."""
-    if a.size == 0:
-        return 0.0
-    flat = a if a.ndim == 1 else a.reshape(-1)
-    hi, lo = flat.item(flat.argmax()), flat.item(flat.argmin())  # Python floats, one call each
-    if hi != hi or lo != lo:
-        return math.nan
-    return max(hi, -lo)
-
-
-def within(a: FloatArray, bound: float) -> bool:
-    """True if every element of the float64 array a is finite and |a| <= bound (True if empty).
-
-    Two index reductions and no temporary: argmax and argmin return the index of a NaN if there
-    is one, and a NaN or an infinity fails the comparisons.
-    """
-    if a.size == 0:
-        return True
-    flat = a if a.ndim == 1 else a.reshape(-1)
-    return -bound <= flat.item(flat.argmin()) and flat.item(flat.argmax()) <= bound
 
 
 def coincidence_counts(p: FloatArray, q: FloatArray, bl: int, rng: np.random.Generator) -> IntArray:

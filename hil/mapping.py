@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hil.backend import CrossbarBackend, FloatArray, IntArray, abs_max, float_array
-from hil.pulses import Pulse
-from hil.update import UpdatePlan, plan_update
+from hil.arrays import FloatArray, abs_max, float_array
+from hil.backend import CrossbarBackend
+from hil.pulses import Pulse, PulsePair
+from hil.update import UpdateOutcome
 
 
 @dataclass(frozen=True)
@@ -86,16 +87,23 @@ class DifferentialArray:
         d: ArrayLike,
         lr: float,
         dw_min: float,
-        pulse: Pulse,
+        pulse: Pulse | PulsePair,
         bl_max: int = 31,
         update_management: bool = True,
         bl_management: bool = True,
-    ) -> tuple[UpdatePlan, IntArray | None]:
-        """Stochastic update of the main array with expected change lr * x_i * d_j (weights)."""
-        plan = plan_update(x, d, lr, dw_min, bl_max, update_management, bl_management)
-        if plan.is_empty:
-            return plan, None
-        return plan, self.main.stochastic_update(plan.p, plan.q, plan.bl, pulse)
+    ) -> UpdateOutcome:
+        """Stochastic update of the main array with expected change lr * x_i * d_j (weights):
+        CrossbarBackend.planned_update of the main array."""
+        return self.main.planned_update(
+            x,
+            d,
+            lr,
+            dw_min,
+            pulse,
+            bl_max=bl_max,
+            update_management=update_management,
+            bl_management=bl_management,
+        )
 
     def _differential(self, x: ArrayLike, n: int, transposed: bool) -> FloatArray:
         """The pair's differential VMM of x scaled to the input voltage (one vmm_difference)."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hil.backend import FloatArray, abs_max, float_array
+from hil.arrays import FloatArray, abs_max, float_array
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,78 @@ class UpdatePlan:
         return not (np.count_nonzero(self.p) and np.count_nonzero(self.q))
 
 
+class UpdateScales(NamedTuple):
+    """The scalars of a plan: p = a x (cut to [-1, 1] where clipped), q = b d, over bl slots."""
+
+    a: float
+    b: float
+    bl: int
+    clipped: bool
+
+    def probabilities(self, x: FloatArray, d: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(p, q) of row inputs x and column inputs d, signed."""
+        p, q = self.a * x, self.b * d
+        if self.clipped:
+            p, q = np.clip(p, -1.0, 1.0), np.clip(q, -1.0, 1.0)
+        return p, q
+
+
+class UpdateOutcome(NamedTuple):
+    """What one planned update did (CrossbarBackend.planned_update).
+
+    fired: False when x or d was all zero, so that no stream fired (bl and clipped are then
+        meaningless); bl: the bit-stream length fired; clipped: as UpdatePlan.clipped; pulses:
+        the pulses applied, sum of |counts| (None where the hardware fired the streams itself
+        and no count came back).
+    """
+
+    fired: bool
+    bl: int
+    clipped: bool
+    pulses: int | None
+
+
+NOT_FIRED = UpdateOutcome(False, 0, False, 0)
+
+
+def update_scales(
+    x_max: float,
+    d_max: float,
+    lr: float,
+    dw_min: float,
+    bl_max: int = 31,
+    update_management: bool = True,
+    bl_management: bool = True,
+) -> UpdateScales | None:
+    """The plan's scalars from max |x| and max |d|; None when one of them is 0 (nothing to update).
+
+    Raises ValueError for a NaN or infinite maximum, a learning rate or dw_min that is not a
+    finite number > 0, or a bl_max that is not a positive integer (see plan_update).
+    """
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
+    if not (math.isfinite(dw_min) and dw_min > 0):
+        raise ValueError(f"dw_min must be a finite number > 0 (weight units), got {dw_min!r}")
+    if int(bl_max) != bl_max or bl_max < 1:
+        raise ValueError(f"bl_max must be a positive integer, got {bl_max!r}")
+    # max |x| is NaN or inf exactly when some element is: one reduction per vector checks both.
+    if not (math.isfinite(x_max) and math.isfinite(d_max)):
+        raise ValueError("plan_update: x or d contains NaN or inf")
+    if x_max == 0.0 or d_max == 0.0:
+        return None
+    pulses_per_unit = lr / dw_min  # expected pulses per unit of |x_i d_j|
+    bl = int(bl_max)
+    if bl_management:
+        bl = max(1, min(bl, math.ceil(pulses_per_unit * x_max * d_max)))
+    c = math.sqrt(pulses_per_unit / bl)
+    if update_management:
+        a, b = c * math.sqrt(d_max / x_max), c * math.sqrt(x_max / d_max)
+    else:
+        a = b = c
+    # max |a x_i| is a x_max exactly (a > 0; rounding is monotonic and sign-symmetric)
+    return UpdateScales(a, b, bl, a * x_max > 1.0 or b * d_max > 1.0)
+
+
 def plan_update(
     x: ArrayLike,
     d: ArrayLike,
@@ -57,32 +130,8 @@ def plan_update(
     xa, da = float_array(x), float_array(d)
     if xa.ndim != 1 or da.ndim != 1:
         raise ValueError(f"plan_update takes vectors, got shapes {xa.shape} and {da.shape}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"learning rate must be a finite number > 0, got {lr!r}")
-    if not (math.isfinite(dw_min) and dw_min > 0):
-        raise ValueError(f"dw_min must be a finite number > 0 (weight units), got {dw_min!r}")
-    if int(bl_max) != bl_max or bl_max < 1:
-        raise ValueError(f"bl_max must be a positive integer, got {bl_max!r}")
-    # One pair of index reductions per vector serves both checks: max |x| is NaN or inf
-    # exactly when some element is (this runs once per training step and input vector).
-    x_max, d_max = abs_max(xa), abs_max(da)
-    if not (math.isfinite(x_max) and math.isfinite(d_max)):
-        raise ValueError("plan_update: x or d contains NaN or inf")
-    if x_max == 0.0 or d_max == 0.0:
+    scales = update_scales(abs_max(xa), abs_max(da), lr, dw_min, bl_max, update_management, bl_management)
+    if scales is None:
         return UpdatePlan(np.zeros_like(xa), np.zeros_like(da), 1, False)
-
-    pulses_per_unit = lr / dw_min  # expected pulses per unit of |x_i d_j|
-    bl = int(bl_max)
-    if bl_management:
-        bl = max(1, min(bl, math.ceil(pulses_per_unit * x_max * d_max)))
-    c = math.sqrt(pulses_per_unit / bl)
-    if update_management:
-        a, b = c * math.sqrt(d_max / x_max), c * math.sqrt(x_max / d_max)
-    else:
-        a = b = c
-    p, q = a * xa, b * da
-    # max |a x_i| is a x_max exactly (a > 0; rounding is monotonic and sign-symmetric)
-    clipped = a * x_max > 1.0 or b * d_max > 1.0
-    if clipped:
-        p, q = np.clip(p, -1.0, 1.0), np.clip(q, -1.0, 1.0)
-    return UpdatePlan(p, q, bl, clipped)
+    p, q = scales.probabilities(xa, da)
+    return UpdatePlan(p, q, scales.bl, scales.clipped)

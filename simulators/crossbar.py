@@ -24,6 +24,7 @@ from hil.faults import UsageFault
 from hil.jumptable import JumpTable
 from hil.pulses import Pulse, PulsePair, SafetyLimits, as_pulse_pair
 from hil.stepmodels import TableSteps, model_class
+from hil.update import UpdateOutcome, UpdateScales
 from simulators import kernels
 from simulators.config import DeviceConfig
 from simulators.devices import DeviceParameters, draw_devices, symmetry_states
@@ -216,7 +217,11 @@ class SimulatedCrossbar(CrossbarBackend):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            physical_vmm=True, native_stochastic_update=True, parallel_pulses=True, fused_vmm_difference=True
+            physical_vmm=True,
+            native_stochastic_update=True,
+            parallel_pulses=True,
+            fused_vmm_difference=True,
+            fused_update=self._compiled,
         )
 
     @property
@@ -511,6 +516,21 @@ class SimulatedCrossbar(CrossbarBackend):
         else:
             self._apply_bursts(bursts, directions)
         return counts
+
+    def _planned_update(
+        self, x: FloatArray, d: FloatArray, scales: UpdateScales, pulse: PulsePair
+    ) -> UpdateOutcome:
+        """On a small array with the compiled kernels: the plan's probabilities inside the update
+        kernel, the same streams and pulses as the default's plan and _stochastic_update."""
+        m = self._pulse_factor(pulse)
+        directions = self._burst_directions(m) if m != (0.0, 0.0) else None
+        if directions is None or not self._compiled or self._x.size >= kernels.PARALLEL_DEVICES:
+            return super()._planned_update(x, d, scales, pulse)
+        self._g = None
+        stream_key = int(self._stream_rng.bit_generator.random_raw())
+        kd = self._kernel_directions(m, directions)
+        pulses = kernels.planned_update(x, d, scales, (stream_key, self._noise_key()), self._x, kd)
+        return UpdateOutcome(True, scales.bl, scales.clipped, pulses)
 
     def _burst_directions(self, m: Factors) -> tuple[Direction, Direction] | None:
         """Closed-form constants at pulse factors (m⁺, m⁻) (the up direction's at m⁺, the down

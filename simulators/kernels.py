@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hil.backend import FloatArray, IntArray
+from hil.update import UpdateScales
 from simulators.fastpath import GAUSSIAN_TABLE, Direction
 
 try:
@@ -175,6 +176,28 @@ def stochastic_update(
         raise
     job.run()
     return counts
+
+
+def planned_update(
+    x: FloatArray,
+    d: FloatArray,
+    scales: UpdateScales,
+    keys: tuple[int, int],
+    state: FloatArray,
+    directions: KernelDirections,
+) -> int:
+    """stochastic_update of the plan `scales` of x and d (keys: the stream key, the noise key) on
+    an array below PARALLEL_DEVICES, the probabilities computed inside the compiled call;
+    returns the pulses applied (sum |counts|)."""
+    k = directions
+    series = scales.bl <= k.series_pulses
+    a, b, bl, clipped = scales
+    x2 = state.reshape(x.size, d.size)
+    stream, noise = _signed(keys[0]), _signed(keys[1])
+    pulses = _small_planned_update(x, d, a, b, clipped, bl, stream, x2, k.log_rate, k.log_spread,
+                                   k.step, k.x_fix, k.multiplicative, k.noise, noise, GAUSSIAN_TABLE,
+                                   series)  # fmt: skip
+    return int(pulses)
 
 
 def noisy_read(
@@ -670,6 +693,25 @@ if numba is not None:
         _update_rows(progress, rows, row_words, col_words, slot_cols, slot_size, col_sign, p, x, log_rate,
                      log_spread, step, x_fix, mult, noise, noise_key, table, series, counts)  # fmt: skip
         return counts
+
+    @_jit
+    def _small_planned_update(  # type: ignore[no-untyped-def]
+        x, d, a, b, clipped, bl, stream_key, state, log_rate, log_spread, step, x_fix, mult, noise, noise_key,
+        table, series,
+    ):  # fmt: skip
+        """_small_update of p = a x, q = b d (each cut to [-1, 1] if clipped: hil.update.UpdateScales'
+        arithmetic, so the same probabilities to the bit); returns the pulses applied, sum |counts|."""
+        p, q = np.empty(x.size), np.empty(d.size)
+        for i in range(x.size):
+            p[i] = min(max(a * x[i], -1.0), 1.0) if clipped else a * x[i]
+        for j in range(d.size):
+            q[j] = min(max(b * d[j], -1.0), 1.0) if clipped else b * d[j]
+        counts = _small_update(p, q, bl, stream_key, state, log_rate, log_spread, step, x_fix, mult, noise,
+                               noise_key, table, series)  # fmt: skip
+        total = 0
+        for k in range(counts.size):
+            total += abs(counts.flat[k])
+        return total
 
     @_inline
     def _vmm_into(v, g, sigma, key, transposed, table, out):  # type: ignore[no-untyped-def]

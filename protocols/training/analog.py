@@ -59,16 +59,17 @@ class CountedOps:
     ) -> None:
         """Expected weight change lr * x_i * d_j on the main array (d is minus the gradient)."""
         s = self.settings
-        plan, counts = array.update(x, d, lr, dw_min, s.pulse, s.bl_max, s.update_management, s.bl_management)
-        if counts is None and plan.is_empty:  # counts come back only from an update that fired
-            self.ops.empty_updates += 1
+        done = array.update(x, d, lr, dw_min, s.pulse, s.bl_max, s.update_management, s.bl_management)
+        ops = self.ops
+        if not done.fired:
+            ops.empty_updates += 1
             return
-        self.ops.updates += 1
-        self.ops.clipped_updates += int(plan.clipped)
-        if counts is None:
-            self.ops.unreported_updates += 1
+        ops.updates += 1
+        ops.clipped_updates += done.clipped
+        if done.pulses is None:
+            ops.unreported_updates += 1
         else:
-            self.ops.pulses += int(np.abs(counts).sum())
+            ops.pulses += done.pulses
 
     def _count_vmm(self, x: FloatArray) -> None:
         self.ops.vmm_calls += 2  # main and reference

@@ -384,8 +384,8 @@ def smoothed_orbit(run: RegressionRun, smooth: int) -> tuple[FloatArray, FloatAr
 
 def _update(array: DifferentialArray, d: float, lr: float, dev: Device, bl_max: int) -> int:
     """Stochastic update of expected change lr * d; returns the pulses fired (0 if unreported)."""
-    _, counts = array.update(ONE, np.array([d]), lr, dev.dw_min, dev.pulse, bl_max)
-    return 0 if counts is None else int(np.abs(counts).sum())
+    pulses = array.update(ONE, np.array([d]), lr, dev.dw_min, dev.pulse, bl_max).pulses
+    return 0 if pulses is None else pulses
 
 
 def _program(dev: Device, backend: CrossbarBackend, target: float) -> None:

@@ -177,6 +177,48 @@ def test_stochastic_update_rejects_bad_probabilities(backend: CrossbarBackend) -
         backend.stochastic_update(np.ones(4), np.ones(3), 0, pulse)
 
 
+def test_planned_update_fires_its_plan(backend: CrossbarBackend) -> None:
+    """With lr = 3 dw_min, bl_max 3 and no BL management the plan's probabilities are exactly
+    +-1 where x and d are +-1: every slot fires, as in the stochastic update test above."""
+    before = backend.read()
+    x, d = np.array([1.0, -1.0, 0.0, 0.0]), np.array([1.0, 0.0, 1.0])
+    done = backend.planned_update(x, d, 3.0, 1.0, pulse_for(backend), bl_max=3, bl_management=False)
+    after = backend.read()
+    expected = np.zeros(SHAPE, dtype=int)
+    expected[0, [0, 2]] = 3
+    expected[1, [0, 2]] = -3
+    assert done.fired and done.bl == 3 and not done.clipped
+    assert done.pulses in (None, 12)
+    assert np.all(after[expected > 0] > before[expected > 0])
+    assert np.all(after[expected < 0] < before[expected < 0])
+    np.testing.assert_allclose(after[expected == 0], before[expected == 0], rtol=RTOL)
+
+
+def test_planned_update_checks_before_firing(mock_or_sim: CrossbarBackend) -> None:
+    b, lim = mock_or_sim, mock_or_sim.limits
+    pulse, x, d = pulse_for(b), np.ones(SHAPE[0]), np.ones(SHAPE[1])
+    before = b.read()
+    with pytest.raises(ValueError, match="NaN or inf"):
+        b.planned_update(np.array([1.0, np.nan, 0.0, 0.0]), d, 0.1, 1.0, pulse)
+    with pytest.raises(ValueError, match="expected x of shape"):
+        b.planned_update(d, x, 0.1, 1.0, pulse)
+    with pytest.raises(ValueError, match="learning rate"):
+        b.planned_update(x, d, 0.0, 1.0, pulse)
+    with pytest.raises(ValueError, match="dw_min"):
+        b.planned_update(x, d, 0.1, -1.0, pulse)
+    with pytest.raises(ValueError, match="bl_max"):
+        b.planned_update(x, d, 0.1, 1.0, pulse, bl_max=0)
+    with pytest.raises(LimitError, match="max_pulses_per_call"):
+        b.planned_update(x, d, 1e9, 1.0, pulse, bl_max=lim.max_pulses_per_call + 1)
+    with pytest.raises(LimitError):
+        b.planned_update(x, d, 0.1, 1.0, Pulse(2 * lim.max_pulse_amplitude, pulse.width))
+    assert b.planned_update(np.zeros(SHAPE[0]), d, 0.1, 1.0, pulse) == (False, 0, False, 0)
+    np.testing.assert_allclose(b.read(), before, rtol=RTOL)
+    b.close()
+    with pytest.raises(BackendClosedError):
+        b.planned_update(x, d, 0.1, 1.0, pulse)
+
+
 def test_close_is_final_and_idempotent(backend: CrossbarBackend) -> None:
     backend.close()
     backend.close()

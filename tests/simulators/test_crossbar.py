@@ -29,7 +29,11 @@ def normalised(sim: SimulatedCrossbar) -> np.ndarray:
 def test_description_and_capabilities() -> None:
     sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (2, 3), seed=7)
     assert sim.capabilities == Capabilities(
-        physical_vmm=True, native_stochastic_update=True, parallel_pulses=True, fused_vmm_difference=True
+        physical_vmm=True,
+        native_stochastic_update=True,
+        parallel_pulses=True,
+        fused_vmm_difference=True,
+        fused_update=sim.compiled,  # the plan inside the update kernel
     )
     assert sim.device_kind == DeviceKind.PROTONIC
     assert SimulatedCrossbar.from_preset("ideal", (2, 2)).device_kind == DeviceKind.IDEAL

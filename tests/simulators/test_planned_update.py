@@ -1,0 +1,40 @@
+"""planned_update on the simulator: the plan computed inside the update kernel fires the same
+streams and applies the same pulses as plan_update followed by stochastic_update."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hil.update import plan_update
+from simulators.crossbar import SimulatedCrossbar
+from simulators.kernels import PARALLEL_DEVICES
+
+# (lr, update management, BL management): 0.1-0.4 pulses per device, BL 31 at ~5 per device,
+# and a plan whose probabilities are clipped at 1.
+PLANS = [(0.4, True, True), (5.0, True, False), (40.0, False, False)]
+
+
+@pytest.mark.parametrize("engine", ["fast", "numpy", "reference"])
+@pytest.mark.parametrize("shape", [(8, 8), (64, 32), (260, 256)], ids=["8x8", "64x32", "260x256"])
+def test_the_fused_update_applies_what_plan_then_update_applies(engine: str, shape: tuple[int, int]) -> None:
+    assert (shape[0] * shape[1] >= PARALLEL_DEVICES) == (shape == (260, 256))  # both kernel paths
+    fused, plain = (
+        SimulatedCrossbar.from_preset("protonic-asymmetric", shape, seed=3, engine=engine) for _ in "ab"
+    )
+    assert fused.capabilities.fused_update == (engine == "fast")
+    rng = np.random.default_rng(1)
+    clipped = set()
+    for lr, um, blm in PLANS * 3:
+        x, d = rng.uniform(-1, 1, shape[0]), rng.uniform(-1, 1, shape[1])
+        done = fused.planned_update(
+            x, d, lr, 1.0, fused.nominal_pulse, update_management=um, bl_management=blm
+        )
+        plan = plan_update(x, d, lr, 1.0, update_management=um, bl_management=blm)
+        counts = plain.stochastic_update(plan.p, plan.q, plan.bl, plain.nominal_pulse)
+        assert (done.fired, done.bl, done.clipped) == (True, plan.bl, plan.clipped)
+        assert done.pulses == int(np.abs(counts).sum()) > 0
+        clipped.add(done.clipped)
+    assert clipped == {False, True}
+    np.testing.assert_array_equal(fused.conductance, plain.conductance)  # every device to the bit
+    np.testing.assert_array_equal(fused.read(), plain.read())  # and the random streams after them
