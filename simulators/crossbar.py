@@ -179,6 +179,9 @@ class SimulatedCrossbar(CrossbarBackend):
         self._vmm_sigma = config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)  # amperes
         self._last_pulse: PulsePair | None = None  # the last pulses written and their factors
         self._last_m: Factors = (0.0, 0.0)
+        # The last pulses planned_update fired and their compiled kernel's constants (None: the
+        # default path serves them); dropped with the burst constants.
+        self._fused: tuple[PulsePair | None, KernelDirections | None] = (None, None)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -377,6 +380,7 @@ class SimulatedCrossbar(CrossbarBackend):
         self._g = None
         self._bursts.clear()
         self._kernel_bursts.clear()
+        self._fused = (None, None)
 
     # ------------------------------------------------------------------ primitives
     def _read(self, rows: IntArray, cols: IntArray) -> FloatArray:
@@ -522,15 +526,24 @@ class SimulatedCrossbar(CrossbarBackend):
     ) -> UpdateOutcome:
         """On a small array with the compiled kernels: the plan's probabilities inside the update
         kernel, the same streams and pulses as the default's plan and _stochastic_update."""
-        m = self._pulse_factor(pulse)
-        directions = self._burst_directions(m) if m != (0.0, 0.0) else None
-        if directions is None or not self._compiled or self._x.size >= kernels.PARALLEL_DEVICES:
+        kd = self._fused_directions(pulse)
+        if kd is None:
             return super()._planned_update(x, d, scales, pulse)
         self._g = None
         stream_key = int(self._stream_rng.bit_generator.random_raw())
-        kd = self._kernel_directions(m, directions)
         pulses = kernels.planned_update(x, d, scales, (stream_key, self._noise_key()), self._x, kd)
         return UpdateOutcome(True, scales.bl, scales.clipped, pulses)
+
+    def _fused_directions(self, pulse: PulsePair) -> KernelDirections | None:
+        """The compiled small-array update's constants for these pulses, remembered for the last
+        pulses; None where the default path serves them (no compiled kernels, a large array, a
+        pulse that moves nothing, no closed form)."""
+        if pulse is not self._fused[0]:
+            m = self._pulse_factor(pulse)
+            small = self._compiled and self._x.size < kernels.PARALLEL_DEVICES
+            directions = self._burst_directions(m) if small and m != (0.0, 0.0) else None
+            self._fused = (pulse, None if directions is None else self._kernel_directions(m, directions))
+        return self._fused[1]
 
     def _burst_directions(self, m: Factors) -> tuple[Direction, Direction] | None:
         """Closed-form constants at pulse factors (m⁺, m⁻) (the up direction's at m⁺, the down
