@@ -148,7 +148,7 @@ class CrossbarBackend(ABC):
         """
         self._check_open()
         if devices is None:
-            return np.asarray(self._read_all(), dtype=np.float64)
+            return float_array(self._read_all())
         r, c = self._selection(devices)
         return np.asarray(self._read(r, c), dtype=np.float64)
 
@@ -181,9 +181,9 @@ class CrossbarBackend(ABC):
         if reference.shape != self._shape:
             raise ValueError(f"main {self._shape} and reference {reference.shape} arrays differ in shape")
         n, what = (self._shape[1], "vmm_transposed") if transposed else (self._shape[0], "vmm")
-        v = self._voltages(voltages, n, f"{what} difference (voltages)")
+        v = self._voltages(voltages, n, what + " difference (voltages)")
         if reference.limits.max_read_voltage < self._limits.max_read_voltage:
-            reference._voltages(v, n, f"{what} difference (voltages, reference array)")
+            reference._voltages(v, n, what + " difference (voltages, reference array)")
         return self._vmm_difference(reference, v, bool(transposed))
 
     def _vmm_difference(self, reference: CrossbarBackend, v: FloatArray, transposed: bool) -> FloatArray:

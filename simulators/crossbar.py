@@ -391,9 +391,10 @@ class SimulatedCrossbar(CrossbarBackend):
     def _read_all(self) -> FloatArray:
         if not self._compiled:
             return self.conductance + self._read_noise(None)
-        g = np.empty(self.shape)
+        g = np.empty(self._x.size)
         key = int(self._measure_rng.bit_generator.random_raw())
-        kernels.noisy_read(self._dev.g_min, self._dev.g_max, self._x, self._read_sigma, key, g.reshape(-1))
+        kernels.noisy_read(self._dev.g_min, self._dev.g_max, self._x, self._read_sigma, key, g)
+        g.shape = self._shape  # in place: a reshape would build a second array object
         return g
 
     def _read_noise(self, flat: IntArray | None) -> FloatArray:
@@ -409,10 +410,10 @@ class SimulatedCrossbar(CrossbarBackend):
         return self._read_sigma * normals(key, index).astype(np.float64)
 
     def _vmm(self, v: FloatArray) -> FloatArray:
-        return self._noisy_product(v, transposed=False)
+        return self._noisy_product(v, False)
 
     def _vmm_transposed(self, v: FloatArray) -> FloatArray:
-        return self._noisy_product(v, transposed=True)
+        return self._noisy_product(v, True)
 
     def _vmm_difference(self, reference: CrossbarBackend, v: FloatArray, transposed: bool) -> FloatArray:
         """Both products in one call when the reference is simulated too: the same numbers as the
@@ -420,7 +421,7 @@ class SimulatedCrossbar(CrossbarBackend):
         if not isinstance(reference, SimulatedCrossbar):
             return super()._vmm_difference(reference, v, transposed)
         if self._small_vmm(v) and reference._small_vmm(v):
-            out = np.empty(self.shape[0 if transposed else 1])
+            out = np.empty(self._shape[0 if transposed else 1])
             pair = (self._vmm_terms(), reference._vmm_terms())
             kernels.small_vmm_difference(v, *pair, transposed, out)
             return out
@@ -444,7 +445,7 @@ class SimulatedCrossbar(CrossbarBackend):
         product is taken in G's precision (float32 when the VMM is noisy) by numpy, or accumulated
         in float64 by one compiled call for a single vector on a small array."""
         if self._small_vmm(v):
-            out = np.empty(self.shape[0 if transposed else 1])
+            out = np.empty(self._shape[0 if transposed else 1])
             kernels.small_vmm(v, *self._vmm_terms(), transposed, out)
             return out
         g = self._conductance_matrix()
