@@ -114,7 +114,8 @@ class DifferentialArray:
             scale = abs_max(xa)
             if not math.isfinite(scale):
                 raise ValueError("input contains NaN or inf")
-            volts = xa / (scale if scale > 0 else 1.0) * self.mapping.input_voltage
+            volts = xa / (scale if scale > 0 else 1.0)
+            volts *= self.mapping.input_voltage  # in place: the same numbers, one array fewer
         else:
             if not np.all(np.isfinite(xa)):
                 raise ValueError("input contains NaN or inf")
