@@ -174,6 +174,8 @@ class SimulatedCrossbar(CrossbarBackend):
         self._bursts: dict[Factors, tuple[Direction, Direction] | None] = {}
         self._kernel_bursts: dict[Factors, KernelDirections] = {}
         self._compiled = engine == "fast" and kernels.AVAILABLE
+        # Single-vector VMMs of this array run as one compiled call (_small_vmm).
+        self._small = self._compiled and self._x.size < kernels.SMALL_VMM
         r = config.ranges
         self._read_sigma = config.noise.read_noise * (r.g_max - r.g_min)  # siemens
         self._vmm_sigma = config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)  # amperes
@@ -410,6 +412,10 @@ class SimulatedCrossbar(CrossbarBackend):
         return self._read_sigma * normals(key, index).astype(np.float64)
 
     def _vmm(self, v: FloatArray) -> FloatArray:
+        if self._small and v.ndim == 1:  # the common case without the general path's call
+            out = np.empty(self._shape[1])
+            kernels.small_vmm(v, *self._vmm_terms(), False, out)
+            return out
         return self._noisy_product(v, False)
 
     def _vmm_transposed(self, v: FloatArray) -> FloatArray:
@@ -429,7 +435,7 @@ class SimulatedCrossbar(CrossbarBackend):
 
     def _small_vmm(self, v: FloatArray) -> bool:
         """True if this VMM runs as one compiled call: one vector on a small array."""
-        return self._compiled and v.ndim == 1 and self._x.size < kernels.SMALL_VMM
+        return self._small and v.ndim == 1
 
     def _vmm_terms(self) -> tuple[NDArray[np.floating], float, int]:
         """(conductances, noise sigma, noise key) of one VMM: the key is drawn here, none for a
