@@ -269,13 +269,20 @@ class CrossbarBackend(ABC):
                 f"planned update: expected x of shape ({self._shape[0]},) and d of shape "
                 f"({self._shape[1]},), got {xa.shape} and {da.shape}"
             )
-        scales = update_scales(abs_max(xa), abs_max(da), lr, dw_min, bl_max, update_management, bl_management)
+        x_max, d_max = self._abs_maxima(xa, da)
+        scales = update_scales(x_max, d_max, lr, dw_min, bl_max, update_management, bl_management)
         if scales is not None:
             self._check_stream_length(scales.bl)
         pair = self._check_pulse(pulse)
         if scales is None:
             return NOT_FIRED
         return self._planned_update(xa, da, scales, pair)
+
+    def _abs_maxima(self, x: FloatArray, d: FloatArray) -> tuple[float, float]:
+        """(max |x|, max |d|) for planned_update's checks and plan, each NaN if the vector holds a
+        NaN (inf if an infinity): hil.arrays.abs_max of each. A backend may compute the same
+        two numbers in one call of its own compiled code."""
+        return abs_max(x), abs_max(d)
 
     def _planned_update(
         self, x: FloatArray, d: FloatArray, scales: UpdateScales, pulse: PulsePair

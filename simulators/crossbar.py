@@ -528,6 +528,11 @@ class SimulatedCrossbar(CrossbarBackend):
             self._apply_bursts(bursts, directions)
         return counts
 
+    def _abs_maxima(self, x: FloatArray, d: FloatArray) -> tuple[float, float]:
+        if self._compiled and x.ndim == 1 and d.ndim == 1:
+            return kernels.abs_maxima(x, d)
+        return super()._abs_maxima(x, d)
+
     def _planned_update(
         self, x: FloatArray, d: FloatArray, scales: UpdateScales, pulse: PulsePair
     ) -> UpdateOutcome:

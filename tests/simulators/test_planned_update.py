@@ -38,3 +38,18 @@ def test_the_fused_update_applies_what_plan_then_update_applies(engine: str, sha
     assert clipped == {False, True}
     np.testing.assert_array_equal(fused.conductance, plain.conductance)  # every device to the bit
     np.testing.assert_array_equal(fused.read(), plain.read())  # and the random streams after them
+
+
+def test_the_compiled_abs_maxima_are_hil_abs_max_of_each_vector() -> None:
+    from hil.arrays import abs_max
+    from simulators.kernels import abs_maxima
+
+    rng = np.random.default_rng(5)
+    for size in (1, 7, 65):
+        x, d = rng.normal(size=size), -np.abs(rng.normal(size=3))
+        assert abs_maxima(x, d) == (abs_max(x), abs_max(d))
+        for bad in (np.nan, np.inf, -np.inf):
+            y = x.copy()
+            y[-1] = bad
+            got, want = abs_maxima(y, d)[0], abs_max(y)
+            assert (got == want) or (np.isnan(got) and np.isnan(want)), (bad, got, want)
