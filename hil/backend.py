@@ -278,6 +278,11 @@ class CrossbarBackend(ABC):
             return NOT_FIRED
         return self._planned_update(xa, da, scales, pair)
 
+    def _within(self, v: FloatArray, bound: float) -> bool:
+        """True if every element of v is finite and |v| <= bound (hil.arrays.within): the quick
+        test of voltages before a VMM. A backend may compute it in its own compiled code."""
+        return within(v, bound)
+
     def _abs_maxima(self, x: FloatArray, d: FloatArray) -> tuple[float, float]:
         """(max |x|, max |d|) for planned_update's checks and plan, each NaN if the vector holds a
         NaN (inf if an infinity): hil.arrays.abs_max of each. A backend may compute the same
@@ -489,7 +494,7 @@ class CrossbarBackend(ABC):
                 f"{what}: expected shape ({n},) or (batch, {n}) for a {self._shape[0]} x "
                 f"{self._shape[1]} array, got {v.shape}"
             )
-        if not within(v, self._limits.max_read_voltage):  # the common case in one cheap test
+        if not self._within(v, self._limits.max_read_voltage):  # the common case in one cheap test
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"{what}: voltages contain NaN or inf")
             self._limits.check_read_voltage(float(np.max(np.abs(v))))

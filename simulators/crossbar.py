@@ -528,6 +528,11 @@ class SimulatedCrossbar(CrossbarBackend):
             self._apply_bursts(bursts, directions)
         return counts
 
+    def _within(self, v: FloatArray, bound: float) -> bool:
+        if self._compiled and v.ndim == 1:
+            return kernels.within(v, bound)
+        return super()._within(v, bound)
+
     def _abs_maxima(self, x: FloatArray, d: FloatArray) -> tuple[float, float]:
         if self._compiled and x.ndim == 1 and d.ndim == 1:
             return kernels.abs_maxima(x, d)

@@ -200,6 +200,12 @@ def planned_update(
     return int(pulses)
 
 
+def within(v: FloatArray, bound: float) -> bool:
+    """True if every element of the float64 vector v is finite and |v| <= bound, in one compiled
+    call (hil.arrays.within costs four numpy calls)."""
+    return _within(v, bound)  # type: ignore[no-any-return]
+
+
 def abs_maxima(x: FloatArray, d: FloatArray) -> tuple[float, float]:
     """(max |x|, max |d|) of two float64 vectors, NaN for one that holds a NaN, in one compiled call
     (hil.arrays.abs_max of each costs four numpy calls)."""
@@ -729,6 +735,14 @@ if numba is not None:
                 return a
             top = max(top, a)
         return top
+
+    @_jit
+    def _within(v, bound):  # type: ignore[no-untyped-def]
+        """hil.arrays.within in one loop: a NaN fails both comparisons."""
+        for k in range(v.size):
+            if not (-bound <= v[k] <= bound):
+                return False
+        return True
 
     @_jit
     def _abs_maxima(x, d):  # type: ignore[no-untyped-def]

@@ -53,3 +53,19 @@ def test_the_compiled_abs_maxima_are_hil_abs_max_of_each_vector() -> None:
             y[-1] = bad
             got, want = abs_maxima(y, d)[0], abs_max(y)
             assert (got == want) or (np.isnan(got) and np.isnan(want)), (bad, got, want)
+
+
+def test_the_compiled_voltage_test_is_hil_within() -> None:
+    from hil.arrays import within as hil_within
+    from simulators.kernels import within
+
+    rng = np.random.default_rng(6)
+    v = rng.uniform(-0.1, 0.1, 64)
+    for bound in (0.1, 0.05, 0.0):
+        assert within(v, bound) == hil_within(v, bound)
+    for bad in (np.nan, np.inf, -np.inf, 0.1 + 1e-12, -0.1 - 1e-12):
+        w = v.copy()
+        w[17] = bad
+        assert within(w, 0.1) is hil_within(w, 0.1) is False
+    edge = np.array([0.1, -0.1])
+    assert within(edge, 0.1) is hil_within(edge, 0.1) is True
