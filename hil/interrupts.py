@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from types import FrameType
 from typing import Any, Self
 
@@ -96,26 +96,9 @@ class InterruptGuard:
         """A signal is being held until the current critical() block ends."""
         return self._pending is not None
 
-    @contextmanager
-    def critical(self) -> Iterator[None]:
+    def critical(self) -> AbstractContextManager[None]:
         """Hold the first signal until the block ends (a write that must complete)."""
-        if not (self.installed and _in_main_thread()):
-            yield
-            return
-        self._depth += 1
-        try:
-            yield
-        except BaseException as exc:
-            self._depth -= 1
-            if self._depth == 0 and self._pending is not None:
-                # The write failed while a stop was pending: stop, and keep its error as the cause.
-                signum, self._pending = self._pending, None
-                raise StopRequested(signum) from exc
-            raise
-        self._depth -= 1
-        if self._depth == 0 and self._pending is not None:
-            signum, self._pending = self._pending, None
-            raise StopRequested(signum)
+        return _CriticalBlock(self)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
@@ -144,10 +127,43 @@ def interrupt_guard(safe_state: Callable[[], None] | None = None) -> InterruptGu
     return InterruptGuard(safe_state)
 
 
+class _CriticalBlock:
+    """One critical() block of a guard: a plain class rather than a generator context manager,
+    because the training loop enters one per sample and a generator costs several times more."""
+
+    __slots__ = ("counted", "guard")
+
+    def __init__(self, guard: InterruptGuard):
+        self.guard = guard
+        self.counted = False
+
+    def __enter__(self) -> None:
+        guard = self.guard
+        # Outside the main thread no handler runs here, so there is nothing to hold.
+        if guard.installed and _in_main_thread():
+            guard._depth += 1
+            self.counted = True
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        guard = self.guard
+        if not self.counted:
+            return
+        guard._depth -= 1
+        if guard._depth == 0 and guard._pending is not None:
+            signum, guard._pending = guard._pending, None
+            if exc is None:
+                raise StopRequested(signum)
+            # The block failed while a stop was pending: stop, and keep its error as the cause.
+            raise StopRequested(signum) from exc
+
+
+_NO_GUARD = nullcontext()  # stateless, so one instance serves every block entered without a guard
+
+
 def critical() -> AbstractContextManager[None]:
     """Wrap a write that must complete (a pulse burst): a first Ctrl-C/SIGTERM waits for its end.
 
     Uses the innermost active guard; without one (or outside the main thread) it is a no-op.
     """
     guard = _active
-    return guard.critical() if guard is not None else nullcontext()
+    return _CriticalBlock(guard) if guard is not None else _NO_GUARD

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
+from types import ModuleType
 from typing import Any, Unpack
 
 import numpy as np
@@ -10,7 +13,7 @@ import numpy as np
 from hil.backend import FloatArray
 from protocols.training.checkpoints import resume_into
 from protocols.training.datasets import Dataset
-from protocols.training.loop import TrainerOptions, run_training
+from protocols.training.loop import Layer, SampleStep, TrainerOptions, layer_step, run_training
 from protocols.training.network import MLPSpec, init_rng, init_weights
 from protocols.training.result import TrainingResult
 
@@ -67,6 +70,37 @@ class FloatLayer:
         self.w = w
 
 
+@cache
+def _kernel() -> ModuleType | None:
+    """protocols.training.float_kernel, imported on first use (numba takes a while to import),
+    or None without numba: then numpy does the same arithmetic."""
+    try:
+        from protocols.training import float_kernel
+    except ImportError:
+        return None
+    return float_kernel
+
+
+def compiled_step(layers: Sequence[Layer]) -> SampleStep:
+    """The sample step of FloatLayers as one compiled call (protocols.training.float_kernel);
+    the Layer calls (loop.layer_step) for any other layer, or without numba."""
+    if not all(isinstance(layer, FloatLayer) for layer in layers):
+        return layer_step(layers)
+    kernel = _kernel()
+    if kernel is None:
+        return layer_step(layers)
+    for layer in layers:  # the kernel takes C-ordered float64 matrices and updates them in place
+        layer.w = np.ascontiguousarray(layer.w, dtype=np.float64)
+    weights = tuple(layer.w for layer in layers)
+    lrs = np.array([layer.lr for layer in layers], dtype=np.float64)
+    scratch, float_sample = kernel.scratch_for(weights), kernel.float_sample
+
+    def step(xin: FloatArray, label: int) -> float:
+        return float_sample(weights, lrs, xin, label, scratch)
+
+    return step
+
+
 def train_float(
     spec: MLPSpec,
     data: Dataset,
@@ -85,4 +119,14 @@ def train_float(
         algorithm=SCOPE, label=label, dataset=data.describe(), network=spec.describe(), parameters=asdict(cfg)
     )
     state = resume_into(options.pop("resume_from", None), result, data)
-    return run_training(layers, spec, data, result, epochs=cfg.epochs, seed=cfg.seed, state=state, **options)
+    return run_training(
+        layers,
+        spec,
+        data,
+        result,
+        epochs=cfg.epochs,
+        seed=cfg.seed,
+        state=state,
+        step=compiled_step,
+        **options,
+    )

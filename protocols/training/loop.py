@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import cache, partial
 from typing import Any, Protocol, TypedDict, Unpack
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from hil.backend import FloatArray
 from hil.interrupts import critical
@@ -24,8 +26,10 @@ from protocols.training.datasets import Dataset
 from protocols.training.network import (
     MLPSpec,
     activation,
-    activation_derivative,
     cross_entropy,
+    hidden_error,
+    hidden_input,
+    output_error,
     softmax,
     with_bias,
 )
@@ -45,7 +49,10 @@ class Layer(Protocol):
     def shape(self) -> tuple[int, int]: ...
 
     def forward(self, x: FloatArray) -> FloatArray:
-        """x (rows,) or (batch, rows) -> x @ W."""
+        """x (rows,) or (batch, rows) -> x @ W.
+
+        Here and in learn, x is the caller's array (the loop passes rows of its training set):
+        read it, never write to it."""
 
     def backward(self, delta: FloatArray) -> FloatArray:
         """delta (cols,) -> W @ delta (rows,)."""
@@ -70,34 +77,57 @@ def predict(layers: Sequence[Layer], x: FloatArray) -> FloatArray:
 
 
 def evaluate(layers: Sequence[Layer], x: FloatArray, y: FloatArray) -> tuple[float, float]:
-    """(mean cross-entropy in nats, accuracy fraction) on a labelled set, batched."""
-    p = predict(layers, x)
+    """(mean cross-entropy in nats, accuracy fraction) on a labelled set, batched.
+
+    BLAS runs in one thread here: the products are small (a few million multiply-adds), a
+    multithreaded BLAS spends more on waking and parking its threads than it saves once the
+    cores are busy, and the results do not depend on the thread count."""
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        p = predict(layers, x)
     return float(np.mean(cross_entropy(p, y))), float(np.mean(np.argmax(p, axis=1) == y))
 
 
-def train_sample(layers: Sequence[Layer], x: FloatArray, label: int) -> float:
-    """Forward, backward and learn on one sample; returns its loss (nats) before learning."""
-    inputs, outputs = [], []
-    h = x
-    for i, layer in enumerate(layers):
-        xin = with_bias(h)
-        a = layer.forward(xin)
-        h = softmax(a) if i == len(layers) - 1 else activation(a)
+class SampleStep(Protocol):
+    """Forward, backward and learn on one sample of a network's layers."""
+
+    def __call__(self, xin: FloatArray, label: int) -> float:
+        """xin: the input with the bias entry (with_bias); returns the loss (nats) before learning."""
+
+
+StepFactory = Callable[[Sequence[Layer]], SampleStep]
+"""Builds the SampleStep of a network's layers (called once the layers hold their state)."""
+
+
+def layer_step(layers: Sequence[Layer]) -> SampleStep:
+    """The step through the Layer calls (forward, backward, learn): any layers."""
+    return partial(_train_with_bias, layers)
+
+
+def _train_with_bias(layers: Sequence[Layer], xin: FloatArray, label: int) -> float:
+    inputs = [xin]
+    for layer in layers[:-1]:
+        xin = hidden_input(layer.forward(xin))
         inputs.append(xin)
-        outputs.append(h)
-    loss = float(-np.log(max(h[label], 1e-12)))
-    delta = h.copy()
-    delta[label] -= 1.0  # d(cross-entropy)/d(pre-softmax) for a one-hot target
-    for i in range(len(layers) - 1, -1, -1):
+    delta, loss = output_error(layers[-1].forward(xin), label)
+    for i in range(len(layers) - 1, 0, -1):
         # II before III: the error goes down through the weights used in the forward pass.
-        below = None
-        if i > 0:
-            z = layers[i].backward(delta)[:-1]  # the bias row has no layer below it
-            below = z * activation_derivative(outputs[i - 1])
+        below = hidden_error(layers[i].backward(delta), inputs[i])
         layers[i].learn(inputs[i], delta)
-        if below is not None:
-            delta = below
+        delta = below
+    layers[0].learn(inputs[0], delta)
     return loss
+
+
+def train_sample(layers: Sequence[Layer], x: FloatArray, label: int) -> float:
+    """Forward, backward and learn on one sample x (features, no bias entry); returns its loss
+    (nats) before learning."""
+    return _train_with_bias(layers, with_bias(x), label)
+
+
+@cache
+def _blas_threads() -> ThreadpoolController:
+    """The BLAS libraries loaded, looked up once (a lookup costs more than a limit)."""
+    return ThreadpoolController()
 
 
 class LoopOptions(TypedDict, total=False):
@@ -138,6 +168,7 @@ def run_training(
     epochs: int,
     seed: int,
     state: dict[str, Any] | None = None,
+    step: StepFactory = layer_step,
     **options: Unpack[LoopOptions],
 ) -> TrainingResult:
     """Train `epochs` passes in a fixed-seed shuffled order, evaluating after each pass.
@@ -146,6 +177,8 @@ def run_training(
     state: this training's checkpoint state (checkpoints.resume_into, which has restored the
         result) or None. At stage "training" the layers' digital state and the loop continue
         from it: samples already trained are not trained again.
+    step: builds the per-sample step of the layers; layer_step (any layers) unless a trainer
+        has a faster one for its own layer type.
     Each sample runs inside hil.interrupts.critical: a first Ctrl-C ends it before stopping,
     so a stop never leaves a sample half-applied. See LoopOptions for the other keywords.
     """
@@ -164,7 +197,7 @@ def run_training(
         for layer, layer_state in zip(layers, state["layers"], strict=True):
             layer.restore(layer_state)
         loop = state["loop"]
-    return _TrainingLoop(layers, data, result, seed, options, loop).run(int(epochs))
+    return _TrainingLoop(layers, step(layers), data, result, seed, options, loop).run(int(epochs))
 
 
 class _TrainingLoop:
@@ -175,13 +208,16 @@ class _TrainingLoop:
     def __init__(
         self,
         layers: Sequence[Layer],
+        step: SampleStep,
         data: Dataset,
         result: TrainingResult,
         seed: int,
         options: LoopOptions,
         resume: dict[str, Any] | None,
     ):
-        self.layers, self.data, self.result, self.options = layers, data, result, options
+        self.layers, self.step, self.data, self.result, self.options = layers, step, data, result, options
+        # The training inputs with their bias entry, and the labels as ints, once for the run.
+        self.inputs, self.labels = with_bias(data.x_train), [int(v) for v in data.y_train]
         self.rng = np.random.default_rng([seed, 1])  # the sample order; [seed, 0] draws the weights
         self.n = len(data.y_train)
         self.done, self.position, self.losses, epoch_seconds = 0, 0, [], 0.0
@@ -215,17 +251,17 @@ class _TrainingLoop:
     def train_epoch(self, epochs: int) -> None:
         """The samples of epoch done + 1 from the current position on."""
         every, progress = self.options.get("checkpoint_every"), self.options.get("progress")
-        order = self.rng.permutation(self.n)
-        for k in range(self.position, self.n):
+        step, inputs, labels, losses, n = self.step, self.inputs, self.labels, self.losses, self.n
+        order = self.rng.permutation(n).tolist()
+        for k in range(self.position, n):
             idx = order[k]
             with critical():  # a first Ctrl-C lets the sample finish
-                loss = train_sample(self.layers, self.data.x_train[idx], int(self.data.y_train[idx]))
-                self.losses.append(loss)
-                self.position = k + 1
-            if every is not None and self.position % every == 0 and self.position < self.n:
+                losses.append(step(inputs[idx], labels[idx]))
+                self.position = position = k + 1
+            if every is not None and position % every == 0 and position < n:
                 self.save()
-            if progress is not None and (self.position % PROGRESS_EVERY == 0 or self.position == self.n):
-                progress(self.done * self.n + self.position, epochs * self.n)
+            if progress is not None and (position % PROGRESS_EVERY == 0 or position == n):
+                progress(self.done * n + position, epochs * n)
 
     def close_epoch_evaluated(self, epoch: int, running: float | None) -> None:
         """Evaluate, record and checkpoint the epoch as one step that a first Ctrl-C/SIGTERM waits

@@ -69,8 +69,9 @@ def with_bias(x: FloatArray) -> FloatArray:
     return out
 
 
-def activation(a: FloatArray) -> FloatArray:
-    return np.tanh(a)
+def activation(a: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """The hidden activation tanh(a), into `out` if given."""
+    return np.tanh(a, out=out)
 
 
 def activation_derivative(h: FloatArray) -> FloatArray:
@@ -86,6 +87,33 @@ def softmax(a: FloatArray) -> FloatArray:
     z = a - np.max(a, axis=-1, keepdims=True)
     e = np.exp(z)
     return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def hidden_input(a: FloatArray) -> FloatArray:
+    """One sample's hidden activations with the bias input appended: with_bias(activation(a))."""
+    out = np.empty(a.shape[0] + 1)
+    activation(a, out=out[:-1])
+    out[-1] = 1.0
+    return out
+
+
+def output_error(a: FloatArray, label: int) -> tuple[FloatArray, float]:
+    """One sample's output error and loss: (softmax(a) - onehot(label), cross-entropy in nats).
+
+    The error is d(cross-entropy)/d(a), what the output layer backpropagates and learns from.
+    """
+    delta = softmax(a)
+    loss = float(-np.log(max(delta[label], 1e-12)))  # cross_entropy of one sample
+    delta[label] -= 1.0
+    return delta, loss
+
+
+def hidden_error(z: FloatArray, xin: FloatArray) -> FloatArray:
+    """The error of a hidden layer from z = W @ delta of the layer above and that layer's input
+    xin (this layer's activations and the bias entry, which has no layer below it)."""
+    d = activation_derivative(xin[:-1])
+    d *= z[:-1]
+    return d
 
 
 def cross_entropy(probabilities: FloatArray, labels: IntArray) -> FloatArray:
