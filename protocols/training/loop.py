@@ -231,6 +231,8 @@ class _TrainingLoop:
         self.started_all = time.perf_counter()
         self.started = self.started_all - epoch_seconds  # start of the epoch in progress
         self.fresh = resume is None
+        # The digital state moved since the newest checkpoint (a resumed run starts at one).
+        self.unsaved = False
 
     def run(self, epochs: int) -> TrainingResult:
         try:
@@ -241,7 +243,8 @@ class _TrainingLoop:
                 self.close_epoch_evaluated(self.done + 1, float(np.mean(self.losses)))
         except BaseException as exc:
             try:
-                self.save()
+                if self.unsaved:
+                    self.save()
             except Exception as failure:  # the original error matters more; say the state is older
                 exc.add_note(f"the training state could not be checkpointed on the way out: {failure!r}")
             raise
@@ -258,18 +261,24 @@ class _TrainingLoop:
             with critical():  # a first Ctrl-C lets the sample finish
                 losses.append(step(inputs[idx], labels[idx]))
                 self.position = position = k + 1
+                self.unsaved = True
             if every is not None and position % every == 0 and position < n:
                 self.save()
             if progress is not None and (position % PROGRESS_EVERY == 0 or position == n):
                 progress(self.done * n + position, epochs * n)
 
     def close_epoch_evaluated(self, epoch: int, running: float | None) -> None:
-        """Evaluate, record and checkpoint the epoch as one step that a first Ctrl-C/SIGTERM waits
-        for: a stop inside the evaluation would otherwise checkpoint a chip whose reads (their
-        noise draws on a simulated chip) were half taken, and the resumed evaluation would differ
-        from an unbroken run's. The evaluation only reads, so the wait is bounded and harmless."""
-        with critical():
-            self.close_epoch(self.evaluated(epoch, running))
+        """Checkpoint what the epoch's samples did, then evaluate and record the epoch.
+
+        The evaluation only reads: a stop inside it keeps the checkpoint taken just before it,
+        whose chip state has not been read yet (on a simulated chip, its read-noise draws not
+        taken), so that the resumed run evaluates the epoch again as an unbroken run does, draw
+        for draw. Checkpointing after half the evaluation's reads would make the resumed
+        evaluation differ; holding the stop until the evaluation ends would leave Ctrl-C
+        unanswered for as long as a bench's evaluation takes."""
+        if self.unsaved:
+            self.save()
+        self.close_epoch(self.evaluated(epoch, running))
 
     def evaluated(self, epoch: int, running: float | None) -> EpochRecord:
         train_loss, train_acc = evaluate(self.layers, self.data.x_train, self.data.y_train)
@@ -278,6 +287,7 @@ class _TrainingLoop:
         return EpochRecord(epoch, train_loss, train_acc, test_loss, test_acc, running, seconds)
 
     def close_epoch(self, record: EpochRecord) -> None:
+        self.unsaved = True
         self.result.epochs.append(record)
         self.done, self.position, self.losses = record.epoch, 0, []
         self.order_rng = self.rng.bit_generator.state  # the next epoch's permutation is drawn from here
@@ -306,3 +316,4 @@ class _TrainingLoop:
         recorder.checkpoint(
             training_state(self.result, self.data, layer_states, loop), scope=self.result.algorithm
         )
+        self.unsaved = False
