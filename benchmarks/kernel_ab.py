@@ -57,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     description = "Interleaved A/B timing of the update kernel against another git revision's."
     parser = argparse.ArgumentParser(prog="python -m benchmarks.kernel_ab", description=description)
     parser.add_argument("revision", help="git revision of the baseline simulators/kernels.py, e.g. HEAD~3")
-    parser.add_argument("--threads", default="1", help="HIL_SIM_THREADS of the working tree's kernel (1)")
+    parser.add_argument("--threads", default="1", help="HIL_SIM_THREADS of both kernels (1)")
     parser.add_argument("--size", type=int, default=512, help="N of the N x N array (default 512)")
     parser.add_argument("--rounds", type=int, default=40, help="alternations (default 40)")
+    parser.add_argument(
+        "--density",
+        type=float,
+        action="append",
+        help="mean pulses per device (repeatable; default 0.1, 1, 2.5)",
+    )
     args = parser.parse_args(argv)
     os.environ["HIL_SIM_THREADS"] = args.threads
-    n = args.size
-    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (n, n), seed=0)
-    m = sim.config.pulse_factors(PulsePair.symmetric(sim.nominal_pulse))
-    directions = sim._burst_directions(m)  # the engine's own constants, as it passes them
-    assert directions is not None
     try:
         counters: ThreadCounters | None = ThreadCounters()
     except CountersUnavailable as e:
@@ -75,39 +76,61 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base = kernels_at(args.revision, Path(tmp))
         contenders = {f"{args.revision}": base, f"working tree ({args.threads} thr)": kernels}
+        size, rounds = args.size, args.rounds
+        print(f"{size} x {size}, BL 31, median per kernel call over {rounds} rounds of 5 calls each")
         rng = np.random.default_rng(1)
-        print(f"{n} x {n}, BL 31, median per kernel call over {args.rounds} rounds of 5 calls each")
-        for k in (0.1, 1.0, 2.5):
-            x, d = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
-            plan = plan_update(x, d, 4 * k, 1.0, 31, bl_management=False)
-            consts = {name: mod.KernelDirections.from_directions(*directions, n * n)
-                      for name, mod in contenders.items()}  # fmt: skip
-            states = {name: sim._x.copy() for name in contenders}
-            times: dict[str, list[float]] = {name: [] for name in contenders}
-            counts: dict[str, list[Counts]] = {name: [] for name in contenders}
-            for r in range(args.rounds):
-                for name, mod in contenders.items():
-                    before = counters.read() if counters else Counts(0, 0)
-                    start = time.perf_counter()
-                    for call in range(5 * r, 5 * r + 5):
-                        key = 123 + call
-                        mod.stochastic_update(plan.p, plan.q, 31, key, states[name], consts[name], key + 1000)
-                    times[name].append((time.perf_counter() - start) / 5)
-                    if counters:
-                        counts[name].append(counters.read() - before)
-            first = float(np.median(times[args.revision]))
-            print(f"  {k:g} pulses/device:")
-            for name in contenders:
-                t = float(np.median(times[name]))
-                cell = f"    {name:28s} {1e3 * t:.2f} ms ({t / first:.2f}x)"
-                if counters:
-                    instructions = np.median([c.instructions for c in counts[name]]) / 5
-                    cycles = np.median([c.cycles for c in counts[name]]) / 5
-                    cell += f", {instructions / 1e6:.2f} M instructions, {cycles / 1e6:.2f} M cycles"
-                print(cell)
+        for k in args.density or (0.1, 1.0, 2.5):
+            _compare(contenders, args.size, k, args.rounds, rng, counters)
     if counters:
         counters.close()
     return 0
+
+
+def _compare(
+    contenders: dict[str, ModuleType], n: int, k: float, rounds: int, rng: np.random.Generator,
+    counters: ThreadCounters | None,
+) -> None:  # fmt: skip
+    """Time the contenders in alternation at k pulses per device; print each one's median and
+    whether the states they leave are the same bit for bit (same keys, same starting state)."""
+    sim = SimulatedCrossbar.from_preset("protonic-asymmetric", (n, n), seed=0)
+    m = sim.config.pulse_factors(PulsePair.symmetric(sim.nominal_pulse))
+    directions = sim._burst_directions(m)  # the engine's own constants, as it passes them
+    assert directions is not None
+    x, d = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    plan = plan_update(x, d, 4 * k, 1.0, 31, bl_management=False)
+    consts = {
+        name: mod.KernelDirections.from_directions(*directions, n * n) for name, mod in contenders.items()
+    }
+    states = {name: sim._x.copy() for name in contenders}
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    counts: dict[str, list[Counts]] = {name: [] for name in contenders}
+    same_counts = True
+    for r in range(rounds):
+        applied = []
+        for name, mod in contenders.items():
+            before = counters.read() if counters else Counts(0, 0)
+            start = time.perf_counter()
+            for call in range(5 * r, 5 * r + 5):
+                key = 123 + call
+                c = mod.stochastic_update(plan.p, plan.q, 31, key, states[name], consts[name], key + 1000)
+            times[name].append((time.perf_counter() - start) / 5)
+            if counters:
+                counts[name].append(counters.read() - before)
+            applied.append(c)
+        same_counts &= all(np.array_equal(applied[0], c) for c in applied[1:])
+    first_name = next(iter(contenders))
+    first = float(np.median(times[first_name]))
+    same_states = all(np.array_equal(states[first_name], s) for s in states.values())
+    print(f"  {k:g} pulses/device (counts {'' if same_counts else 'NOT '}the same, "
+          f"states {'' if same_states else 'NOT '}the same bit for bit):")  # fmt: skip
+    for name in contenders:
+        t = float(np.median(times[name]))
+        cell = f"    {name:28s} {1e3 * t:.3f} ms ({t / first:.2f}x)"
+        if counters:
+            instructions = np.median([c.instructions for c in counts[name]]) / 5
+            cycles = np.median([c.cycles for c in counts[name]]) / 5
+            cell += f", {instructions / 1e6:.2f} M instructions, {cycles / 1e6:.2f} M cycles"
+        print(cell)
 
 
 if __name__ == "__main__":

@@ -259,9 +259,15 @@ def threads() -> int:
 
     The result does not depend on it: every random number belongs to a device or a stream slot
     (counter-based), so any split of the rows gives the same state, bit for bit."""
+    setting = _thread_setting()
+    return min(2, _CPUS) if setting is None else setting
+
+
+def _thread_setting() -> int | None:
+    """HIL_SIM_THREADS as a number, None when unset."""
     setting = os.environ.get("HIL_SIM_THREADS", "").strip()
     if not setting:
-        return min(2, _CPUS)
+        return None
     if not setting.isdigit() or int(setting) < 1:
         raise ValueError(f"HIL_SIM_THREADS must be a whole number >= 1, got {setting!r}")
     return int(setting)
@@ -283,15 +289,52 @@ def _workers(count: int) -> ThreadPoolExecutor:
 CHUNKS_PER_THREAD = 16
 """Rows are claimed in chunks of about rows / (CHUNKS_PER_THREAD threads) at a time."""
 
-SPIN_WAITS = 1 << 16
-"""How many times (pause instructions, ~0.1-1 ms) a thread polls a shared counter (rows ready to
-claim, rows done) before it stops waiting on it."""
+SPIN_WAITS = 1 << 12
+"""How many times (pause instructions, ~0.1 ms in all) a thread polls a shared counter (rows
+ready to claim, rows done) before it stops waiting on it: longer than the streams take to draw
+or a chunk of rows to finish, so a longer wait means the other thread lost its CPU, and spinning
+on would only keep the CPU from it."""
+
+MAX_SOLO_CALLS = 256
+"""The longest run of jobs done on the calling thread alone after helpers did not help."""
+
+
+class _HelperRecord:
+    """Whether the helpers of recent jobs did their part, and how many jobs to do alone.
+
+    With HIL_SIM_THREADS unset a job asks for helpers unless the last ones did not help: a
+    helper that takes under half its share of the rows came late (a busy machine delays a pool
+    thread's wake-up by milliseconds, while the rows take a fraction of one), and a caller that
+    had to block on a helper's unfinished chunk lost more than the helper saved. After such a
+    job the next `solo` jobs run on the calling thread alone, twice as many after each further
+    miss (up to MAX_SOLO_CALLS), none after a job the helpers helped. Only the timing depends on
+    it: the rows' results do not depend on which thread did them."""
+
+    def __init__(self) -> None:
+        self.solo = 0  # jobs left to do alone
+        self.backoff = 1  # jobs to do alone after the next miss
+
+    def helpers_wanted(self) -> bool:
+        if self.solo > 0:
+            self.solo -= 1
+            return False
+        return True
+
+    def record(self, helped: bool) -> None:
+        if helped:
+            self.backoff = 1
+        else:
+            self.solo = self.backoff
+            self.backoff = min(2 * self.backoff, MAX_SOLO_CALLS)
+
+
+_helper_record = _HelperRecord()
 
 
 class _RowJob:
     """kernel(progress, chunk, *args) over the rows of one call, on the calling thread and
     threads() - 1 helpers, which claim chunks of rows from the shared counter progress (the
-    kernels release the GIL).
+    kernels release the GIL); the kernel returns how many rows it did.
 
     Helpers are asked for at construction: waking a pool thread takes tens of microseconds, so
     they wake while the caller draws the streams, then poll (_ready) until progress[2] says the
@@ -299,13 +342,18 @@ class _RowJob:
     a late helper off the critical path, and a helper that comes after the last row is claimed
     does nothing (each call has its own counter: it cannot take rows of a later call). When no
     row is left, the caller polls until every claimed row is done (a helper's last chunk:
-    microseconds) instead of sleeping on a future, which would cost another wake-up."""
+    microseconds) instead of sleeping on a future, which would cost another wake-up.
+    With HIL_SIM_THREADS unset, _helper_record decides whether to ask for helpers at all."""
 
     def __init__(
-        self, kernel: Callable[..., None], rows: int, cols: int, args: tuple[object, ...], ready: bool = False
+        self, kernel: Callable[..., int], rows: int, cols: int, args: tuple[object, ...], ready: bool = False
     ):
         self.kernel, self.rows, self.args = kernel, rows, args
-        count = min(threads(), rows) if rows * cols >= PARALLEL_DEVICES else 1
+        setting = _thread_setting()
+        count = min(2, _CPUS) if setting is None else setting
+        large = rows * cols >= PARALLEL_DEVICES
+        count = min(count, rows) if large and (setting is not None or _helper_record.helpers_wanted()) else 1
+        self.adaptive = setting is None and count > 1
         self.progress = np.zeros(3, np.int64)  # [next row to claim, rows done, 1 ready / -1 cancelled]
         self.progress[2] = 1 if ready else 0
         self.chunk = max(1, rows // (CHUNKS_PER_THREAD * count)) if count > 1 else rows
@@ -322,10 +370,14 @@ class _RowJob:
 
     def run(self) -> None:
         """The caller's share of the rows; returns when all rows are done."""
-        self.kernel(self.progress, self.chunk, *self.args)
-        if self.helpers and not _all_done(self.progress, self.rows, SPIN_WAITS):
+        mine = self.kernel(self.progress, self.chunk, *self.args) or 0
+        done = not self.helpers or _all_done(self.progress, self.rows, SPIN_WAITS)
+        if not done:
             for helper in self.helpers:  # a helper was held up mid-chunk (or raised): block on it
                 helper.result()
+        if self.adaptive:
+            count = len(self.helpers) + 1
+            _helper_record.record(done and 2 * count * (self.rows - mine) >= (count - 1) * self.rows)
 
 
 if numba is not None:
@@ -755,12 +807,14 @@ if numba is not None:
         counts,
     ):
         """Chunks of rows claimed from progress (_RowJob) of a stochastic update: coincidence
-        counts into counts, bursts onto x. (Long only by the argument lists of the inlined row
-        paths, one argument a line; each row takes one of three paths.)"""
+        counts into counts, bursts onto x; returns how many rows it did. (Long only by the
+        argument lists of the inlined row paths, one argument a line; each row takes one of
+        three paths.)"""
         rows, cols = row_words.shape[1], col_words.shape[1]
         n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
         n_clear = False  # _slot_row needs n all zero; the popcount rows overwrite all of it
         multiplicative = mult[0] and mult[1]
+        mine = 0
         lo = _claim(progress, chunk, rows)
         while lo < rows:
             hi = min(lo + chunk, rows)
@@ -817,7 +871,9 @@ if numba is not None:
                         sparse,
                     )
             _atomic_add(progress, 1, hi - lo)
+            mine += hi - lo
             lo = _claim(progress, chunk, rows)
+        return mine
 
     @_inline
     def _fires(row_words, i):  # type: ignore[no-untyped-def]
@@ -959,9 +1015,10 @@ if numba is not None:
     def _apply_rows(  # type: ignore[no-untyped-def]
         progress, chunk, counts, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
     ):
-        """Chunks of rows claimed from progress (_RowJob) of apply_counts."""
+        """Chunks of rows claimed from progress (_RowJob) of apply_counts; returns how many rows it did."""
         rows, cols = counts.shape
         n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
+        mine = 0
         lo = _claim(progress, chunk, rows)
         while lo < rows:
             hi = min(lo + chunk, rows)
@@ -994,4 +1051,6 @@ if numba is not None:
                     sparse,
                 )
             _atomic_add(progress, 1, hi - lo)
+            mine += hi - lo
             lo = _claim(progress, chunk, rows)
+        return mine
