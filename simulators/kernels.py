@@ -303,9 +303,9 @@ class _HelperRecord:
     """Whether the helpers of recent jobs did their part, and how many jobs to do alone.
 
     With HIL_SIM_THREADS unset a job asks for helpers unless the last ones did not help: a
-    helper that takes under half its share of the rows came late (a busy machine delays a pool
-    thread's wake-up by milliseconds, while the rows take a fraction of one), and a caller that
-    had to block on a helper's unfinished chunk lost more than the helper saved. After such a
+    helper that takes under a quarter of its share of the rows came late (a busy machine delays
+    a pool thread's wake-up by milliseconds, while the rows take a fraction of one), and a
+    caller that had to block on a helper's unfinished chunk lost more than the helper saved. After such a
     job the next `solo` jobs run on the calling thread alone, twice as many after each further
     miss (up to MAX_SOLO_CALLS), none after a job the helpers helped. Only the timing depends on
     it: the rows' results do not depend on which thread did them."""
@@ -377,7 +377,7 @@ class _RowJob:
                 helper.result()
         if self.adaptive:
             count = len(self.helpers) + 1
-            _helper_record.record(done and 2 * count * (self.rows - mine) >= (count - 1) * self.rows)
+            _helper_record.record(done and 4 * count * (self.rows - mine) >= (count - 1) * self.rows)
 
 
 if numba is not None:
@@ -546,17 +546,28 @@ if numba is not None:
         """Devices (i, pulsed[:m]) of multiplicative devices, n[j] pulses of polarity up[j] each.
         Whole arrays, indexed: a row slice costs two atomic reference-count updates (numba's
         runtime) on an array the other threads share."""
-        z, nf, lr, ls, _, pol = sparse
+        z, nf, lr, ls, _, pol, words = sparse
         base = np.uint64(i * x.shape[1])
+        _pulsed_normal_words(key, base, pulsed, m, words)
         for t in range(m):
             j = np.uint64(pulsed[t])  # unsigned: no negative-index wraparound code on each access
             r = np.uint64(up[j] == 0)  # constants row: 0 up, 1 down
             pol[t] = r
-            z[t] = _device_normal(key, base + j, table)
+            z[t] = table[words[t]]
             nf[t] = _F32(n[j])
             lr[t] = log_rate[r, base + j]
             ls[t] = log_spread[r, base + j]
         _pulsed_states(i, m, pulsed, x, x_fix, series, sparse)
+
+    @_jit
+    def _pulsed_normal_words(key, base, pulsed, m, words):  # type: ignore[no-untyped-def]
+        """words[t] = the table index of device base + pulsed[t]'s normal deviate, t < m (the
+        word _device_normal picks). A loop of its own: the compiler vectorises the hashes
+        (64-bit vector multiplies), which it does not in a loop with the table lookup."""
+        for t in range(m):
+            k = base + np.uint64(pulsed[t])
+            h = _splitmix64(key, k >> np.uint64(2))
+            words[t] = np.uint16((h >> ((k & np.uint64(3)) << np.uint64(4))) & _LOW16)
 
     @_inline
     def _pulsed_states(i, m, pulsed, x, x_fix, series, sparse):  # type: ignore[no-untyped-def]
@@ -564,9 +575,9 @@ if numba is not None:
         constants lr[t], ls[t] and normal deviate z[t] (the compact arrays sparse). With series
         (no exponent can leave its range) the exponents in a vector loop; otherwise each is
         checked against the series' range."""
-        z, nf, lr, ls, em, pol = sparse
+        z, nf, lr, ls, em, pol, _ = sparse
         if series:
-            _sparse_series(z[:m], nf[:m], lr[:m], ls[:m], em[:m])
+            _sparse_series(z, nf, lr, ls, em, m)
         else:
             for t in range(m):
                 e = lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t])
@@ -578,9 +589,10 @@ if numba is not None:
             x[i, j] = min(max(xs, 0.0), 1.0)
 
     @_vector_jit
-    def _sparse_series(z, nf, lr, ls, em):  # type: ignore[no-untyped-def]
-        """em[t] = expm1 series of e = lr n + ls sqrt(n) z (compact arrays; all |e| in range)."""
-        for t in range(z.size):
+    def _sparse_series(z, nf, lr, ls, em, m):  # type: ignore[no-untyped-def]
+        """em[t] = expm1 series of e = lr n + ls sqrt(n) z for t < m (compact arrays; all |e| in
+        range). The count, not slices: a slice takes and drops a reference (atomics) per row."""
+        for t in range(m):
             em[t] = _expm1_series(lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t]))
 
     @_inline
@@ -970,8 +982,9 @@ if numba is not None:
         cols = x.shape[1]
         for j in range(cols):
             counts[i, j] = 0
-        z, nf, lr, ls, _, pol = sparse
+        z, nf, lr, ls, _, pol, words = sparse
         base = np.uint64(i * cols)
+        _pulsed_normal_words(key, base, pulsed, m, words)
         for t in range(m):  # one pass: counts, polarity, constants, normal deviate; n back to zero
             j = np.uint64(pulsed[t])
             sg = s * col_sign[j]  # +-1: a device with a coincidence has p_i, q_j != 0
@@ -980,7 +993,7 @@ if numba is not None:
             counts[i, j] = c * sg
             r = np.uint64(sg < 0)  # constants row: 0 up, 1 down
             pol[t] = r
-            z[t] = _device_normal(key, base + j, table)
+            z[t] = table[words[t]]
             nf[t] = _F32(c)
             lr[t] = log_rate[r, base + j]
             ls[t] = log_spread[r, base + j]
@@ -990,7 +1003,7 @@ if numba is not None:
     def _row_scratch(cols):  # type: ignore[no-untyped-def]
         """Per-row work arrays: counts, polarities (1 up), pulsed columns, hashes, normals, expm1;
         and the compact ones of sparse rows (_pulsed_states: normals, counts, rates, spreads,
-        expm1, polarities of the pulsed devices)."""
+        expm1, polarities and normals' table indices of the pulsed devices)."""
         f32 = np.float32
         em = np.empty(cols, f32)
         sparse = (
@@ -1000,6 +1013,7 @@ if numba is not None:
             np.empty(cols, f32),
             em,
             np.empty(cols, np.uint8),
+            np.empty(cols, np.uint16),
         )
         return (
             np.empty(cols, np.int32),
