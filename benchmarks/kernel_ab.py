@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     description = "Interleaved A/B timing of the update kernel against another git revision's."
     parser = argparse.ArgumentParser(prog="python -m benchmarks.kernel_ab", description=description)
     parser.add_argument("revision", help="git revision of the baseline simulators/kernels.py, e.g. HEAD~3")
-    parser.add_argument("--threads", default="1", help="HIL_SIM_THREADS of both kernels (1)")
+    parser.add_argument(
+        "--threads",
+        default="1",
+        help="HIL_SIM_THREADS of both kernels (1; 'default': unset, each kernel's own choice)",
+    )
     parser.add_argument("--size", type=int, default=512, help="N of the N x N array (default 512)")
     parser.add_argument("--rounds", type=int, default=40, help="alternations (default 40)")
     parser.add_argument(
@@ -71,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         help="mean pulses per device (repeatable; default 0.1, 1, 2.5)",
     )
     args = parser.parse_args(argv)
-    os.environ["HIL_SIM_THREADS"] = args.threads
+    if args.threads == "default":
+        os.environ.pop("HIL_SIM_THREADS", None)
+    else:
+        os.environ["HIL_SIM_THREADS"] = args.threads
     try:
         counters: ThreadCounters | None = ThreadCounters()
     except CountersUnavailable as e:
