@@ -255,7 +255,8 @@ the calling thread (a hand-off costs tens of microseconds)."""
 
 
 def threads() -> int:
-    """Threads the kernels use on a large array: HIL_SIM_THREADS if set, else min(2, CPU count).
+    """Threads the kernels use on a large array: HIL_SIM_THREADS if set, else at most
+    min(2, CPU count) (fewer while helper threads come too late to help: _HelperRecord).
 
     The result does not depend on it: every random number belongs to a device or a stream slot
     (counter-based), so any split of the rows gives the same state, bit for bit."""
