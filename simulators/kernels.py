@@ -290,11 +290,14 @@ def _workers(count: int) -> ThreadPoolExecutor:
 CHUNKS_PER_THREAD = 16
 """Rows are claimed in chunks of about rows / (CHUNKS_PER_THREAD threads) at a time."""
 
-SPIN_WAITS = 1 << 12
-"""How many times (pause instructions, ~0.1 ms in all) a thread polls a shared counter (rows
-ready to claim, rows done) before it stops waiting on it: longer than the streams take to draw
-or a chunk of rows to finish, so a longer wait means the other thread lost its CPU, and spinning
-on would only keep the CPU from it."""
+READY_WAITS = 1 << 16
+"""How many times (pause instructions: 0.1-2 ms in all, by CPU) a helper polls for the rows to be
+ready to claim before it gives up on them: longer than the streams of a call take to draw."""
+
+DONE_WAITS = 1 << 12
+"""How many times (1/16 of READY_WAITS) the caller polls for the rows a helper claimed to be done
+before it blocks on the helper: far longer than a chunk of rows takes, so a longer wait means the helper
+lost its CPU, and spinning on would only keep a CPU from it."""
 
 MAX_SOLO_CALLS = 256
 """The longest run of jobs done on the calling thread alone after helpers did not help."""
@@ -362,7 +365,7 @@ class _RowJob:
         self.helpers = [pool.submit(self._help) for _ in range(count - 1)] if pool else []
 
     def _help(self) -> None:
-        if _ready(self.progress, SPIN_WAITS):
+        if _ready(self.progress, READY_WAITS):
             self.kernel(self.progress, self.chunk, *self.args)
 
     def cancel(self) -> None:
@@ -372,7 +375,7 @@ class _RowJob:
     def run(self) -> None:
         """The caller's share of the rows; returns when all rows are done."""
         mine = self.kernel(self.progress, self.chunk, *self.args) or 0
-        done = not self.helpers or _all_done(self.progress, self.rows, SPIN_WAITS)
+        done = not self.helpers or _all_done(self.progress, self.rows, DONE_WAITS)
         if not done:
             for helper in self.helpers:  # a helper was held up mid-chunk (or raised): block on it
                 helper.result()
