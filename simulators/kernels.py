@@ -309,10 +309,11 @@ class _HelperRecord:
     With HIL_SIM_THREADS unset a job asks for helpers unless the last ones did not help: a
     helper that takes under a quarter of its share of the rows came late (a busy machine delays
     a pool thread's wake-up by milliseconds, while the rows take a fraction of one), and a
-    caller that had to block on a helper's unfinished chunk lost more than the helper saved. After such a
-    job the next `solo` jobs run on the calling thread alone, twice as many after each further
-    miss (up to MAX_SOLO_CALLS), none after a job the helpers helped. Only the timing depends on
-    it: the rows' results do not depend on which thread did them."""
+    caller that had to block on a helper's unfinished chunk lost more than the helper saved.
+    After such a job the next `solo` jobs run on the calling thread alone, twice as many after
+    each further miss (up to MAX_SOLO_CALLS), none after a job the helpers helped. Only the
+    timing depends on it: the rows' results do not depend on which thread did them (a race
+    between two Python threads' jobs on the record changes no result either)."""
 
     def __init__(self) -> None:
         self.solo = 0  # jobs left to do alone
