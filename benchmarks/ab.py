@@ -1,6 +1,6 @@
 """Interleaved A/B timing of the per-call table and the training epochs against another checkout.
 
-    .venv/bin/python -m benchmarks.ab OTHER_CHECKOUT [--what calls|epochs] [--rounds 5]
+    .venv/bin/python -m benchmarks.ab OTHER_CHECKOUT [--what calls|epochs|update] [--rounds 5]
 
 OTHER_CHECKOUT: a directory holding another revision (e.g. `git worktree add ../base REV`).
 Each round runs the workload in a fresh process for each side, alternating which side goes
@@ -10,8 +10,9 @@ and range over the rounds): a drift of the machine's speed
 benchmarks/bench_calls.py (the median call of vmm, plan_update, stochastic_update and read on
 8x8, 32x10, 64x32) and benchmarks/bench_training.py (one epoch of SHD, SGD and FP on the
 digits, each trained twice from scratch and the second one timed: the first pays the loading
-of the compiled kernels from numba's cache, once per process), run on the other side's
-library: they call only functions both revisions have.
+of the compiled kernels from numba's cache, once per process) and benchmarks/bench_simulator.py's
+sim.update.fast[0.1/dev] (the 512 x 512 update at 0.1 pulses per device), run on the other
+side's library: they call only functions both revisions have.
 """
 
 from __future__ import annotations
@@ -45,8 +46,15 @@ data = load_dataset("digits", clip=3.0)
 print(json.dumps({{name: [ns["_" + name]("fast", data) for _ in "ab"][1].epochs[-1].seconds
                   for name in ("shd", "sgd", "fp")}}))
 """,
+    "update": """
+import json, runpy
+from benchmarks.core import run_benchmark
+ns = runpy.run_path({file!r})
+bench = next(b for b in ns["BENCHMARKS"] if b.name == "sim.update.fast[0.1/dev]")
+print(json.dumps({{bench.name: run_benchmark(bench).seconds_per_op}}))
+""",
 }
-FILES = {"calls": "bench_calls.py", "epochs": "bench_training.py"}
+FILES = {"calls": "bench_calls.py", "epochs": "bench_training.py", "update": "bench_simulator.py"}
 
 
 def measure(checkout: Path, what: str) -> dict[str, float]:
@@ -59,14 +67,14 @@ def measure(checkout: Path, what: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary = "Interleaved A/B timing of the per-call table and the epochs against another checkout."
+    summary = "Interleaved A/B timing of the per-call table, epochs or an update against another checkout."
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ab", description=summary)
     parser.add_argument("other", type=Path, help="another checkout of the project (the baseline)")
     parser.add_argument("--what", choices=sorted(CHILDREN), default="epochs", help="workload (epochs)")
     parser.add_argument("--rounds", type=int, default=5, help="alternations (default 5)")
     args = parser.parse_args(argv)
     sides = {"other": args.other.resolve(), "this": ROOT}
-    scale, unit = (1e6, "us") if args.what == "calls" else (1.0, "s")
+    scale, unit = (1.0, "s") if args.what == "epochs" else (1e6, "us")
     print(f"round  {'figure':24s}  other ({unit})  this ({unit})  other/this")
     ratios: dict[str, list[float]] = {}
     for r in range(args.rounds):

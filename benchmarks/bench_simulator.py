@@ -58,7 +58,12 @@ def _update_case(
 
     with _thread_setting(setting):
         used = kernels.threads() if n * n >= kernels.PARALLEL_DEVICES else 1
-    kind = f" (compiled, {used} thread{'s' if used > 1 else ''})" if sim.compiled else ""
+        adaptive = used > 1 and not os.environ.get("HIL_SIM_THREADS", "").strip()
+    kind = (
+        f" (compiled, {'up to ' if adaptive else ''}{used} thread{'s' if used > 1 else ''})"
+        if sim.compiled
+        else ""
+    )
     bl = f", BL {np.mean([p.bl for p in plans]):.1f} on average" if bl_management else ""
     info = f"{pulses_per_device:g} pulses/device, {pulsed:.0%} of devices pulsed{bl}{kind}"
     return Case(run, ops=batch, info=info)
@@ -113,8 +118,10 @@ BENCHMARKS: list[Benchmark] = [
     *(_update(f"sim.update.fast[{k:g}/dev]", 512, "fast", k) for k in (0.1, 0.2, 0.3, 0.5, 1.0, 2.5)),
     *(_update(f"sim.update.fast.1thread[{k:g}/dev]", 512, "fast", k, threads=1) for k in (0.1, 1.0, 2.5)),
     # The peer's 1.5 ms is with its BL management on: BL = the fewest slots that carry the update.
-    *(_update(f"sim.update.fast.bl-management[{k:g}/dev]", 512, "fast", k, bl_management=True)
-      for k in (0.1, 1.0, 2.5)),
+    *(
+        _update(f"sim.update.fast.bl-management[{k:g}/dev]", 512, "fast", k, bl_management=True)
+        for k in (0.1, 1.0, 2.5)
+    ),
     _update("sim.update.fast.1thread.bl-management[1/dev]", 512, "fast", 1.0, threads=1, bl_management=True),
     *(_update(f"sim.update.numpy[{k:g}/dev]", 512, "numpy", k) for k in (0.1, 1.0, 2.5)),
     *(_update(f"sim.update.reference[{k:g}/dev]", 512, "reference", k, repeats=5) for k in (0.1, 1.0, 2.5)),

@@ -290,13 +290,20 @@ the calling thread (a hand-off costs tens of microseconds)."""
 
 
 def threads() -> int:
-    """Threads the kernels use on a large array: HIL_SIM_THREADS if set, else min(2, CPU count).
+    """Threads the kernels use on a large array: HIL_SIM_THREADS if set, else at most
+    min(2, CPU count) (fewer while helper threads come too late to help: _HelperRecord).
 
     The result does not depend on it: every random number belongs to a device or a stream slot
     (counter-based), so any split of the rows gives the same state, bit for bit."""
+    setting = _thread_setting()
+    return min(2, _CPUS) if setting is None else setting
+
+
+def _thread_setting() -> int | None:
+    """HIL_SIM_THREADS as a number, None when unset."""
     setting = os.environ.get("HIL_SIM_THREADS", "").strip()
     if not setting:
-        return min(2, _CPUS)
+        return None
     if not setting.isdigit() or int(setting) < 1:
         raise ValueError(f"HIL_SIM_THREADS must be a whole number >= 1, got {setting!r}")
     return int(setting)
@@ -318,15 +325,56 @@ def _workers(count: int) -> ThreadPoolExecutor:
 CHUNKS_PER_THREAD = 16
 """Rows are claimed in chunks of about rows / (CHUNKS_PER_THREAD threads) at a time."""
 
-SPIN_WAITS = 1 << 16
-"""How many times (pause instructions, ~0.1-1 ms) a thread polls a shared counter (rows ready to
-claim, rows done) before it stops waiting on it."""
+READY_WAITS = 1 << 16
+"""How many times (pause instructions: 0.1-2 ms in all, by CPU) a helper polls for the rows to be
+ready to claim before it gives up on them: longer than the streams of a call take to draw."""
+
+DONE_WAITS = 1 << 12
+"""How many times (1/16 of READY_WAITS) the caller polls for the rows a helper claimed to be done
+before it blocks on the helper: far longer than a chunk of rows takes, so a longer wait means the helper
+lost its CPU, and spinning on would only keep a CPU from it."""
+
+MAX_SOLO_CALLS = 256
+"""The longest run of jobs done on the calling thread alone after helpers did not help."""
+
+
+class _HelperRecord:
+    """Whether the helpers of recent jobs did their part, and how many jobs to do alone.
+
+    With HIL_SIM_THREADS unset a job asks for helpers unless the last ones did not help: a
+    helper that takes under a quarter of its share of the rows came late (a busy machine delays
+    a pool thread's wake-up by milliseconds, while the rows take a fraction of one), and a
+    caller that had to block on a helper's unfinished chunk lost more than the helper saved.
+    After such a job the next `solo` jobs run on the calling thread alone, twice as many after
+    each further miss (up to MAX_SOLO_CALLS), none after a job the helpers helped. Only the
+    timing depends on it: the rows' results do not depend on which thread did them (a race
+    between two Python threads' jobs on the record changes no result either)."""
+
+    def __init__(self) -> None:
+        self.solo = 0  # jobs left to do alone
+        self.backoff = 1  # jobs to do alone after the next miss
+
+    def helpers_wanted(self) -> bool:
+        if self.solo > 0:
+            self.solo -= 1
+            return False
+        return True
+
+    def record(self, helped: bool) -> None:
+        if helped:
+            self.backoff = 1
+        else:
+            self.solo = self.backoff
+            self.backoff = min(2 * self.backoff, MAX_SOLO_CALLS)
+
+
+_helper_record = _HelperRecord()
 
 
 class _RowJob:
     """kernel(progress, chunk, *args) over the rows of one call, on the calling thread and
     threads() - 1 helpers, which claim chunks of rows from the shared counter progress (the
-    kernels release the GIL).
+    kernels release the GIL); the kernel returns how many rows it did.
 
     Helpers are asked for at construction: waking a pool thread takes tens of microseconds, so
     they wake while the caller draws the streams, then poll (_ready) until progress[2] says the
@@ -334,13 +382,18 @@ class _RowJob:
     a late helper off the critical path, and a helper that comes after the last row is claimed
     does nothing (each call has its own counter: it cannot take rows of a later call). When no
     row is left, the caller polls until every claimed row is done (a helper's last chunk:
-    microseconds) instead of sleeping on a future, which would cost another wake-up."""
+    microseconds) instead of sleeping on a future, which would cost another wake-up.
+    With HIL_SIM_THREADS unset, _helper_record decides whether to ask for helpers at all."""
 
     def __init__(
-        self, kernel: Callable[..., None], rows: int, cols: int, args: tuple[object, ...], ready: bool = False
+        self, kernel: Callable[..., int], rows: int, cols: int, args: tuple[object, ...], ready: bool = False
     ):
         self.kernel, self.rows, self.args = kernel, rows, args
-        count = min(threads(), rows) if rows * cols >= PARALLEL_DEVICES else 1
+        setting = _thread_setting()
+        count = min(2, _CPUS) if setting is None else setting
+        large = rows * cols >= PARALLEL_DEVICES
+        count = min(count, rows) if large and (setting is not None or _helper_record.helpers_wanted()) else 1
+        self.adaptive = setting is None and count > 1
         self.progress = np.zeros(3, np.int64)  # [next row to claim, rows done, 1 ready / -1 cancelled]
         self.progress[2] = 1 if ready else 0
         self.chunk = max(1, rows // (CHUNKS_PER_THREAD * count)) if count > 1 else rows
@@ -348,7 +401,7 @@ class _RowJob:
         self.helpers = [pool.submit(self._help) for _ in range(count - 1)] if pool else []
 
     def _help(self) -> None:
-        if _ready(self.progress, SPIN_WAITS):
+        if _ready(self.progress, READY_WAITS):
             self.kernel(self.progress, self.chunk, *self.args)
 
     def cancel(self) -> None:
@@ -357,10 +410,14 @@ class _RowJob:
 
     def run(self) -> None:
         """The caller's share of the rows; returns when all rows are done."""
-        self.kernel(self.progress, self.chunk, *self.args)
-        if self.helpers and not _all_done(self.progress, self.rows, SPIN_WAITS):
+        mine = self.kernel(self.progress, self.chunk, *self.args) or 0
+        done = not self.helpers or _all_done(self.progress, self.rows, DONE_WAITS)
+        if not done:
             for helper in self.helpers:  # a helper was held up mid-chunk (or raised): block on it
                 helper.result()
+        if self.adaptive:
+            count = len(self.helpers) + 1
+            _helper_record.record(done and 4 * count * (self.rows - mine) >= (count - 1) * self.rows)
 
 
 if numba is not None:
@@ -529,17 +586,28 @@ if numba is not None:
         """Devices (i, pulsed[:m]) of multiplicative devices, n[j] pulses of polarity up[j] each.
         Whole arrays, indexed: a row slice costs two atomic reference-count updates (numba's
         runtime) on an array the other threads share."""
-        z, nf, lr, ls, _, pol = sparse
+        z, nf, lr, ls, _, pol, words = sparse
         base = np.uint64(i * x.shape[1])
+        _pulsed_normal_words(key, base, pulsed, m, words)
         for t in range(m):
             j = np.uint64(pulsed[t])  # unsigned: no negative-index wraparound code on each access
             r = np.uint64(up[j] == 0)  # constants row: 0 up, 1 down
             pol[t] = r
-            z[t] = _device_normal(key, base + j, table)
+            z[t] = table[words[t]]
             nf[t] = _F32(n[j])
             lr[t] = log_rate[r, base + j]
             ls[t] = log_spread[r, base + j]
         _pulsed_states(i, m, pulsed, x, x_fix, series, sparse)
+
+    @_jit
+    def _pulsed_normal_words(key, base, pulsed, m, words):  # type: ignore[no-untyped-def]
+        """words[t] = the table index of device base + pulsed[t]'s normal deviate, t < m (the
+        word _device_normal picks). A loop of its own: the compiler vectorises the hashes
+        (64-bit vector multiplies), which it does not in a loop with the table lookup."""
+        for t in range(m):
+            k = base + np.uint64(pulsed[t])
+            h = _splitmix64(key, k >> np.uint64(2))
+            words[t] = np.uint16((h >> ((k & np.uint64(3)) << np.uint64(4))) & _LOW16)
 
     @_inline
     def _pulsed_states(i, m, pulsed, x, x_fix, series, sparse):  # type: ignore[no-untyped-def]
@@ -547,9 +615,9 @@ if numba is not None:
         constants lr[t], ls[t] and normal deviate z[t] (the compact arrays sparse). With series
         (no exponent can leave its range) the exponents in a vector loop; otherwise each is
         checked against the series' range."""
-        z, nf, lr, ls, em, pol = sparse
+        z, nf, lr, ls, em, pol, _ = sparse
         if series:
-            _sparse_series(z[:m], nf[:m], lr[:m], ls[:m], em[:m])
+            _sparse_series(z, nf, lr, ls, em, m)
         else:
             for t in range(m):
                 e = lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t])
@@ -561,9 +629,10 @@ if numba is not None:
             x[i, j] = min(max(xs, 0.0), 1.0)
 
     @_vector_jit
-    def _sparse_series(z, nf, lr, ls, em):  # type: ignore[no-untyped-def]
-        """em[t] = expm1 series of e = lr n + ls sqrt(n) z (compact arrays; all |e| in range)."""
-        for t in range(z.size):
+    def _sparse_series(z, nf, lr, ls, em, m):  # type: ignore[no-untyped-def]
+        """em[t] = expm1 series of e = lr n + ls sqrt(n) z for t < m (compact arrays; all |e| in
+        range). The count, not slices: a slice takes and drops a reference (atomics) per row."""
+        for t in range(m):
             em[t] = _expm1_series(lr[t] * nf[t] + z[t] * ls[t] * np.sqrt(nf[t]))
 
     @_inline
@@ -832,12 +901,14 @@ if numba is not None:
         counts,
     ):
         """Chunks of rows claimed from progress (_RowJob) of a stochastic update: coincidence
-        counts into counts, bursts onto x. (Long only by the argument lists of the inlined row
-        paths, one argument a line; each row takes one of three paths.)"""
+        counts into counts, bursts onto x; returns how many rows it did. (Long only by the
+        argument lists of the inlined row paths, one argument a line; each row takes one of
+        three paths.)"""
         rows, cols = row_words.shape[1], col_words.shape[1]
         n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
         n_clear = False  # _slot_row needs n all zero; the popcount rows overwrite all of it
         multiplicative = mult[0] and mult[1]
+        mine = 0
         lo = _claim(progress, chunk, rows)
         while lo < rows:
             hi = min(lo + chunk, rows)
@@ -894,7 +965,9 @@ if numba is not None:
                         sparse,
                     )
             _atomic_add(progress, 1, hi - lo)
+            mine += hi - lo
             lo = _claim(progress, chunk, rows)
+        return mine
 
     @_inline
     def _fires(row_words, i):  # type: ignore[no-untyped-def]
@@ -991,8 +1064,9 @@ if numba is not None:
         cols = x.shape[1]
         for j in range(cols):
             counts[i, j] = 0
-        z, nf, lr, ls, _, pol = sparse
+        z, nf, lr, ls, _, pol, words = sparse
         base = np.uint64(i * cols)
+        _pulsed_normal_words(key, base, pulsed, m, words)
         for t in range(m):  # one pass: counts, polarity, constants, normal deviate; n back to zero
             j = np.uint64(pulsed[t])
             sg = s * col_sign[j]  # +-1: a device with a coincidence has p_i, q_j != 0
@@ -1001,7 +1075,7 @@ if numba is not None:
             counts[i, j] = c * sg
             r = np.uint64(sg < 0)  # constants row: 0 up, 1 down
             pol[t] = r
-            z[t] = _device_normal(key, base + j, table)
+            z[t] = table[words[t]]
             nf[t] = _F32(c)
             lr[t] = log_rate[r, base + j]
             ls[t] = log_spread[r, base + j]
@@ -1011,7 +1085,7 @@ if numba is not None:
     def _row_scratch(cols):  # type: ignore[no-untyped-def]
         """Per-row work arrays: counts, polarities (1 up), pulsed columns, hashes, normals, expm1;
         and the compact ones of sparse rows (_pulsed_states: normals, counts, rates, spreads,
-        expm1, polarities of the pulsed devices)."""
+        expm1, polarities and normals' table indices of the pulsed devices)."""
         f32 = np.float32
         em = np.empty(cols, f32)
         sparse = (
@@ -1021,6 +1095,7 @@ if numba is not None:
             np.empty(cols, f32),
             em,
             np.empty(cols, np.uint8),
+            np.empty(cols, np.uint16),
         )
         return (
             np.empty(cols, np.int32),
@@ -1036,9 +1111,10 @@ if numba is not None:
     def _apply_rows(  # type: ignore[no-untyped-def]
         progress, chunk, counts, x, log_rate, log_spread, step, x_fix, mult, noise, noise_key, table, series
     ):
-        """Chunks of rows claimed from progress (_RowJob) of apply_counts."""
+        """Chunks of rows claimed from progress (_RowJob) of apply_counts; returns how many rows it did."""
         rows, cols = counts.shape
         n, up, pulsed, h, z, em, sparse = _row_scratch(cols)
+        mine = 0
         lo = _claim(progress, chunk, rows)
         while lo < rows:
             hi = min(lo + chunk, rows)
@@ -1071,4 +1147,6 @@ if numba is not None:
                     sparse,
                 )
             _atomic_add(progress, 1, hi - lo)
+            mine += hi - lo
             lo = _claim(progress, chunk, rows)
+        return mine
