@@ -116,6 +116,20 @@ def _stopped(
     return uid
 
 
+def _assert_same_curves(folder: Path, epochs: int) -> None:
+    """The stopped-and-resumed run's learning curve (folder/cut) equals the unbroken one's
+    (folder/whole), epoch by epoch, to the last bit."""
+    curves = [
+        json.loads((folder / run / "summary.json").read_text())["runs"][0]["curves"]
+        for run in ("whole", "cut")
+    ]
+    whole, cut = curves
+    assert len(cut) == len(whole) == epochs
+    for w, c in zip(whole, cut, strict=True):
+        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+            assert c[key] == w[key], (key, w["epoch"])
+
+
 @pytest.fixture
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -166,12 +180,7 @@ def test_a_resumed_training_ends_bit_identical_to_an_unbroken_one(in_tmp: Path, 
     )
     assert _count(store, "epoch") < 4
     assert main(["train", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
-    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["runs"][0]["curves"]
-    cut = json.loads((in_tmp / "cut" / "summary.json").read_text())["runs"][0]["curves"]
-    assert len(cut) == len(whole) == 4
-    for w, c in zip(whole, cut, strict=True):
-        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
-            assert c[key] == w[key], (key, w["epoch"])
+    _assert_same_curves(in_tmp, epochs=4)
 
 
 # The child stops itself when epoch 2's test-set evaluation starts, after the training-set
@@ -202,11 +211,7 @@ def test_a_run_stopped_inside_an_evaluation_resumes_bit_identical(in_tmp: Path) 
     with sqlite3.connect(store) as db:
         ((uid,),) = db.execute("SELECT uid FROM runs").fetchall()
     assert main(["train", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
-    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["runs"][0]["curves"]
-    resumed = json.loads((in_tmp / "cut" / "summary.json").read_text())["runs"][0]["curves"]
-    assert len(resumed) == len(whole) == 4
-    keys = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
-    assert [[c[k] for k in keys] for c in resumed] == [[w[k] for k in keys] for w in whole]
+    _assert_same_curves(in_tmp, epochs=4)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL])
@@ -367,11 +372,6 @@ def test_a_resumed_training_on_the_virtual_bench_ends_bit_identical(
     )
     assert _count(store, "epoch") < 4
     assert main(["train", "--resume", uid, "--store", str(store), "--no-progress"]) == 0
-    whole = json.loads((in_tmp / "whole" / "summary.json").read_text())["runs"][0]["curves"]
-    cut = json.loads((in_tmp / "cut" / "summary.json").read_text())["runs"][0]["curves"]
-    assert len(cut) == len(whole) == 4
-    for w, c in zip(whole, cut, strict=True):
-        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
-            assert c[key] == w[key], (key, w["epoch"])
+    _assert_same_curves(in_tmp, epochs=4)
     with RunStore(store) as s:
         assert [p.scalars for p in s.points(uid) if p.kind == "resume"] == [{"chip_restored": True}]
