@@ -53,11 +53,12 @@ def workload(shape: tuple[int, int]) -> dict[str, Callable[[], object]]:
     plan = plan_update(x, d, LR, 1.0)
     pulse = sim.nominal_pulse
 
-    def update_step() -> object:
-        if hasattr(sim, "planned_update"):
-            return sim.planned_update(x, d, LR, 1.0, pulse)
+    def planned_then_fired() -> object:  # a library without planned_update
         step = plan_update(x, d, LR, 1.0)
         return sim.stochastic_update(step.p, step.q, step.bl, pulse)
+
+    fused = getattr(sim, "planned_update", None)
+    update_step = planned_then_fired if fused is None else lambda: fused(x, d, LR, 1.0, pulse)
 
     return {
         "vmm": lambda: sim.vmm(v),

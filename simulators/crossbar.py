@@ -174,8 +174,10 @@ class SimulatedCrossbar(CrossbarBackend):
         self._bursts: dict[Factors, tuple[Direction, Direction] | None] = {}
         self._kernel_bursts: dict[Factors, KernelDirections] = {}
         self._compiled = engine == "fast" and kernels.AVAILABLE
-        # Single-vector VMMs of this array run as one compiled call (_small_vmm).
+        # Single-vector VMMs of this array run as one compiled call (_small_vmm), and so does a
+        # planned update with its plan inside the kernel (_planned_update).
         self._small = self._compiled and self._x.size < kernels.SMALL_VMM
+        self._fused_update = self._compiled and self._x.size < kernels.PARALLEL_DEVICES
         r = config.ranges
         self._read_sigma = config.noise.read_noise * (r.g_max - r.g_min)  # siemens
         self._vmm_sigma = config.noise.vmm_noise * r.read_voltage * (r.g_max - r.g_min)  # amperes
@@ -226,7 +228,7 @@ class SimulatedCrossbar(CrossbarBackend):
             native_stochastic_update=True,
             parallel_pulses=True,
             fused_vmm_difference=True,
-            fused_update=self._compiled,
+            fused_update=self._fused_update,
         )
 
     @property
@@ -534,7 +536,7 @@ class SimulatedCrossbar(CrossbarBackend):
         return super()._within(v, bound)
 
     def _abs_maxima(self, x: FloatArray, d: FloatArray) -> tuple[float, float]:
-        if self._compiled and x.ndim == 1 and d.ndim == 1:
+        if self._compiled:  # x and d are vectors: planned_update checked their shapes
             return kernels.abs_maxima(x, d)
         return super()._abs_maxima(x, d)
 
@@ -557,8 +559,7 @@ class SimulatedCrossbar(CrossbarBackend):
         pulse that moves nothing, no closed form)."""
         if pulse is not self._fused[0]:
             m = self._pulse_factor(pulse)
-            small = self._compiled and self._x.size < kernels.PARALLEL_DEVICES
-            directions = self._burst_directions(m) if small and m != (0.0, 0.0) else None
+            directions = self._burst_directions(m) if self._fused_update and m != (0.0, 0.0) else None
             self._fused = (pulse, None if directions is None else self._kernel_directions(m, directions))
         return self._fused[1]
 

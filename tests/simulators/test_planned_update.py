@@ -22,7 +22,7 @@ def test_the_fused_update_applies_what_plan_then_update_applies(engine: str, sha
     fused, plain = (
         SimulatedCrossbar.from_preset("protonic-asymmetric", shape, seed=3, engine=engine) for _ in "ab"
     )
-    assert fused.capabilities.fused_update == (engine == "fast")
+    assert fused.capabilities.fused_update == (engine == "fast" and shape != (260, 256))
     rng = np.random.default_rng(1)
     clipped = set()
     for lr, um, blm in PLANS * 3:
